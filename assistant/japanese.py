@@ -1,0 +1,216 @@
+"""Japanese text handling shared by every layer: normalization, tokens, sentences, 和暦.
+
+Why one module: the index, the query side and the embedder must see *the same* tokens,
+so there is exactly one tagger (fugashi + unidic-lite, pinned by the package version) and
+one definition of a "content word".
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import fugashi
+
+# Parts of speech that carry no searchable content.
+_DROP_POS1 = {"助詞", "助動詞", "補助記号", "記号", "空白", "接続詞", "感動詞", "フィラー"}
+# Light verbs / formal nouns that match everything ("する", "ある", "こと", "ため" …).
+_LIGHT_LEMMAS = {
+    "為る", "居る", "有る", "成る", "出来る", "為", "事", "物", "所", "此れ", "其れ", "彼れ",
+    "様", "等", "又", "及び", "並びに", "若しくは", "或いは", "行う", "御", "ます", "です",
+}
+_WS_RE = re.compile(r"[ \t\u3000\u00a0]+")
+
+
+@dataclass(frozen=True)
+class Token:
+    surface: str
+    lemma: str  # dictionary lemma, loanword suffix stripped; surface for unknown words
+    pos1: str
+    pos2: str
+    reading: str
+
+
+@functools.lru_cache(maxsize=1)
+def tagger() -> fugashi.Tagger:
+    """The one shared tagger. unidic-lite's dictionary is pinned by its package version."""
+    return fugashi.Tagger()
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width ASCII/digits → half-width, half-width kana → full-width) + whitespace folding.
+
+    Used for everything that is *matched*; display text keeps the original characters.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _WS_RE.sub(" ", text)
+    return text.strip()
+
+
+def compact(text: str) -> str:
+    """Normalized text with all whitespace removed: for substring checks ("is this evidence in here?")."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def _lemma(word) -> str:
+    f = word.feature
+    lemma = getattr(f, "lemma", None)
+    if word.is_unk or not lemma or lemma == "*":
+        return word.surface
+    # UniDic marks loanwords as 「スポーツ-sport」: keep the Japanese part.
+    if "-" in lemma:
+        head = lemma.split("-", 1)[0]
+        if head:
+            lemma = head
+    return lemma
+
+
+def analyze(text: str) -> list[Token]:
+    """All tokens of normalized text with lemma, POS and reading."""
+    out = []
+    for w in tagger()(normalize(text)):
+        f = w.feature
+        out.append(
+            Token(
+                surface=w.surface,
+                lemma=_lemma(w),
+                pos1=getattr(f, "pos1", "") or "",
+                pos2=getattr(f, "pos2", "") or "",
+                reading=(getattr(f, "kana", None) or getattr(f, "lForm", None) or "") if not w.is_unk else "",
+            )
+        )
+    return out
+
+
+def is_content(tok: Token) -> bool:
+    if tok.pos1 in _DROP_POS1:
+        return False
+    if tok.pos2 == "非自立可能" and tok.pos1 in {"動詞", "形容詞", "名詞"}:
+        return False
+    if tok.lemma in _LIGHT_LEMMAS:
+        return False
+    if not tok.surface.strip():
+        return False
+    return True
+
+
+def content_words(text: str) -> list[str]:
+    """Lemmas of content words, in order (duplicates kept, as BM25 wants term frequency)."""
+    return [t.lemma for t in analyze(text) if is_content(t)]
+
+
+def char_bigrams(text: str) -> list[str]:
+    """NFKC character bigrams over runs of letters/digits (no spaces or punctuation).
+
+    They recover compounds the tagger splits differently in query and passage
+    (「市民活動」 vs 「市民 活動」) and unknown proper nouns (「さぽらんて」).
+    """
+    out: list[str] = []
+    for run in re.findall(r"[\w々〆ヶー]+", normalize(text)):
+        run = run.lower()
+        if len(run) == 1:
+            continue
+        out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return out
+
+
+def search_tokens(text: str) -> list[str]:
+    """Tokens for the keyword index: content-word lemmas plus ``#``-prefixed character bigrams.
+
+    The prefix keeps the two vocabularies apart (a one-character lemma never collides with a bigram).
+    """
+    return content_words(text) + ["#" + b for b in char_bigrams(text)]
+
+
+# --- sentences --------------------------------------------------------------------------
+
+_BULLET_RE = re.compile(r"^\s*(?:[・●○◆◇■□▪▶►※\-\*]|[①-⑳]|\(\d+\)|（\d+）|\d+[.)．]|[ア-ン][.)．])")
+_CLOSERS = "」』）)】"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split display text into sentences.
+
+    - a sentence ends at 。！？!? (plus any closing brackets that follow) but never inside 「」/『』/（）;
+    - every line that starts as a list item (・, ●, ①, (1) …) is its own unit, and so is any line
+      without terminal punctuation (headings, table rows), because plan documents use line breaks
+      as structure.
+    """
+    sentences: list[str] = []
+    for raw_line in text.split("\n"):
+        line = raw_line.strip()
+        if not line:
+            continue
+        buf = []
+        depth = 0
+        i = 0
+        while i < len(line):
+            ch = line[i]
+            buf.append(ch)
+            if ch in "「『（(【":
+                depth += 1
+            elif ch in _CLOSERS and depth > 0:
+                depth -= 1
+            elif ch in "。！？!?" and depth == 0:
+                while i + 1 < len(line) and line[i + 1] in _CLOSERS + "。":
+                    i += 1
+                    buf.append(line[i])
+                s = "".join(buf).strip()
+                if s:
+                    sentences.append(s)
+                buf = []
+            i += 1
+        rest = "".join(buf).strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+# --- 和暦 ⇔ 西暦 --------------------------------------------------------------------------
+
+ERAS = {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018}
+_ERA_ABBR = {"M": "明治", "T": "大正", "S": "昭和", "H": "平成", "R": "令和"}
+_WAREKI_RE = re.compile(r"(明治|大正|昭和|平成|令和|(?<![A-Za-z])[MTSHR](?=\d))\s*(元|\d{1,2})\s*(年度|年|\.|(?=\D|$))")
+_SEIREKI_RE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)\s*(年度|年)")
+
+
+def wareki_to_seireki(era: str, year: int) -> int:
+    era = _ERA_ABBR.get(era, era)
+    return ERAS[era] + year
+
+
+def seireki_to_wareki(year: int) -> list[str]:
+    """All era names a Western year can be written in (2019 → 平成31年 and 令和元年)."""
+    out = []
+    for era, base in ERAS.items():
+        y = year - base
+        if 1 <= y <= 64:
+            out.append(f"{era}{'元' if y == 1 else y}")
+    return out
+
+
+def year_expansions(text: str) -> list[str]:
+    """Other spellings of every year in ``text``: 「平成29年度」→「2017年度」, 「2017年」→「平成29年」, 「H29」→「平成29年」「2017年」."""
+    text = normalize(text)
+    out: list[str] = []
+    for m in _WAREKI_RE.finditer(text):
+        era, num, suffix = m.group(1), m.group(2), m.group(3)
+        year = 1 if num == "元" else int(num)
+        full_era = _ERA_ABBR.get(era, era)
+        if full_era not in ERAS:
+            continue
+        suffix = suffix if suffix in ("年", "年度") else "年"
+        seireki = wareki_to_seireki(full_era, year)
+        out.append(f"{seireki}{suffix}")
+        if era != full_era or num == "元":
+            out.append(f"{full_era}{year}{suffix}")
+        if num != "元" and year == 1:
+            out.append(f"{full_era}元{suffix}")
+    for m in _SEIREKI_RE.finditer(text):
+        year, suffix = int(m.group(1)), m.group(2)
+        out.extend(f"{w}{suffix}" for w in seireki_to_wareki(year))
+    seen: set[str] = set()
+    return [x for x in out if not (x in seen or seen.add(x))]
