@@ -60,6 +60,10 @@ def _lemma(word) -> str:
     lemma = getattr(f, "lemma", None)
     if word.is_unk or not lemma or lemma == "*":
         return word.surface
+    # Proper nouns: UniDic's lemma is often a katakana reading (長門 → ナガト); the surface is what
+    # documents and users write.
+    if getattr(f, "pos2", "") == "固有名詞":
+        return word.surface
     # UniDic marks loanwords as 「スポーツ-sport」: keep the Japanese part.
     if "-" in lemma:
         head = lemma.split("-", 1)[0]

@@ -1,0 +1,337 @@
+"""The persistent search index: chunk store + BM25 + FAISS + ``manifest.json``.
+
+Layout of ``index_dir``::
+
+    index/
+      current -> builds/20261122T0203-ab12cd   (symlink, swapped atomically)
+      builds/<build id>/{manifest.json, chunks.jsonl, dense.faiss, bm25/…}
+      cache/<model fingerprint>.npz            (passage embeddings keyed by content hash)
+      .build.lock
+
+Why this shape:
+- *Derived data is disposable*: a build writes a fresh directory and only then points
+  ``current`` at it with ``os.replace`` on a symlink, so a crash mid-build leaves the old index
+  serving, and a reader that resolved ``current`` keeps a consistent set of files.
+- The manifest records what the index was built *from* (corpus fingerprint, model id and
+  fingerprint, chunker/tokenizer versions) and a checksum of every file, so a stale or
+  corrupt index is detected on load instead of answering with garbage.
+- The embedding cache keys vectors by a hash of the exact passage text (after the model's passage
+  prefix), as simonw/llm does, so a rebuild after one document changed re-embeds only that
+  document's passages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import bm25s
+import faiss
+import numpy as np
+from filelock import FileLock, Timeout
+
+from . import japanese
+from .types import Chunk
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+# Tokenizer version: bump when japanese.search_tokens changes output.
+TOKENIZER_VERSION = "fugashi-unidic-lite-1.0.8/lemma-content+bigram/v1"
+# Above this many passages an approximate (HNSW) index replaces exact search; see docs/BENCHMARKS.md.
+HNSW_THRESHOLD = 200_000
+KEEP_BUILDS = 2
+
+
+class IndexError_(Exception):
+    """Base class for index problems the caller can fix by rebuilding."""
+
+
+class StaleIndexError(IndexError_):
+    """The index was built from another corpus, model or settings."""
+
+
+class CorruptIndexError(IndexError_):
+    """A file of the index is missing, truncated or does not match its checksum."""
+
+
+class MissingIndexError(IndexError_):
+    """No index has been built in this directory yet."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def index_text(chunk: Chunk) -> str:
+    """What the keyword side indexes: title + section path + passage (headings carry the topic)."""
+    return "\n".join([chunk.title, " ".join(chunk.section), chunk.search_text])
+
+
+def passage_text(chunk: Chunk) -> str:
+    """What the dense side embeds: the section path gives a short passage its context."""
+    head = " > ".join(chunk.section[-2:])
+    return f"{head}\n{chunk.search_text}" if head else chunk.search_text
+
+
+@dataclass
+class BuildInfo:
+    """What an index must match to be current."""
+
+    corpus_fingerprint: str
+    model_id: str
+    model_fingerprint: str
+    chunker_version: str
+    settings: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "corpus_fingerprint": self.corpus_fingerprint,
+            "model": {"id": self.model_id, "fingerprint": self.model_fingerprint},
+            "chunker_version": self.chunker_version,
+            "tokenizer_version": TOKENIZER_VERSION,
+            "settings": self.settings,
+        }
+
+
+def staleness(manifest: dict[str, Any], expected: BuildInfo) -> str | None:
+    """Why ``manifest`` does not match ``expected`` (a human-readable reason), or None if current."""
+    want = expected.as_dict()
+    checks = [
+        ("schema_version", "index format"),
+        ("corpus_fingerprint", "corpus"),
+        ("model", "embedding model"),
+        ("chunker_version", "chunker"),
+        ("tokenizer_version", "tokenizer"),
+        ("settings", "settings"),
+    ]
+    for key, label in checks:
+        if manifest.get(key) != want[key]:
+            return f"{label} changed ({key}: {str(manifest.get(key))[:60]} → {str(want[key])[:60]})"
+    return None
+
+
+# --- embedding cache ---------------------------------------------------------------------
+
+
+class EmbeddingCache:
+    """Passage vectors of one model, keyed by the hash of the exact text embedded."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    for k, v in zip(z["keys"], z["vectors"]):
+                        self.vectors[str(k)] = v
+            except Exception as e:  # a broken cache only costs time, never correctness
+                log.warning("embedding cache %s unreadable (%s); re-embedding", path, e)
+                self.vectors = {}
+
+    def save(self, keep: Iterable[str]) -> None:
+        keep = [k for k in dict.fromkeys(keep) if k in self.vectors]
+        if not keep:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        with open(tmp, "wb") as f:
+            np.savez(f, keys=np.array(keep), vectors=np.stack([self.vectors[k] for k in keep]))
+        os.replace(tmp, self.path)
+
+
+def embed_passages(chunks: list[Chunk], embedder, cache_dir: Path, progress: bool) -> tuple[np.ndarray, int]:
+    """Vectors for ``chunks``, re-using cached ones. Returns (matrix, how many were newly embedded)."""
+    cache = EmbeddingCache(cache_dir / f"{embedder.fingerprint[:24]}.npz")
+    texts = [passage_text(c) for c in chunks]
+    keys = [text_hash(embedder.passage_prefix + t) for t in texts]
+    todo = [i for i, k in enumerate(keys) if k not in cache.vectors]
+    if todo:
+        new = embedder.encode_passages([texts[i] for i in todo], show_progress=progress)
+        for i, v in zip(todo, new):
+            cache.vectors[keys[i]] = np.asarray(v, dtype=np.float32)
+    cache.save(keys)
+    if not chunks:
+        return np.zeros((0, embedder.dim), dtype=np.float32), 0
+    return np.stack([cache.vectors[k] for k in keys]).astype(np.float32), len(todo)
+
+
+# --- the loaded index ----------------------------------------------------------------------
+
+
+@dataclass
+class SearchIndex:
+    """A loaded, read-only index. Thread-safe for concurrent searches."""
+
+    path: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    bm25: bm25s.BM25
+    dense: faiss.Index
+
+    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
+        if not tokens or not self.chunks:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+
+    def dense_scores(self, query_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (ids, cosine scores) for one L2-normalized query vector."""
+        k = min(k, len(self.chunks))
+        if k == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        scores, ids = self.dense.search(np.asarray(query_vec, dtype=np.float32).reshape(1, -1), k)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+
+def _make_faiss(vectors: np.ndarray) -> faiss.Index:
+    dim = vectors.shape[1]
+    if len(vectors) >= HNSW_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 96
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict) -> None:
+    build_dir.mkdir(parents=True)
+    with open(build_dir / "chunks.jsonl", "w", encoding="utf-8") as f:
+        for c in chunks:
+            f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
+    corpus_tokens = [japanese.search_tokens(index_text(c)) for c in chunks]
+    retriever = bm25s.BM25()
+    retriever.index(corpus_tokens or [[""]], show_progress=False)
+    retriever.save(str(build_dir / "bm25"), show_progress=False)
+    faiss.write_index(_make_faiss(vectors), str(build_dir / "dense.faiss"))
+    files = {}
+    for p in sorted(build_dir.rglob("*")):
+        if p.is_file():
+            files[str(p.relative_to(build_dir))] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    manifest = info.as_dict() | {
+        "counts": {"documents": len({c.doc_id for c in chunks}), "passages": len(chunks), "dim": int(vectors.shape[1])},
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dense_index": "HNSW" if len(chunks) >= HNSW_THRESHOLD else "FlatIP",
+        "files": files,
+    } | extra
+    tmp = build_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, build_dir / "manifest.json")
+
+
+def build(
+    index_dir: Path | str,
+    chunks: list[Chunk],
+    embedder,
+    info: BuildInfo,
+    *,
+    progress: bool = False,
+    lock_timeout: float = 600,
+) -> dict[str, Any]:
+    """Build an index from ``chunks`` and make it current. Returns build stats.
+
+    A file lock makes a second concurrent build wait (and then find the index current) instead
+    of racing; the new build only becomes visible once every file is written.
+    """
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with FileLock(str(index_dir / ".build.lock"), timeout=lock_timeout):
+            t0 = time.perf_counter()
+            vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
+            t_embed = time.perf_counter() - t0
+            build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+            builds = index_dir / "builds"
+            builds.mkdir(exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+            final = builds / build_id
+            try:
+                stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3)}
+                _write_build(staging / "b", chunks, vectors, info, {"build": stats})
+                os.replace(staging / "b", final)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            _point_current(index_dir, final)
+            _prune(builds, keep={final.name})
+            stats["seconds"] = round(time.perf_counter() - t0, 3)
+            log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), n_new, len(chunks) - n_new, stats["seconds"])
+            return stats
+    except Timeout as e:
+        raise IndexError_(f"another build holds {index_dir / '.build.lock'}; try again when it finishes") from e
+
+
+def _point_current(index_dir: Path, target: Path) -> None:
+    tmp_link = index_dir / f".current.{os.getpid()}.tmp"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    os.symlink(os.path.relpath(target, index_dir), tmp_link)
+    os.replace(tmp_link, index_dir / "current")
+
+
+def _prune(builds: Path, keep: set[str]) -> None:
+    """Keep the newest builds (a reader may still hold the previous one open)."""
+    olds = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    for p in olds[KEEP_BUILDS:]:
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def read_manifest(index_dir: Path | str) -> dict[str, Any]:
+    cur = Path(index_dir) / "current"
+    if not cur.exists():
+        raise MissingIndexError(f"no index in {index_dir}")
+    try:
+        return json.loads((cur / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CorruptIndexError(f"{cur}/manifest.json is missing") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptIndexError(f"{cur}/manifest.json is not valid JSON ({e})") from e
+
+
+def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bool = True) -> SearchIndex:
+    """Load the current index; raise Missing/Stale/CorruptIndexError instead of returning bad data."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    if expected is not None:
+        reason = staleness(manifest, expected)
+        if reason:
+            raise StaleIndexError(reason)
+    root = (index_dir / "current").resolve()
+    if verify:
+        for rel, meta in manifest.get("files", {}).items():
+            p = root / rel
+            if not p.is_file():
+                raise CorruptIndexError(f"{p} is missing")
+            if p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
+                raise CorruptIndexError(f"{p} does not match its checksum (truncated or modified)")
+    try:
+        chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        retriever = bm25s.BM25.load(str(root / "bm25"), show_progress=False, verbosity=0)
+        dense = faiss.read_index(str(root / "dense.faiss"))
+    except Exception as e:
+        raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e
+    if dense.ntotal != len(chunks) or manifest.get("counts", {}).get("passages") != len(chunks):
+        raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
+    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense)

@@ -1,0 +1,183 @@
+"""Query understanding: from a resident's words to weighted search terms.
+
+Residents ask in everyday words (「お金の援助はある？」) what plans say in administrative words
+(財政支援, 交付金). We expand the question's content words from three sources, each weighted below
+the user's own words so an expansion can help a passage rank but never outweighs what was asked:
+
+- the domain thesaurus (``data/thesaurus.txt``, editable by a city),
+- the Sudachi synonym dictionary (``data/sudachi_synonyms.tsv.gz``, Apache-2.0),
+- nearest neighbours in the embedder's word vectors (bundled model only),
+
+plus 和暦⇔西暦 spellings of any year in the question.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from . import japanese
+
+W_USER = 1.0
+W_THESAURUS = 0.6
+W_SUDACHI_SAME = 0.6  # same lexeme, other spelling
+W_SUDACHI_NEAR = 0.35  # near-synonym in the same group
+W_NEIGHBOUR = 0.25
+W_YEAR = 0.8
+
+# Question words and politeness that say *what kind* of answer is wanted, not what about.
+_QUESTION_LEMMAS = {
+    "何", "何処", "何時", "誰", "如何", "幾つ", "幾ら", "何故", "教える", "知る", "思う", "下さる",
+    "有る", "居る", "出来る", "くらい", "ぐらい", "どう", "どんな", "どの", "どれ", "いつ", "どこ",
+    "方", "感じ", "時", "場合", "皆", "さん", "ちゃん", "何だ", "何れ", "此の", "其の", "市", "ね", "よ",
+}
+
+
+@dataclass
+class QueryAnalysis:
+    text: str  # normalized question
+    words: list[str]  # the user's content lemmas (question words removed)
+    expansions: dict[str, float] = field(default_factory=dict)  # expansion phrase → weight
+    qtype: str = "general"
+    municipalities: list[str] = field(default_factory=list)
+
+    def weighted_token_groups(self) -> list[tuple[float, list[str]]]:
+        """Search tokens grouped by weight, for weighted BM25."""
+        groups: dict[float, list[str]] = defaultdict(list)
+        groups[W_USER] = japanese.search_tokens(self.text)
+        own = set(groups[W_USER])
+        for phrase, w in self.expansions.items():
+            toks = [t for t in japanese.content_words(phrase) if t not in own]
+            # bigrams of an expansion only help when it is a single compound word
+            toks += ["#" + b for b in japanese.char_bigrams(phrase) if "#" + b not in own]
+            groups[w].extend(toks)
+        return [(w, toks) for w, toks in groups.items() if toks]
+
+
+class Thesaurus:
+    """Word → {expansion: weight} from the domain file and the Sudachi synonym groups."""
+
+    def __init__(self, domain_lines: list[str], sudachi_rows: list[str]):
+        self.map: dict[str, dict[str, float]] = defaultdict(dict)
+        for line in domain_lines:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            if "=>" in line:
+                lhs, rhs = line.split("=>", 1)
+                sources = [w.strip() for w in lhs.split(",") if w.strip()]
+                targets = [w.strip() for w in rhs.split(",") if w.strip()]
+            else:
+                sources = targets = [w.strip() for w in line.split(",") if w.strip()]
+            for s in sources:
+                for t in targets:
+                    if t != s:
+                        self._add(s, t, W_THESAURUS)
+        groups: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
+        for row in sudachi_rows:
+            parts = row.split("\t")
+            if len(parts) == 4:
+                g, lex, trig, word = parts
+                groups[g].append((lex, trig == "1", word))
+        for members in groups.values():
+            if len(members) > 25:  # huge groups are too loose to help search
+                continue
+            for lex, trig, word in members:
+                if not trig:
+                    continue
+                for lex2, _t2, word2 in members:
+                    if word2 != word and not re.fullmatch(r"[A-Za-z .\-]+", word2):
+                        self._add(word, word2, W_SUDACHI_SAME if lex2 == lex else W_SUDACHI_NEAR)
+
+    def _add(self, src: str, dst: str, w: float) -> None:
+        key = japanese.normalize(src).lower()
+        dst = japanese.normalize(dst)
+        if self.map[key].get(dst, 0) < w:
+            self.map[key][dst] = w
+
+    def lookup(self, word: str) -> dict[str, float]:
+        return self.map.get(japanese.normalize(word).lower(), {})
+
+
+@functools.lru_cache(maxsize=4)
+def load_thesaurus(domain_path: str | None = None) -> Thesaurus:
+    """The default thesaurus (package data), or one with a city's own domain file."""
+    base = resources.files("assistant") / "data"
+    domain = Path(domain_path).read_text(encoding="utf-8") if domain_path else (base / "thesaurus.txt").read_text(encoding="utf-8")
+    with gzip.open(str(base / "sudachi_synonyms.tsv.gz"), "rt", encoding="utf-8") as f:
+        sudachi = f.read().splitlines()
+    return Thesaurus(domain.splitlines(), sudachi)
+
+
+_QTYPE_RULES = [
+    ("when", re.compile(r"いつ|何年|何月|期間|期限|までに|いつまで|時期|年度|制定|策定|施行")),
+    ("number", re.compile(r"いくつ|幾つ|何団体|何人|何件|何地区|何か所|何箇所|何%|何パーセント|目標値|割合|率|数は|どれくらい|どのくらい|何倍|人数|件数")),
+    ("where", re.compile(r"どこ|窓口|問い合わせ|問合せ|連絡先|場所|担当")),
+    ("how", re.compile(r"どうすれば|どうしたら|方法|支援|手続|やり方|始める|には|どんなこと|取り組|取組")),
+    ("what", re.compile(r"とは|って何|とは何|どんな|何ですか|意味|定義|どういう")),
+]
+
+
+def question_type(text: str) -> str:
+    for name, rx in _QTYPE_RULES:
+        if rx.search(text):
+            return name
+    return "general"
+
+
+def analyze_query(text: str, thesaurus: Thesaurus | None = None, embedder=None, municipalities: list[str] | None = None) -> QueryAnalysis:
+    norm = japanese.normalize(text)
+    toks = [t for t in japanese.analyze(norm) if japanese.is_content(t)]
+    words = [t.lemma for t in toks if t.lemma not in _QUESTION_LEMMAS]
+    qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm))
+    if municipalities:
+        qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
+    thesaurus = thesaurus or load_thesaurus()
+    exp: dict[str, float] = {}
+
+    def add(phrase: str, w: float) -> None:
+        if phrase and phrase not in norm and exp.get(phrase, 0) < w:
+            exp[phrase] = w
+
+    # look up the question's words and every run of 2–4 consecutive tokens that starts and ends
+    # on a content word, so compounds the tagger split (「補助金」 = 補助 + 金) are found whole
+    all_toks = japanese.analyze(norm)
+    for i, t in enumerate(all_toks):
+        if not japanese.is_content(t) or t.lemma in _QUESTION_LEMMAS:
+            continue
+        for syn, w in thesaurus.lookup(t.lemma).items():
+            add(syn, w)
+        span = t.surface
+        for j in range(i + 1, min(i + 4, len(all_toks))):
+            span += all_toks[j].surface
+            if japanese.is_content(all_toks[j]) or all_toks[j].surface in ("の", "ー"):
+                for syn, w in thesaurus.lookup(span).items():
+                    add(syn, w)
+        for syn, w in thesaurus.lookup(t.surface).items():
+            add(syn, w)
+    if embedder is not None and getattr(embedder, "word_neighbours", None):
+        for word in set(words):
+            if len(word) < 2:
+                continue
+            for nb, sim in embedder.word_neighbours(word, k=3):
+                if sim >= 0.6:
+                    add(nb, W_NEIGHBOUR)
+    for y in japanese.year_expansions(norm):
+        add(y, W_YEAR)
+    qa.expansions = exp
+    return qa
+
+
+def municipality_stem(name: str) -> str:
+    """「長門市」→「長門」, 「山陽小野田市」→「山陽小野田」: residents often drop the suffix."""
+    return re.sub(r"(市|町|村|区|県|都|府)$", "", name)
+
+
+def _mentions(text: str, municipality: str) -> bool:
+    stem = municipality_stem(municipality)
+    return municipality in text or (len(stem) >= 2 and stem in text)
