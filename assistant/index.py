@@ -193,6 +193,16 @@ class SearchIndex:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a search token (0 for tokens not in the index)."""
+        tid = self.bm25.vocab_dict.get(token)
+        indptr = self.bm25.scores["indptr"]
+        if tid is None or tid + 1 >= len(indptr):
+            return 0.0
+        df = int(indptr[tid + 1] - indptr[tid])
+        n = max(len(self.chunks), 1)
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else 0.0
+
     def dense_scores(self, query_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) for one L2-normalized query vector."""
         k = min(k, len(self.chunks))

@@ -148,10 +148,12 @@ def analyze_query(text: str, thesaurus: Thesaurus | None = None, embedder=None, 
     # on a content word, so compounds the tagger split (「補助金」 = 補助 + 金) are found whole
     all_toks = japanese.analyze(norm)
     for i, t in enumerate(all_toks):
-        if not japanese.is_content(t) or t.lemma in _QUESTION_LEMMAS:
+        prefix = t.pos1 == "接頭辞"  # 「お金」「ご相談」: the prefix belongs to the word
+        if not prefix and (not japanese.is_content(t) or t.lemma in _QUESTION_LEMMAS):
             continue
-        for syn, w in thesaurus.lookup(t.lemma).items():
-            add(syn, w)
+        if not prefix:
+            for syn, w in thesaurus.lookup(t.lemma).items():
+                add(syn, w)
         span = t.surface
         for j in range(i + 1, min(i + 4, len(all_toks))):
             span += all_toks[j].surface

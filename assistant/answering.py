@@ -1,0 +1,308 @@
+"""From retrieved passages to a short, cited answer — or an honest refusal.
+
+No generative model runs offline, and a city must not publish invented text, so answers are
+*composed from the documents' own sentences*: we pick the 1–4 sentences (or table rows, or list
+items) that best cover the question, order them by source, and end each with its ``[n]`` marker.
+
+Evidence is judged on the question's own content words (IDF-weighted coverage, expansions counting
+partially) together with dense similarity; below a calibrated threshold we refuse and show the
+closest sections instead (see ``docs/BENCHMARKS.md`` for how the threshold was set).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from . import japanese
+from .query import QueryAnalysis, municipality_stem
+from .types import Answer, Citation, Hit
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 500
+MAX_SENTENCES = 4
+MAX_SOURCES = 3
+TOP_HITS = 8
+# Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
+# (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
+REFUSAL_THRESHOLD = 0.42
+
+EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
+REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
+TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
+
+_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_TAG_RE = re.compile(r"<[^>\n]{0,200}>")
+_MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
+_BULLET_RE = re.compile(r"^(?:[・●○◆◇■□▪▶►※\-\*]\s*)+")
+
+
+def clean_question(question: object) -> tuple[str, list[str]]:
+    """User input → searchable text and notes. HTML/Markdown are plain text: tags and link targets
+    are dropped for searching, never interpreted. Over-long questions are truncated with a note."""
+    notes: list[str] = []
+    if not isinstance(question, str):
+        question = "" if question is None else str(question)
+    q = _CTRL_RE.sub(" ", question)
+    q = _MD_LINK_RE.sub(r"\1", q)
+    q = _TAG_RE.sub(" ", q)
+    q = re.sub(r"\s+", " ", q).strip()
+    if len(q) > MAX_QUESTION_CHARS:
+        q = q[:MAX_QUESTION_CHARS]
+        notes.append(TRUNCATED_NOTE)
+    return q, notes
+
+
+# --- follow-up questions -------------------------------------------------------------------
+
+_ANAPHORA_RE = re.compile(r"^(?:それ|そこ|その|それって|あれ|これ|この|こちら|そちら|じゃあ|では|で、|なら|それなら|じゃ)")
+_MORE_RE = re.compile(r"^(?:他には|ほかには|他に|ほかに|それ以外|その他|もっと|ほかの|他の)")
+_MUNI_ONLY_RE = re.compile(r"^(.{1,10}?(?:市|町|村))(?:では|の場合|だと|は|も)?[？?。]?$")
+
+
+def _user_turns(history: list[dict] | None) -> list[str]:
+    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "user" and t.get("content")]
+
+
+def _assistant_turns(history: list[dict] | None) -> list[str]:
+    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "assistant" and t.get("content")]
+
+
+def is_followup(question: str, analysis_words: list[str]) -> bool:
+    q = question.strip()
+    return bool(_ANAPHORA_RE.match(q) or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q) or len(analysis_words) <= 1)
+
+
+def rewrite_followup(question: str, history: list[dict] | None, municipalities: list[str], words: list[str]) -> tuple[str, bool]:
+    """Rewrite a question that leans on the previous turn into a self-contained query.
+
+    Returns (query, wants_more) where ``wants_more`` means "other passages than last time" (「他には？」).
+    """
+    users = _user_turns(history)
+    if not users or not is_followup(question, words):
+        return question, False
+    prev = clean_question(users[-1])[0]
+    # a previous follow-up borrowed its topic from the turn before it
+    if len(users) >= 2 and is_followup(prev, japanese.content_words(prev)):
+        prev = clean_question(users[-2])[0] + " " + prev
+    q = question.strip()
+    m = _MUNI_ONLY_RE.match(q)
+    if m:
+        new_city = m.group(1)
+        for city in municipalities + [new_city]:
+            for form in (city, municipality_stem(city)):
+                if len(form) >= 2:
+                    prev = prev.replace(form + "で、", "").replace(form + "で", "").replace(form + "の", "").replace(form, "")
+        return f"{new_city}の{prev.strip('、 ')}", False
+    if _MORE_RE.match(q):
+        rest = _MORE_RE.sub("", q).strip("はもにの？?、。 ")
+        return (prev + (" " + rest if rest else "")).strip(), True
+    rest = _ANAPHORA_RE.sub("", q).lstrip("はがをにでのもって、 ")
+    return f"{prev} {rest}".strip(), False
+
+
+def _previously_cited(history: list[dict] | None) -> set[str]:
+    """Sentences quoted in earlier answers (compact form), to find other passages for 「他には？」."""
+    out: set[str] = set()
+    for text in _assistant_turns(history)[-1:]:
+        for line in text.splitlines():
+            line = re.sub(r"\[\d+\]", "", _BULLET_RE.sub("", line.strip()))
+            c = japanese.compact(line)
+            if len(c) >= 10:
+                out.add(c[:40])
+    return out
+
+
+# --- evidence and sentence choice -------------------------------------------------------------
+
+_DATE_RE = re.compile(r"(明治|大正|昭和|平成|令和|[HR]\d|\d{4}年|\d+年度|\d+月|年度|までに|期間|から|まで)")
+_NUM_RE = re.compile(r"\d")
+_PLACE_RE = re.compile(r"(窓口|センター|課|室|電話|TEL|相談|問い合わせ|問合せ|所|館)")
+_HOW_RE = re.compile(r"(支援|推進|実施|取り組|取組|制度|事業|行います|図ります|進めます|努めます|設置|開催|提供)")
+_DEF_RE = re.compile(r"(とは|をいう|のこと|を指|と定義|意味)")
+
+
+@dataclass
+class _Candidate:
+    hit: Hit
+    position: int
+    text: str
+    score: float
+    coverage: float
+
+
+def _term_weights(retriever, qa: QueryAnalysis) -> dict[str, float]:
+    """The question's own content words weighted by IDF (rarer words say more about the topic)."""
+    idx = retriever.index
+    weights: dict[str, float] = {}
+    muni_stems = {municipality_stem(m) for m in qa.municipalities} | set(qa.municipalities)
+    for w in dict.fromkeys(qa.words):
+        if w in muni_stems or len(w) == 0:
+            continue
+        idf = idx.idf(w)
+        if idf == 0.0:
+            # not an indexed lemma: fall back to its bigrams' rarity, or a neutral weight
+            bis = ["#" + b for b in japanese.char_bigrams(w)]
+            idf = max([idx.idf(b) for b in bis], default=0.0) or 1.0
+        weights[w] = idf
+    return weights
+
+
+def _coverage(text: str, lemmas: set[str], weights: dict[str, float], expansions: dict[str, float]) -> float:
+    """IDF-weighted share of the question's words found in ``text``; an expansion found counts at its weight."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    comp = japanese.compact(text).lower()
+    got = 0.0
+    for w, idf in weights.items():
+        if w in lemmas or (len(w) >= 2 and w.lower() in comp):
+            got += idf
+    # expansions cannot raise coverage above what a full match of the user's words gives
+    exp_bonus = sum(wt for e, wt in expansions.items() if len(e) >= 2 and japanese.compact(e).lower() in comp)
+    return min(1.0, got / total + 0.15 * min(exp_bonus, 1.0))
+
+
+def _type_bonus(qtype: str, sentence: str) -> float:
+    rx = {"when": _DATE_RE, "number": _NUM_RE, "where": _PLACE_RE, "how": _HOW_RE, "what": _DEF_RE}.get(qtype)
+    return 0.12 if rx is not None and rx.search(sentence) else 0.0
+
+
+def _is_heading_like(s: str) -> bool:
+    """Short lines without verbs or figures (section titles) make poor answers on their own."""
+    return len(s) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
+
+
+def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -> list[_Candidate]:
+    out: list[_Candidate] = []
+    seen: set[str] = set()
+    top = hits[0].score if hits else 1.0
+    for hit in hits:
+        for pos, sent in enumerate(japanese.split_sentences(hit.text)):
+            key = japanese.compact(sent)
+            if key in seen or len(key) < 6:
+                continue
+            seen.add(key)
+            lemmas = set(japanese.content_words(sent))
+            cov = _coverage(sent, lemmas, weights, qa.expansions)
+            score = 0.55 * cov + 0.3 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
+            if _is_heading_like(sent):
+                score *= 0.5
+            out.append(_Candidate(hit, pos, sent, score, cov))
+    return out
+
+
+def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
+    """How well the best passage supports an answer, in [0, 1]: coverage of the question's words in
+    the best-covering top passage (with its title and section), blended with dense similarity."""
+    if not hits:
+        return 0.0
+    best = 0.0
+    for h in hits[:3]:
+        ctx = " ".join([h.title, " ".join(h.section), h.text])
+        cov = _coverage(ctx, set(japanese.content_words(ctx)), weights, qa.expansions)
+        best = max(best, cov)
+    dense = max(0.0, max(h.dense for h in hits[:3]))
+    w = min(retriever.dense_weight, 0.5)
+    return (1 - w) * best + w * dense
+
+
+def _tidy(sentence: str) -> str:
+    s = _BULLET_RE.sub("", sentence.strip())
+    return unicodedata.normalize("NFC", s)
+
+
+def _source_label(hit: Hit) -> str:
+    if hit.municipality and hit.municipality != "不明" and hit.municipality not in hit.title:
+        return f"{hit.title}（{hit.municipality}）"
+    return hit.title
+
+
+def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
+    """Lead naming the source(s), then each sentence with its ``[n]``; citations numbered in order."""
+    numbers: dict[str, int] = {}
+    citations: list[Citation] = []
+    for c in chosen:
+        if c.hit.id not in numbers:
+            numbers[c.hit.id] = len(numbers) + 1
+            citations.append(Citation(number=numbers[c.hit.id], hit=c.hit))
+    chosen = sorted(chosen, key=lambda c: (numbers[c.hit.id], c.position))
+    for c in chosen:
+        citations[numbers[c.hit.id] - 1].quote.append(_tidy(c.text))
+    by_doc: dict[str, list[_Candidate]] = {}
+    for c in chosen:
+        by_doc.setdefault(c.hit.doc_id, []).append(c)
+    parts: list[str] = []
+    for group in by_doc.values():
+        label = _source_label(group[0].hit)
+        lead = f"{label}によると、" if len(by_doc) == 1 else f"{label}では、"
+        lines = [f"{_tidy(c.text)} [{numbers[c.hit.id]}]" for c in group]
+        if len(lines) == 1:
+            parts.append(lead + lines[0])
+        else:
+            parts.append(lead + "\n" + "\n".join("・" + line for line in lines))
+    return "\n\n".join(parts), citations
+
+
+def choose(cands: list[_Candidate]) -> list[_Candidate]:
+    if not cands:
+        return []
+    cands = sorted(cands, key=lambda c: -c.score)
+    best = cands[0].score
+    chosen: list[_Candidate] = [cands[0]]
+    sources = {cands[0].hit.id}
+    for c in cands[1:]:
+        if len(chosen) >= MAX_SENTENCES:
+            break
+        if c.score < 0.75 * best or c.coverage <= 0:
+            continue
+        if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
+            continue
+        chosen.append(c)
+        sources.add(c.hit.id)
+    return chosen
+
+
+def refusal(hits: list[Hit], query: str, notes: list[str], confidence: float) -> Answer:
+    related: list[Hit] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    for h in hits:
+        key = (h.doc_id, tuple(h.section))
+        if key not in seen:
+            seen.add(key)
+            related.append(h)
+        if len(related) == 3:
+            break
+    text = REFUSAL_TEXT
+    if related:
+        text += "\n\n関連しそうな箇所:\n" + "\n".join(
+            f"・{_source_label(h)} {' > '.join(h.section) or '（本文）'}" for h in related
+        )
+    return Answer(text=text, refused=True, query_used=query, confidence=confidence, related=related, notes=notes)
+
+
+def answer(retriever, question: object, history: list[dict] | None = None, *, municipality: str | None = None, doc_id: str | None = None) -> Answer:
+    """The whole answering step. Never raises for user input."""
+    q, notes = clean_question(question)
+    if not q:
+        return Answer(text=EMPTY_PROMPT, refused=False, query_used="", notes=notes)
+    first = retriever.analyze(q)
+    query, wants_more = rewrite_followup(q, history, retriever.municipalities, first.words)
+    qa = first if query == q else retriever.analyze(query)
+    exclude: set[str] = set()
+    if wants_more:
+        quoted = _previously_cited(history)
+        exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
+    hits = retriever.search(query, k=TOP_HITS, municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
+    weights = _term_weights(retriever, qa)
+    conf = evidence(retriever, qa, hits, weights)
+    if not hits or conf < REFUSAL_THRESHOLD:
+        return refusal(hits, query, notes, conf)
+    chosen = choose(_candidates(hits[:5], qa, weights))
+    if not chosen:
+        return refusal(hits, query, notes, conf)
+    text, citations = compose(chosen)
+    return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

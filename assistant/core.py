@@ -1,0 +1,227 @@
+"""``Assistant``: the one object users start from.
+
+    from assistant import Assistant
+    a = Assistant.load()                 # builds the index on first use, refreshes it when stale
+    a.ask("NPOを立ち上げたい。市はどんな支援をしてくれる？")
+
+It wires the layers together (corpus → chunks → index → retrieval → answer) and owns the
+policy of *when* to rebuild: missing, stale (corpus, model or settings changed) or corrupt
+index → rebuild with a log line, never a crash and never silently wrong results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import answering, chunking, corpus, index
+from .embedding import DEFAULT_MODEL, load_embedder
+from .retrieval import Retriever
+from .types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = {".txt", ".md", ".jsonl", ".pdf", ".docx", ".html", ".htm"}
+
+
+def corpus_fingerprint(corpus_dir: Path) -> str:
+    """Hash of every document file's name and bytes plus the catalog: cheap, no parsing needed."""
+    h = hashlib.sha256()
+    for p in sorted(Path(corpus_dir).iterdir()) if Path(corpus_dir).is_dir() else []:
+        if p.is_file() and (p.suffix.lower() in SUPPORTED_SUFFIXES or p.name == "catalog.toml") and not p.name.startswith("."):
+            h.update(p.name.encode("utf-8") + b"\0")
+            h.update(index.sha256_file(p).encode("ascii") + b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class _State:
+    """Everything a search needs, swapped as one reference so a question never sees half an index."""
+
+    search_index: index.SearchIndex
+    retriever: Retriever
+    by_id: dict[str, int]
+
+
+class Assistant:
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None):
+        self.corpus_dir = Path(corpus_dir)
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self.dense_weight = dense_weight
+        self._state: _State | None = None
+        self._lock = threading.Lock()
+        self.last_build: dict[str, Any] | None = None
+        self.skipped: list[tuple[str, str]] = []
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        corpus_dir: str | os.PathLike = "corpus",
+        index_dir: str | os.PathLike = "index",
+        model: str | None = None,
+        *,
+        progress: bool = False,
+        rebuild: bool = False,
+        dense_weight: float | None = None,
+        cache_dir: str | None = None,
+    ) -> "Assistant":
+        """Open the assistant over ``corpus_dir``, (re)building ``index_dir`` when needed.
+
+        ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder.
+        """
+        model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
+        embedder = load_embedder(model, cache_dir=cache_dir)
+        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight)
+        a.refresh(force=rebuild, progress=progress)
+        return a
+
+    def build_info(self) -> index.BuildInfo:
+        return index.BuildInfo(
+            corpus_fingerprint=corpus_fingerprint(self.corpus_dir),
+            model_id=self.embedder.model_id,
+            model_fingerprint=self.embedder.fingerprint,
+            chunker_version=chunking.CHUNKER_VERSION,
+            settings={"chunking": chunking.ChunkSettings().as_dict() if hasattr(chunking.ChunkSettings(), "as_dict") else vars(chunking.ChunkSettings()), "hnsw_threshold": index.HNSW_THRESHOLD},
+        )
+
+    def refresh(self, *, force: bool = False, progress: bool = False) -> bool:
+        """Make the loaded index match the corpus. Returns True if a (re)build happened.
+
+        Safe to call while questions are being answered: the new index is swapped in as one
+        reference once it is complete.
+        """
+        if not self.corpus_dir.is_dir():
+            raise FileNotFoundError(f"corpus directory not found: {self.corpus_dir}")
+        expected = self.build_info()
+        with self._lock:
+            built = False
+            if not force:
+                try:
+                    loaded = index.load(self.index_dir, expected)
+                except index.MissingIndexError:
+                    log.info("no index in %s yet: building it", self.index_dir)
+                    force = True
+                except index.StaleIndexError as e:
+                    log.warning("index in %s is stale (%s): rebuilding", self.index_dir, e)
+                    force = True
+                except index.CorruptIndexError as e:
+                    log.warning("index in %s is unreadable (%s): rebuilding", self.index_dir, e)
+                    force = True
+            if force:
+                self.last_build = self._build(expected, progress)
+                loaded = index.load(self.index_dir, expected)
+                built = True
+            self._state = _State(
+                search_index=loaded,
+                retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
+                by_id={c.id: i for i, c in enumerate(loaded.chunks)},
+            )
+            return built
+
+    def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
+        skipped: list[tuple[str, str]] = []
+        docs = corpus.load_corpus(self.corpus_dir, skipped=skipped)
+        self.skipped = skipped
+        chunks = chunking.chunk_corpus(docs)
+        if not chunks:
+            log.warning("corpus %s produced no passages", self.corpus_dir)
+        return index.build(self.index_dir, chunks, self.embedder, expected, progress=progress)
+
+    # --- questions ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> _State:
+        if self._state is None:
+            raise RuntimeError("Assistant has no index loaded; use Assistant.load()")
+        return self._state
+
+    def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
+        query = answering.clean_question(query)[0]
+        if not query:
+            return []
+        return self.state.retriever.search(query, k=k, municipality=municipality, doc_id=doc_id)
+
+    def ask(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        *,
+        municipality: str | None = None,
+        doc_id: str | None = None,
+    ) -> Answer:
+        """Answer from the documents' own sentences with citations, or refuse. Never raises for user input."""
+        return answering.answer(self.state.retriever, question, history, municipality=municipality, doc_id=doc_id)
+
+    # --- what the faces show --------------------------------------------------------------
+
+    def documents(self) -> list[dict[str, Any]]:
+        counts: dict[str, int] = {}
+        info: dict[str, dict[str, Any]] = {}
+        catalog = corpus.read_catalog(self.corpus_dir)
+        for c in self.state.search_index.chunks:
+            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
+            if c.doc_id not in info:
+                entry = catalog.get(c.doc_id, {})
+                info[c.doc_id] = {
+                    "doc_id": c.doc_id,
+                    "title": c.title,
+                    "municipality": c.municipality,
+                    "kind": entry.get("kind", ""),
+                    "year": str(entry.get("year", entry.get("date", ""))),
+                    "url": entry.get("url", ""),
+                }
+        return [info[d] | {"passages": counts[d]} for d in sorted(info)]
+
+    def section_context(self, chunk_id: str) -> dict[str, Any]:
+        """The whole section around a passage (all passages sharing its section path), for "read more"."""
+        st = self.state
+        i = st.by_id.get(chunk_id)
+        if i is None:
+            raise KeyError(f"unknown passage id: {chunk_id}")
+        chunks = st.search_index.chunks
+        c = chunks[i]
+        same = [x for x in chunks if x.doc_id == c.doc_id and x.section == c.section]
+        lines = [min(x.lines[0] for x in same), max(x.lines[1] for x in same)]
+        return {
+            "doc_id": c.doc_id,
+            "title": c.title,
+            "municipality": c.municipality,
+            "section": list(c.section),
+            "lines": lines,
+            "text": _merge_overlapping([x.text for x in same]),
+        }
+
+    def health(self) -> dict[str, Any]:
+        m = self.state.search_index.manifest
+        return {
+            "status": "ok",
+            "documents": m.get("counts", {}).get("documents", 0),
+            "passages": m.get("counts", {}).get("passages", 0),
+            "model": self.embedder.model_id,
+            "built_at": m.get("built_at"),
+        }
+
+
+def _merge_overlapping(texts: list[str]) -> str:
+    """Join consecutive passages that share an overlap sentence without repeating it."""
+    out: list[str] = []
+    for t in texts:
+        if out:
+            prev = out[-1]
+            best = 0
+            for n in range(min(len(prev), len(t)), 0, -1):
+                if prev.endswith(t[:n]):
+                    best = n
+                    break
+            t = t[best:].lstrip("\n")
+        if t:
+            out.append(t)
+    return "\n".join(out)

@@ -1,0 +1,103 @@
+"""How questions are cleaned, typed, expanded and rewritten before any search happens."""
+
+import pytest
+
+from assistant.answering import MAX_QUESTION_CHARS, clean_question, rewrite_followup
+from assistant.query import analyze_query, question_type
+
+CITIES = ["山口市", "長門市", "山陽小野田市"]
+
+
+def _hist(*turns):
+    roles = ["user", "assistant"]
+    return [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)]
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("  NPOの支援は？  ", "NPOの支援は?" if False else "NPOの支援は？"),
+        ("<script>alert(1)</script>補助金", "alert(1) 補助金"),
+        ("[補助金](javascript:alert(1))はある？", "補助金はある？"),
+        ("ボランティア\x00を\x1b始めたい", "ボランティア を 始めたい"),
+        ("", ""),
+        ("   \n\t ", ""),
+    ],
+)
+def test_clean_question_treats_markup_as_plain_text_and_drops_control_characters(raw, expected):
+    assert clean_question(raw)[0] == expected
+
+
+def test_overlong_question_is_truncated_with_a_note():
+    q, notes = clean_question("協働" * 400)
+    assert len(q) == MAX_QUESTION_CHARS
+    assert notes and "文字" in notes[0]
+
+
+def test_non_string_input_is_treated_as_empty_or_text():
+    assert clean_question(None)[0] == ""
+    assert clean_question(123)[0] == "123"
+
+
+@pytest.mark.parametrize(
+    "question, qtype",
+    [
+        ("計画期間はいつまでですか？", "when"),
+        ("NPO法人認証数の目標値は？", "number"),
+        ("相談窓口はどこですか", "where"),
+        ("ボランティアを始めるにはどうすればいい？", "how"),
+        ("協働ラウンドテーブルとは？", "what"),
+    ],
+)
+def test_question_type(question, qtype):
+    assert question_type(question) == qtype
+
+
+@pytest.mark.parametrize(
+    "question, must_expand_to",
+    [
+        ("お金の援助はある？", "補助金"),
+        ("NPOを立ち上げたい", "特定非営利活動法人"),
+        ("お年寄りの見守りは？", "高齢者"),
+        ("車がなくて送り迎えが大変", "移送"),
+        ("平成29年度の目標は", "2017年度"),
+    ],
+)
+def test_everyday_words_expand_to_administrative_words(question, must_expand_to):
+    qa = analyze_query(question)
+    assert must_expand_to in qa.expansions
+    assert all(w < 1.0 for w in qa.expansions.values()), "expansions weigh less than the user's words"
+
+
+def test_municipality_named_without_suffix_is_recognised():
+    assert analyze_query("長門の高齢化率は？", municipalities=CITIES).municipalities == ["長門市"]
+
+
+class TestFollowUps:
+    def test_when_question_borrows_the_topic_of_the_previous_turn(self):
+        h = _hist("山口市協働推進プランの計画期間は？", "…によると、平成21年度から平成29年度までの9年間 [1]")
+        q, more = rewrite_followup("それはいつまで？", h, CITIES, [])
+        assert "計画期間" in q and "いつまで" in q and not more
+
+    def test_other_city_replaces_the_city_of_the_previous_question(self):
+        h = _hist("山口市のNPO法人の数は？", "…")
+        q, _ = rewrite_followup("長門市は？", h, CITIES, ["長門市"])
+        assert q.startswith("長門市の") and "NPO法人の数" in q and "山口" not in q
+
+    def test_asking_for_more_keeps_the_topic_and_asks_for_other_passages(self):
+        h = _hist("ボランティアを始めるには？", "…")
+        q, more = rewrite_followup("他には？", h, CITIES, [])
+        assert "ボランティア" in q and more
+
+    def test_there_refers_to_the_previous_topic(self):
+        h = _hist("長門市の市民活動支援センターについて教えて", "…")
+        q, _ = rewrite_followup("そこでのNPO法人の数は？", h, CITIES, ["NPO", "法人", "数"])
+        assert "市民活動支援センター" in q and "NPO法人の数" in q
+
+    def test_a_self_contained_question_is_left_alone(self):
+        h = _hist("山口市の計画期間は？", "…")
+        q = "長門市で公民館の運営を地域の団体がしているところはありますか？"
+        assert rewrite_followup(q, h, CITIES, ["長門", "公民館", "運営", "地域", "団体"]) == (q, False)
+
+    def test_without_history_nothing_is_rewritten(self):
+        assert rewrite_followup("それはいつまで？", None, CITIES, []) == ("それはいつまで？", False)
