@@ -1,0 +1,321 @@
+"""Dense sentence embeddings for retrieval: the bundled offline model or any sentence-transformers model.
+
+Why this wrapper exists: the index must know *which* model made its vectors (``fingerprint``), how
+much to trust them against BM25 (``dense_weight``), and which instruction prefixes the model was
+trained with (e5: "query: "/"passage: ", ruri-v3: 「検索クエリ: 」/「検索文書: 」 — without them those
+models lose a lot of retrieval quality). It also turns "model not downloadable here" into one
+actionable error instead of a chain of Hugging Face exceptions.
+
+Model names:
+
+* ``None`` or ``"bundled:chive-ja"`` – the committed chiVe word-vector model in ``assistant/models/``
+  (offline, small, weaker; see ``docs/bench/embedder.md``);
+* a local directory holding a sentence-transformers model;
+* a Hugging Face id such as ``cl-nagoya/ruri-v3-30m`` (needs network the first time).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BUNDLED_PREFIX = "bundled:"
+DEFAULT_MODEL = "bundled:chive-ja"
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+
+# Matched with fnmatch against the Hugging Face id, or against a local directory's name.
+# dense_weight is the default share of the dense score in dense+BM25 fusion: strong
+# transformer embedders earn more than the bag-of-words bundled model.
+KNOWN_MODELS: dict[str, dict] = {
+    "cl-nagoya/ruri-v3-*": {"query_prefix": "検索クエリ: ", "passage_prefix": "検索文書: ", "dense_weight": 0.6},
+    "cl-nagoya/ruri-*": {"query_prefix": "クエリ: ", "passage_prefix": "文章: ", "dense_weight": 0.6},
+    "intfloat/multilingual-e5-*": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
+    "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
+}
+_UNKNOWN_MODEL = {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.4}
+
+
+class EmbedderError(RuntimeError):
+    """A model could not be resolved or loaded; the message says what to do."""
+
+
+def known_model_settings(name: str) -> dict:
+    """Prefixes and fusion weight for a model id or directory name (first matching KNOWN_MODELS entry).
+
+    A local directory matches by its own name against the part of each pattern after the
+    organisation, so a downloaded copy at ``/models/ruri-v3-30m`` gets ruri's prefixes.
+    """
+    for pattern, settings in KNOWN_MODELS.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return dict(settings)
+    base = Path(name).name
+    for pattern, settings in KNOWN_MODELS.items():
+        if "/" in pattern and fnmatch.fnmatchcase(base, pattern.split("/", 1)[1]):
+            return dict(settings)
+    return dict(_UNKNOWN_MODEL)
+
+
+def _set_torch_threads() -> None:
+    """Use at most 4 threads (or OMP_NUM_THREADS): encoding shares the machine with the web server."""
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+
+
+def dir_fingerprint(path: Path, extra: str = "") -> str:
+    """sha256 over every file's relative path and bytes (sorted), so any weight change changes it."""
+    h = hashlib.sha256(extra.encode())
+    for p in sorted(q for q in path.rglob("*") if q.is_file() and not any(s.startswith(".") for s in q.parts[len(path.parts):])):
+        h.update(p.relative_to(path).as_posix().encode() + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _own_code_only(path: Path) -> bool:
+    """True if modules.json names only sentence-transformers classes or our own (assistant.*) ones.
+
+    Only then do we pass trust_remote_code=True: sentence-transformers ≥ 6 requires the flag to
+    import any non-library module class, and we must not grant it to arbitrary downloaded models.
+    """
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    types = [m.get("type", "") for m in modules]
+    return all(t.startswith(("sentence_transformers.", "assistant.")) for t in types) and any(
+        t.startswith("assistant.") for t in types
+    )
+
+
+class Embedder:
+    """A loaded model plus what the index needs to know about it."""
+
+    def __init__(self, model, model_id: str, fingerprint: str, settings: dict):
+        self.model = model
+        self.model_id = model_id
+        self.fingerprint = fingerprint
+        self.dim = int(model.get_embedding_dimension())
+        self.dense_weight = float(settings["dense_weight"])
+        self.query_prefix = settings["query_prefix"]
+        self.passage_prefix = settings["passage_prefix"]
+        self._lock = threading.Lock()
+        self._neighbour_index = None
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.model_id!r}, dim={self.dim}, fingerprint={self.fingerprint[:12]})"
+
+    def _encode(self, texts: list[str], prefix: str, batch_size: int, show_progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            list(texts),
+            prompt=prefix or None,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        vecs = np.asarray(vecs, dtype=np.float32)
+        # Re-normalize in float32 (the model may compute in another precision); zero rows
+        # (a text with no known word) stay zero and so score 0 against everything.
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return np.divide(vecs, norms, out=np.zeros_like(vecs), where=norms > 0)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """float32 [n, dim], L2-normalized rows, with the model's query prefix."""
+        return self._encode(texts, self.query_prefix, batch_size=32, show_progress=False)
+
+    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 64) -> np.ndarray:
+        """float32 [n, dim], L2-normalized rows, with the model's passage prefix."""
+        return self._encode(texts, self.passage_prefix, batch_size=batch_size, show_progress=show_progress)
+
+    def word_neighbours(self, word: str, k: int = 5) -> list[tuple[str, float]]:
+        """Nearest frequent words to ``word`` in the bundled word vectors, best first, for query expansion.
+
+        Candidates are the 20,000 chiVe row words (the most frequent ones), minus very frequent
+        function words and tokens without letters. A rare word stored on a frequent word's row
+        (送り迎え → 送迎) gets that word at similarity 1.0. [] for models without word vectors or
+        unknown words.
+        """
+        index = self._neighbours()
+        if index is None or k <= 0:
+            return []
+        module, unit, canon, ok = index
+        wid = module._lookup([word])
+        rows = [int(module.word_row[wid])] if wid is not None else [int(module.word_row[i]) for i in module.word_ids(word)]
+        if not rows:
+            return []
+        q = unit[rows].sum(0)
+        n = np.linalg.norm(q)
+        if n == 0:
+            return []
+        sims = unit @ (q / n)
+        sims[~ok] = -np.inf
+        top = np.argpartition(-sims, min(k + len(rows) + 2, len(sims) - 1))[: k + len(rows) + 3]
+        top = top[np.argsort(-sims[top])]
+        own = {word, unicodedata.normalize("NFKC", word)} | ({module.words[wid]} if wid is not None else set())
+        out: list[tuple[str, float]] = []
+        for r in top:
+            w = canon[r]
+            if w in own or not np.isfinite(sims[r]):
+                continue
+            out.append((w, float(min(1.0, sims[r]))))
+            if len(out) == k:
+                break
+        return out
+
+    def _neighbours(self):
+        """Lazily: (module, unit-norm row matrix, row → its own word, row → usable as neighbour)."""
+        if self._neighbour_index is not None:
+            return self._neighbour_index or None
+        from assistant.st_modules import ChiveWordEmbedding
+
+        with self._lock:
+            if self._neighbour_index is None:
+                first = self.model[0] if len(self.model) else None
+                if not isinstance(first, ChiveWordEmbedding):
+                    self._neighbour_index = ()
+                else:
+                    mat = first.row_matrix()
+                    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+                    unit = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
+                    word_row = first.word_row.numpy()
+                    rows_, first_idx = np.unique(word_row, return_index=True)
+                    canon = [""] * len(mat)
+                    for r, i in zip(rows_, first_idx):
+                        canon[r] = first.words[i]
+                    weight = first.word_weight.detach().numpy()
+                    ok = np.zeros(len(mat), dtype=bool)
+                    for r, i in zip(rows_, first_idx):
+                        ok[r] = weight[i] >= 0.5 and _is_wordlike(canon[r])
+                    self._neighbour_index = (first, unit, canon, ok)
+        return self._neighbour_index or None
+
+
+_WORDLIKE = re.compile(r"^(?:[\u4e00-\u9fff々〆ヶ]|[\u30a0-\u30ff]{2,}|[\u3041-\u309f]{2,}|[A-Za-z]{2,})")
+
+
+def _is_wordlike(w: str) -> bool:
+    """Kanji, or 2+ kana / Latin letters: excludes digits, symbols and one-kana fragments."""
+    return bool(_WORDLIKE.match(w)) and not any(c.isdigit() for c in w)
+
+
+def _resolve_bundled(name: str) -> Path:
+    sub = name[len(BUNDLED_PREFIX):]
+    path = MODELS_DIR / sub
+    if not sub or "/" in sub or not (path / "modules.json").is_file():
+        available = sorted(p.name for p in MODELS_DIR.glob("*") if (p / "modules.json").is_file())
+        raise EmbedderError(f"unknown bundled model {name!r}; available: {', '.join('bundled:' + a for a in available) or 'none'}")
+    return path
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hugging Face ids are ``name`` or ``org/name``; anything else is meant as a directory."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1 or name.endswith("/")
+
+
+def _load_local(path: Path, cache_dir: str | None):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(str(path), device="cpu", cache_folder=cache_dir,
+                                   trust_remote_code=_own_code_only(path), local_files_only=True)
+    except Exception as e:  # noqa: BLE001 – any load failure becomes one clear message
+        raise EmbedderError(f"could not load the sentence-transformers model in {path}: {type(e).__name__}: {e}") from e
+
+
+def _hf_commit(model_id: str, cache_dir: str | None) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        p = try_to_load_from_cache(model_id, "modules.json", cache_dir=cache_dir) or try_to_load_from_cache(
+            model_id, "config.json", cache_dir=cache_dir
+        )
+    except Exception:  # noqa: BLE001
+        return None
+    if isinstance(p, str) and "/snapshots/" in p:
+        return p.split("/snapshots/", 1)[1].split("/", 1)[0]
+    return None
+
+
+def _load_hub(model_id: str, cache_dir: str | None):
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        model = SentenceTransformer(model_id, device="cpu", cache_folder=cache_dir)
+    except Exception as e:  # noqa: BLE001
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
+        raise EmbedderError(
+            f"embedding model {model_id!r} could not be found or downloaded: it is not a local directory, "
+            f"not in the Hugging Face cache ({cache_dir or 'default cache'}), and "
+            + ("HF_HUB_OFFLINE is set." if offline else "downloading it failed (no network, or no such model).")
+            + " Fix: run once with internet access to download it (e.g. `python -c \"from sentence_transformers "
+            f"import SentenceTransformer; SentenceTransformer('{model_id}')\"`), or pass a local directory "
+            f"containing the model, or use the offline default {DEFAULT_MODEL!r}. (cause: {type(e).__name__}: {first_line})"
+        ) from None
+    return model
+
+
+_cache: dict[tuple[str, str | None], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Embedder:
+    """Load (once per process and (model, cache_dir)) the embedder named by ``model``.
+
+    Raises EmbedderError with a how-to-fix message if the model cannot be found or downloaded.
+    """
+    name = (model or DEFAULT_MODEL).strip()
+    key = (name, cache_dir)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        _set_torch_threads()
+        from assistant.st_modules import TOKENIZER_VERSION
+
+        if name.startswith(BUNDLED_PREFIX):
+            path = _resolve_bundled(name)
+            st = _load_local(path, cache_dir)
+            fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}")
+            settings = known_model_settings(name)
+        elif Path(name).expanduser().is_dir():
+            path = Path(name).expanduser().resolve()
+            st = _load_local(path, cache_dir)
+            fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}")
+            settings = known_model_settings(str(path))
+        elif _looks_like_path(name):
+            raise EmbedderError(f"embedding model directory {name!r} does not exist")
+        else:
+            st = _load_hub(name, cache_dir)
+            commit = _hf_commit(name, cache_dir)
+            fp = f"hf:{name}@{commit}" if commit else "hf:" + hashlib.sha256(
+                b"".join(p.detach().cpu().numpy().tobytes()[:1 << 20] for p in st.parameters())
+            ).hexdigest()
+            settings = known_model_settings(name)
+        emb = Embedder(st, name, fp, settings)
+        log.info("loaded embedder %r (dim %d, fingerprint %s)", name, emb.dim, fp[:16])
+        _cache[key] = emb
+        return emb
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_model_path() -> Path:
+    """Directory of the default bundled model (for scripts that want plain SentenceTransformer access)."""
+    return _resolve_bundled(DEFAULT_MODEL)
