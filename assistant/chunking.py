@@ -1,0 +1,301 @@
+"""Cutting cleaned documents into passages along their own structure: ``Document`` → ``Chunk``.
+
+Why structure-aware: a plan document answers "what does the city do about X" in a numbered
+section (「(2) 市民活動の活性化」 → 「基本方針」 / 「現状と課題」 / 「施策展開」). A passage that knows
+its heading path can be cited as 「第2章 › (2) 市民活動の活性化」 and never mixes two policies.
+
+How:
+1. Every line is classified as a heading (with a level) or body. Levels, coarse to fine:
+   0 「第N編/部」, 1 「第N章」, 2 「5 市民が主役の地域づくり」/ Ⅰ Ⅱ / 「1. はじめに」,
+   3 「(1)」「（１）」「推進施策 (N)」, 4 structural labels (基本方針, 現状と課題, 施策展開 …),
+   5 「①」, 6 「ア」「(ア)」, 7 ●/◆/■ lines, 【…】, 〈…〉, < … >, 《…》, unnumbered markdown.
+   A heading pops every open heading of the same or a finer level → the section path.
+2. Body lines are split into sentences (``japanese.split_sentences``); a table row (one line
+   produced by the corpus cleaner) is one unit and is never split.
+3. Units are packed into chunks of ``min_chars``–``max_chars`` characters. A heading of level
+   ≤ ``hard_level`` always starts a new chunk (so a chunk never crosses a numbered section,
+   let alone a top-level one); a finer heading starts one once the chunk has ``min_chars``.
+   When a chunk is closed for size, the next one repeats its last sentence (overlap) so an
+   answer spanning the cut is still found whole in one passage.
+4. A chunk's section path is the deepest path shared by all its body units; its text begins
+   with the heading lines it contains, so readers see where it comes from.
+
+Ids are a hash of doc id, section, text and ordinal: the same input gives the same ids, and
+``CHUNKER_VERSION`` changes whenever the output for the same input changes (the index manifest
+records it, so a new chunker triggers a rebuild).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator
+
+from . import japanese
+from .types import Chunk, Document
+
+CHUNKER_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    min_chars: int = 150
+    max_chars: int = 500
+    overlap_sentences: int = 1
+    hard_level: int = 3  # headings at this level or coarser always start a new chunk
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------
+# Headings
+# --------------------------------------------------------------------------------------
+
+_NUM = r"[0-9]+|[一二三四五六七八九十百]+"
+_ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ"
+_STRUCT_LABELS = (
+    "基本方針|基本理念|基本目標|現状と課題|現状|課題|施策展開|施策の展開|施策体系|施策の体系|施策の方向|"
+    "目標指標|成果指標|数値目標|主な取組|主な取り組み|主要施策|具体的取組|具体的な取組|取組内容|"
+    "計画の目指すもの|はじめに|おわりに|目的|背景|概要|まとめ|用語解説"
+)
+_HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
+    (0, re.compile(rf"^第\s*(?:{_NUM})\s*[編部](?:\s|$|[:：、])")),
+    (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、])")),
+    (3, re.compile(rf"^(?:推進施策|施策|基本施策|重点施策|基本方針)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
+    (2, re.compile(rf"^(?:[{_ROMAN}]+|(?:I|II|III|IV|V|VI|VII|VIII|IX|X)(?=\s))\s*\S")),
+    (2, re.compile(r"^(?:基本方針|基本目標|施策)\s*(?:[" + _ROMAN + r"]+|[0-9]+|I{1,3}|IV|V)(?:\s|$)")),
+    (2, re.compile(r"^[0-9]{1,2}(?:\s+|[.．](?:\s*))(?=[^\s0-9.．%])\S")),
+    (3, re.compile(rf"^[(（]\s*(?:{_NUM})\s*[)）]\s*\S")),
+    (3, re.compile(r"^[0-9]{1,2}\)\s*\S")),
+    (5, re.compile(r"^[①-⑳㉑-㉟]\s*\S")),
+    (6, re.compile(r"^(?:[(（]\s*[ア-ン]\s*[)）]|[ア-ン][.．、\s])\s*\S")),
+    (7, re.compile(r"^[●◆■◇□◎]\s*\S")),
+    (7, re.compile(r"^(?:【[^】]+】|〈[^〉]+〉|<[^<>]+>|＜[^＜＞]+＞|《[^》]+》|≪[^≫]+≫)$")),
+]
+_STRUCT_RE = re.compile(rf"^[●◆■◇□◎]?\s*(?:{_STRUCT_LABELS})$")
+# 「●現状」「●課題」 sit *inside* 「現状と課題」: one level finer than the other labels.
+_STRUCT_SUB_RE = re.compile(r"^[●◆■◇□◎]?\s*(?:現状|課題|目的|背景)$")
+
+
+def _fold_width(text: str) -> str:
+    """Full-width ASCII → half-width, ideographic space → space. Not NFKC: that would turn ① into 1 and Ⅰ into I."""
+    return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else (" " if c == "\u3000" else c) for c in text)
+_MD_RE = re.compile(r"^(#{1,6})\s+(.*)$")
+_BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
+
+
+def heading_level(line: str, max_len: int = 60) -> int | None:
+    """Heading level of a cleaned display line, or None for body text (see module docstring)."""
+    raw = line.strip()
+    md = _MD_RE.match(raw)
+    text = md.group(2).strip() if md else raw
+    text = re.sub(r"^\*\*(.*)\*\*$", r"\1", text)
+    t = _fold_width(text).strip()
+    if not t or len(t) > max_len:
+        return None
+    if _BULLET_RE.match(t) or " / " in t:
+        return None
+    if t.endswith(("。", "。)", "。」")) or ("。" in t and not md):
+        return None
+    if _STRUCT_SUB_RE.match(t):
+        return 6
+    if _STRUCT_RE.match(t):
+        return 4
+    for level, pat in _HEADING_PATTERNS:
+        if pat.match(t):
+            return level
+    if md:
+        return 7
+    return None
+
+
+def heading_text(line: str) -> str:
+    """The heading as shown in a section path: markdown markers and emphasis removed, spaces folded."""
+    t = line.strip()
+    m = _MD_RE.match(t)
+    if m:
+        t = m.group(2)
+    t = re.sub(r"\*\*(.*?)\*\*", r"\1", t)
+    return re.sub(r"\s+", " ", t).strip()
+
+
+def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
+    """(line, index, level) with a bare 「第N章」 line joined to the title line that follows it."""
+    out: list[tuple[str, int, int | None]] = []
+    lines = doc.lines
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        lvl = heading_level(line)
+        t = _fold_width(heading_text(line))
+        if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
+            nxt = heading_text(lines[i + 1])
+            if heading_level(lines[i + 1]) is None and len(nxt) <= 40 and "。" not in nxt and " / " not in nxt:
+                out.append((heading_text(line) + " " + nxt, i, lvl))
+                out.append(("", i + 1, None))  # absorbed
+                i += 2
+                continue
+        out.append((line, i, lvl))
+        i += 1
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Packing
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    text: str
+    line: int  # index into doc.lines
+    path: tuple[str, ...]
+    heading: bool = False
+    new_line: bool = True  # starts a new display line in the chunk text
+
+
+def _units(doc: Document) -> Iterator[_Unit]:
+    stack: list[tuple[int, str]] = []
+    table_lines = set(doc.meta.get("table_lines", ()))
+    for line, idx, lvl in _merge_label_lines(doc):
+        if not line.strip():
+            continue
+        if lvl is not None and idx not in table_lines:
+            while stack and stack[-1][0] >= lvl:
+                stack.pop()
+            stack.append((lvl, heading_text(line)))
+            yield _Unit(heading_text(line), idx, tuple(h for _, h in stack), heading=True)
+            continue
+        path = tuple(h for _, h in stack)
+        if idx in table_lines or " / " in line:
+            yield _Unit(line.strip(), idx, path)
+            continue
+        for k, s in enumerate(japanese.split_sentences(line)):
+            yield _Unit(s, idx, path, new_line=(k == 0))
+
+
+def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    out = []
+    for parts in zip(*paths):
+        if all(p == parts[0] for p in parts):
+            out.append(parts[0])
+        else:
+            break
+    return tuple(out)
+
+
+def _level_of_unit(u: _Unit, levels: dict[int, int]) -> int:
+    return levels.get(u.line, 99)
+
+
+def _render(units: list[_Unit]) -> str:
+    buf: list[str] = []
+    prev_line = None
+    for u in units:
+        if buf and (u.new_line or u.line != prev_line):
+            buf.append("\n")
+        buf.append(u.text)
+        prev_line = u.line
+    return "".join(buf).strip()
+
+
+def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list[Chunk]:
+    """Passages of one document, in reading order (see the module docstring for the rules)."""
+    s = settings or ChunkSettings()
+    levels = {idx: lvl for _, idx, lvl in _merge_label_lines(doc) if lvl is not None}
+    groups: list[list[_Unit]] = []
+    cur: list[_Unit] = []
+
+    def size(units: list[_Unit]) -> int:
+        return sum(len(u.text) for u in units)
+
+    def has_body(units: list[_Unit]) -> bool:
+        return any(not u.heading for u in units)
+
+    def close(overlap: bool) -> list[_Unit]:
+        nonlocal cur
+        trailing: list[_Unit] = []
+        while cur and cur[-1].heading:  # a heading belongs with the text after it
+            trailing.insert(0, cur.pop())
+        if has_body(cur):
+            groups.append(cur)
+        carry: list[_Unit] = []
+        if overlap and s.overlap_sentences > 0:
+            body = [u for u in cur if not u.heading]
+            carry = body[-s.overlap_sentences :]
+            if size(carry) > s.max_chars // 2:
+                carry = []
+        if trailing:
+            carry = []
+        cur = [_Unit(u.text, u.line, u.path, u.heading, True) for u in carry] + trailing
+        return cur
+
+    for u in _units(doc):
+        if u.heading:
+            lvl = _level_of_unit(u, levels)
+            if has_body(cur) and (lvl <= s.hard_level or size(cur) >= s.min_chars or u.path[:1] != cur[-1].path[:1]):
+                close(overlap=False)
+            cur.append(u)
+            continue
+        if cur and has_body(cur) and size(cur) + len(u.text) > s.max_chars:
+            close(overlap=True)
+            # the overlap must not push a long unit over the limit twice
+            if size(cur) + len(u.text) > s.max_chars:
+                cur = []
+        cur.append(u)
+    close(overlap=False)
+
+    chunks: list[Chunk] = []
+    line_ends = doc.meta.get("line_ends") or doc.line_numbers
+    for ordinal, units in enumerate(groups):
+        body = [u for u in units if not u.heading]
+        section = list(_common_prefix([u.path for u in body]))
+        text = _render(units)
+        first = min(u.line for u in units)
+        last = max(u.line for u in units)
+        lines = (doc.line_numbers[first], line_ends[last] if last < len(line_ends) else doc.line_numbers[last])
+        page = doc.pages[first] if doc.pages else None
+        cid = chunk_id(doc.doc_id, section, text, ordinal)
+        chunks.append(
+            Chunk(
+                id=cid,
+                doc_id=doc.doc_id,
+                title=doc.title,
+                municipality=doc.municipality,
+                section=section,
+                text=text,
+                search_text=japanese.normalize(text),
+                lines=lines,
+                page=page,
+                ordinal=ordinal,
+            )
+        )
+    return chunks
+
+
+def chunk_id(doc_id: str, section: list[str], text: str, ordinal: int) -> str:
+    """Stable id: same document, section, text and position → same id (16 hex chars)."""
+    h = hashlib.sha1()
+    for part in (doc_id, "\x1f".join(section), text, str(ordinal), CHUNKER_VERSION):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1e")
+    return h.hexdigest()[:16]
+
+
+def chunk_corpus(docs: Iterable[Document], settings: ChunkSettings | None = None) -> list[Chunk]:
+    """Passages of all documents, in document order."""
+    out: list[Chunk] = []
+    for d in docs:
+        out.extend(chunk_document(d, settings))
+    return out
+
+
+def chunk_records(chunks: Iterable[Chunk]) -> Iterator[dict]:
+    """JSON-lines records for ``python -m assistant chunks``: ``{"doc_id","section","text","lines"}``."""
+    for c in chunks:
+        yield {"doc_id": c.doc_id, "section": list(c.section), "text": c.text, "lines": list(c.lines)}
