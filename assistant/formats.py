@@ -56,6 +56,27 @@ class Extracted:
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
 
+    def marked_lines(self) -> list[str]:
+        """``lines`` with headings written as markdown headings (「## 計画期間」).
+
+        That is the structural convention the rest of the pipeline already reads: corpus
+        cleaning never joins a ``#`` line to its neighbours and the chunker puts markdown
+        headings into the section path. Formats without headings return ``lines`` unchanged.
+        """
+        if not self.headings:
+            return list(self.lines)
+        out = list(self.lines)
+        for i, level, _text in self.headings:
+            if 0 <= i < len(out) and not out[i].startswith("#"):
+                out[i] = "#" * max(1, min(level, 6)) + " " + out[i]
+        return out
+
+    def __iter__(self):
+        """``lines, pages = extractor(path)``: the tuple contract of ``corpus.EXTRACTORS``, so
+        these extractors plug into the corpus loader as they are (headings as markdown, see
+        :meth:`marked_lines`)."""
+        return iter((self.marked_lines(), self.pages))
+
 
 class FormatError(ValueError):
     """The file cannot be turned into text. The message names the file and the reason."""
