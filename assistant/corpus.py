@@ -343,12 +343,13 @@ def collapse_repeats(text: str) -> str:
     pieces = re.split(r"(\s+)", text)
     out = []
     for piece in pieces:
-        if not piece or piece.isspace() or len(piece) < 4:
+        if not piece or piece.isspace() or len(piece) < 4 or re.fullmatch(r"[0-9.,]+", piece):
+            # (plain ASCII numbers such as 「1111」 are data, never collapsed)
             out.append(piece)
             continue
         best = piece
         for k, min_len in _REPEAT_MIN_LEN.items():
-            if len(piece) >= 2 * k:
+            if len(piece) >= k:
                 collapsed = _parse_repeats(piece, k)
                 if collapsed and len(collapsed) >= min_len and _WORDISH_RE.search(collapsed) and collapsed != piece:
                     best = collapsed
@@ -546,16 +547,65 @@ def _remove_captions(lines: list[_Line], stats: dict) -> list[_Line]:
 
 # ---- tables ----------------------------------------------------------------------------
 
-_NUMERIC_CELL_RE = re.compile(r"[0-9０-９]")
+_NUMERIC_CELL_RE = re.compile(r"^[\d.,%\s()（）▲△+\-~～]+$")
 _DECOR_RE = re.compile(r"^[\s▶►▷▸]+|[\s▶►▷▸]+$")
+# An item id such as 「I - (1) - ①」 or 「①」 is a value, never a column header.
+_ITEM_ID_RE = re.compile(r"[①-⑳㉑-㉟]|[(（]\s*\d+\s*[)）]\s*-")
+_NUMBERED_RE = re.compile(r"^\s*(?:[①-⑳㉑-㉟]|[(（]\s*[0-9０-９]{1,2}\s*[)）]|[0-9０-９]{1,2}[.)．]|[ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ])")
+# Characters no Japanese plan document uses: OCR noise such as 「ጥር። ባንጌ」「ż」「Ш」.
+_ALIEN_RE = re.compile(r"[\u0100-\u024f\u0250-\u02af\u0370-\u03ff\u0400-\u04ff\u0590-\u08ff\u0e00-\u0eff\u1200-\u139f\u1400-\u18af\u2c00-\u2dff\ua000-\ua4cf]")
+_JA_CHAR = r"[\u3041-\u30ff\u4e00-\u9fff々ー]"
+
+
+def _is_noise(cell: str) -> bool:
+    """A short cell/line made of OCR debris (alien scripts, stray symbols) rather than text."""
+    c = cell.strip()
+    if not c:
+        return False
+    if _ALIEN_RE.search(c) and len(c) <= 12:
+        return True
+    return False
 
 
 def _cells(line: str) -> list[str]:
-    return [_DECOR_RE.sub("", re.sub(r"\s+", " ", c)).strip() for c in line.split("\t")]
+    out = []
+    for c in line.split("\t"):
+        c = _DECOR_RE.sub("", re.sub(r"\s+", " ", c)).strip()
+        out.append("" if _is_noise(c) else c)
+    return out
+
+
+def _row_like(line: str) -> bool:
+    """A tab-separated row: a tab between two non-empty cells, or leading tabs before a cell."""
+    if "\t" not in line:
+        return False
+    cells = [c for c in line.split("\t")]
+    nonempty = [c for c in cells if c.strip()]
+    return len(nonempty) >= 2 or (len(nonempty) == 1 and not cells[0].strip())
 
 
 def _looks_header_cell(c: str) -> bool:
-    return len(c) <= 20 and "。" not in c
+    return len(c) <= 20 and "。" not in c and not _ITEM_ID_RE.search(c) and not _NUMERIC_CELL_RE.match(c)
+
+
+def _smart_join(cells: list[str]) -> str:
+    """Join cells of one row; fragments of one wrapped Japanese text are glued back together.
+
+    PDF/OCR extraction often splits one wide cell into several columns
+    (「地域活動や市民活\t動の活発化のため、」); two neighbours are glued when the left one is long
+    enough to have been wrapped and both meet at Japanese letters, else they get 「 / 」.
+    """
+    out = ""
+    prev = ""
+    for c in cells:
+        if not c:
+            continue
+        if out and len(prev) >= 7 and len(c) >= 3 and re.search(_JA_CHAR + "$", prev) and re.match(_JA_CHAR, c):
+            out += c
+        else:
+            out = f"{out} / {c}" if out else c
+        prev = c
+    return out
 
 
 def _format_row(headers: list[str] | None, cells: list[str]) -> str:
@@ -572,7 +622,11 @@ def _format_row(headers: list[str] | None, cells: list[str]) -> str:
             parts.append(f"{h}: {c}" if h else c)
             last_h = h
         return " / ".join(parts)
-    return " / ".join(c for c in cells if c)
+    ne = [c for c in cells if c]
+    if len(ne) >= 2 and cells[0] and len(cells[0]) <= 10 and not re.search(r"[0-9０-９。]", cells[0]) and not _NUMBERED_RE.match(cells[0]):
+        # a key–value row (「目的\t…」): the first cell names the rest
+        return f"{_compact_header(cells[0])}: {_smart_join(cells[1:])}"
+    return _smart_join(cells)
 
 
 def _compact_header(h: str) -> str:
@@ -601,34 +655,37 @@ def _convert_tables(lines: list[_Line], stats: dict) -> list[_Line]:
     return out
 
 
-def _row_like(line: str) -> bool:
-    if "\t" not in line:
-        return False
-    cells = [c for c in _cells(line) if c]
-    return len(cells) >= 1 and not (len(cells) == 1 and not line.startswith("\t") and line.rstrip("\t ").count("\t") == 0)
+def _detect_header_rows(rows: list[list[str]]) -> int:
+    """How many leading rows are column headers (0 if the block has none).
+
+    Row 0 is a header when it has ≥ 2 cells and all are short labels (no sentence, number or
+    item id). Following rows continue the header when they are sub-headers under a spanning
+    cell (first cell empty, short labels) or parenthesised qualifiers such as 「(H18年度)」.
+    """
+    if len(rows) < 2:
+        return 0
+    first = [c for c in rows[0] if c]
+    if len(first) < 2 or not all(_looks_header_cell(c) for c in first):
+        return 0
+    n = 1
+    for r in rows[1:]:
+        ne = [c for c in r if c]
+        if not ne:
+            break
+        sub = (not r[0]) and all(len(c) <= 12 and not re.search(r"\d", c) for c in ne)
+        paren = all(re.fullmatch(r"[(（].*[)）]", c) or (len(c) <= 6 and not re.search(r"\d", c)) for c in ne)
+        if sub or paren:
+            n += 1
+        else:
+            break
+    return 0 if n == len(rows) else n
 
 
 def _table_block(block: list[_Line]) -> list[_Line]:
     rows = [_cells(l.text) for l in block]
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
-    header_rows = 0
-    if len(rows) >= 2:
-        first = [c for c in rows[0] if c]
-        if len(first) >= 2 and all(_looks_header_cell(c) and not re.fullmatch(r"[\d.,%\s]+", c) for c in first):
-            header_rows = 1
-            for r in rows[1:]:
-                ne = [c for c in r if c]
-                if not ne:
-                    break
-                sub = (not r[0]) and all(len(c) <= 12 and not re.search(r"\d", c) for c in ne)
-                paren = all(re.fullmatch(r"[(（].*[)）]", c) or (len(c) <= 6 and not re.search(r"\d", c)) for c in ne)
-                if sub or paren:
-                    header_rows += 1
-                else:
-                    break
-            if header_rows == len(rows):
-                header_rows = 0
+    header_rows = _detect_header_rows(rows)
     headers = None
     if header_rows:
         headers = []
@@ -649,30 +706,50 @@ def _table_block(block: list[_Line]) -> list[_Line]:
     if header_rows:
         # the header itself stays as a readable line (it names what the rows measure)
         out.append(_Line(" / ".join(h for h in headers if h), block[0].start, block[header_rows - 1].end, block[0].page, "table"))
+    data = list(zip(rows[header_rows:], block[header_rows:]))
+    firsts = [r[0] for r, _ in data if r[0]]
+    numbered_first = bool(firsts) and sum(1 for c in firsts if _NUMBERED_RE.match(c)) * 2 > len(firsts)
     records: list[tuple[list[str], int, int, int | None]] = []
-    for r, l in zip(rows[header_rows:], block[header_rows:]):
+    for r, l in data:
         ne = [c for c in r if c]
         if not ne:
             continue
-        if records and not r[0] and not any(_NUMERIC_CELL_RE.search(c) and re.fullmatch(r"[\d.,%\s()（）▲△+\-]+", c) for c in ne):
+        if records and _is_continuation(r, records[-1][0], numbered_first):
             prev = records[-1][0]
-            cont = all(not _LIST_START_RE.match(c) for c in ne) and all(
-                not prev[j] or not prev[j].endswith("。") for j in range(width) if r[j]
-            )
-            if cont:
-                for j in range(width):
-                    if r[j]:
-                        prev[j] = (prev[j] + r[j]) if prev[j] else r[j]
-                records[-1] = (prev, records[-1][1], l.end, records[-1][3])
-                continue
+            for j in range(width):
+                if r[j]:
+                    glue = " " if (not prev[j] or _LIST_START_RE.match(r[j])) else ""
+                    prev[j] = (prev[j] + glue + r[j]).strip()
+            records[-1] = (prev, records[-1][1], l.end, records[-1][3])
+            continue
         records.append((list(r), l.start, l.end, l.page))
     if not header_rows and len(records) == 1 and sum(1 for c in records[0][0] if len(c) > 20) >= 2:
         # one wide row of long cells: a layout box, not a data table — one line per cell
         cells, s, e, p = records[0]
         return out + [_Line(c, s, e, p, "") for c in cells if c]
     for cells, s, e, p in records:
-        out.append(_Line(_format_row(headers, cells), s, e, p, "table"))
+        text = _format_row(headers, cells)
+        if text:
+            out.append(_Line(text, s, e, p, "table"))
     return out
+
+
+def _is_continuation(row: list[str], prev: list[str], numbered_first: bool) -> bool:
+    """Is this row the wrapped rest of the previous record (a PDF table cell spilling over lines)?
+
+    Yes when it has no numeric data cell and does not start a new numbered item, and either
+    its first cell is empty, or the table numbers its records (①, (1) …) in the first column
+    and this first cell carries no number.
+    """
+    ne = [c for c in row if c]
+    if any(_NUMERIC_CELL_RE.match(c) for c in ne):
+        return False
+    first_ne = ne[0]
+    if _NUMBERED_RE.match(first_ne):
+        return False
+    if row[0]:
+        return numbered_first
+    return True
 
 
 # ---- wrapped lines --------------------------------------------------------------------------
@@ -681,10 +758,14 @@ _NO_JOIN_END = set("。．！？!?」』）)】:：")
 
 
 def _join_wrapped(lines: list[_Line], stats: dict) -> list[_Line]:
-    """Re-join paragraph lines broken at the page width (blank lines between them are extraction noise).
+    """Re-join paragraph lines broken at the page width.
 
-    A line is continued by the next text line when it is long (≥ 15 chars), does not end a
-    sentence, and neither line is a heading, list item, table row or markdown line.
+    A line is continued by the next text line when it does not end a sentence, neither line
+    is a heading, list item, table row or markdown line, and the break is clearly a wrap:
+    the line stops mid-phrase (on a particle/okurigana hiragana or 「、」, ≥ 10 chars), or
+    it is long (≥ 25 chars) and the next line follows after blank lines — the layout of
+    extractors that put every printed line in its own paragraph. Consecutive lines without
+    a blank between them that end in a noun are kept apart: that is how lists are written.
     """
     out: list[_Line] = []
     for l in lines:
@@ -696,17 +777,19 @@ def _join_wrapped(lines: list[_Line], stats: dict) -> list[_Line]:
             k = len(out) - 1
             while k >= 0 and not out[k].text.strip():
                 k -= 1
-            if k >= 0 and k >= len(out) - 3:
+            gap = len(out) - 1 - k  # blank lines between the two
+            if k >= 0 and gap <= 2:
                 prev = out[k]
                 pt = prev.text.strip()
+                mid_phrase = bool(re.search(r"[\u3041-\u3093、，]$", pt)) and len(pt) >= 10
+                wrapped = gap >= 1 and len(pt) >= 25 and pt[-1] not in _NO_JOIN_END
                 if (
-                    len(pt) >= 15
+                    (mid_phrase or wrapped)
                     and pt[-1] not in _NO_JOIN_END
                     and not prev.tag
                     and not l.tag
                     and not _LIST_START_RE.match(pt)
                     and not _LIST_START_RE.match(t)
-                    and (k == len(out) - 1 or len(pt) >= 25)
                 ):
                     del out[k + 1 :]
                     out[k] = _Line(pt + t, prev.start, l.end, prev.page, prev.tag)
@@ -716,9 +799,13 @@ def _join_wrapped(lines: list[_Line], stats: dict) -> list[_Line]:
     return out
 
 
+_CONTINUED_RE = re.compile(r"^[(（]?\s*(?:次|前)(?:ページ|頁|項)(?:へ|に|から)?(?:続く|つづく|続きます)\s*[)）]?$")
+
+
 def _strip_markup(text: str) -> str:
     """Markdown emphasis and LaTeX-ish arrows from PDF→markdown converters."""
     text = re.sub(r"\*\*(.+?)\*\*", r"\1", text)
+    text = re.sub(r"^\*\*|\*\*$", "", text.strip()) if "**" in text else text
     text = re.sub(r"\$\\(?:rightarrow|to)\$", "→", text)
     text = re.sub(r"\$\\Rightarrow\$", "⇒", text)
     text = re.sub(r"\$\\(?:leftarrow)\$", "←", text)
@@ -740,10 +827,14 @@ def clean_lines(raw_lines: list[str], pages: list[int | None] | None = None, sta
             if fixed != part:
                 stats["repeats"] = stats.get("repeats", 0) + 1
             fixed = re.sub(r"[ \u3000\u00a0]{2,}", " ", fixed.replace("\u3000", " ")).rstrip()
-            if "\t" in fixed.strip():
-                fixed = fixed.rstrip("\t ")
+            if "\t" in fixed and fixed.strip():
+                fixed = fixed.rstrip("\t ")  # leading tabs are empty cells of a table row
             else:
                 fixed = fixed.strip()
+            fixed = re.sub(r"^- (?=[・●○◆◇■□▪※①-⑳])", "", fixed)  # 「- ・項目」: doubled list marker
+            if _CONTINUED_RE.match(fixed.strip()):
+                stats["page_marker"] = stats.get("page_marker", 0) + 1
+                fixed = ""
             if fixed and _TABLE_RULE_RE.match(fixed) and ("-" in fixed or "|" in fixed):
                 stats["rule"] = stats.get("rule", 0) + 1
                 fixed = ""
