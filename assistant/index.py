@@ -193,13 +193,25 @@ class SearchIndex:
             return np.zeros(len(self.chunks), dtype=np.float32)
         return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
 
-    def idf(self, token: str) -> float:
-        """Inverse document frequency of a search token (0 for tokens not in the index)."""
+    def token_df(self, token: str) -> int:
+        """In how many passages a search token occurs."""
         tid = self.bm25.vocab_dict.get(token)
         indptr = self.bm25.scores["indptr"]
         if tid is None or tid + 1 >= len(indptr):
-            return 0.0
-        df = int(indptr[tid + 1] - indptr[tid])
+            return 0
+        return int(indptr[tid + 1] - indptr[tid])
+
+    def doc_freq(self, word: str) -> int:
+        """Passages containing ``word``: its lemma's count, else an upper bound from its rarest bigram."""
+        df = self.token_df(word)
+        if df:
+            return df
+        bigrams = japanese.char_bigrams(word)
+        return min((self.token_df("#" + b) for b in bigrams), default=0)
+
+    def idf(self, token: str) -> float:
+        """Inverse document frequency of a search token (0 for tokens not in the index)."""
+        df = self.token_df(token)
         n = max(len(self.chunks), 1)
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else 0.0
 

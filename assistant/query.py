@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Callable
 
 from . import japanese
 
@@ -29,6 +30,11 @@ W_SUDACHI_SAME = 0.6  # same lexeme, other spelling
 W_SUDACHI_NEAR = 0.35  # near-synonym in the same group
 W_NEIGHBOUR = 0.25
 W_YEAR = 0.8
+# A word already used in this many passages needs little help: its expansions are scaled down.
+COMMON_DF = 3
+COMMON_WORD_SCALE = 0.3
+MAX_PER_WORD = 6
+NEIGHBOUR_MIN_SIM = 0.6
 
 # Question words and politeness that say *what kind* of answer is wanted, not what about.
 _QUESTION_LEMMAS = {
@@ -130,47 +136,63 @@ def question_type(text: str) -> str:
     return "general"
 
 
-def analyze_query(text: str, thesaurus: Thesaurus | None = None, embedder=None, municipalities: list[str] | None = None) -> QueryAnalysis:
+def analyze_query(
+    text: str,
+    thesaurus: Thesaurus | None = None,
+    embedder=None,
+    municipalities: list[str] | None = None,
+    doc_freq: Callable[[str], int] | None = None,
+) -> QueryAnalysis:
+    """Normalize, type and expand a question.
+
+    ``doc_freq(word)`` (how many passages contain the word) lets expansion target the real
+    problem, a *vocabulary gap*: a word the documents already use often (「協働」) keeps its
+    expansions small, while a word they never use (「お金」) gets the full weight, and only such
+    absent words are sent to the (noisier) word-vector neighbours.
+    """
     norm = japanese.normalize(text)
-    toks = [t for t in japanese.analyze(norm) if japanese.is_content(t)]
+    all_toks = japanese.analyze(norm)
+    toks = [t for t in all_toks if japanese.is_content(t)]
     words = [t.lemma for t in toks if t.lemma not in _QUESTION_LEMMAS]
     qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm))
     if municipalities:
         qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
     thesaurus = thesaurus or load_thesaurus()
+    df = doc_freq or (lambda _w: 0)
     exp: dict[str, float] = {}
 
-    def add(phrase: str, w: float) -> None:
-        if phrase and phrase not in norm and exp.get(phrase, 0) < w:
-            exp[phrase] = w
+    def expand(source: str, candidates: dict[str, float]) -> None:
+        scale = COMMON_WORD_SCALE if df(source) >= COMMON_DF else 1.0
+        best = sorted(candidates.items(), key=lambda kv: -kv[1])[:MAX_PER_WORD]
+        for phrase, w in best:
+            w *= scale
+            if phrase and phrase not in norm and exp.get(phrase, 0) < w:
+                exp[phrase] = w
 
-    # look up the question's words and every run of 2–4 consecutive tokens that starts and ends
-    # on a content word, so compounds the tagger split (「補助金」 = 補助 + 金) are found whole
-    all_toks = japanese.analyze(norm)
+    # look up the question's words and every run of 2–4 consecutive tokens that starts on a
+    # content word (or a prefix: 「お金」「ご相談」) and ends on one, so compounds the tagger
+    # split (「補助金」 = 補助 + 金) are found whole
     for i, t in enumerate(all_toks):
-        prefix = t.pos1 == "接頭辞"  # 「お金」「ご相談」: the prefix belongs to the word
+        prefix = t.pos1 == "接頭辞"
         if not prefix and (not japanese.is_content(t) or t.lemma in _QUESTION_LEMMAS):
             continue
+        if t.pos2 == "固有名詞":  # place and person names are not paraphrased
+            continue
         if not prefix:
-            for syn, w in thesaurus.lookup(t.lemma).items():
-                add(syn, w)
+            expand(t.lemma, thesaurus.lookup(t.lemma) | thesaurus.lookup(t.surface))
         span = t.surface
         for j in range(i + 1, min(i + 4, len(all_toks))):
             span += all_toks[j].surface
             if japanese.is_content(all_toks[j]) or all_toks[j].surface in ("の", "ー"):
-                for syn, w in thesaurus.lookup(span).items():
-                    add(syn, w)
-        for syn, w in thesaurus.lookup(t.surface).items():
-            add(syn, w)
+                expand(span, thesaurus.lookup(span))
     if embedder is not None and getattr(embedder, "word_neighbours", None):
-        for word in set(words):
-            if len(word) < 2:
+        for t in toks:
+            if len(t.lemma) < 2 or t.pos2 == "固有名詞" or t.lemma in _QUESTION_LEMMAS or df(t.lemma) > 0:
                 continue
-            for nb, sim in embedder.word_neighbours(word, k=3):
-                if sim >= 0.6:
-                    add(nb, W_NEIGHBOUR)
+            expand(t.lemma, {nb: W_NEIGHBOUR for nb, sim in embedder.word_neighbours(t.lemma, k=3) if sim >= NEIGHBOUR_MIN_SIM})
     for y in japanese.year_expansions(norm):
-        add(y, W_YEAR)
+        if exp.get(y, 0) < W_YEAR:
+            exp[y] = W_YEAR
     qa.expansions = exp
     return qa
 

@@ -31,7 +31,7 @@ class Retriever:
         self._doc = np.array([c.doc_id for c in index.chunks], dtype=object)
 
     def analyze(self, query: str) -> QueryAnalysis:
-        return analyze_query(query, self.thesaurus, self.embedder, self.municipalities)
+        return analyze_query(query, self.thesaurus, self.embedder, self.municipalities, self.index.doc_freq)
 
     def search(
         self,
