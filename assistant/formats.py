@@ -516,9 +516,12 @@ _XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_\-.
 _CHARSET_ALIASES = {
     "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
     "ms_kanji": "cp932", "windows-31j": "cp932", "csshiftjis": "cp932", "x-ms-cp932": "cp932",
-    "euc-jp": "euc_jis_2004", "euc_jp": "euc_jis_2004", "x-euc-jp": "euc_jis_2004",
+    "euc-jp": "euc_jp", "x-euc-jp": "euc_jp", "eucjp": "euc_jp",
     "iso-8859-1": "cp1252", "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252",
 }
+
+# Supersets tried when a page does not decode strictly with its declared charset.
+_WIDER = {"cp932": ("shift_jis_2004",), "euc_jp": ("euc_jis_2004", "euc_jisx0213"), "shift_jis": ("cp932", "shift_jis_2004")}
 
 # Elements that never carry page content.
 _DROP_TAGS = {"script", "style", "noscript", "template", "iframe", "svg", "canvas", "object",
@@ -568,10 +571,12 @@ def decode_html(data: bytes) -> tuple[str, str]:
     if m:
         declared = _normalize_charset(m.group(1).decode("ascii", "ignore"))
     if declared:
-        try:
-            return data.decode(declared), declared
-        except UnicodeDecodeError:
-            pass  # mislabelled page: fall through to detection
+        # the declared charset, then the wider variants of the same family
+        for enc in (declared, *_WIDER.get(declared, ())):
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError:
+                continue  # mislabelled page: fall through to detection
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
