@@ -92,7 +92,7 @@ def _japanese_score(text: str) -> float:
     hira = len(re.findall(r"[\u3041-\u309f]", text))
     ascii_ok = sum(1 for c in text if " " <= c <= "~" or c in "\r\n\t")
     bad = len(_HALFWIDTH_KANA_RE.findall(text)) + 3 * len(_RARE_RE.findall(text))
-    return (ja + 0.5 * hira + 0.5 * ascii_ok - 2 * bad) / n
+    return (ja + 0.5 * hira + 0.5 * ascii_ok - bad) / n
 
 
 def decode_bytes(data: bytes, name: str = "") -> tuple[str, str]:
@@ -128,7 +128,8 @@ def decode_bytes(data: bytes, name: str = "") -> tuple[str, str]:
         candidates.append((_japanese_score(text), enc, text))
     if candidates:
         score, enc, text = max(candidates)
-        if score > 0.5:
+        # one strict decoding that looks like text is enough; with two, the better one wins
+        if score > 0.3 or (len(candidates) == 1 and score > 0):
             return text, enc
     try:
         from charset_normalizer import from_bytes
@@ -600,7 +601,7 @@ def _smart_join(cells: list[str]) -> str:
     for c in cells:
         if not c:
             continue
-        if out and len(prev) >= 7 and len(c) >= 3 and re.search(_JA_CHAR + "$", prev) and re.match(_JA_CHAR, c):
+        if out and len(prev) >= 7 and len(c) >= 3 and re.search(r"(?:" + _JA_CHAR + r"|、)$", prev) and re.match(_JA_CHAR, c):
             out += c
         else:
             out = f"{out} / {c}" if out else c
