@@ -1,0 +1,829 @@
+"""The web face: a Gradio chat UI plus a small JSON API, in one FastAPI app.
+
+Layout of the app returned by :func:`create_app`::
+
+    POST /api/ask        {"question", "history"?, "municipality"?, "doc_id"?} -> Answer.to_dict()
+    GET  /api/health     Assistant.health()
+    GET  /api/documents  {"documents": Assistant.documents()}
+    /                    Gradio Blocks: chat, sources panel, filters, examples, 👍/👎
+    /embed               the same chat, compact, no header/footer (for an <iframe>)
+
+Why FastAPI with Gradio mounted (rather than Gradio's own API): the city web team needs a
+plain, stable JSON contract (the ``Answer`` dict) with CORS limited to their domain, a body
+size limit and Japanese 4xx errors — things that are ordinary FastAPI code but awkward to
+bolt onto Gradio's queue protocol. The UI and the API share one gate (a semaphore) in front
+of the ``Assistant`` so neither can starve the 2-core host on its own.
+
+Safety model: everything that comes from a user *or from a document* is data. Chat
+messages are Markdown-escaped *and* HTML-escaped before Gradio sees them (so
+``[x](javascript:…)`` cannot become a link and ``<img onerror>`` cannot become an element),
+and Gradio's own sanitizer stays on as a second layer. The sources panel is HTML we build
+ourselves from escaped pieces; the only tags in it are ours.
+
+This module talks to the ``Assistant`` object only (``ask``, ``documents``,
+``section_context``, ``health``), never to retrieval internals.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import anyio
+import gradio as gr
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from .feedback import FeedbackLog
+
+log = logging.getLogger("assistant.web")
+
+TITLE = "まちづくり計画 Q&A"
+EMBED_PATH = "/embed"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+DEFAULT_MAX_HISTORY = 12          # messages of history passed to Assistant.ask
+MAX_HISTORY_ITEMS = 100           # more than this in a request is rejected, not truncated
+MAX_HISTORY_CONTENT_CHARS = 4000
+MAX_SECTION_CHARS = 12000         # "read the whole section" view is capped so one page stays light
+
+RESIDENT_EXAMPLES = [
+    "地域協働体とは何ですか？",
+    "市民活動団体への補助金はありますか？",
+    "公共施設の里親制度とはどんな仕組みですか？",
+    "NPO法人の認証数の目標はいくつですか？",
+]
+STAFF_EXAMPLES = [
+    "協働推進プランの基本方針と推進施策を教えてください",
+    "地域コミュニティの振興の現状と課題は？",
+    "電子自治体の推進で目標指標は何ですか？",
+    "協働を担う人材育成のための取り組みは？",
+]
+
+MSG_EMPTY = "質問を入力してください。"
+MSG_TOO_LONG = "質問が長すぎます。{n}文字以内で入力してください。"
+MSG_ERROR = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
+MSG_BUSY = "ただいま混み合っています。しばらくしてからもう一度お試しください。"
+MSG_FEEDBACK_THANKS = "フィードバックありがとうございます。"
+
+SOURCES_PLACEHOLDER = (
+    '<div class="mq-sources mq-empty">回答の根拠となった計画書の箇所がここに表示されます。</div>'
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Escaping and rendering (pure functions: unit-testable without a server)
+# ---------------------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")
+
+
+def escape_markdown(text: str) -> str:
+    """Make arbitrary text render literally in Gradio's Markdown (chat bubbles).
+
+    Backslash-escapes Markdown punctuation first (so links, emphasis, lists and LaTeX ``$``
+    cannot form, and ``javascript:`` loses its colon's meaning inside link syntax), *then*
+    HTML-escapes ``& < > " '`` so raw HTML cannot form. The order matters: entities
+    produced by ``html.escape`` contain ``#``/``;`` that must not be backslash-escaped.
+    """
+    text = unicodedata.normalize("NFC", str(text)).replace("\x00", "")
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", text), quote=True)
+
+
+def escape_html(text: Any) -> str:
+    """HTML-escape for our own sources panel, including template syntax.
+
+    Gradio's ``gr.HTML`` treats its template as a JS template string; ``$``, ``{``, ``}`` and
+    backticks are encoded as entities as well so that document text such as ``${alert(1)}``
+    can never be read as template code.
+    """
+    return (
+        html.escape(str(text), quote=True)
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+        .replace("`", "&#96;")
+    )
+
+
+_TERM_RE = re.compile(r"[\u3005\u4e00-\u9fff]{2,}|[\u30a1-\u30faー]{2,}|[A-Za-z0-9]{2,}")
+
+
+def question_terms(question: str, limit: int = 16) -> list[str]:
+    """Words of the question worth highlighting in a passage, longest first.
+
+    Content words from the shared Japanese tokenizer when it is available (so 「協働を担う」
+    highlights 協働 and 担う), plus runs of kanji / katakana / latin letters as a fallback
+    that needs no tagger. Single characters are dropped: they would light up the whole page.
+    """
+    q = unicodedata.normalize("NFKC", question or "")
+    terms: set[str] = set()
+    try:
+        from . import japanese
+
+        for tok in japanese.analyze(q):
+            if japanese.is_content(tok) and len(tok.surface) >= 2:
+                terms.add(tok.surface)
+    except Exception:  # the tagger is an optional nicety for highlighting
+        pass
+    terms.update(m.group(0) for m in _TERM_RE.finditer(q))
+    return sorted(terms, key=lambda t: (-len(t), t))[:limit]
+
+
+def highlight_html(text: str, terms: Iterable[str]) -> str:
+    """Escape ``text`` for HTML and wrap occurrences of ``terms`` in ``<mark>``.
+
+    Matching is done on the *raw* text and every piece is escaped on output, which gives the
+    same guarantee as "escape first, then highlight" — no markup from the text survives —
+    without the failure mode of matching inside entities (a term like ``amp`` hitting
+    ``&amp;``). Terms are also matched in their NFKC form so a half-width query highlights
+    full-width document text.
+    """
+    text = str(text)
+    spans: list[tuple[int, int]] = []
+    folded = text.casefold()
+    for term in terms:
+        for variant in {term, unicodedata.normalize("NFKC", term)}:
+            v = variant.casefold()
+            if not v:
+                continue
+            start = folded.find(v)
+            while start != -1:
+                spans.append((start, start + len(v)))
+                start = folded.find(v, start + len(v))
+        # Full-width variant of ASCII terms (documents often use 全角 letters/digits).
+        wide = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in term)
+        if wide != term:
+            start = text.find(wide)
+            while start != -1:
+                spans.append((start, start + len(wide)))
+                start = text.find(wide, start + len(wide))
+    if not spans or len(folded) != len(text):
+        # casefold changed lengths (rare, e.g. ß): fall back to exact matching offsets.
+        if spans and len(folded) != len(text):
+            spans = []
+            for term in terms:
+                start = text.find(term)
+                while term and start != -1:
+                    spans.append((start, start + len(term)))
+                    start = text.find(term, start + len(term))
+        if not spans:
+            return escape_html(text)
+    spans.sort()
+    merged: list[list[int]] = []
+    for s, e in spans:
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    out, pos = [], 0
+    for s, e in merged:
+        out.append(escape_html(text[pos:s]))
+        out.append("<mark>" + escape_html(text[s:e]) + "</mark>")
+        pos = e
+    out.append(escape_html(text[pos:]))
+    return "".join(out)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    try:
+        return getattr(obj, name)
+    except Exception:
+        return default
+
+
+def _section_path(section: Any) -> str:
+    if not section:
+        return ""
+    if isinstance(section, str):
+        return section
+    return " › ".join(str(s) for s in section if str(s).strip())
+
+
+def _location(lines: Any, page: Any) -> str:
+    parts = []
+    if page:
+        parts.append(f"{page}ページ")
+    try:
+        a, b = lines
+        parts.append(f"{a}行目" if a == b else f"{a}〜{b}行目")
+    except Exception:
+        pass
+    return "・".join(parts)
+
+
+def render_answer_markdown(answer: Any) -> str:
+    """The assistant's chat bubble: the answer text with its [n] markers, then the sources.
+
+    Everything is escaped; the only Markdown we add is bold headings and line breaks. A
+    refusal's text already names the closest sections, so they are not repeated here (the
+    sources panel shows them as cards).
+    """
+    text = escape_markdown(_get(answer, "text", "") or "")
+    parts = [text]
+    notes = [n for n in (_get(answer, "notes", []) or []) if str(n).strip()]
+    citations = _get(answer, "citations", []) or []
+    if citations:
+        lines = []
+        for c in citations:
+            label = f"{_get(c, 'title', '')}（{_get(c, 'municipality', '')}）"
+            path = _section_path(_get(c, "section", []))
+            lines.append(
+                f"\\[{int(_get(c, 'number', 0))}\\] " + escape_markdown(label + (" › " + path if path else ""))
+            )
+        parts.append("**出典**\n" + "\n".join(lines))
+    if notes:
+        parts.append("\n".join("※ " + escape_markdown(str(n)) for n in notes))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context: dict | None,
+                 quote: Sequence[str] = ()) -> str:
+    title = _get(hit, "title", "") or ""
+    muni = _get(hit, "municipality", "") or ""
+    path = _section_path(_get(hit, "section", []))
+    loc = _location(_get(hit, "lines", None), _get(hit, "page", None))
+    doc_id = _get(hit, "doc_id", "") or ""
+    head_num = f'<span class="mq-num">[{number}]</span> ' if number is not None else ""
+    anchor = f' id="mq-src-{number}"' if number is not None else ""
+    out = [f'<article class="mq-source"{anchor} data-number="{number if number is not None else ""}">']
+    out.append(
+        f'<div class="mq-src-head">{head_num}<strong class="mq-title">{escape_html(title)}</strong>'
+        f' <span class="mq-muni">{escape_html(muni)}</span></div>'
+    )
+    if path:
+        out.append(f'<div class="mq-path">{escape_html(path)}</div>')
+    meta = " ・ ".join(x for x in (loc, doc_id) if x)
+    if meta:
+        out.append(f'<div class="mq-meta">{escape_html(meta)}</div>')
+    out.append(f'<div class="mq-passage">{highlight_html(_get(hit, "text", "") or "", terms)}</div>')
+    if context and context.get("text"):
+        full = str(context["text"])
+        cut = len(full) > MAX_SECTION_CHARS
+        full = full[:MAX_SECTION_CHARS]
+        cpath = _section_path(context.get("section")) or path
+        lines = context.get("lines")
+        cloc = _location(lines, None)
+        out.append(
+            '<details class="mq-section"><summary>この節の全文を読む</summary>'
+            f'<div class="mq-meta">{escape_html(" ・ ".join(x for x in (cpath, cloc) if x))}</div>'
+            f'<div class="mq-fulltext">{highlight_html(full, terms)}'
+            + ("<p class=\"mq-meta\">（長いため途中までを表示しています）</p>" if cut else "")
+            + "</div></details>"
+        )
+    out.append("</article>")
+    return "".join(out)
+
+
+def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | None = None) -> str:
+    """The sources panel: one card per cited passage (or the closest sections on a refusal).
+
+    ``contexts`` maps chunk id → ``Assistant.section_context(id)`` and feeds the
+    「この節の全文を読む」 disclosure; a missing entry just omits it.
+    """
+    contexts = contexts or {}
+    terms = question_terms(question)
+    citations = _get(answer, "citations", []) or []
+    cards: list[str] = []
+    if citations:
+        heading = f"出典（{len(citations)}件）"
+        for c in citations:
+            hit = _get(c, "hit", c)
+            cards.append(_source_card(hit, number=int(_get(c, "number", 0)), terms=terms,
+                                      context=contexts.get(str(_get(hit, "id", ""))),
+                                      quote=_get(c, "quote", []) or []))
+    else:
+        related = _get(answer, "related", []) or []
+        if not related:
+            return SOURCES_PLACEHOLDER
+        heading = "資料に直接の記述は見つかりませんでした。近い箇所:"
+        for h in related[:5]:
+            cards.append(_source_card(h, number=None, terms=terms,
+                                      context=contexts.get(str(_get(h, "id", "")))))
+    return (f'<div class="mq-sources"><div class="mq-sources-head">{escape_html(heading)}</div>'
+            + "".join(cards) + "</div>")
+
+
+CSS = """
+.mq-sources { font-size: 0.95rem; line-height: 1.6; }
+.mq-sources.mq-empty { color: var(--body-text-color-subdued); padding: 0.5rem 0; }
+.mq-sources-head { font-weight: 600; margin: 0.25rem 0 0.5rem; }
+.mq-source { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 0.6rem 0.75rem; margin-bottom: 0.6rem; background: var(--background-fill-secondary);
+  overflow-wrap: anywhere; }
+.mq-num { font-weight: 700; color: var(--color-accent); }
+.mq-muni { font-size: 0.85em; padding: 0 0.4em; border-radius: 4px;
+  background: var(--background-fill-primary); border: 1px solid var(--border-color-primary); }
+.mq-path { font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 0.15rem; }
+.mq-meta { font-size: 0.8em; color: var(--body-text-color-subdued); }
+.mq-passage, .mq-fulltext { white-space: pre-wrap; margin-top: 0.4rem; }
+.mq-passage { border-left: 3px solid var(--color-accent); padding-left: 0.6rem; }
+.mq-fulltext { max-height: 24rem; overflow-y: auto; padding: 0.5rem;
+  background: var(--background-fill-primary); border-radius: 6px; }
+.mq-section summary { cursor: pointer; color: var(--link-text-color, var(--color-accent));
+  margin-top: 0.4rem; font-weight: 600; }
+.mq-sources mark { background: #ffe58a; color: inherit; padding: 0 1px; border-radius: 2px; }
+#mq-title h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+@media (max-width: 480px) {
+  #mq-title h1 { font-size: 1.2rem; }
+  .gradio-container { padding-left: 6px !important; padding-right: 6px !important; }
+}
+.mq-embed .mq-sources { font-size: 0.9rem; }
+/* gr.Navbar(visible=False) is not honoured by the 6.31 frontend; the /embed page must not
+   show a menu, and the main page has nothing to navigate to. */
+.nav-holder { display: none !important; }
+"""
+
+
+# ---------------------------------------------------------------------------------------
+# Request validation and the shared gate
+# ---------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A client error with a Japanese message; rendered as ``{"error": {...}}``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class AskRequest:
+    question: str
+    history: list[dict[str, str]]
+    municipality: str | None
+    doc_id: str | None
+
+
+class Gate:
+    """One admission gate in front of the Assistant, shared by the UI and the JSON API.
+
+    ``concurrency`` calls run at once (the Assistant is CPU-bound; more threads than cores
+    only add latency), at most ``max_waiting`` more wait; beyond that the API answers 503
+    at once instead of letting latency grow without bound. Gradio's queue applies the same
+    limits to UI events (``concurrency_limit`` / ``max_size``).
+    """
+
+    def __init__(self, concurrency: int, max_waiting: int):
+        self.concurrency = max(1, int(concurrency))
+        self.max_waiting = max(0, int(max_waiting))
+        self._sem = threading.BoundedSemaphore(self.concurrency)
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def try_admit(self) -> bool:
+        with self._lock:
+            if self._pending >= self.concurrency + self.max_waiting:
+                return False
+            self._pending += 1
+            return True
+
+    def release_admission(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def run(self, fn, *args, **kwargs):
+        with self._sem:
+            return fn(*args, **kwargs)
+
+
+def _clean_text(s: str) -> str:
+    # Control characters other than newline/tab are never meaningful in a question.
+    return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+def parse_ask_payload(payload: Any, *, max_question_chars: int, municipalities: set[str],
+                      doc_ids: set[str], max_history: int = DEFAULT_MAX_HISTORY) -> AskRequest:
+    """Validate a ``/api/ask`` body; raises :class:`ApiError` (4xx) with a Japanese message."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_body", "リクエスト本文はJSONオブジェクトで送信してください。")
+    q = payload.get("question")
+    if not isinstance(q, str):
+        raise ApiError(422, "invalid_question", "「question」に質問文（文字列）を指定してください。")
+    q = _clean_text(q)
+    if not q:
+        raise ApiError(422, "empty_question", MSG_EMPTY)
+    if len(q) > max_question_chars:
+        raise ApiError(422, "question_too_long", MSG_TOO_LONG.format(n=max_question_chars))
+
+    raw_hist = payload.get("history") or []
+    if not isinstance(raw_hist, list):
+        raise ApiError(422, "invalid_history", "「history」は {\"role\", \"content\"} の配列で指定してください。")
+    if len(raw_hist) > MAX_HISTORY_ITEMS:
+        raise ApiError(422, "history_too_long", f"「history」は{MAX_HISTORY_ITEMS}件以内にしてください。")
+    history: list[dict[str, str]] = []
+    for item in raw_hist:
+        if (not isinstance(item, dict) or item.get("role") not in ("user", "assistant")
+                or not isinstance(item.get("content"), str)):
+            raise ApiError(422, "invalid_history",
+                           "「history」の各要素は role が \"user\" か \"assistant\"、content が文字列である必要があります。")
+        content = _clean_text(item["content"])
+        if len(content) > MAX_HISTORY_CONTENT_CHARS:
+            raise ApiError(422, "history_too_long",
+                           f"「history」の各発言は{MAX_HISTORY_CONTENT_CHARS}文字以内にしてください。")
+        history.append({"role": item["role"], "content": content})
+    history = history[-max_history:] if max_history else []
+
+    def opt(name: str, known: set[str], label: str) -> str | None:
+        v = payload.get(name)
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            raise ApiError(422, f"invalid_{name}", f"「{name}」は文字列で指定してください。")
+        if known and v not in known:
+            raise ApiError(422, f"unknown_{name}", f"指定された{label}は見つかりません: {v[:50]}")
+        return v
+
+    return AskRequest(q, history, opt("municipality", municipalities, "自治体"),
+                      opt("doc_id", doc_ids, "文書"))
+
+
+class BodySizeLimit:
+    """ASGI middleware: reject request bodies over ``max_bytes`` on ``prefix`` with 413 JSON.
+
+    Checks ``Content-Length`` up front and also counts streamed (chunked) bodies, so a client
+    cannot get around the limit by omitting the header.
+    """
+
+    def __init__(self, app, max_bytes: int, prefix: str = "/api/"):
+        self.app, self.max_bytes, self.prefix = app, int(max_bytes), prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers") or []:
+            if k == b"content-length":
+                try:
+                    too_big = int(v) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    return await self._reject(send)
+        seen = 0
+        started = False
+
+        class _TooLarge(Exception):
+            pass
+
+        async def limited_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return msg
+
+        async def tracking_send(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send):
+        kb = self.max_bytes // 1024
+        resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {kb} KB）。")
+        await resp({"type": "http"}, None, send)
+
+
+# ---------------------------------------------------------------------------------------
+# The app
+# ---------------------------------------------------------------------------------------
+
+
+def create_app(
+    assistant: Any,
+    *,
+    allowed_origins: Sequence[str] = (),
+    data_dir: str | os.PathLike | None = None,
+    max_question_chars: int = 500,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    concurrency: int = 2,
+    queue_max_size: int = 64,
+    max_history: int = DEFAULT_MAX_HISTORY,
+    title: str = TITLE,
+) -> FastAPI:
+    """Build the FastAPI app (JSON API + Gradio UI at ``/`` and ``/embed``) over ``assistant``.
+
+    ``allowed_origins``: exact origins (``https://www.city.example.jp``) allowed to call the
+    API / load the web component cross-origin; empty means same-origin only. ``data_dir``:
+    where feedback is logged (default ``$ASSISTANT_DATA_DIR`` or ``./data``).
+    ``concurrency`` / ``queue_max_size``: how many questions run at once and how many may
+    wait, for the UI queue and the API alike.
+    """
+    feedback = FeedbackLog(data_dir)
+    gate = Gate(concurrency, queue_max_size)
+    docs = _safe_documents(assistant)
+    municipalities = sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
+    doc_ids = {str(d.get("doc_id")) for d in docs if d.get("doc_id")}
+
+    app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+    # Always install our CORS middleware, even with no origins: Gradio then skips its own
+    # permissive defaults and our list is the only policy (see gr.mount_gradio_app docs).
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o.rstrip("/") for o in allowed_origins if o],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type"],
+        allow_credentials=False,
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.state.assistant = assistant
+    app.state.feedback = feedback
+    app.state.gate = gate
+    limiter_box: dict[str, Any] = {}
+
+    def _limiter():
+        # Created lazily: an anyio CapacityLimiter must be made inside the running loop.
+        if "l" not in limiter_box:
+            limiter_box["l"] = anyio.CapacityLimiter(gate.concurrency)
+        return limiter_box["l"]
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError):
+        return _error_response(exc.status, exc.code, exc.message)
+
+    @app.post("/api/ask")
+    async def api_ask(request: Request):
+        ctype = request.headers.get("content-type", "")
+        if "json" not in ctype.lower():
+            raise ApiError(415, "unsupported_media_type",
+                           "Content-Type: application/json で送信してください。")
+        raw = await request.body()
+        try:
+            payload = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ApiError(400, "invalid_json", "リクエスト本文が正しいJSON（UTF-8）ではありません。")
+        req = parse_ask_payload(payload, max_question_chars=max_question_chars,
+                                municipalities=set(municipalities), doc_ids=doc_ids,
+                                max_history=max_history)
+        if not gate.try_admit():
+            return _error_response(503, "busy", MSG_BUSY)
+        try:
+            answer = await anyio.to_thread.run_sync(
+                lambda: gate.run(assistant.ask, req.question, history=req.history,
+                                 municipality=req.municipality, doc_id=req.doc_id),
+                limiter=_limiter(),
+            )
+        except Exception:
+            log.exception("ask failed")
+            return _error_response(500, "internal_error", MSG_ERROR)
+        finally:
+            gate.release_admission()
+        return JSONResponse(answer.to_dict(), headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/health")
+    async def api_health():
+        try:
+            h = await anyio.to_thread.run_sync(assistant.health)
+        except Exception:
+            log.exception("health failed")
+            return JSONResponse({"status": "error"}, status_code=503)
+        return JSONResponse(h, headers={"Cache-Control": "no-store"})
+
+    @app.get("/api/documents")
+    async def api_documents():
+        return JSONResponse({"documents": docs})
+
+    @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def api_unknown(rest: str, request: Request):
+        # Without this, unknown /api paths and wrong methods would fall through to the
+        # Gradio mount at "/" and get an HTML/English error.
+        known = {"ask": "POST", "health": "GET", "documents": "GET"}
+        if rest in known:
+            return _error_response(405, "method_not_allowed",
+                                   f"/api/{rest} には {known[rest]} で送信してください。")
+        return _error_response(404, "not_found", "そのAPIはありません（/api/ask, /api/health, /api/documents）。")
+
+    demo = build_ui(assistant, docs=docs, gate=gate, feedback=feedback,
+                    max_question_chars=max_question_chars, max_history=max_history, title=title)
+    demo.queue(default_concurrency_limit=gate.concurrency, max_size=queue_max_size)
+    gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, show_error=False,
+                        run_history=False, ssr_mode=False, mcp_server=False)
+    app.state.blocks = demo
+    return app
+
+
+def _safe_documents(assistant: Any) -> list[dict]:
+    try:
+        return [dict(d) for d in assistant.documents()]
+    except Exception:
+        log.exception("documents() failed; filters disabled")
+        return []
+
+
+# ---------------------------------------------------------------------------------------
+# Gradio UI
+# ---------------------------------------------------------------------------------------
+
+
+def build_ui(assistant: Any, *, docs: list[dict], gate: Gate, feedback: FeedbackLog,
+             max_question_chars: int = 500, max_history: int = DEFAULT_MAX_HISTORY,
+             title: str = TITLE) -> gr.Blocks:
+    """The Blocks app: the full page at ``/`` and the compact chat at ``/embed``.
+
+    Per-session state (``turns``) keeps the *raw* questions/answers and cited ids: the chat
+    component only holds escaped display text, which is neither what follow-up questions
+    should see nor what the feedback log should store.
+    """
+    muni_choices = [("すべての自治体", "")] + [
+        (m, m) for m in sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
+    ]
+
+    def doc_choices(muni: str | None):
+        items = [d for d in docs if not muni or str(d.get("municipality")) == muni]
+        return [("すべての文書", "")] + [
+            (f"{d.get('title') or d.get('doc_id')}（{d.get('municipality', '')}）", str(d.get("doc_id")))
+            for d in items
+        ]
+
+    def respond(question, chat, turns, muni, doc_id):
+        chat = list(chat or [])
+        turns = list(turns or [])
+        q = _clean_text(question or "")
+        if not q:
+            gr.Warning(MSG_EMPTY)
+            return gr.update(), chat, turns, gr.update()
+        if len(q) > max_question_chars:
+            gr.Warning(MSG_TOO_LONG.format(n=max_question_chars))
+            return gr.update(), chat, turns, gr.update()
+        history: list[dict[str, str]] = []
+        for t in turns:
+            history += [{"role": "user", "content": t["question"]},
+                        {"role": "assistant", "content": t["answer"]}]
+        history = history[-max_history:] if max_history else []
+        chat.append({"role": "user", "content": escape_markdown(q)})
+        try:
+            answer = gate.run(assistant.ask, q, history=history,
+                              municipality=muni or None, doc_id=doc_id or None)
+        except Exception:
+            log.exception("ask failed in UI")
+            chat.append({"role": "assistant", "content": escape_markdown(MSG_ERROR)})
+            return "", chat, turns, gr.update()
+        contexts: dict[str, dict] = {}
+        shown = list(_get(answer, "citations", []) or [])
+        shown_hits = [_get(c, "hit", c) for c in shown] or list(_get(answer, "related", []) or [])[:5]
+        for h in shown_hits:
+            cid = str(_get(h, "id", "") or "")
+            if cid and cid not in contexts:
+                try:
+                    contexts[cid] = dict(assistant.section_context(cid))
+                except Exception:
+                    log.warning("section_context(%s) failed", cid, exc_info=True)
+        chat.append({"role": "assistant", "content": render_answer_markdown(answer)})
+        turns.append({
+            "question": q,
+            "answer": str(_get(answer, "text", "")),
+            "cited_ids": [str(_get(_get(c, "hit", c), "id", "")) for c in shown],
+            "refused": bool(_get(answer, "refused", False)),
+            "msg_index": len(chat) - 1,
+        })
+        return "", chat, turns, render_sources_html(answer, q, contexts)
+
+    def on_like(turns, data: gr.LikeData):
+        idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        turn = next((t for t in (turns or []) if t.get("msg_index") == idx), None)
+        if turn is None or data.liked in (None, ""):
+            return  # a user message, an error message, or a like being cleared
+        feedback.record(question=turn["question"], answer=turn["answer"],
+                        cited_ids=turn["cited_ids"], rating=data.liked, refused=turn["refused"])
+        gr.Info(MSG_FEEDBACK_THANKS)
+
+    def clear():
+        return "", [], [], SOURCES_PLACEHOLDER
+
+    def page(compact: bool):
+        gr.Navbar(visible=False)  # the /embed page exists but is not a menu item
+        turns = gr.State([])
+        if not compact:
+            gr.Markdown(
+                f"# {title}\n"
+                "市の計画書（総合計画・協働推進プランなど）の内容について質問できます。"
+                "回答には根拠となった箇所の番号 [1] が付き、右側（スマートフォンでは下）の"
+                "「出典」で原文を確認できます。",
+                elem_id="mq-title",
+            )
+        with gr.Accordion("絞り込み（自治体・文書）", open=not compact):
+            with gr.Row():
+                muni = gr.Dropdown(choices=muni_choices, value="", label="自治体",
+                                   min_width=160, interactive=True, elem_classes="mq-muni-filter")
+                doc = gr.Dropdown(choices=doc_choices(None), value="", label="文書",
+                                  min_width=200, interactive=True, elem_classes="mq-doc-filter")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                chatbot = gr.Chatbot(
+                    label="会話",
+                    height=360 if compact else 520,
+                    sanitize_html=True,
+                    render_markdown=True,
+                    latex_delimiters=[],
+                    allow_tags=False,
+                    line_breaks=True,
+                    feedback_options=("Like", "Dislike"),
+                    buttons=[],
+                    placeholder="計画書について質問してください。例：「地域協働体とは何ですか？」",
+                    elem_classes="mq-chatbot",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        label="質問",
+                        show_label=False,
+                        placeholder=f"質問を入力（{max_question_chars}文字まで）してEnter",
+                        max_length=max_question_chars,
+                        lines=1,
+                        max_lines=4,
+                        scale=5,
+                        min_width=180,
+                        elem_classes="mq-question",
+                    )
+                    send = gr.Button("送信", variant="primary", scale=1, min_width=72,
+                                     elem_classes="mq-send")
+                clear_btn = gr.Button("会話をクリア", size="sm", variant="secondary",
+                                      elem_classes="mq-clear")
+                if not compact:
+                    gr.Examples(examples=[[q] for q in RESIDENT_EXAMPLES], inputs=[question],
+                                label="住民の方向けの質問例", examples_per_page=8)
+                    gr.Examples(examples=[[q] for q in STAFF_EXAMPLES], inputs=[question],
+                                label="職員向けの質問例", examples_per_page=8)
+            with gr.Column(scale=2, min_width=300):
+                if compact:
+                    with gr.Accordion("出典", open=True):
+                        sources = gr.HTML(SOURCES_PLACEHOLDER, js_on_load=None,
+                                          elem_classes=["mq-sources-panel", "mq-embed"])
+                else:
+                    gr.Markdown("### 出典")
+                    sources = gr.HTML(SOURCES_PLACEHOLDER, js_on_load=None,
+                                      elem_classes="mq-sources-panel")
+
+        muni.change(lambda m: gr.update(choices=doc_choices(m), value=""), inputs=[muni],
+                    outputs=[doc], queue=False, api_visibility="private")
+        ev = dict(fn=respond, inputs=[question, chatbot, turns, muni, doc],
+                  outputs=[question, chatbot, turns, sources], api_visibility="private",
+                  concurrency_limit=gate.concurrency, concurrency_id="ask")
+        question.submit(**ev)
+        send.click(**ev)
+        clear_btn.click(clear, outputs=[question, chatbot, turns, sources], queue=False,
+                        api_visibility="private")
+        chatbot.clear(clear, outputs=[question, chatbot, turns, sources], queue=False,
+                      api_visibility="private")
+        chatbot.like(on_like, inputs=[turns], outputs=None, api_visibility="private")
+
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        page(compact=False)
+    with demo.route("埋め込み", EMBED_PATH, show_in_navbar=False):
+        page(compact=True)
+    return demo
+
+
+# ---------------------------------------------------------------------------------------
+# Serving
+# ---------------------------------------------------------------------------------------
+
+
+def _env_origins() -> list[str]:
+    return [o.strip() for o in os.environ.get("ASSISTANT_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, corpus: str = "corpus", index: str = "index",
+          model: str | None = None, *, allowed_origins: Sequence[str] | None = None,
+          data_dir: str | None = None, log_level: str = "info") -> None:
+    """Load (building on first start) the index, then serve UI + API with uvicorn.
+
+    Used by ``app.py`` and ``python -m assistant serve``. Access logging is off on purpose:
+    uvicorn's access log records client IP addresses, which this service promises not to
+    keep.
+    """
+    import uvicorn
+
+    from . import Assistant
+
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    print(f"インデックスを準備しています（corpus={corpus}, index={index}）…", file=sys.stderr, flush=True)
+    assistant = Assistant.load(corpus_dir=corpus, index_dir=index, model=model, progress=True)
+    origins = list(allowed_origins) if allowed_origins is not None else _env_origins()
+    app = create_app(assistant, allowed_origins=origins, data_dir=data_dir)
+    shown = "localhost" if host in ("127.0.0.1", "::1") else host
+    print(f"起動しました: http://{shown}:{port}/  （埋め込み: {EMBED_PATH}, API: /api/ask）",
+          file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
