@@ -66,7 +66,7 @@ _HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
     (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、])")),
     (3, re.compile(rf"^(?:推進施策|施策|基本施策|重点施策|基本方針)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
     (2, re.compile(rf"^(?:[{_ROMAN}]+|(?:I|II|III|IV|V|VI|VII|VIII|IX|X)(?=\s))\s*\S")),
-    (2, re.compile(r"^(?:基本方針|基本目標|施策)\s*(?:[" + _ROMAN + r"]+|[0-9]+|I{1,3}|IV|V)(?:\s|$)")),
+    (2, re.compile(r"^(?:基本方針|基本目標|推進方針|施策)\s*(?:[" + _ROMAN + r"]+|[0-9]+|I{1,3}|IV|V)(?:\s|$)")),
     (2, re.compile(r"^[0-9]{1,2}(?:\s+|[.．](?:\s*))(?=[^\s0-9.．%])\S")),
     (3, re.compile(rf"^[(（]\s*(?:{_NUM})\s*[)）]\s*\S")),
     (3, re.compile(r"^[0-9]{1,2}\)\s*\S")),
@@ -155,6 +155,9 @@ class _Unit:
     path: tuple[str, ...]
     heading: bool = False
     new_line: bool = True  # starts a new display line in the chunk text
+    table: bool = False  # a whole table row (never split, never repeated as overlap)
+    hard: int = 0  # number of the hard section (see ChunkSettings.hard_level) it belongs to
+    carried: bool = False  # repeated from the previous chunk as overlap
 
 
 def _units(doc: Document) -> Iterator[_Unit]:
@@ -170,8 +173,8 @@ def _units(doc: Document) -> Iterator[_Unit]:
             yield _Unit(heading_text(line), idx, tuple(h for _, h in stack), heading=True)
             continue
         path = tuple(h for _, h in stack)
-        if idx in table_lines or " / " in line:
-            yield _Unit(line.strip(), idx, path)
+        if idx in table_lines:
+            yield _Unit(line.strip(), idx, path, table=True)
             continue
         for k, s in enumerate(japanese.split_sentences(line)):
             yield _Unit(s, idx, path, new_line=(k == 0))
@@ -189,8 +192,22 @@ def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _level_of_unit(u: _Unit, levels: dict[int, int]) -> int:
-    return levels.get(u.line, 99)
+def _merge_small_tails(groups: list[list[_Unit]], s: ChunkSettings) -> list[list[_Unit]]:
+    """Fold a chunk shorter than ``min_chars`` into the previous one when both lie in the same
+    hard section and the result stays near ``max_chars`` (a 2-line 「<主な取組>」 list alone is
+    a poor passage). Overlap sentences carried into the small chunk are dropped on merging."""
+    out: list[list[_Unit]] = []
+    limit = int(s.max_chars * 1.15)
+    for g in groups:
+        own = [u for u in g if not u.carried]
+        g_size = sum(len(u.text) for u in own)
+        if out and g_size < s.min_chars:
+            prev = out[-1]
+            if {u.hard for u in prev} == {u.hard for u in own} and sum(len(u.text) for u in prev) + g_size <= limit:
+                out[-1] = prev + own
+                continue
+        out.append(g)
+    return out
 
 
 def _render(units: list[_Unit]) -> str:
@@ -215,9 +232,9 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         return sum(len(u.text) for u in units)
 
     def has_body(units: list[_Unit]) -> bool:
-        return any(not u.heading for u in units)
+        return any(not u.heading and not u.carried for u in units)
 
-    def close(overlap: bool) -> list[_Unit]:
+    def close(overlap: bool) -> None:
         nonlocal cur
         trailing: list[_Unit] = []
         while cur and cur[-1].heading:  # a heading belongs with the text after it
@@ -225,30 +242,33 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         if has_body(cur):
             groups.append(cur)
         carry: list[_Unit] = []
-        if overlap and s.overlap_sentences > 0:
+        if overlap and s.overlap_sentences > 0 and not trailing:
             body = [u for u in cur if not u.heading]
             carry = body[-s.overlap_sentences :]
-            if size(carry) > s.max_chars // 2:
+            if any(u.table for u in carry) or size(carry) > s.max_chars // 2:
                 carry = []
-        if trailing:
-            carry = []
-        cur = [_Unit(u.text, u.line, u.path, u.heading, True) for u in carry] + trailing
-        return cur
+        cur = [_Unit(u.text, u.line, u.path, False, True, False, u.hard, True) for u in carry] + trailing
 
+    hard = 0
     for u in _units(doc):
         if u.heading:
-            lvl = _level_of_unit(u, levels)
-            if has_body(cur) and (lvl <= s.hard_level or size(cur) >= s.min_chars or u.path[:1] != cur[-1].path[:1]):
+            lvl = levels.get(u.line, 99)
+            top_changed = bool(cur) and u.path[:1] != cur[-1].path[:1]
+            if lvl <= s.hard_level or top_changed:
+                hard += 1
+            u.hard = hard
+            if has_body(cur) and (lvl <= s.hard_level or top_changed or size(cur) >= s.min_chars):
                 close(overlap=False)
             cur.append(u)
             continue
-        if cur and has_body(cur) and size(cur) + len(u.text) > s.max_chars:
+        u.hard = hard
+        if has_body(cur) and size(cur) + len(u.text) > s.max_chars:
             close(overlap=True)
-            # the overlap must not push a long unit over the limit twice
-            if size(cur) + len(u.text) > s.max_chars:
-                cur = []
+            if size(cur) + len(u.text) > s.max_chars:  # the overlap must not push a long unit over
+                cur = [x for x in cur if not x.carried]
         cur.append(u)
     close(overlap=False)
+    groups = _merge_small_tails(groups, s)
 
     chunks: list[Chunk] = []
     line_ends = doc.meta.get("line_ends") or doc.line_numbers

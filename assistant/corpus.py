@@ -784,6 +784,8 @@ def _join_wrapped(lines: list[_Line], stats: dict) -> list[_Line]:
                 pt = prev.text.strip()
                 mid_phrase = bool(re.search(r"[\u3041-\u3093、，]$", pt)) and len(pt) >= 10
                 wrapped = gap >= 1 and len(pt) >= 25 and pt[-1] not in _NO_JOIN_END
+                if _COMPLETE_END_RE.search(pt):
+                    mid_phrase = wrapped = False
                 if (
                     (mid_phrase or wrapped)
                     and pt[-1] not in _NO_JOIN_END
@@ -800,6 +802,8 @@ def _join_wrapped(lines: list[_Line], stats: dict) -> list[_Line]:
     return out
 
 
+# Predicate endings that finish a sentence even without 「。」 (headings such as 「…を育てます」).
+_COMPLETE_END_RE = re.compile(r"(?:ます|です|ました|でした|ません|ください|しよう|ましょう)$")
 _CONTINUED_RE = re.compile(r"^[(（]?\s*(?:次|前)(?:ページ|頁|項)(?:へ|に|から)?(?:続く|つづく|続きます)\s*[)）]?$")
 
 
