@@ -34,6 +34,7 @@ import re
 import sys
 import threading
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -290,7 +291,9 @@ def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | 
     「この節の全文を読む」 disclosure; a missing entry just omits it.
     """
     contexts = contexts or {}
-    terms = question_terms(question)
+    # The query actually searched (a follow-up rewritten with its context) names the topic
+    # better than a bare 「その目標は？」, so its words are highlighted too.
+    terms = question_terms(f"{question} {_get(answer, 'query_used', '') or ''}")
     citations = _get(answer, "citations", []) or []
     cards: list[str] = []
     if citations:
@@ -334,7 +337,7 @@ CSS = """
 #mq-title h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 @media (max-width: 480px) {
   #mq-title h1 { font-size: 1.2rem; }
-  .gradio-container { padding-left: 6px !important; padding-right: 6px !important; }
+  .gradio-container .main { padding-left: 8px !important; padding-right: 8px !important; }
 }
 .mq-embed .mq-sources { font-size: 0.9rem; }
 /* gr.Navbar(visible=False) is not honoured by the 6.31 frontend; the /embed page must not
@@ -619,8 +622,11 @@ def create_app(
     demo = build_ui(assistant, docs=docs, gate=gate, feedback=feedback,
                     max_question_chars=max_question_chars, max_history=max_history, title=title)
     demo.queue(default_concurrency_limit=gate.concurrency, max_size=queue_max_size)
-    gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, show_error=False,
-                        run_history=False, ssr_mode=False, mcp_server=False)
+    with warnings.catch_warnings():
+        # "SSR mode is not supported with multi-page apps": we never want SSR (it needs Node).
+        warnings.filterwarnings("ignore", message="SSR mode is not supported")
+        gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, show_error=False,
+                            run_history=False, ssr_mode=False, mcp_server=False)
     app.state.blocks = demo
     return app
 

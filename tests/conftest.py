@@ -201,3 +201,41 @@ def doc_builders(tmp_path: Path) -> DocBuilders:
     src = tmp_path / "src"
     src.mkdir()
     return DocBuilders(src)
+
+
+# --------------------------------------------------------------------------------------
+# Web app (tests/test_web_api.py, tests/test_browser_e2e.py): the real Assistant over the
+# bundled corpus, its index built once per test session in a temporary directory.
+
+
+@pytest.fixture(scope="session")
+def web_assistant(bundled_assistant):
+    return bundled_assistant
+
+
+# --------------------------------------------------------------------------------------
+# The real Assistant over the bundled corpus with the bundled offline embedder, built once per
+# test session into a temporary index directory (never the repo's index/).
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def bundled_assistant(tmp_path_factory):
+    from assistant import Assistant
+
+    return Assistant.load(corpus_dir=REPO / "corpus", index_dir=tmp_path_factory.mktemp("bundled-index"))
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """Two small real plan documents in a private corpus directory."""
+    import shutil
+
+    d = tmp_path / "corpus"
+    d.mkdir()
+    for name in ("003_dfaa35240c5397ba.txt", "004_0697b41b2b272361.txt"):
+        shutil.copy(REPO / "corpus" / name, d / name)
+    shutil.copy(REPO / "corpus" / "catalog.toml", d / "catalog.toml")
+    return d
