@@ -132,34 +132,59 @@ def search_tokens(text: str) -> list[str]:
 # --- sentences --------------------------------------------------------------------------
 
 _BULLET_RE = re.compile(r"^\s*(?:[・●○◆◇■□▪▶►※\-\*]|[①-⑳]|\(\d+\)|（\d+）|\d+[.)．]|[ア-ン][.)．])")
+_OPENERS = "「『（(【"
 _CLOSERS = "」』）)】"
+_PAIR = dict(zip(_OPENERS, _CLOSERS))
+_TERMINALS = "。！？!?"
+
+
+def _matched_openers(line: str) -> set[int]:
+    """Positions of opening brackets that are closed later on the same line.
+
+    An opener without its closer (「(1」 from a broken extraction, a quote continued on the next
+    line) must not swallow every sentence end after it, so only matched pairs protect their
+    contents from being split.
+    """
+    stack: list[tuple[int, str]] = []
+    matched: set[int] = set()
+    for i, ch in enumerate(line):
+        if ch in _PAIR:
+            stack.append((i, _PAIR[ch]))
+        elif ch in _CLOSERS:
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][1] == ch or (ch in ")）" and stack[k][1] in ")）"):
+                    matched.add(stack[k][0])
+                    del stack[k:]
+                    break
+    return matched
 
 
 def split_sentences(text: str) -> list[str]:
     """Split display text into sentences.
 
-    - a sentence ends at 。！？!? (plus any closing brackets that follow) but never inside 「」/『』/（）;
-    - every line that starts as a list item (・, ●, ①, (1) …) is its own unit, and so is any line
-      without terminal punctuation (headings, table rows), because plan documents use line breaks
-      as structure.
+    - a sentence ends at 。！？!? (plus any further terminal marks and closing brackets that
+      follow, as in 「…です!!」 or 「…とする。)」) but never inside a matched 「」/『』/（）/【】;
+    - every line is its own unit at least: list items (・, ●, ①, (1) …), headings and table
+      rows carry no terminal punctuation, and plan documents use line breaks as structure.
     """
     sentences: list[str] = []
     for raw_line in text.split("\n"):
         line = raw_line.strip()
         if not line:
             continue
-        buf = []
+        matched = _matched_openers(line)
+        buf: list[str] = []
         depth = 0
         i = 0
         while i < len(line):
             ch = line[i]
             buf.append(ch)
-            if ch in "「『（(【":
+            if ch in _OPENERS and i in matched:
                 depth += 1
             elif ch in _CLOSERS and depth > 0:
                 depth -= 1
-            elif ch in "。！？!?" and depth == 0:
-                while i + 1 < len(line) and line[i + 1] in _CLOSERS + "。":
+            elif ch in _TERMINALS and depth == 0:
+                while i + 1 < len(line) and line[i + 1] in _CLOSERS + _TERMINALS:
                     i += 1
                     buf.append(line[i])
                 s = "".join(buf).strip()
@@ -175,36 +200,51 @@ def split_sentences(text: str) -> list[str]:
 
 # --- 和暦 ⇔ 西暦 --------------------------------------------------------------------------
 
-ERAS = {"明治": 1867, "大正": 1911, "昭和": 1925, "平成": 1988, "令和": 2018}
+# Era → (year before its first year, first Western year, last Western year). The first and
+# last years overlap with the neighbouring eras (1989 is 昭和64年 and 平成元年).
+ERA_RANGES = {
+    "明治": (1867, 1868, 1912),
+    "大正": (1911, 1912, 1926),
+    "昭和": (1925, 1926, 1989),
+    "平成": (1988, 1989, 2019),
+    "令和": (2018, 2019, 9999),
+}
+ERAS = {era: base for era, (base, _, _) in ERA_RANGES.items()}
 _ERA_ABBR = {"M": "明治", "T": "大正", "S": "昭和", "H": "平成", "R": "令和"}
 _WAREKI_RE = re.compile(r"(明治|大正|昭和|平成|令和|(?<![A-Za-z])[MTSHR](?=\d))\s*(元|\d{1,2})\s*(年度|年|\.|(?=\D|$))")
 _SEIREKI_RE = re.compile(r"(?<!\d)(1[89]\d\d|20\d\d)\s*(年度|年)")
 
 
 def wareki_to_seireki(era: str, year: int) -> int:
+    """(平成, 29) → 2017; abbreviations (H, R …) are accepted."""
     era = _ERA_ABBR.get(era, era)
     return ERAS[era] + year
 
 
 def seireki_to_wareki(year: int) -> list[str]:
-    """All era names a Western year can be written in (2019 → 平成31年 and 令和元年)."""
+    """All era names a Western year can be written in (2019 → 平成31 and 令和元; 2030 → 令和12 only)."""
     out = []
-    for era, base in ERAS.items():
-        y = year - base
-        if 1 <= y <= 64:
+    for era, (base, first, last) in ERA_RANGES.items():
+        if first <= year <= last:
+            y = year - base
             out.append(f"{era}{'元' if y == 1 else y}")
     return out
 
 
 def year_expansions(text: str) -> list[str]:
-    """Other spellings of every year in ``text``: 「平成29年度」→「2017年度」, 「2017年」→「平成29年」, 「H29」→「平成29年」「2017年」."""
+    """Other spellings of every year in ``text``, for query/index expansion.
+
+    「平成29年度」→「2017年度」; 「H29」→「2017年」「平成29年」; 「令和元年」→「2019年」「令和1年」「平成31年」;
+    「2017年」→「平成29年」. A year that is written in an era that had already ended (平成35年) still
+    maps to its Western year, which is how such plans were printed.
+    """
     text = normalize(text)
     out: list[str] = []
     for m in _WAREKI_RE.finditer(text):
         era, num, suffix = m.group(1), m.group(2), m.group(3)
         year = 1 if num == "元" else int(num)
         full_era = _ERA_ABBR.get(era, era)
-        if full_era not in ERAS:
+        if full_era not in ERAS or year < 1:
             continue
         suffix = suffix if suffix in ("年", "年度") else "年"
         seireki = wareki_to_seireki(full_era, year)
@@ -213,8 +253,9 @@ def year_expansions(text: str) -> list[str]:
             out.append(f"{full_era}{year}{suffix}")
         if num != "元" and year == 1:
             out.append(f"{full_era}元{suffix}")
+        out.extend(f"{w}{suffix}" for w in seireki_to_wareki(seireki) if not w.startswith(full_era))
     for m in _SEIREKI_RE.finditer(text):
         year, suffix = int(m.group(1)), m.group(2)
         out.extend(f"{w}{suffix}" for w in seireki_to_wareki(year))
     seen: set[str] = set()
-    return [x for x in out if not (x in seen or seen.add(x))]
+    return [x for x in out if x not in text and not (x in seen or seen.add(x))]
