@@ -36,7 +36,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,17 @@ _MD_RE = re.compile(r"^(#{1,6})\s+(.*)$")
 _BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
 
 
-def heading_level(line: str, max_len: int = 60) -> int | None:
-    """Heading level of a cleaned display line, or None for body text (see module docstring)."""
+# Markdown depth → level, for unnumbered headings in files whose markdown marks are real
+# structure (.md, and docx/html headings marked by assistant.formats) rather than OCR guesses.
+_MD_DEPTH_LEVEL = {1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 7}
+
+
+def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int | None:
+    """Heading level of a cleaned display line, or None for body text (see module docstring).
+
+    Numbering decides the level (「(1)」 is always finer than 「5 …」); an unnumbered markdown
+    heading is level 7, or follows its ``#`` depth when ``md_depth`` says the marks are reliable.
+    """
     raw = line.strip()
     md = _MD_RE.match(raw)
     text = md.group(2).strip() if md else raw
@@ -108,7 +117,7 @@ def heading_level(line: str, max_len: int = 60) -> int | None:
         if pat.match(t):
             return level
     if md:
-        return 7
+        return _MD_DEPTH_LEVEL[len(md.group(1))] if md_depth else 7
     return None
 
 
@@ -122,14 +131,18 @@ def heading_text(line: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+_TRUSTED_MD_FORMATS = {"md", "markdown", "docx", "html", "htm"}
+
+
 def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
     """(line, index, level) with a bare 「第N章」 line joined to the title line that follows it."""
     out: list[tuple[str, int, int | None]] = []
     lines = doc.lines
+    md_depth = str(doc.meta.get("format", "")).lower() in _TRUSTED_MD_FORMATS
     i = 0
     while i < len(lines):
         line = lines[i]
-        lvl = heading_level(line)
+        lvl = heading_level(line, md_depth=md_depth)
         t = _fold_width(heading_text(line))
         if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
             nxt = heading_text(lines[i + 1])

@@ -942,7 +942,10 @@ def _unpack_extracted(result) -> tuple[list[str], list[int | None] | None, str |
     if isinstance(result, tuple):
         lines, pages = result[0], result[1] if len(result) > 1 else None
         return list(lines), (list(pages) if pages is not None else None), None
-    return list(result.lines), (list(result.pages) if getattr(result, "pages", None) is not None else None), getattr(result, "title", None)
+    # prefer the lines with headings marked as markdown (「## 計画期間」), which the chunker reads
+    lines = result.marked_lines() if hasattr(result, "marked_lines") else result.lines
+    pages = getattr(result, "pages", None)
+    return list(lines), (list(pages) if pages is not None else None), getattr(result, "title", None)
 
 
 def read_jsonl(path: str | Path, catalog: dict | None = None, skipped: list | None = None) -> list[Document]:

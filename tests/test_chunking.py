@@ -282,6 +282,19 @@ def test_a_table_row_is_never_split_even_if_long():
     assert holding[0].section == ["(1) 指標"]
 
 
+def test_docx_and_html_headings_from_the_format_extractors_become_section_paths(doc_builders):
+    pytest.importorskip("docx")
+    pytest.importorskip("bs4")
+    doc_builders.docx("plan.docx")
+    doc_builders.html("page.html")
+    chunks = chunk_corpus(load_corpus(doc_builders.root))
+    sections = {(c.doc_id, tuple(c.section)) for c in chunks}
+    assert ("plan.docx", ("第1章 計画の概要", "2 計画の位置づけ", "（1）見守り活動")) in sections
+    assert ("plan.docx", ("第2章 数値目標",)) in sections
+    # unnumbered HTML headings nest by their <h1>–<h3> depth
+    assert ("page.html", ("あおば市空き家対策計画", "空き家の現状", "空き家バンク")) in sections
+
+
 @pytest.mark.parametrize(
     "line, level",
     [
@@ -319,3 +332,8 @@ def test_a_table_row_is_never_split_even_if_long():
 )
 def test_heading_levels(line, level):
     assert heading_level(line) == level
+
+
+@pytest.mark.parametrize("line, level", [("# 計画の概要", 1), ("## 空き家の現状", 2), ("### 空き家バンク", 3), ("## 3 推進体制", 2), ("#### (1) 見守り", 3)])
+def test_markdown_depth_counts_only_where_the_marks_are_real_structure(line, level):
+    assert heading_level(line, md_depth=True) == level
