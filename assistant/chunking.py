@@ -7,8 +7,9 @@ its heading path can be cited as 「第2章 › (2) 市民活動の活性化」 
 How:
 1. Every line is classified as a heading (with a level) or body. Levels, coarse to fine:
    0 「第N編/部」, 1 「第N章」, 2 「5 市民が主役の地域づくり」/ Ⅰ Ⅱ / 「1. はじめに」,
-   3 「(1)」「（１）」「推進施策 (N)」, 4 structural labels (基本方針, 現状と課題, 施策展開 …),
-   5 「①」, 6 「ア」「(ア)」, 7 ●/◆/■ lines, 【…】, 〈…〉, < … >, 《…》, unnumbered markdown.
+   3 「(1)」「（１）」「推進施策 (N)」「基本施策N」, 4 structural labels (基本方針, 現状と課題, 施策展開 …),
+   5 「①」「個別施策 (N)」, 6 「ア.」 (and 「●現状」 inside 現状と課題), 7 「(ア)」,
+   8 ●/◆/■ lines, 【…】, 〈…〉, < … >, 《…》, unnumbered markdown.
    A heading pops every open heading of the same or a finer level → the section path.
 2. Body lines are split into sentences (``japanese.split_sentences``); a table row (one line
    produced by the corpus cleaner) is one unit and is never split.
@@ -36,7 +37,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "2"
+CHUNKER_VERSION = "3"
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,19 @@ _STRUCT_LABELS = (
 _HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
     (0, re.compile(rf"^第\s*(?:{_NUM})\s*[編部](?:\s|$|[:：、])")),
     (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、])")),
+    (5, re.compile(rf"^(?:個別施策|具体的施策|主な事業|事業)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
     (3, re.compile(rf"^(?:推進施策|施策|基本施策|重点施策|基本方針)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
+    (3, re.compile(r"^(?:基本施策|推進施策|重点施策)\s*[0-9]+(?:\s|$)")),
     (2, re.compile(rf"^(?:[{_ROMAN}]+|(?:I|II|III|IV|V|VI|VII|VIII|IX|X)(?=\s))\s*\S")),
     (2, re.compile(r"^(?:基本方針|基本目標|推進方針|施策)\s*(?:[" + _ROMAN + r"]+|[0-9]+|I{1,3}|IV|V)(?:\s|$)")),
     (2, re.compile(r"^[0-9]{1,2}(?:\s+|[.．](?:\s*))(?=[^\s0-9.．%])\S")),
     (3, re.compile(rf"^[(（]\s*(?:{_NUM})\s*[)）]\s*\S")),
     (3, re.compile(r"^[0-9]{1,2}\)\s*\S")),
     (5, re.compile(r"^[①-⑳㉑-㉟]\s*\S")),
-    (6, re.compile(r"^(?:[(（]\s*[ア-ン]\s*[)）]|[ア-ン][.．、\s])\s*\S")),
-    (7, re.compile(r"^[●◆■◇□◎]\s*\S")),
-    (7, re.compile(r"^(?:【[^】]+】|〈[^〉]+〉|<[^<>]+>|＜[^＜＞]+＞|《[^》]+》|≪[^≫]+≫)$")),
+    (6, re.compile(r"^[ア-ン][.．、\s]\s*\S")),
+    (7, re.compile(r"^[(（]\s*[ア-ン]\s*[)）]\s*\S")),
+    (8, re.compile(r"^[●◆■◇□◎]\s*\S")),
+    (8, re.compile(r"^(?:【[^】]+】|〈[^〉]+〉|<[^<>]+>|＜[^＜＞]+＞|《[^》]+》|≪[^≫]+≫)$")),
 ]
 _STRUCT_RE = re.compile(rf"^[●◆■◇□◎]?\s*(?:{_STRUCT_LABELS})$")
 # 「●現状」「●課題」 sit *inside* 「現状と課題」: one level finer than the other labels.
@@ -89,7 +93,7 @@ _BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
 
 # Markdown depth → level, for unnumbered headings in files whose markdown marks are real
 # structure (.md, and docx/html headings marked by assistant.formats) rather than OCR guesses.
-_MD_DEPTH_LEVEL = {1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 7}
+_MD_DEPTH_LEVEL = {1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 8}
 
 
 def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int | None:
@@ -117,7 +121,7 @@ def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int |
         if pat.match(t):
             return level
     if md:
-        return _MD_DEPTH_LEVEL[len(md.group(1))] if md_depth else 7
+        return _MD_DEPTH_LEVEL[len(md.group(1))] if md_depth else 8
     return None
 
 
@@ -176,15 +180,20 @@ class _Unit:
 def _units(doc: Document) -> Iterator[_Unit]:
     stack: list[tuple[int, str]] = []
     table_lines = set(doc.meta.get("table_lines", ()))
+    prev_heading = None
     for line, idx, lvl in _merge_label_lines(doc):
         if not line.strip():
             continue
         if lvl is not None and idx not in table_lines:
+            if heading_text(line) == prev_heading:
+                continue  # 「第1章 / はじめに」 label page followed by the same heading
+            prev_heading = heading_text(line)
             while stack and stack[-1][0] >= lvl:
                 stack.pop()
             stack.append((lvl, heading_text(line)))
             yield _Unit(heading_text(line), idx, tuple(h for _, h in stack), heading=True)
             continue
+        prev_heading = None
         path = tuple(h for _, h in stack)
         if idx in table_lines:
             yield _Unit(line.strip(), idx, path, table=True)
@@ -216,7 +225,7 @@ def _merge_small_tails(groups: list[list[_Unit]], s: ChunkSettings) -> list[list
         g_size = sum(len(u.text) for u in own)
         if out and g_size < s.min_chars:
             prev = out[-1]
-            if {u.hard for u in prev} == {u.hard for u in own} and sum(len(u.text) for u in prev) + g_size <= limit:
+            if {u.hard for u in own} == {prev[-1].hard} and sum(len(u.text) for u in prev) + g_size <= limit:
                 out[-1] = prev + own
                 continue
         out.append(g)

@@ -521,7 +521,11 @@ def _remove_side_tabs(lines: list[_Line], stats: dict) -> list[_Line]:
 
 
 def _is_caption(lines: list[_Line], i: int) -> bool:
-    """A short lone phrase after an image gap (≥ 3 blank lines) that is not a sentence, heading or item."""
+    """A short lone phrase after an image gap (≥ 3 blank lines) that is not a sentence, heading or item.
+
+    Photo captions are noun phrases standing between blocks; a line of the same shape that is
+    numbered, ends in a predicate (「…を実現します」) or introduces a paragraph is a heading.
+    """
     t = lines[i].text.strip()
     if not t or len(t) > 30 or "\t" in lines[i].text:
         return False
@@ -531,8 +535,13 @@ def _is_caption(lines: list[_Line], i: int) -> bool:
         return False
     if _PUNCT_RE.search(t) or re.search(r"[0-9０-９]", t) or _LIST_START_RE.match(t):
         return False
-    if re.search(r"[「」『』()（）!！?？]", t):
-        return False
+    if re.search(r"[「」『』()（）!！?？ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ]", t) or re.search(r"\b(?:I{1,3}|IV|VI{0,3}|IX|X)\b", t):
+        return False  # numbered like a heading
+    if _COMPLETE_END_RE.search(t) or re.search(r"(?:する|します|しよう|ること)$", t):
+        return False  # a predicate: a heading or slogan, a photo caption is a noun phrase
+    nxt = next((l.text.strip() for l in lines[i + 1 :] if l.text.strip()), "")
+    if len(nxt) >= 20 and nxt.endswith("。"):
+        return False  # a short line introducing a paragraph is its heading (「おわりに」)
     return True
 
 
