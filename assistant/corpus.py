@@ -327,10 +327,11 @@ def _parse_repeats(s: str, k: int) -> str | None:
 
 
 _WORDISH_RE = re.compile(r"[\w\u3040-\u30ff\u4e00-\u9fff]")
-_LONG_REPEAT_RE = re.compile(r"(.{4,}?)\1{2,}")
+_LONG_REPEAT_RE = re.compile(r"(.{4,200}?)\1{2,}")  # bounded unit: linear enough on long lines
 # k → shortest collapsed piece we trust. Four identical copies of anything are an artifact;
 # two copies must leave a longer text, or 「もっともっと」「ひとりひとり」 would be damaged.
 _REPEAT_MIN_LEN = {4: 1, 3: 2, 2: 6}
+_MAX_PARSE_LEN = 4000
 
 
 def collapse_repeats(text: str) -> str:
@@ -350,8 +351,11 @@ def collapse_repeats(text: str) -> str:
             continue
         best = piece
         for k, min_len in _REPEAT_MIN_LEN.items():
-            if len(piece) >= k:
-                collapsed = _parse_repeats(piece, k)
+            if k <= len(piece) <= _MAX_PARSE_LEN:
+                try:
+                    collapsed = _parse_repeats(piece, k)
+                except RecursionError:  # thousands of distinct runs: not this artifact
+                    collapsed = None
                 if collapsed and len(collapsed) >= min_len and _WORDISH_RE.search(collapsed) and collapsed != piece:
                     best = collapsed
                     break
