@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
 

@@ -43,7 +43,7 @@ import logging
 import re
 import tomllib
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Callable, Iterable
@@ -366,7 +366,6 @@ def collapse_repeats(text: str) -> str:
 
 # ---- line classes ----------------------------------------------------------------------
 
-_TERMINAL = "。．！？!?」』）)】"
 _LIST_START_RE = re.compile(
     r"^\s*(?:[-・●○◆◇■□▪▶►※＊*◎△×☆★]|[①-⑳㉑-㉟]|[(（]\s*[0-9０-９一二三四五六七八九十ア-ンa-zA-Z]{1,3}\s*[)）]|"
     r"[0-9０-９]{1,2}[.)．、]|[0-9０-９]{1,2}\s|[ア-ン][.．、]|第[0-9０-９一二三四五六七八九十]+[章編節部条]|"
@@ -394,7 +393,6 @@ def _remove_toc(lines: list[_Line], stats: dict) -> list[_Line]:
     n = len(lines)
     toc = [_is_toc_entry(l.text) for l in lines]
     nonblank = [i for i in range(n) if lines[i].text.strip()]
-    pos = {i: j for j, i in enumerate(nonblank)}
     # A short entry without a page number sandwiched between TOC entries is part of the TOC.
     for j, i in enumerate(nonblank):
         if toc[i]:
@@ -410,16 +408,7 @@ def _remove_toc(lines: list[_Line], stats: dict) -> list[_Line]:
             # a tab-separated entry glued to the entries below it (「5\t市民が主役の地域づくり」)
             toc[i] = True
         elif _TOC_TITLE_RE.match(t) and any(toc[a] for a in after):
-            toc[i] = True
-    # Fill: entries directly before the first leader entry (e.g. a 目次 title, a chapter line).
-    for j, i in enumerate(nonblank):
-        if toc[i]:
-            continue
-        t = lines[i].text.strip()
-        if _TOC_TITLE_RE.match(t):
-            # the title of a TOC whose entries follow within a few lines
-            if any(toc[nonblank[x]] for x in range(j + 1, min(len(nonblank), j + 5))):
-                toc[i] = True
+            toc[i] = True  # the 目次 title of the entries that follow
     out = []
     for i, l in enumerate(lines):
         if toc[i]:

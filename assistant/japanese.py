@@ -131,7 +131,6 @@ def search_tokens(text: str) -> list[str]:
 
 # --- sentences --------------------------------------------------------------------------
 
-_BULLET_RE = re.compile(r"^\s*(?:[・●○◆◇■□▪▶►※\-\*]|[①-⑳]|\(\d+\)|（\d+）|\d+[.)．]|[ア-ン][.)．])")
 _OPENERS = "「『（(【"
 _CLOSERS = "」』）)】"
 _PAIR = dict(zip(_OPENERS, _CLOSERS))
