@@ -413,11 +413,13 @@ def _add_one(src: Path, given_name: str | None, corpus_dir: Path, catalog: dict,
         # identical bytes already in the corpus: do not index the same plan twice
         same = next((d for d, p in existing.items() if p.stat().st_size == size and _sha256_file(p) == digest), None)
         target_name, note = name, ""
-        if same is not None:
+        if same is not None and (same == name or not replace or name not in existing):
             target_name = same
             res.unchanged = True
             note = "" if same == name else f"identical to existing document {same}; not copied again"
         elif name in existing or name in catalog:
+            if same is not None:
+                note = f"note: identical to existing document {same}"
             if replace and name in existing and existing[name].parent == corpus_dir:
                 res.replaced = True
             elif replace and name not in existing:
