@@ -11,10 +11,13 @@ closest sections instead (see ``docs/BENCHMARKS.md`` for how the threshold was s
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import unicodedata
 from dataclasses import dataclass
+
+import numpy as np
 
 from . import japanese
 from .query import QueryAnalysis, municipality_stem
@@ -28,7 +31,7 @@ MAX_SOURCES = 3
 TOP_HITS = 8
 # Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
-REFUSAL_THRESHOLD = 0.42
+REFUSAL_THRESHOLD = 0.36
 
 EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
@@ -109,7 +112,8 @@ def _previously_cited(history: list[dict] | None) -> set[str]:
     out: set[str] = set()
     for text in _assistant_turns(history)[-1:]:
         for line in text.splitlines():
-            line = re.sub(r"\[\d+\]", "", _BULLET_RE.sub("", line.strip()))
+            line = re.sub(r"^.*?(?:によると、|では、)", "", line.strip())  # drop the source lead
+            line = re.sub(r"\[\d+\]", "", _BULLET_RE.sub("", line))
             c = japanese.compact(line)
             if len(c) >= 10:
                 out.add(c[:40])
@@ -134,36 +138,57 @@ class _Candidate:
     coverage: float
 
 
+@functools.lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """A passage's sentences with their content lemmas, cached: passages recur across questions."""
+    return tuple((s, frozenset(japanese.content_words(s))) for s in japanese.split_sentences(text))
+
+
+def warm_up(texts: list[str]) -> None:
+    """Tokenize passages ahead of the first questions (small corpora only: the cache is bounded)."""
+    for t in texts[: _sentences.cache_info().maxsize]:
+        _sentences(t)
+
+
+@functools.lru_cache(maxsize=8192)
+def _lemmas(text: str) -> frozenset[str]:
+    return frozenset(japanese.content_words(text))
+
+
 def _term_weights(retriever, qa: QueryAnalysis) -> dict[str, float]:
-    """The question's own content words weighted by IDF (rarer words say more about the topic)."""
+    """The question's own content words weighted by IDF: rarer words say more about the topic, and
+    a word the documents never use weighs most of all (it is what the plans would have to cover)."""
     idx = retriever.index
+    n = max(len(idx.chunks), 1)
+    absent = float(np.log(1 + (n + 0.5) / 0.5))
     weights: dict[str, float] = {}
     muni_stems = {municipality_stem(m) for m in qa.municipalities} | set(qa.municipalities)
     for w in dict.fromkeys(qa.words):
-        if w in muni_stems or len(w) == 0:
+        if w in muni_stems or not w or _NUM_ONLY_RE.fullmatch(w):
             continue
-        idf = idx.idf(w)
-        if idf == 0.0:
-            # not an indexed lemma: fall back to its bigrams' rarity, or a neutral weight
-            bis = ["#" + b for b in japanese.char_bigrams(w)]
-            idf = max([idx.idf(b) for b in bis], default=0.0) or 1.0
-        weights[w] = idf
+        df = idx.doc_freq(w)
+        weights[w] = float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else absent
     return weights
 
 
-def _coverage(text: str, lemmas: set[str], weights: dict[str, float], expansions: dict[str, float]) -> float:
-    """IDF-weighted share of the question's words found in ``text``; an expansion found counts at its weight."""
+_NUM_ONLY_RE = re.compile(r"[\d.,%]+")
+
+
+def _coverage(text: str, lemmas: set[str], weights: dict[str, float], qa: QueryAnalysis) -> float:
+    """IDF-weighted share of the question's words that ``text`` contains. A word that is missing
+    but stood in for by one of its expansions counts at that expansion's weight."""
     total = sum(weights.values())
     if total <= 0:
         return 0.0
     comp = japanese.compact(text).lower()
-    got = 0.0
-    for w, idf in weights.items():
-        if w in lemmas or (len(w) >= 2 and w.lower() in comp):
-            got += idf
-    # expansions cannot raise coverage above what a full match of the user's words gives
-    exp_bonus = sum(wt for e, wt in expansions.items() if len(e) >= 2 and japanese.compact(e).lower() in comp)
-    return min(1.0, got / total + 0.15 * min(exp_bonus, 1.0))
+    credit = {w: 1.0 for w in weights if w in lemmas or (len(w) >= 2 and w.lower() in comp)}
+    for phrase, wt in qa.expansions.items():
+        if len(phrase) < 2 or japanese.compact(phrase).lower() not in comp:
+            continue
+        for w in qa.covers.get(phrase, []):
+            if w in weights and credit.get(w, 0.0) < wt:
+                credit[w] = wt
+    return sum(weights[w] * c for w, c in credit.items()) / total
 
 
 def _type_bonus(qtype: str, sentence: str) -> float:
@@ -181,13 +206,12 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     seen: set[str] = set()
     top = hits[0].score if hits else 1.0
     for hit in hits:
-        for pos, sent in enumerate(japanese.split_sentences(hit.text)):
+        for pos, (sent, lemmas) in enumerate(_sentences(hit.text)):
             key = japanese.compact(sent)
             if key in seen or len(key) < 6:
                 continue
             seen.add(key)
-            lemmas = set(japanese.content_words(sent))
-            cov = _coverage(sent, lemmas, weights, qa.expansions)
+            cov = _coverage(sent, lemmas, weights, qa)
             score = 0.55 * cov + 0.3 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
             if _is_heading_like(sent):
                 score *= 0.5
@@ -196,18 +220,25 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
 
 
 def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
-    """How well the best passage supports an answer, in [0, 1]: coverage of the question's words in
-    the best-covering top passage (with its title and section), blended with dense similarity."""
+    """How well the top passages support an answer, in [0, 1].
+
+    Three signals, each computed over the top three hits: how much of the question a passage
+    covers (with its title and section path), how much a single sentence covers (an answer is
+    usually one sentence, while unrelated passages only scatter the words), and dense similarity.
+    The mix was chosen on the dev set and JSQuAD negatives (scripts/calibrate_refusal.py).
+    """
     if not hits:
         return 0.0
-    best = 0.0
+    passage_cov = sentence_cov = 0.0
     for h in hits[:3]:
-        ctx = " ".join([h.title, " ".join(h.section), h.text])
-        cov = _coverage(ctx, set(japanese.content_words(ctx)), weights, qa.expansions)
-        best = max(best, cov)
+        head = " ".join([h.title, *h.section])
+        sents = _sentences(h.text)
+        ctx_lemmas = _lemmas(head).union(*(lem for _s, lem in sents))
+        passage_cov = max(passage_cov, _coverage(head + " " + h.text, ctx_lemmas, weights, qa))
+        for sent, lemmas in sents:
+            sentence_cov = max(sentence_cov, _coverage(sent, lemmas, weights, qa))
     dense = max(0.0, max(h.dense for h in hits[:3]))
-    w = min(retriever.dense_weight, 0.5)
-    return (1 - w) * best + w * dense
+    return 0.35 * passage_cov + 0.35 * sentence_cov + 0.3 * dense
 
 
 def _tidy(sentence: str) -> str:

@@ -39,6 +39,20 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return h.hexdigest()
 
 
+def _pipeline_code_hash() -> str:
+    """Hash of the code that turns files into passages and tokens.
+
+    Version strings get forgotten; hashing the modules themselves means any change to reading,
+    cleaning, chunking or tokenizing rebuilds the index (the embedding cache keeps that cheap).
+    """
+    from . import formats, japanese
+
+    h = hashlib.sha256()
+    for mod in (corpus, chunking, japanese, formats):
+        h.update(Path(mod.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 @dataclass
 class _State:
     """Everything a search needs, swapped as one reference so a question never sees half an index."""
@@ -89,7 +103,11 @@ class Assistant:
             model_id=self.embedder.model_id,
             model_fingerprint=self.embedder.fingerprint,
             chunker_version=chunking.CHUNKER_VERSION,
-            settings={"chunking": chunking.ChunkSettings().as_dict() if hasattr(chunking.ChunkSettings(), "as_dict") else vars(chunking.ChunkSettings()), "hnsw_threshold": index.HNSW_THRESHOLD},
+            settings={
+                "chunking": chunking.ChunkSettings().as_dict(),
+                "hnsw_threshold": index.HNSW_THRESHOLD,
+                "pipeline_code": _pipeline_code_hash(),
+            },
         )
 
     def refresh(self, *, force: bool = False, progress: bool = False) -> bool:
@@ -124,7 +142,9 @@ class Assistant:
                 retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
                 by_id={c.id: i for i, c in enumerate(loaded.chunks)},
             )
-            return built
+        # sentence tokenization of passages is cached; fill the cache off the request path
+        threading.Thread(target=answering.warm_up, args=([c.text for c in loaded.chunks],), daemon=True).start()
+        return built
 
     def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
         skipped: list[tuple[str, str]] = []

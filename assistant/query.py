@@ -41,6 +41,8 @@ _QUESTION_LEMMAS = {
     "何", "何処", "何時", "誰", "如何", "幾つ", "幾ら", "何故", "教える", "知る", "思う", "下さる",
     "有る", "居る", "出来る", "くらい", "ぐらい", "どう", "どんな", "どの", "どれ", "いつ", "どこ",
     "方", "感じ", "時", "場合", "皆", "さん", "ちゃん", "何だ", "何れ", "此の", "其の", "市", "ね", "よ",
+    # conversational filler that says nothing about the topic (「どんなふうに」「人たち」「〜って」)
+    "風", "人", "達", "言う", "欲しい", "貰う", "呉れる", "遣る", "良い", "今", "具体", "例えば",
 }
 
 
@@ -51,6 +53,8 @@ class QueryAnalysis:
     expansions: dict[str, float] = field(default_factory=dict)  # expansion phrase → weight
     qtype: str = "general"
     municipalities: list[str] = field(default_factory=list)
+    # which of the user's words each expansion stands in for (「補助金」 → ["金"] for 「お金」)
+    covers: dict[str, list[str]] = field(default_factory=dict)
 
     def weighted_token_groups(self) -> list[tuple[float, list[str]]]:
         """Search tokens grouped by weight, for weighted BM25."""
@@ -153,7 +157,7 @@ def analyze_query(
     norm = japanese.normalize(text)
     all_toks = japanese.analyze(norm)
     toks = [t for t in all_toks if japanese.is_content(t)]
-    words = [t.lemma for t in toks if t.lemma not in _QUESTION_LEMMAS]
+    words = [t.lemma for t in toks if t.lemma not in _QUESTION_LEMMAS and t.pos1 != "接尾辞"]
     qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm))
     if municipalities:
         qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
@@ -161,13 +165,16 @@ def analyze_query(
     df = doc_freq or (lambda _w: 0)
     exp: dict[str, float] = {}
 
-    def expand(source: str, candidates: dict[str, float]) -> None:
+    covers: dict[str, list[str]] = {}
+
+    def expand(source: str, candidates: dict[str, float], lemmas: list[str]) -> None:
         scale = COMMON_WORD_SCALE if df(source) >= COMMON_DF else 1.0
         best = sorted(candidates.items(), key=lambda kv: -kv[1])[:MAX_PER_WORD]
         for phrase, w in best:
             w *= scale
             if phrase and phrase not in norm and exp.get(phrase, 0) < w:
                 exp[phrase] = w
+                covers[phrase] = [x for x in lemmas if x in words]
 
     # look up the question's words and every run of 2–4 consecutive tokens that starts on a
     # content word (or a prefix: 「お金」「ご相談」) and ends on one, so compounds the tagger
@@ -179,21 +186,25 @@ def analyze_query(
         if t.pos2 == "固有名詞":  # place and person names are not paraphrased
             continue
         if not prefix:
-            expand(t.lemma, thesaurus.lookup(t.lemma) | thesaurus.lookup(t.surface))
+            expand(t.lemma, thesaurus.lookup(t.lemma) | thesaurus.lookup(t.surface), [t.lemma])
         span = t.surface
+        span_lemmas = [] if prefix else [t.lemma]
         for j in range(i + 1, min(i + 4, len(all_toks))):
             span += all_toks[j].surface
+            span_lemmas.append(all_toks[j].lemma)
             if japanese.is_content(all_toks[j]) or all_toks[j].surface in ("の", "ー"):
-                expand(span, thesaurus.lookup(span))
+                expand(span, thesaurus.lookup(span), list(span_lemmas))
     if embedder is not None and getattr(embedder, "word_neighbours", None):
         for t in toks:
             if len(t.lemma) < 2 or t.pos2 == "固有名詞" or t.lemma in _QUESTION_LEMMAS or df(t.lemma) > 0:
                 continue
-            expand(t.lemma, {nb: W_NEIGHBOUR for nb, sim in embedder.word_neighbours(t.lemma, k=3) if sim >= NEIGHBOUR_MIN_SIM})
+            neighbours = {nb: W_NEIGHBOUR for nb, sim in embedder.word_neighbours(t.lemma, k=3) if sim >= NEIGHBOUR_MIN_SIM}
+            expand(t.lemma, neighbours, [t.lemma])
     for y in japanese.year_expansions(norm):
         if exp.get(y, 0) < W_YEAR:
             exp[y] = W_YEAR
     qa.expansions = exp
+    qa.covers = covers
     return qa
 
 

@@ -16,8 +16,10 @@ from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus
 from .types import Hit
 
 CANDIDATES = 100
-# A passage from another city than the one the question names still may answer it, but less likely.
-OTHER_CITY_FACTOR = 0.7
+# When the question names a city, a passage from another named city rarely answers it (a plan of
+# 山口市 says nothing about 長門市); a document whose city is unknown might still be that city's.
+OTHER_CITY_FACTOR = 0.4
+UNKNOWN_CITY_FACTOR = 0.8
 
 
 class Retriever:
@@ -82,8 +84,10 @@ class Retriever:
 
         fused = (1 - alpha) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand])
         if qa.municipalities and len(self.municipalities) > 1:
-            named = np.isin(self._muni[cand], qa.municipalities)
-            fused = np.where(named, fused, fused * OTHER_CITY_FACTOR)
+            munis = self._muni[cand]
+            named = np.isin(munis, qa.municipalities)
+            unknown = munis == "不明"
+            fused = np.where(named, fused, fused * np.where(unknown, UNKNOWN_CITY_FACTOR, OTHER_CITY_FACTOR))
         order = np.argsort(-fused, kind="stable")[:k]
         return [
             Hit(chunk=chunks[int(cand[i])], score=float(fused[i]), bm25=float(bm25[cand[i]]), dense=float(dense[cand[i]]), rank=r + 1)

@@ -1,0 +1,148 @@
+"""Answers are the documents' own sentences with numbered citations, or an honest refusal."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from assistant.answering import EMPTY_PROMPT, REFUSAL_TEXT
+from assistant.japanese import compact
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _sentences_with_markers(text):
+    """(sentence, [numbers]) for every line of an answer that ends with citation markers."""
+    out = []
+    for line in text.splitlines():
+        m = re.search(r"((?:\s*\[\d+\])+)\s*$", line)
+        if m:
+            body = line[: m.start()].lstrip("・").split("、", 1)[-1] if "によると、" in line or "では、" in line else line[: m.start()].lstrip("・")
+            out.append((body.strip(), [int(n) for n in re.findall(r"\[(\d+)\]", m.group(1))]))
+    return out
+
+
+def test_an_answer_quotes_the_cited_passages_and_names_the_source(bundled_assistant):
+    ans = bundled_assistant.ask("長門市の市民協働のまちづくり条例の基本理念は？")
+    assert not ans.refused
+    assert ans.citations and ans.citations[0].number == 1
+    assert "[1]" in ans.text
+    assert ans.text.startswith(ans.citations[0].title) or ans.citations[0].title in ans.text.splitlines()[0]
+    for sentence, numbers in _sentences_with_markers(ans.text):
+        for n in numbers:
+            cited = ans.citations[n - 1]
+            assert compact(sentence)[-20:] in compact(cited.text), (sentence, cited.text)
+    c = ans.citations[0]
+    assert c.municipality == "長門市" and c.section and c.doc_id.startswith("002_")
+
+
+def test_every_citation_is_numbered_in_order_of_first_use(bundled_assistant):
+    ans = bundled_assistant.ask("協働のまちづくりで、事業者にはどんな役割が期待されていますか？")
+    used = [int(n) for n in re.findall(r"\[(\d+)\]", ans.text)]
+    assert used and sorted(set(used)) == list(range(1, len(ans.citations) + 1))
+    assert [c.number for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "ごみの収集日は何曜日ですか？",
+        "運転免許証の更新はどこでできますか？",
+        "婚姻届はどこに出せばいいですか？",
+        "明日の天気を教えて",
+    ],
+)
+def test_questions_the_plans_do_not_cover_are_refused_with_related_sections(bundled_assistant, question):
+    ans = bundled_assistant.ask(question)
+    assert ans.refused, ans.text
+    assert ans.text.startswith(REFUSAL_TEXT)
+    assert not ans.citations
+    assert len(ans.related) <= 3
+
+
+@pytest.mark.parametrize(
+    "question, must_mention",
+    [
+        # 000 mentions the 市パスポートセンター where the documents for an application can be obtained
+        ("パスポートの申請に必要な書類は？", "パスポート"),
+        # 000: 公金（税・国保料…）を納付できるコンビニ納付サービス — found through 国民健康保険料 ⇔ 国保料
+        ("国民健康保険料の納付方法は？", "コンビニ"),
+    ],
+)
+def test_questions_the_plans_touch_on_are_answered_not_refused(bundled_assistant, question, must_mention):
+    ans = bundled_assistant.ask(question)
+    assert not ans.refused and must_mention in ans.text
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", None])
+def test_empty_input_gets_a_friendly_prompt_and_no_search(bundled_assistant, question):
+    ans = bundled_assistant.ask(question)
+    assert ans.text == EMPTY_PROMPT and not ans.refused and not ans.citations
+
+
+def test_a_huge_question_is_answered_on_a_truncated_query_with_a_note(bundled_assistant):
+    ans = bundled_assistant.ask("NPO法人の支援について教えてください。" * 200)
+    assert ans.notes and "文字" in ans.notes[0]
+    assert len(ans.query_used) <= 500
+
+
+def test_markup_in_the_question_is_plain_text(bundled_assistant):
+    ans = bundled_assistant.ask("<img src=x onerror=alert(1)>NPOへの支援は？")
+    assert "<img" not in ans.query_used
+    assert "onerror" not in ans.text
+
+
+def test_follow_up_question_is_rewritten_from_the_conversation(bundled_assistant):
+    first = bundled_assistant.ask("山口市協働推進プランの計画期間は？")
+    history = [{"role": "user", "content": "山口市協働推進プランの計画期間は？"}, {"role": "assistant", "content": first.text}]
+    ans = bundled_assistant.ask("それはいつまで？", history)
+    assert "計画期間" in ans.query_used and not ans.refused
+    assert any(c.doc_id.startswith("001_") for c in ans.citations)
+
+
+def test_other_city_follow_up_answers_from_that_city(bundled_assistant):
+    history = [{"role": "user", "content": "山口市の市民活動支援センターはどこ？"}, {"role": "assistant", "content": "…"}]
+    ans = bundled_assistant.ask("長門市は？", history)
+    assert ans.query_used.startswith("長門市")
+    assert not ans.refused and ans.citations[0].municipality == "長門市"
+
+
+def test_asking_for_more_cites_other_passages_than_before(bundled_assistant):
+    first = bundled_assistant.ask("市民活動団体への支援は？")
+    history = [{"role": "user", "content": "市民活動団体への支援は？"}, {"role": "assistant", "content": first.text}]
+    more = bundled_assistant.ask("他には？", history)
+    assert not more.refused
+    assert {c.id for c in more.citations}.isdisjoint({c.id for c in first.citations})
+
+
+def test_municipality_filter_keeps_answers_to_that_city(bundled_assistant):
+    ans = bundled_assistant.ask("市民活動を支援する拠点は？", municipality="長門市")
+    assert ans.citations and all(c.municipality == "長門市" for c in ans.citations)
+
+
+def test_search_returns_hits_with_the_contract_fields(bundled_assistant):
+    hits = bundled_assistant.search("NPO法人の認証数", k=5)
+    assert 0 < len(hits) <= 5
+    h = hits[0]
+    for field in ("text", "score", "doc_id", "title", "municipality", "section", "lines"):
+        assert getattr(h, field) is not None
+    assert h.lines[0] <= h.lines[1]
+    assert [x.score for x in hits] == sorted((x.score for x in hits), reverse=True)
+
+
+def test_ask_json_on_the_command_line_is_utf8_and_not_escaped(bundled_assistant, tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "NPO法人の認証数の目標値は？", "--json", "--corpus", str(REPO / "corpus"),
+         "--index", str(bundled_assistant.index_dir)],
+        capture_output=True, cwd=tmp_path, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr.decode("utf-8", "replace")
+    text = out.stdout.decode("utf-8")
+    assert "\\u" not in text
+    data = json.loads(text)
+    assert set(data) >= {"text", "citations", "refused", "query_used", "confidence"}
+    assert data["citations"] and data["citations"][0]["title"]
