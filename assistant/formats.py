@@ -262,14 +262,30 @@ def _vertical_tab_chars(chars: list[dict]) -> set[int]:
     return out
 
 
+class _IndexedChars(list):
+    """A char list whose ``index()`` is O(1) (by identity).
+
+    pdfplumber's ``dedupe_chars`` restores reading order with ``sorted(..., key=chars.index)``,
+    which is quadratic: ~40 % of the extraction time of a dense Japanese page. Same
+    algorithm and result, without the quadratic step.
+    """
+
+    def __init__(self, items: Iterable[dict]):
+        super().__init__(items)
+        self._pos = {id(c): i for i, c in enumerate(self)}
+
+    def index(self, obj, *args) -> int:  # type: ignore[override]
+        return self._pos[id(obj)]
+
+
 def _pdf_page_lines(page) -> list[dict]:
     """Lines of one page: fake-bold duplicates removed, side tabs removed, geometry kept."""
-    page = page.dedupe_chars(tolerance=1)
-    chars = page.chars
+    from pdfplumber.utils import dedupe_chars
+
+    chars = dedupe_chars(_IndexedChars(page.chars), tolerance=1)
     drop = _vertical_tab_chars(chars)
-    if drop:
-        ids = {id(chars[i]) for i in drop}
-        page = page.filter(lambda obj: not (obj.get("object_type") == "char" and id(obj) in ids))
+    keep = {id(c) for i, c in enumerate(chars) if i not in drop}
+    page = page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
     # x_tolerance relative to the glyph size: justified Japanese text has letter spacing that
     # an absolute 3pt tolerance would turn into spaces in the middle of words.
     lines = page.extract_text_lines(strip=True, return_chars=False, x_tolerance_ratio=0.5, y_tolerance=3)
