@@ -215,6 +215,12 @@ def test_html_shift_jis_page_declared_in_meta(doc_builders):
     _check_city_page(extract_html(doc_builders.html("akiya_sjis.htm", encoding="cp932", charset_label="Shift_JIS")))
 
 
+def test_html_shift_jis_declared_with_http_equiv(doc_builders):
+    p = doc_builders.html("akiya_equiv.html", encoding="cp932", charset_label="Shift_JIS",
+                          replace={'<meta charset="Shift_JIS">': '<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">'})
+    _check_city_page(extract_html(p))
+
+
 def test_html_shift_jis_page_without_declaration_is_detected(doc_builders):
     _check_city_page(extract_html(doc_builders.html("akiya_nodecl.html", encoding="cp932", declare=False)))
 

@@ -229,3 +229,39 @@ def test_update_entry_edits_and_deletes_fields(corpus_dir):
     assert catalog(corpus_dir)["000_existing.txt"] == entry
     with pytest.raises(KeyError):
         update_entry("../x.txt", corpus_dir, title="x")
+
+
+# ---- end to end: added files answer questions, citing page / section ----------------------
+
+
+def test_added_files_answer_questions_with_page_and_section(tmp_path, doc_builders):
+    """Issue 6 §5: ingest real PDF/DOCX/HTML files, then ask what only they answer."""
+    from assistant.core import Assistant
+
+    cdir = tmp_path / "corpus"
+    pdf = doc_builders.pdf(
+        "kyodo.pdf",
+        [PAGE1, PAGE2],
+        bold={1: "第3章 協働の推進体制", 2: "第4章 市民活動の支援"},
+    )
+    results = add_documents([pdf, doc_builders.docx("fukushi.docx"), doc_builders.html("akiya.html")],
+                            cdir, municipality="あおば市")
+    assert all(r.ok for r in results), [r.reason for r in results]
+    a = Assistant.load(cdir, tmp_path / "index")
+
+    ans = a.ask("市民活動支援センターの開館時間は何時までですか？")
+    assert not ans.refused, ans.text
+    top = ans.citations[0]
+    assert top.doc_id == "kyodo.pdf" and top.page == 2, [(c.doc_id, c.page) for c in ans.citations]
+
+    ans = a.ask("見守り協力員の人数の目標値は？")
+    assert not ans.refused, ans.text
+    top = ans.citations[0]
+    assert top.doc_id == "fukushi.docx" and top.page is None
+    assert "200人" in top.text
+
+    ans = a.ask("空き家バンクの登録件数の目標は？")
+    assert not ans.refused, ans.text
+    top = ans.citations[0]
+    assert top.doc_id == "akiya.html"
+    assert any("空き家" in s for s in top.section), top.section
