@@ -11,8 +11,11 @@ Steps, and why:
 2. **SIF weights** (Arora et al. 2017): weight(w) = a / (a + p(w)); p(w) comes from Zipf's law on
    that rank, i.e. from chiVe's own web-scale training corpus (general text, nothing from our
    evaluation sets). Particles and 為る get ~0.01, content words ~1.
-3. **Common-component removal**: the first principal component(s) of SIF sentence vectors over
-   general sentences (JSTS *train* sentences; never jsts-valid) are projected out of every row.
+3. **Common-component removal**: the top principal direction(s) shared by all sentence vectors are
+   projected out of every row. Default source ``vocab``: the uncentered second moment of SIF-weighted
+   word vectors under the same Zipf unigram distribution, i.e. the expected sentence-vector moment
+   of general text, with no extra data (so the shipped weights contain nothing from JGLUE);
+   ``--ccr-source jsts-train`` fits it on JSTS *train* sentences instead (same quality, measured).
    Because the projection is linear it is folded into the stored rows, so inference stays a plain
    weighted mean.
 4. **Optional fine-tune** (``--finetune-minutes``): CoSENT regression on JSTS-train pairs,
@@ -117,11 +120,29 @@ def bag_embed(module: ChiveWordEmbedding, texts: list[str]) -> np.ndarray:
     return np.concatenate(out)
 
 
-def remove_components(rows: np.ndarray, sent_vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Project the top-k principal directions of ``sent_vecs`` (uncentered, as in SIF) out of ``rows``."""
+def sentence_directions(sent_vecs: np.ndarray, k: int) -> np.ndarray:
+    """Top-k right singular vectors of sentence vectors (uncentered, as in SIF): [k, dim]."""
     _, _, vt = np.linalg.svd(sent_vecs.astype(np.float64), full_matrices=False)
-    u = vt[:k]
-    return (rows - (rows @ u.T) @ u).astype(np.float32), u
+    return vt[:k]
+
+
+def vocab_directions(rows: np.ndarray, word_row: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    """Top-k eigenvectors of E[(sif(w) v_w)(sif(w) v_w)^T] under the Zipf unigram p(w): [k, dim].
+
+    That is the second moment a sentence vector inherits from its words, computed from chiVe alone.
+    """
+    p = 1.0 / np.arange(1, len(word_row) + 1, dtype=np.float64)
+    p /= p.sum()
+    mass = np.zeros(len(rows))
+    np.add.at(mass, word_row, p * weights.astype(np.float64) ** 2)
+    moment = (rows.T.astype(np.float64) * mass) @ rows.astype(np.float64)
+    _, vecs = np.linalg.eigh(moment)
+    return vecs[:, ::-1][:, :k].T
+
+
+def remove_components(rows: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Project the directions ``u`` [k, dim] (orthonormal) out of every row."""
+    return (rows - (rows @ u.T) @ u).astype(np.float32)
 
 
 def finetune(module: ChiveWordEmbedding, a: list[str], b: list[str], y: np.ndarray, minutes: float,
@@ -148,7 +169,7 @@ def finetune(module: ChiveWordEmbedding, a: list[str], b: list[str], y: np.ndarr
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             steps += 1
             if time.time() - start > minutes * 60:
                 break
@@ -208,16 +229,23 @@ JSTS_NOTE = """\
   those weights are concerned, with the Apache-2.0/MIT notices above kept.
 """
 
+JSTS_CCR_NOTE = """\
+- The removed common direction was fitted on **JSTS** train v1.3 sentences (JGLUE, Yahoo Japan
+  Corporation, CC BY-SA 4.0, https://github.com/yahoojapan/JGLUE).
+"""
+
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--sif-a", type=float, default=1e-3, help="SIF a; 0 disables weighting (plain mean)")
-    ap.add_argument("--ccr", type=int, default=1, help="principal components to remove (0 = none)")
+    ap.add_argument("--ccr", type=int, default=2, help="principal components to remove (0 = none)")
+    ap.add_argument("--ccr-source", choices=["vocab", "jsts-train"], default="vocab")
     ap.add_argument("--max-merge", type=int, default=4, help="longest noun compound looked up as one word")
+    ap.add_argument("--no-fallback", action="store_true", help="no 連用形 / sub-word lookup for missing words")
     ap.add_argument("--finetune-minutes", type=float, default=0.0, help="CoSENT on JSTS-train; 0 = off")
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -229,20 +257,26 @@ def main(argv: list[str] | None = None) -> None:
     words, rows, word_row = load_chive(vocab_dir)
     print(f"chiVe: {len(words)} words, rows {rows.shape} ({time.time() - t0:.1f}s)")
     weights = sif_weights(len(words), args.sif_a) if args.sif_a > 0 else np.ones(len(words), np.float32)
-    module = ChiveWordEmbedding(words, rows, word_row, weights, max_merge=args.max_merge)
+    module = ChiveWordEmbedding(words, rows, word_row, weights, max_merge=args.max_merge,
+                                fallback=not args.no_fallback)
 
     info: dict = {
         "source": {"ja_ginza_vocab": str(vocab_dir.relative_to(vocab_dir.parents[2])), "rows": list(rows.shape),
                    "words": len(words)},
         "sif_a": args.sif_a, "ccr": args.ccr, "max_merge": args.max_merge,
+        "fallback": not args.no_fallback,
     }
     if args.ccr > 0:
-        sents = jsts_sentences(BENCH / "jsts-train-v1.3.jsonl")
-        vecs = bag_embed(module, sents)
-        new_rows, _ = remove_components(module.row_matrix(), vecs[np.abs(vecs).sum(1) > 0], args.ccr)
-        module.embedding.weight.data = torch.from_numpy(new_rows).half().float()
-        info["ccr_fit"] = f"jsts-train-v1.3 sentences ({len(sents)})"
-        print(f"removed {args.ccr} common component(s) fitted on {len(sents)} JSTS-train sentences")
+        if args.ccr_source == "jsts-train":
+            sents = jsts_sentences(BENCH / "jsts-train-v1.3.jsonl")
+            vecs = bag_embed(module, sents)
+            u = sentence_directions(vecs[np.abs(vecs).sum(1) > 0], args.ccr)
+            info["ccr_fit"] = f"jsts-train-v1.3 sentences ({len(sents)})"
+        else:
+            u = vocab_directions(module.row_matrix(), word_row, module.word_weight.detach().numpy(), args.ccr)
+            info["ccr_fit"] = "chiVe vocabulary (Zipf-weighted SIF second moment)"
+        module.embedding.weight.data = torch.from_numpy(remove_components(module.row_matrix(), u)).half().float()
+        print(f"removed {args.ccr} common component(s): {info['ccr_fit']}")
 
     if args.finetune_minutes > 0:
         a, b, y = jsts_pairs(BENCH / "jsts-train-v1.3.jsonl")
@@ -270,7 +304,7 @@ def save_model(module: ChiveWordEmbedding, out: Path, info: dict) -> None:
         MODEL_README.format(
             ft_note=", rows fine-tuned on JSTS-train (CoSENT)" if ft else "",
             ft_mod=", fine-tuned" if ft else "",
-            jsts_note=JSTS_NOTE if ft or info.get("ccr_fit") else "",
+            jsts_note=JSTS_NOTE if ft else (JSTS_CCR_NOTE if "jsts" in info.get("ccr_fit", "") else ""),
         ),
         encoding="utf-8",
     )
