@@ -341,6 +341,7 @@ def extract_pdf(path: Path) -> Extracted:
     pages_lines: list[tuple[int, float, list[dict]]] = []  # (page no, height, lines)
     glyphs = 0
     textless_pages: list[int] = []
+    broken_pages: list[str] = []
     try:
         with pdf:
             title = _pdf_title(pdf)
@@ -348,19 +349,26 @@ def extract_pdf(path: Path) -> Extracted:
             if n_pages == 0:
                 raise FormatError(path, "PDF has no pages")
             for pno, page in enumerate(pdf.pages, start=1):
-                n = sum(1 for c in page.chars if c.get("text", "").strip())
+                try:
+                    n = sum(1 for c in page.chars if c.get("text", "").strip())
+                    lines = _pdf_page_lines(page) if n else []
+                except Exception as e:  # one damaged page must not cost the other 99
+                    broken_pages.append(f"{pno} ({type(e).__name__})")
+                    pages_lines.append((pno, float(page.height), []))
+                    continue
+                finally:
+                    page.flush_cache()  # keep memory flat on long documents
                 glyphs += n
                 if n == 0:
                     textless_pages.append(pno)
-                    pages_lines.append((pno, float(page.height), []))
-                    continue
-                pages_lines.append((pno, float(page.height), _pdf_page_lines(page)))
-                page.flush_cache()  # keep memory flat on long documents
+                pages_lines.append((pno, float(page.height), lines))
     except FormatError:
         raise
     except Exception as e:
         raise FormatError(path, f"PDF could not be parsed ({type(e).__name__}: {e})") from e
 
+    if broken_pages and len(broken_pages) == n_pages:
+        raise FormatError(path, f"no page of the PDF could be parsed (pages {', '.join(broken_pages)})")
     if glyphs == 0:
         raise ScannedPdfError(path, f"{n_pages} page(s), no characters")
 
@@ -378,7 +386,7 @@ def extract_pdf(path: Path) -> Extracted:
         edges[pno] = edge_indices(lines, height)
         for i in edges[pno]:
             key_pages[_line_key(lines[i]["text"])].add(pno)
-    text_pages = len(pages_lines) - len(textless_pages)
+    text_pages = len(pages_lines) - len(textless_pages) - len(broken_pages)
     # "most pages" for short documents, but a chapter-long running header (3+ pages) in a
     # long one counts too.
     threshold = max(2, min(3, math.ceil(text_pages / 2)))
@@ -397,6 +405,8 @@ def extract_pdf(path: Path) -> Extracted:
             out_pages.append(pno)
 
     warnings = []
+    if broken_pages:
+        warnings.append("pages that could not be parsed, their content is not indexed: " + ", ".join(broken_pages))
     if textless_pages:
         warnings.append(
             "pages without a text layer (scanned?), their content is not indexed: "
@@ -657,7 +667,10 @@ def _html_main(soup):
     return soup.body or soup
 
 
-def _strip_boilerplate(root) -> None:
+def _strip_boilerplate(root, in_main: bool) -> None:
+    """Drop navigation and site furniture below ``root``. ``in_main``: ``root`` is a real
+    main-content container, where a class like ``main-header`` wraps the page's own heading
+    (kept when it holds ``h1``/``h2``); on ``<body>`` such blocks are the site banner."""
     for el in list(root.find_all(True)):
         if getattr(el, "decomposed", False) or el.parent is None:
             continue
@@ -676,6 +689,8 @@ def _strip_boilerplate(root) -> None:
         if name not in ("body", "html", "main", "article") and any(
             _BOILERPLATE_TOKEN_RE.search(t) for t in _attr_tokens(el)
         ):
+            if in_main and el.find(["h1", "h2"]) is not None:
+                continue
             el.decompose()
 
 
@@ -810,7 +825,7 @@ def extract_html(path: Path) -> Extracted:
     for el in soup.find_all(list(_DROP_TAGS - {"head"})):
         el.decompose()
     main = _html_main(soup)
-    _strip_boilerplate(main)
+    _strip_boilerplate(main, in_main=main is not soup.body and main is not soup)
     walker = _HtmlText()
     walker.walk(main)
     walker.flush()

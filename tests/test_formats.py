@@ -266,3 +266,16 @@ def test_extractors_table_and_dispatch(two_page_pdf, tmp_path):
     assert _page_of(extract(upper), "午後九時") == [2]
     with pytest.raises(FormatError, match="unsupported"):
         extract(tmp_path / "a.xlsx")
+
+
+def test_html_heading_inside_a_main_header_block_is_kept(tmp_path):
+    p = tmp_path / "cms.html"
+    p.write_text(
+        "<html><head><meta charset='utf-8'></head><body><div id='header'><p>あおば市</p></div>"
+        "<div id='contents'><div class='contents-header'><h1>地域防災計画</h1></div>"
+        "<div class='breadcrumb'>ホーム &gt; 防災</div><p>避難所は市内に42か所あります。</p></div></body></html>",
+        encoding="utf-8",
+    )
+    ex = extract_html(p)
+    assert ex.lines == ["地域防災計画", "避難所は市内に42か所あります。"]
+    assert ex.title == "地域防災計画"
