@@ -150,15 +150,16 @@ class Embedder:
 
         Candidates are the 20,000 chiVe row words (the most frequent ones), minus very frequent
         function words and tokens without letters. A rare word stored on a frequent word's row
-        (送り迎え → 送迎) gets that word at similarity 1.0. [] for models without word vectors or
-        unknown words.
+        (送り迎え → 送迎) gets that word at similarity 1.0. A phrase uses the sum of its words. [] for
+        models without word vectors or unknown words (no sub-word guessing here: fragments of an
+        unknown name would expand a query with unrelated words).
         """
         index = self._neighbours()
         if index is None or k <= 0:
             return []
         module, unit, canon, ok = index
         wid = module._lookup([word])
-        rows = [int(module.word_row[wid])] if wid is not None else [int(module.word_row[i]) for i in module.word_ids(word)]
+        rows = [int(module.word_row[wid])] if wid is not None else [int(module.word_row[i]) for i in module.word_ids(word, fallback=False)]
         if not rows:
             return []
         q = unit[rows].sum(0)
@@ -313,6 +314,12 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
         log.info("loaded embedder %r (dim %d, fingerprint %s)", name, emb.dim, fp[:16])
         _cache[key] = emb
         return emb
+
+
+def clear_cache() -> None:
+    """Forget loaded models (tests; or after rebuilding a model directory in-process)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 @functools.lru_cache(maxsize=1)

@@ -139,9 +139,11 @@ class ChiveWordEmbedding(InputModule):
                     return i
         return None
 
-    def word_ids(self, text: str) -> list[int]:
+    def word_ids(self, text: str, fallback: bool | None = None) -> list[int]:
         """Word ids of a text: longest vocabulary compounds of nouns/affixes first, then each token by
-        lemma → orthBase → surface (proper nouns: surface first, their UniDic lemma is a reading)."""
+        lemma → orthBase → surface (proper nouns: surface first, their UniDic lemma is a reading);
+        missing content words via :meth:`_fallback` unless ``fallback`` (default: the config) is off."""
+        fallback = self.fallback if fallback is None else fallback
         toks = [w for w in tagger()(normalize(text)) if (w.feature.pos1 or "") not in _SKIP_POS1]
         ids: list[int] = []
         i = 0
@@ -170,7 +172,7 @@ class ChiveWordEmbedding(InputModule):
             wid = self._lookup(forms)
             if wid is not None:
                 ids.append(wid)
-            elif self.fallback and f.pos1 not in _NO_FALLBACK_POS1:
+            elif fallback and f.pos1 not in _NO_FALLBACK_POS1:
                 ids.extend(self._fallback(w))
             i += 1
         return ids

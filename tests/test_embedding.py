@@ -1,0 +1,178 @@
+"""Specifications of the embedder layer (offline, a few seconds).
+
+The bundled model is the product's only offline dense model, so these pin what the index relies on:
+it loads from the package directory, saving/reloading changes nothing, similar sentences score
+higher, model-specific prefixes really reach the model, fingerprints follow the weights, and a model
+that cannot be downloaded fails with one clear EmbedderError.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from sentence_transformers import SentenceTransformer
+
+from assistant import embedding as E
+from assistant.embedding import DEFAULT_MODEL, KNOWN_MODELS, EmbedderError, load_embedder
+
+BUNDLED = E.MODELS_DIR / "chive-ja"
+
+SENTENCES = [
+    "市では高齢者の見守り活動を支援しています。",
+    "NPO法人への補助金の申請方法を教えてください。",
+    "子育て世帯の送り迎えを手伝うサービスはありますか？",
+    "",
+]
+
+# (anchor, paraphrase, unrelated) – written for these tests, not taken from JSTS.
+TRIPLES = [
+    ("お年寄りの買い物を手伝うボランティアを募集しています。", "高齢者の買い物支援を行うボランティアを募っています。", "駅前の駐車場は来月から有料になります。"),
+    ("市は市民活動団体に補助金を交付します。", "市民活動を行う団体へ市から助成金が出ます。", "今日は朝から雨が降っていて寒い。"),
+    ("災害時の避難所の場所を確認しておきましょう。", "地震などの際に避難する場所を事前に調べておこう。", "図書館で新しい小説を三冊借りた。"),
+    ("子どもの送り迎えを地域で支え合う仕組みをつくります。", "地域ぐるみで子供の送迎を助け合う制度を整えます。", "ごみの分別方法が変わりました。"),
+    ("市の財政状況は厳しく、歳出の見直しが必要です。", "自治体の予算が苦しいので支出を見直さなければならない。", "サッカーの試合は延長戦の末に引き分けた。"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    E.clear_cache()
+    yield
+    E.clear_cache()
+
+
+def _copy_bundled(dst):
+    shutil.copytree(BUNDLED, dst)
+    return dst
+
+
+def test_bundled_model_is_a_sentence_transformers_directory_within_size_budget():
+    size = sum(p.stat().st_size for p in BUNDLED.rglob("*") if p.is_file())
+    assert size <= 40e6
+    model = SentenceTransformer(str(BUNDLED), device="cpu", trust_remote_code=True, local_files_only=True)
+    vecs = model.encode(SENTENCES[:2])
+    assert vecs.shape == (2, 300)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_save_and_reload_give_identical_vectors(tmp_path):
+    model = SentenceTransformer(str(BUNDLED), device="cpu", trust_remote_code=True, local_files_only=True)
+    before = model.encode(SENTENCES, convert_to_numpy=True)
+    model.save(str(tmp_path / "saved"))
+    reloaded = SentenceTransformer(str(tmp_path / "saved"), device="cpu", trust_remote_code=True, local_files_only=True)
+    after = reloaded.encode(SENTENCES, convert_to_numpy=True)
+    assert np.array_equal(before, after)
+    # The word → row map survives too (the WordLevel pitfall: many words sharing one row).
+    a, b = model[0], reloaded[0]
+    assert a.words == b.words and torch.equal(a.word_row, b.word_row)
+    assert len(set(a.word_row.tolist())) < len(a.words)  # rows really are shared
+
+
+def test_default_embedder_contract():
+    emb = load_embedder()
+    assert emb is load_embedder(None) is load_embedder(DEFAULT_MODEL)  # cached per process
+    assert emb.model_id == DEFAULT_MODEL and emb.dim == 300
+    assert len(emb.fingerprint) == 64
+    assert 0 < emb.dense_weight < 0.5  # the weak offline model must weigh less than BM25
+    q = emb.encode_queries(SENTENCES)
+    p = emb.encode_passages(SENTENCES, batch_size=2)
+    assert q.dtype == np.float32 and p.dtype == np.float32 and q.shape == (4, 300)
+    assert np.allclose(np.linalg.norm(q[:3], axis=1), 1.0, atol=1e-5)
+    assert not q[3].any()  # empty text: zero vector, scores 0 against everything
+    assert emb.encode_passages([]).shape == (0, 300)
+
+
+def test_paraphrases_score_higher_than_unrelated_sentences():
+    emb = load_embedder()
+    for anchor, para, other in TRIPLES:
+        a, p, o = emb.encode_passages([anchor, para, other])
+        assert a @ p > a @ o + 0.1, (anchor, float(a @ p), float(a @ o))
+
+
+def test_word_neighbours_find_related_frequent_words():
+    emb = load_embedder()
+    assert "送迎" in [w for w, _ in emb.word_neighbours("送り迎え", k=3)]
+    assert "高齢者" in [w for w, _ in emb.word_neighbours("お年寄り", k=5)]
+    nb = emb.word_neighbours("補助金", k=5)
+    assert len(nb) == 5 and all(w != "補助金" for w, _ in nb)
+    assert [s for _, s in nb] == sorted((s for _, s in nb), reverse=True)
+    assert emb.word_neighbours("ｘｙｚｚｙ", k=5) == []
+    assert emb.word_neighbours("補助金", k=0) == []
+
+
+@pytest.mark.parametrize("pattern", ["cl-nagoya/ruri-v3-*", "intfloat/multilingual-e5-*"])
+def test_known_model_prefixes_are_applied_to_a_local_directory(tmp_path, pattern):
+    name = pattern.split("/", 1)[1].replace("*", "small")
+    path = _copy_bundled(tmp_path / name)
+    emb = load_embedder(str(path))
+    expected = KNOWN_MODELS[pattern]
+    assert (emb.query_prefix, emb.passage_prefix, emb.dense_weight) == (
+        expected["query_prefix"], expected["passage_prefix"], expected["dense_weight"],
+    )
+    assert emb.query_prefix != emb.passage_prefix
+    text = ["子育て支援センターの利用方法"]
+    raw = emb.model.encode(text, normalize_embeddings=True)
+    with_q = emb.model.encode([emb.query_prefix + text[0]], normalize_embeddings=True)
+    with_p = emb.model.encode([emb.passage_prefix + text[0]], normalize_embeddings=True)
+    assert np.allclose(emb.encode_queries(text), with_q, atol=1e-6)
+    assert np.allclose(emb.encode_passages(text), with_p, atol=1e-6)
+    assert not np.allclose(with_q, raw, atol=1e-3)  # the prefix really changes the input
+
+
+def test_unknown_local_name_gets_no_prefix(tmp_path):
+    emb = load_embedder(str(_copy_bundled(tmp_path / "my-model")))
+    assert emb.query_prefix == emb.passage_prefix == ""
+
+
+def test_model_without_word_vectors_has_no_neighbours(tmp_path):
+    """A plain sentence-transformers model (library classes only) loads without trust_remote_code."""
+    from sentence_transformers.sentence_transformer.modules import StaticEmbedding
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "市": 1, "補助": 2, "金": 3}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    st = SentenceTransformer(modules=[StaticEmbedding(tok, embedding_weights=np.eye(4, dtype=np.float32))])
+    st.save(str(tmp_path / "tiny"))
+    emb = load_embedder(str(tmp_path / "tiny"))
+    assert emb.dim == 4
+    assert emb.word_neighbours("補助金") == []
+    assert emb.encode_queries(["市"]).shape == (1, 4)
+
+
+def test_fingerprint_follows_the_weights_not_the_location(tmp_path):
+    a = _copy_bundled(tmp_path / "a")
+    fp_bundled = load_embedder().fingerprint
+    fp_copy = load_embedder(str(a)).fingerprint
+    assert fp_copy == fp_bundled  # same files → same fingerprint, wherever they live
+
+    weights = load_file(str(a / "model.safetensors"))
+    weights["rows"][100, 0] += 1.0
+    save_file(weights, str(a / "model.safetensors"))
+    E.clear_cache()
+    assert load_embedder(str(a)).fingerprint != fp_copy
+
+
+def test_unknown_hf_id_offline_gives_clear_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(EmbedderError) as info:
+        load_embedder("nonexistent-org/no-such-model-xyz", cache_dir=str(tmp_path))
+    msg = str(info.value)
+    assert "nonexistent-org/no-such-model-xyz" in msg
+    assert "could not be found or downloaded" in msg
+    assert DEFAULT_MODEL in msg and "HF_HUB_OFFLINE" in msg
+    assert info.value.__cause__ is None  # one error, not a chain of Hugging Face exceptions
+
+
+def test_missing_directory_and_unknown_bundled_name(tmp_path):
+    with pytest.raises(EmbedderError, match="does not exist"):
+        load_embedder(str(tmp_path / "nope") + "/")
+    with pytest.raises(EmbedderError, match="unknown bundled model"):
+        load_embedder("bundled:nope")
