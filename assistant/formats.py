@@ -16,10 +16,13 @@ producing an empty document.
 from __future__ import annotations
 
 import codecs
+import functools
+import hashlib
 import math
 import re
+import threading
 import unicodedata
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -34,6 +37,7 @@ __all__ = [
     "extract_docx",
     "extract_html",
     "supported_suffixes",
+    "clear_cache",
 ]
 
 
@@ -153,6 +157,59 @@ def _dedupe_consecutive(cells: list[Any], key: Callable[[Any], Any]) -> list[Any
             out.append(c)
         last = k
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# in-process cache: adding a document extracts it to validate it, and the index refresh that
+# follows (same process: CLI ``add``, the admin tab) reads the copied file again. Keyed by the
+# bytes' hash, so the copy in the corpus hits the entry made for the upload.
+
+_CACHE_MAX = 8
+_cache: "OrderedDict[tuple[str, str], Extracted]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _copy(ex: Extracted) -> Extracted:
+    return Extracted(
+        lines=list(ex.lines),
+        pages=list(ex.pages) if ex.pages is not None else None,
+        headings=list(ex.headings) if ex.headings is not None else None,
+        title=ex.title,
+        warnings=list(ex.warnings),
+    )
+
+
+def _cached(fn: Callable[[Path], Extracted]) -> Callable[[Path], Extracted]:
+    @functools.wraps(fn)
+    def wrapper(path: Path) -> Extracted:
+        path = Path(path)
+        try:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as e:
+            raise FormatError(path, f"cannot read file ({e.strerror or e})") from e
+        key = (fn.__name__, h.hexdigest())
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return _copy(hit)
+        ex = fn(path)
+        with _cache_lock:
+            _cache[key] = _copy(ex)
+            while len(_cache) > _CACHE_MAX:
+                _cache.popitem(last=False)
+        return ex
+
+    wrapper.uncached = fn  # type: ignore[attr-defined]
+    return wrapper
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
 
 
 # ----------------------------------------------------------------------------------------
@@ -312,6 +369,7 @@ def _pdf_title(pdf) -> str | None:
     return title
 
 
+@_cached
 def extract_pdf(path: Path) -> Extracted:
     """Text layer of a PDF, page by page, with the 1-based page of every line.
 
@@ -477,6 +535,7 @@ def _docx_table_lines(table) -> list[str]:
     return _labelled_rows(body, header)
 
 
+@_cached
 def extract_docx(path: Path) -> Extracted:
     """Paragraphs and tables of a Word file in document order.
 
@@ -790,6 +849,7 @@ def _labelled_rows_colspan(body: list[list[str]], header: list[str]) -> list[str
     return out
 
 
+@_cached
 def extract_html(path: Path) -> Extracted:
     """Main content of a (municipal) web page.
 

@@ -279,3 +279,22 @@ def test_html_heading_inside_a_main_header_block_is_kept(tmp_path):
     ex = extract_html(p)
     assert ex.lines == ["地域防災計画", "避難所は市内に42か所あります。"]
     assert ex.title == "地域防災計画"
+
+
+def test_extraction_cache_hits_by_content_and_returns_independent_copies(two_page_pdf, tmp_path):
+    import assistant.formats as F
+
+    F.clear_cache()
+    calls = []
+    real = F.extract_pdf.uncached
+    wrapped = F._cached(lambda p: (calls.append(p), real(p))[1])
+    first = wrapped(two_page_pdf)
+    copy = tmp_path / "copy-in-corpus.pdf"
+    copy.write_bytes(two_page_pdf.read_bytes())
+    first.lines.clear()
+    second = wrapped(copy)
+    assert len(calls) == 1, "same bytes under another name must not be extracted again"
+    assert _page_of(second, "午後九時") == [2]
+    copy.write_bytes(two_page_pdf.read_bytes() + b"\n%changed\n")
+    wrapped(copy)
+    assert len(calls) == 2, "changed bytes are extracted again"
