@@ -2,7 +2,8 @@
 
 Thin on purpose: all behaviour lives in ``assistant.web`` so that ``python -m assistant serve``
 and this script start exactly the same app. Flags default to environment variables
-(ASSISTANT_HOST, ASSISTANT_PORT, ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL) so a
+(ASSISTANT_HOST, ASSISTANT_PORT, ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL,
+ASSISTANT_ALLOWED_ORIGINS, ASSISTANT_DATA_DIR, ASSISTANT_WORKERS) so a
 service unit or container can configure it without changing the command line.
 The first start builds the index (progress is shown in the terminal); later starts load it.
 """
@@ -29,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="APIと埋め込みを許可するオリジン（カンマ区切り、例 https://www.city.example.jp）")
     p.add_argument("--data-dir", default=env("ASSISTANT_DATA_DIR") or None,
                    help="フィードバックログの保存先（既定 ./data）")
+    p.add_argument("--workers", type=int, default=int(env("ASSISTANT_WORKERS", "1")),
+                   help="プロセス数（既定 1。APIの処理能力を上げるときに 2 など。UIはスティッキーセッションが必要）")
     return p.parse_args(argv)
 
 
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     origins = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
     serve(host=args.host, port=args.port, corpus=args.corpus, index=args.index, model=args.model,
-          allowed_origins=origins, data_dir=args.data_dir)
+          allowed_origins=origins, data_dir=args.data_dir, workers=args.workers)
     return 0
 
 

@@ -26,6 +26,7 @@ This module talks to the ``Assistant`` object only (``ask``, ``documents``,
 
 from __future__ import annotations
 
+import collections
 import html
 import json
 import logging
@@ -404,6 +405,49 @@ class Gate:
             return fn(*args, **kwargs)
 
 
+class AnswerCache:
+    """A small LRU of answers keyed by (question, history, filters, index build time).
+
+    Why: residents ask the same handful of questions (「ごみ」「補助金」「地域協働体とは」)
+    over and over, and an answer is a pure function of the question, the history, the
+    filters and the index. Keying on the index's ``built_at`` means a rebuilt index never
+    serves a stale answer. ``size=0`` disables it (the load benchmark measures both).
+    """
+
+    def __init__(self, size: int = 256):
+        self.size = max(0, int(size))
+        self._data: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(question: str, history: Sequence[dict], municipality: str | None, doc_id: str | None,
+            version: Any) -> tuple:
+        hist = tuple((h.get("role", ""), h.get("content", "")) for h in history)
+        return (question, hist, municipality or "", doc_id or "", str(version))
+
+    def get(self, key: tuple):
+        if not self.size:
+            return None
+        with self._lock:
+            v = self._data.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return v
+
+    def put(self, key: tuple, value: Any) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
 def _clean_text(s: str) -> str:
     # Control characters other than newline/tab are never meaningful in a question.
     return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
@@ -524,6 +568,7 @@ def create_app(
     concurrency: int = 2,
     queue_max_size: int = 64,
     max_history: int = DEFAULT_MAX_HISTORY,
+    answer_cache_size: int = 256,
     title: str = TITLE,
 ) -> FastAPI:
     """Build the FastAPI app (JSON API + Gradio UI at ``/`` and ``/embed``) over ``assistant``.
@@ -532,10 +577,30 @@ def create_app(
     API / load the web component cross-origin; empty means same-origin only. ``data_dir``:
     where feedback is logged (default ``$ASSISTANT_DATA_DIR`` or ``./data``).
     ``concurrency`` / ``queue_max_size``: how many questions run at once and how many may
-    wait, for the UI queue and the API alike.
+    wait, for the UI queue and the API alike. ``answer_cache_size``: answers kept for repeated
+    questions (0 = off).
     """
     feedback = FeedbackLog(data_dir)
     gate = Gate(concurrency, queue_max_size)
+    cache = AnswerCache(answer_cache_size)
+
+    def index_version() -> Any:
+        try:
+            return assistant.health().get("built_at")
+        except Exception:
+            return None
+
+    def cached_ask(question: str, history: list[dict[str, str]], municipality: str | None,
+                   doc_id: str | None):
+        """Cache hit → at once; miss → through the gate (may wait), then remembered."""
+        key = cache.key(question, history, municipality, doc_id, index_version())
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        answer = gate.run(assistant.ask, question, history=history, municipality=municipality, doc_id=doc_id)
+        cache.put(key, answer)
+        return answer
+
     docs = _safe_documents(assistant)
     municipalities = sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
     doc_ids = {str(d.get("doc_id")) for d in docs if d.get("doc_id")}
@@ -555,6 +620,7 @@ def create_app(
     app.state.assistant = assistant
     app.state.feedback = feedback
     app.state.gate = gate
+    app.state.answer_cache = cache
     limiter_box: dict[str, Any] = {}
 
     def _limiter():
@@ -581,12 +647,14 @@ def create_app(
         req = parse_ask_payload(payload, max_question_chars=max_question_chars,
                                 municipalities=set(municipalities), doc_ids=doc_ids,
                                 max_history=max_history)
+        hit = cache.get(cache.key(req.question, req.history, req.municipality, req.doc_id, index_version()))
+        if hit is not None:
+            return JSONResponse(hit.to_dict(), headers={"Cache-Control": "no-store"})
         if not gate.try_admit():
             return _error_response(503, "busy", MSG_BUSY)
         try:
             answer = await anyio.to_thread.run_sync(
-                lambda: gate.run(assistant.ask, req.question, history=req.history,
-                                 municipality=req.municipality, doc_id=req.doc_id),
+                lambda: cached_ask(req.question, req.history, req.municipality, req.doc_id),
                 limiter=_limiter(),
             )
         except Exception:
@@ -619,7 +687,7 @@ def create_app(
                                    f"/api/{rest} には {known[rest]} で送信してください。")
         return _error_response(404, "not_found", "そのAPIはありません（/api/ask, /api/health, /api/documents）。")
 
-    demo = build_ui(assistant, docs=docs, gate=gate, feedback=feedback,
+    demo = build_ui(assistant, docs=docs, ask=cached_ask, gate=gate, feedback=feedback,
                     max_question_chars=max_question_chars, max_history=max_history, title=title)
     demo.queue(default_concurrency_limit=gate.concurrency, max_size=queue_max_size)
     with warnings.catch_warnings():
@@ -644,7 +712,7 @@ def _safe_documents(assistant: Any) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 
 
-def build_ui(assistant: Any, *, docs: list[dict], gate: Gate, feedback: FeedbackLog,
+def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: FeedbackLog,
              max_question_chars: int = 500, max_history: int = DEFAULT_MAX_HISTORY,
              title: str = TITLE) -> gr.Blocks:
     """The Blocks app: the full page at ``/`` and the compact chat at ``/embed``.
@@ -681,8 +749,7 @@ def build_ui(assistant: Any, *, docs: list[dict], gate: Gate, feedback: Feedback
         history = history[-max_history:] if max_history else []
         chat.append({"role": "user", "content": escape_markdown(q)})
         try:
-            answer = gate.run(assistant.ask, q, history=history,
-                              municipality=muni or None, doc_id=doc_id or None)
+            answer = ask(q, history, muni or None, doc_id or None)
         except Exception:
             log.exception("ask failed in UI")
             chat.append({"role": "assistant", "content": escape_markdown(MSG_ERROR)})
@@ -811,14 +878,53 @@ def _env_origins() -> list[str]:
     return [o.strip() for o in os.environ.get("ASSISTANT_ALLOWED_ORIGINS", "").split(",") if o.strip()]
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _env_tuning() -> dict[str, int]:
+    """Capacity knobs from the environment (see docs/embedding.md)."""
+    return {
+        "answer_cache_size": _env_int("ASSISTANT_ANSWER_CACHE", 256),
+        "concurrency": _env_int("ASSISTANT_CONCURRENCY", 2),
+        "queue_max_size": _env_int("ASSISTANT_QUEUE_MAX", 64),
+        "max_question_chars": _env_int("ASSISTANT_MAX_QUESTION_CHARS", 500),
+    }
+
+
+def app_from_env() -> FastAPI:
+    """App factory for multi-worker serving: each uvicorn worker process loads its own Assistant.
+
+    Configured through the environment that :func:`serve` sets (ASSISTANT_CORPUS,
+    ASSISTANT_INDEX, ASSISTANT_MODEL, ASSISTANT_ALLOWED_ORIGINS, ASSISTANT_DATA_DIR). The
+    index is already built by the parent, so workers only load it.
+    """
+    from . import Assistant
+
+    env = os.environ.get
+    assistant = Assistant.load(corpus_dir=env("ASSISTANT_CORPUS", "corpus"),
+                               index_dir=env("ASSISTANT_INDEX", "index"),
+                               model=env("ASSISTANT_MODEL") or None)
+    return create_app(assistant, allowed_origins=_env_origins(), data_dir=env("ASSISTANT_DATA_DIR") or None,
+                      **_env_tuning())
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, corpus: str = "corpus", index: str = "index",
           model: str | None = None, *, allowed_origins: Sequence[str] | None = None,
-          data_dir: str | None = None, log_level: str = "info") -> None:
+          data_dir: str | None = None, workers: int = 1, log_level: str = "info") -> None:
     """Load (building on first start) the index, then serve UI + API with uvicorn.
 
     Used by ``app.py`` and ``python -m assistant serve``. Access logging is off on purpose:
     uvicorn's access log records client IP addresses, which this service promises not to
-    keep.
+    keep. ``workers > 1`` runs that many processes (answering is pure Python and holds the
+    GIL, so a second process is what uses a second core); the index is built once here
+    first so workers never race to build it, and the feedback log is safe to share
+    (``flock``-ed appends). Gradio's UI state lives in each worker, so behind more than one
+    worker a load balancer must keep a browser on one worker (sticky sessions) — uvicorn's
+    own multi-worker mode shares one socket and is fine for the JSON API but not for the UI.
     """
     import uvicorn
 
@@ -828,8 +934,20 @@ def serve(host: str = "127.0.0.1", port: int = 7860, corpus: str = "corpus", ind
     print(f"インデックスを準備しています（corpus={corpus}, index={index}）…", file=sys.stderr, flush=True)
     assistant = Assistant.load(corpus_dir=corpus, index_dir=index, model=model, progress=True)
     origins = list(allowed_origins) if allowed_origins is not None else _env_origins()
-    app = create_app(assistant, allowed_origins=origins, data_dir=data_dir)
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
-    print(f"起動しました: http://{shown}:{port}/  （埋め込み: {EMBED_PATH}, API: /api/ask）",
-          file=sys.stderr, flush=True)
+    banner = f"起動しました: http://{shown}:{port}/  （埋め込み: {EMBED_PATH}, API: /api/ask）"
+    if workers and workers > 1:
+        del assistant
+        os.environ.update({"ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(index),
+                           "ASSISTANT_ALLOWED_ORIGINS": ",".join(origins)})
+        if model:
+            os.environ["ASSISTANT_MODEL"] = model
+        if data_dir:
+            os.environ["ASSISTANT_DATA_DIR"] = str(data_dir)
+        print(banner + f" workers={workers}", file=sys.stderr, flush=True)
+        uvicorn.run("assistant.web:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level=log_level, access_log=False)
+        return
+    app = create_app(assistant, allowed_origins=origins, data_dir=data_dir, **_env_tuning())
+    print(banner, file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

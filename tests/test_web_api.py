@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from assistant.feedback import FeedbackLog, feedback_summary
 from assistant.types import Answer, Chunk, Citation, Hit
-from assistant.web import Gate, create_app, escape_markdown, highlight_html, render_answer_markdown, render_sources_html
+from assistant.web import AnswerCache, Gate, create_app, escape_markdown, highlight_html, render_answer_markdown, render_sources_html
 
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = "https://www.city.example.jp"
@@ -182,6 +182,32 @@ def test_xss_payload_comes_back_as_json_data(client):
     assert "text/html" not in r.headers["content-type"]
     a = r.json()  # it is data: the client decides how to show it
     assert isinstance(a["text"], str)
+
+
+def test_repeated_question_is_served_from_the_answer_cache(client):
+    cache = client.app.state.answer_cache
+    body = {"question": "公共施設の里親制度とはどんな仕組みですか？"}
+    first = ask(client, body).json()
+    hits = cache.hits
+    assert ask(client, body).json() == first
+    assert cache.hits == hits + 1
+    # the same words after a different conversation are a different question
+    ask(client, {**body, "history": [{"role": "user", "content": "NPO法人について"}]})
+    assert cache.hits == hits + 1
+
+
+def test_answer_cache_is_lru_and_keyed_by_index_version():
+    c = AnswerCache(2)
+    k = lambda q, v="v1": c.key(q, [], None, None, v)  # noqa: E731
+    c.put(k("a"), 1)
+    c.put(k("b"), 2)
+    assert c.get(k("a")) == 1  # a is now the most recent
+    c.put(k("c"), 3)  # evicts b
+    assert c.get(k("b")) is None and c.get(k("c")) == 3
+    assert c.get(k("a", v="v2")) is None  # a rebuilt index never serves old answers
+    off = AnswerCache(0)
+    off.put(k("a"), 1)
+    assert off.get(k("a")) is None
 
 
 def test_ui_pages_are_served(client):
