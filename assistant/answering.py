@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 MAX_SENTENCES = 4
+MAX_LIST_ITEMS = 8
 MAX_SOURCES = 3
 TOP_HITS = 8
 # Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
-REFUSAL_THRESHOLD = 0.36
+REFUSAL_THRESHOLD = 0.30
 
 EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
@@ -196,27 +197,72 @@ def _type_bonus(qtype: str, sentence: str) -> float:
     return 0.12 if rx is not None and rx.search(sentence) else 0.0
 
 
-def _is_heading_like(s: str) -> bool:
-    """Short lines without verbs or figures (section titles) make poor answers on their own."""
-    return len(s) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
+def _is_heading_like(s: str, section: list[str]) -> bool:
+    """Section titles, bracket labels (「< 地区市民センターの体制 >」) and header-only table rows make
+    poor answers on their own."""
+    c = japanese.compact(s)
+    if any(c == japanese.compact(h) or c.endswith(japanese.compact(h)) for h in section if h):
+        return True
+    if re.fullmatch(r"[<＜〈《【\[].*[>＞〉》】\]]", c):
+        return True
+    if " / " in s and ":" not in s and all(len(cell) <= 15 for cell in s.split(" / ")):  # a table's header row
+        return True
+    return len(c) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
+
+
+_LIST_INTRO_RE = re.compile(r"(以下の|次の|次のとおり|次のような|下記の|以下のとおり)[^。]{0,20}[。:：]?$|[:：]$")
+_CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに|具体的には|例えば|なお、)")
+_ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
 
 
 def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -> list[_Candidate]:
+    """Every sentence of the top passages, scored by how much of the question it covers (alone and
+    with its section path), how good its passage is, and whether it has what the question type
+    asks for (a date, a figure, a place …)."""
     out: list[_Candidate] = []
     seen: set[str] = set()
     top = hits[0].score if hits else 1.0
+    named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     for hit in hits:
+        head = " ".join(hit.section)
+        head_lemmas = _lemmas(head)
         for pos, (sent, lemmas) in enumerate(_sentences(hit.text)):
             key = japanese.compact(sent)
             if key in seen or len(key) < 6:
                 continue
             seen.add(key)
             cov = _coverage(sent, lemmas, weights, qa)
-            score = 0.55 * cov + 0.3 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
-            if _is_heading_like(sent):
+            cov_ctx = _coverage(head + " " + sent, lemmas | head_lemmas, weights, qa)
+            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
+            if qa.municipalities and any(m in sent for m in named):
+                score += 0.05
+            if _is_heading_like(sent, hit.section):
                 score *= 0.5
-            out.append(_Candidate(hit, pos, sent, score, cov))
+            out.append(_Candidate(hit, pos, sent, score, max(cov, cov_ctx)))
     return out
+
+
+def _continuation(best: _Candidate, next_chunks: list) -> list[_Candidate]:
+    """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
+    same passage and, when the items are headings of their own, from the passages that follow), or
+    the one sentence that carries on from it (「この開催に当たっては…」)."""
+    sents = [s for s, _l in _sentences(best.hit.text)]
+    following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
+    if _LIST_INTRO_RE.search(best.text.strip()):
+        items = [(h, p, s) for h, p, s in following if _ITEM_RE.match(s.strip())]
+        for chunk in next_chunks:
+            if len(items) >= MAX_LIST_ITEMS:
+                break
+            nxt = Hit(chunk=chunk, score=best.hit.score)
+            sents = [s for s, _l in _sentences(chunk.text)]
+            if not sents or not _ITEM_RE.match(sents[0].strip()):
+                break  # the list ended
+            items.extend((nxt, i, s) for i, s in enumerate(sents) if _ITEM_RE.match(s.strip()))
+        return [_Candidate(h, p, s, best.score, best.coverage) for h, p, s in items[:MAX_LIST_ITEMS]]
+    if following and _CONTINUES_RE.match(following[0][2].strip()):
+        h, p, s = following[0]
+        return [_Candidate(h, p, s, best.score, best.coverage)]
+    return []
 
 
 def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
@@ -278,17 +324,22 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     return "\n\n".join(parts), citations
 
 
-def choose(cands: list[_Candidate]) -> list[_Candidate]:
+def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candidate]:
+    """The best sentence with what completes it, plus other sentences nearly as good (from at most
+    ``MAX_SOURCES`` passages), ``MAX_SENTENCES`` in all (a list the best sentence announces may be longer)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
-    best = cands[0].score
-    chosen: list[_Candidate] = [cands[0]]
-    sources = {cands[0].hit.id}
+    best = cands[0]
+    chosen: list[_Candidate] = [best] + _continuation(best, next_chunks(best.hit))
+    if len(chosen) > 2:
+        return chosen  # a complete list is the answer
+    taken = {japanese.compact(c.text) for c in chosen}
+    sources = {c.hit.id for c in chosen}
     for c in cands[1:]:
         if len(chosen) >= MAX_SENTENCES:
             break
-        if c.score < 0.75 * best or c.coverage <= 0:
+        if c.score < 0.75 * best.score or c.coverage <= 0 or japanese.compact(c.text) in taken:
             continue
         if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
             continue
@@ -332,7 +383,7 @@ def answer(retriever, question: object, history: list[dict] | None = None, *, mu
     conf = evidence(retriever, qa, hits, weights)
     if not hits or conf < REFUSAL_THRESHOLD:
         return refusal(hits, query, notes, conf)
-    chosen = choose(_candidates(hits[:5], qa, weights))
+    chosen = choose(_candidates(hits[:5], qa, weights), retriever.following_chunks)
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)

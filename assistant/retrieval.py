@@ -31,6 +31,19 @@ class Retriever:
         self.municipalities = sorted({c.municipality for c in index.chunks if c.municipality and c.municipality != "不明"})
         self._muni = np.array([c.municipality for c in index.chunks], dtype=object)
         self._doc = np.array([c.doc_id for c in index.chunks], dtype=object)
+        self._position = {c.id: i for i, c in enumerate(index.chunks)}
+
+    def following_chunks(self, hit: Hit, n: int = 8) -> list:
+        """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
+        i = self._position.get(hit.id)
+        if i is None:
+            return []
+        out = []
+        for c in self.index.chunks[i + 1 : i + 1 + n]:
+            if c.doc_id != hit.doc_id:
+                break
+            out.append(c)
+        return out
 
     def analyze(self, query: str) -> QueryAnalysis:
         return analyze_query(query, self.thesaurus, self.embedder, self.municipalities, self.index.doc_freq)
