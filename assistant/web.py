@@ -612,7 +612,9 @@ def create_app(
         CORSMiddleware,
         allow_origins=[o.rstrip("/") for o in allowed_origins if o],
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Content-Type"],
+        # Gradio's client (the <gradio-app> web component) sends its own headers on the queue
+        # requests; the origin list is what restricts access, not the header list.
+        allow_headers=["*"],
         allow_credentials=False,
         max_age=600,
     )

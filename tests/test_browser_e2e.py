@@ -11,8 +11,11 @@ REQUIRE_BROWSER=1 (CI sets it after installing chromium), in which case it fails
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -64,8 +67,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _static_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """A second loopback origin (another port) standing in for the city's web site."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}"
+
+
 @pytest.fixture(scope="module")
-def live_app(tmp_path_factory):
+def city_sites(tmp_path_factory):
+    """Two stand-in city sites: one whose origin the app allows, one it does not."""
+    _require_browser()
+    allowed_dir = tmp_path_factory.mktemp("city-allowed")
+    other_dir = tmp_path_factory.mktemp("city-other")
+    allowed, allowed_url = _static_server(allowed_dir)
+    other, other_url = _static_server(other_dir)
+    yield {"allowed": (allowed_dir, allowed_url), "other": (other_dir, other_url)}
+    allowed.shutdown()
+    other.shutdown()
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory, city_sites):
     """(base_url, feedback_path) of the real app served on a free loopback port."""
     _require_browser()
     import uvicorn
@@ -79,7 +108,7 @@ def live_app(tmp_path_factory):
     (corpus / "900_xss_test.txt").write_text(XSS_DOC, encoding="utf-8")
     assistant = Assistant.load(corpus_dir=corpus, index_dir=tmp / "index")
     data_dir = tmp / "data"
-    app = create_app(assistant, data_dir=data_dir)
+    app = create_app(assistant, data_dir=data_dir, allowed_origins=[city_sites["allowed"][1]])
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
@@ -265,5 +294,66 @@ def test_embed_view_is_compact_and_works(browser, live_app):
         assert "[1]" in bot.inner_text() or "見つかりませんでした" in bot.inner_text()
         page.screenshot(path=str(ARTIFACTS / "e2e-embed.png"), full_page=True)
         assert dialogs == []
+    finally:
+        ctx.close()
+
+
+def _host_page(app_base: str) -> str:
+    """A city page embedding the app twice: the <gradio-app> web component and the /embed iframe.
+
+    The web component's script is the app's own frontend bundle (the one its page loads), so
+    the test needs no CDN; docs/embedding.md gives the CDN form too.
+    """
+    index = httpx.get(app_base + "/", timeout=10).text
+    bundle = re.search(r'src="\./(assets/index-[^"]+\.js)"', index).group(1)
+    return f"""<!doctype html><html lang="ja"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width"><title>あおば市</title>
+<script type="module" src="{app_base}/{bundle}"></script></head>
+<body><h1>あおば市ホームページ（テスト）</h1>
+<gradio-app src="{app_base}/" container="false" info="false"></gradio-app>
+<iframe src="{app_base}/embed" title="まちづくり計画 Q&amp;A" style="width:100%;max-width:480px;height:640px;border:1px solid #ccc"></iframe>
+</body></html>"""
+
+
+def test_embedding_in_a_city_page_web_component_and_iframe(browser, live_app, city_sites):
+    base, _ = live_app
+    site_dir, site_url = city_sites["allowed"]
+    (site_dir / "index.html").write_text(_host_page(base), encoding="utf-8")
+    ctx = browser.new_context(viewport={"width": 1280, "height": 1000}, locale="ja-JP")
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        page.goto(site_url + "/", wait_until="load")
+        # the web component, cross-origin: needs the app's CORS to allow this site
+        page.locator("gradio-app .mq-question textarea").fill("地域協働体とは何ですか？")
+        page.locator("gradio-app .mq-send").click()
+        page.locator("gradio-app .mq-source").first.wait_for()
+        assert "[1]" in page.locator("gradio-app [data-testid='bot']").first.inner_text()
+        # the /embed iframe
+        frame = page.frame_locator("iframe")
+        frame.locator(".mq-question textarea").fill("NPO法人の認証数の目標は？")
+        frame.locator(".mq-send").click()
+        frame.locator(".mq-source").first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "e2e-city-page.png"), full_page=True)
+        assert dialogs == []
+    finally:
+        ctx.close()
+
+
+def test_web_component_is_refused_on_a_site_not_in_allowed_origins(browser, live_app, city_sites):
+    base, _ = live_app
+    site_dir, site_url = city_sites["other"]
+    (site_dir / "index.html").write_text(_host_page(base), encoding="utf-8")
+    ctx = browser.new_context(locale="ja-JP")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    try:
+        page.goto(site_url + "/", wait_until="load")
+        page.wait_for_timeout(4000)
+        assert page.locator("gradio-app .mq-question textarea").count() == 0
+        assert any("CORS" in e for e in errors), errors
     finally:
         ctx.close()
