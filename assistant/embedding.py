@@ -44,6 +44,7 @@ KNOWN_MODELS: dict[str, dict] = {
     "intfloat/multilingual-e5-*": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
     "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
 }
+# Unmeasured default for any other model: between the bundled model and the strong named ones.
 _UNKNOWN_MODEL = {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.4}
 
 
@@ -101,6 +102,14 @@ def _own_code_only(path: Path) -> bool:
     return all(t.startswith(("sentence_transformers.", "assistant.")) for t in types) and any(
         t.startswith("assistant.") for t in types
     )
+
+
+def _saved_prompts(st, settings: dict) -> dict:
+    """For models not in KNOWN_MODELS: use the query/document prompts saved with the model, if any."""
+    prompts = getattr(st, "prompts", None) or {}
+    q = prompts.get("query") or ""
+    p = prompts.get("document") or prompts.get("passage") or ""
+    return {**settings, "query_prefix": q, "passage_prefix": p} if (q or p) else settings
 
 
 class Embedder:
@@ -310,6 +319,8 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
                 b"".join(p.detach().cpu().numpy().tobytes()[:1 << 20] for p in st.parameters())
             ).hexdigest()
             settings = known_model_settings(name)
+        if settings == _UNKNOWN_MODEL:
+            settings = _saved_prompts(st, settings)
         emb = Embedder(st, name, fp, settings)
         log.info("loaded embedder %r (dim %d, fingerprint %s)", name, emb.dim, fp[:16])
         _cache[key] = emb

@@ -199,14 +199,17 @@ MODEL_README = """\
 # chiVe-ja (bundled offline embedder)
 
 Static Japanese sentence embedder for machizukuri-qa: SIF-weighted mean of chiVe word vectors over
-fugashi/UniDic tokens, common component removed{ft_note}, L2-normalized. 300 dimensions, float16 storage.
-Built by `scripts/build_embedder.py` (settings below); loaded by `assistant.embedding.load_embedder()`
-or `SentenceTransformer(path, trust_remote_code=True)` (the custom module is
-`assistant.st_modules.ChiveWordEmbedding`, so the machizukuri-qa package must be installed).
+fugashi/UniDic tokens, common components removed{ft_note}, L2-normalized. 300 dimensions, float16 storage.
+Built by `python scripts/build_embedder.py` (settings in `build_info.json`; the build is byte-for-byte
+reproducible); loaded by `assistant.embedding.load_embedder()` or
+`SentenceTransformer(path, trust_remote_code=True)` — the input module is
+`assistant.st_modules.ChiveWordEmbedding`, so the machizukuri-qa package must be installed, and
+sentence-transformers ≥ 6 asks for `trust_remote_code=True` for any module class outside its own package.
 
-Quality: see `docs/bench/embedder.md` (JSTS-valid Spearman, JSQuAD retrieval). It is a bag of words:
-no word order, no context. It helps BM25 with paraphrases; it is not a substitute for a transformer
-embedder such as cl-nagoya/ruri-v3 when one can be downloaded.
+Quality: see `docs/bench/embedder.md`. It is a bag of words (no word order, no context): useful for
+word-level paraphrase (送り迎え ≈ 送迎) and for query expansion by nearest words, but fused with BM25 it
+changes retrieval only slightly. Use a transformer embedder such as `cl-nagoya/ruri-v3-30m` when one
+can be downloaded.
 
 ## Files
 - `model.safetensors` – `rows` [20000, 300] f16 vectors, `word_row` [W] i32 (word id → row), `word_weight` [W] f16 (SIF)
@@ -220,7 +223,45 @@ embedder such as cl-nagoya/ruri-v3 when one can be downloaded.
 - **ja_ginza** 5.3.0 by Megagon Labs Tokyo / Recruit Co., Ltd., MIT License, https://github.com/megagonlabs/ginza
 - Word keys are SudachiDict forms (Works Applications, Apache License 2.0).
 {jsts_note}- Modifications (Apache-2.0 §4b): re-weighted (SIF), principal component(s) removed{ft_mod}, stored as float16.
+- License texts: `LICENSE-Apache-2.0.txt` (chiVe, SudachiDict), `LICENSE-MIT-ja_ginza.txt` (ja_ginza).
 """
+
+MIT_GINZA = """\
+ja_ginza (GiNZA) — https://github.com/megagonlabs/ginza — MIT License
+Copyright (c) Megagon Labs Tokyo (Recruit Co., Ltd.); see the upstream LICENSE file for the exact notice.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction, including
+without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is furnished to do so, subject to the
+following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or substantial
+portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT
+LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO
+EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER
+IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR
+THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+"""
+
+
+def apache_license_text() -> str:
+    """The standard Apache-2.0 text, taken from an installed dependency that ships it verbatim."""
+    import importlib.metadata as md
+
+    for dist in ("huggingface_hub", "packaging", "cryptography"):
+        try:
+            files = md.distribution(dist).files or []
+        except md.PackageNotFoundError:
+            continue
+        for f in files:
+            if "LICENSE" in f.name.upper():
+                text = f.read_text(encoding="utf-8")
+                if text.lstrip().startswith("Apache License") and "END OF TERMS AND CONDITIONS" in text:
+                    return text
+    raise SystemExit("could not find the Apache-2.0 license text in any installed package")
 
 JSTS_NOTE = """\
 - Fine-tuned on **JSTS** train v1.3 from JGLUE (Yahoo Japan Corporation), CC BY-SA 4.0,
@@ -302,12 +343,15 @@ def save_model(module: ChiveWordEmbedding, out: Path, info: dict) -> None:
     ft = "finetune" in info
     (tmp / "README.md").write_text(
         MODEL_README.format(
-            ft_note=", rows fine-tuned on JSTS-train (CoSENT)" if ft else "",
+            ft_note=" (fitted on chiVe itself, no extra data)" if not ft and "vocab" in info.get("ccr_fit", "")
+            else (", rows fine-tuned on JSTS-train (CoSENT)" if ft else ""),
             ft_mod=", fine-tuned" if ft else "",
             jsts_note=JSTS_NOTE if ft else (JSTS_CCR_NOTE if "jsts" in info.get("ccr_fit", "") else ""),
         ),
         encoding="utf-8",
     )
+    (tmp / "LICENSE-Apache-2.0.txt").write_text(apache_license_text(), encoding="utf-8")
+    (tmp / "LICENSE-MIT-ja_ginza.txt").write_text(MIT_GINZA, encoding="utf-8")
     (tmp / "build_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -128,20 +128,26 @@ def test_unknown_local_name_gets_no_prefix(tmp_path):
     assert emb.query_prefix == emb.passage_prefix == ""
 
 
-def test_model_without_word_vectors_has_no_neighbours(tmp_path):
+def test_plain_local_model_loads_uses_saved_prompts_and_has_no_neighbours(tmp_path):
     """A plain sentence-transformers model (library classes only) loads without trust_remote_code."""
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    vocab = {"[UNK]": 0, "市": 1, "補助": 2, "金": 3}
+    vocab = {"[UNK]": 0, "市": 1, "補": 2, "金": 3}  # one token per character
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
-    st = SentenceTransformer(modules=[StaticEmbedding(tok, embedding_weights=np.eye(4, dtype=np.float32))])
+    st = SentenceTransformer(
+        modules=[StaticEmbedding(tok, embedding_weights=np.eye(4, dtype=np.float32))],
+        prompts={"query": "市", "document": "金"},
+    )
     st.save(str(tmp_path / "tiny"))
     emb = load_embedder(str(tmp_path / "tiny"))
     assert emb.dim == 4
     assert emb.word_neighbours("補助金") == []
-    assert emb.encode_queries(["市"]).shape == (1, 4)
+    # Not a known model: the prompts saved with it are used as prefixes.
+    assert (emb.query_prefix, emb.passage_prefix) == ("市", "金")
+    assert np.allclose(emb.encode_queries(["補"]), [[0, 1, 1, 0]] / np.sqrt(2), atol=1e-6)
+    assert np.allclose(emb.encode_passages(["補"]), [[0, 0, 1, 1]] / np.sqrt(2), atol=1e-6)
 
 
 def test_fingerprint_follows_the_weights_not_the_location(tmp_path):
