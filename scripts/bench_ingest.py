@@ -185,6 +185,7 @@ def main() -> int:
 
     rows: list[tuple[str, str]] = []
     notes: list[str] = []
+    machine_at_start = machine()
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
         pdf = work / "sakura_sogo_keikaku.pdf"
@@ -242,7 +243,7 @@ def main() -> int:
         "",
         f"Command: `{cmd.strip()}` (commit {commit}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         "",
-        f"Machine: {machine()}",
+        f"Machine: {machine_at_start}",
         "",
         f"Libraries: {versions()}",
         "",
