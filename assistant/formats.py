@@ -229,6 +229,8 @@ _PAGE_NO_RE = re.compile(
 _EDGE_LINES = 2
 # Fraction of the page height that counts as the top/bottom margin band.
 _EDGE_BAND = 0.12
+# Tolerance (pt) for "the same position on every page" of a running header/footer.
+_SAME_POSITION = 3.0
 # Vertical side-tab glyphs are a handful per page; a page where many glyphs stand in vertical
 # stacks is set in vertical writing (縦書き) and must not be thrown away.
 _MAX_VERTICAL_SHARE = 0.25
@@ -374,9 +376,10 @@ def extract_pdf(path: Path) -> Extracted:
     """Text layer of a PDF, page by page, with the 1-based page of every line.
 
     Removed as layout, by general rules: duplicated overprinted glyphs (fake bold drawn 2–4
-    times, pdfplumber ``dedupe_chars``), running headers/footers (the same line, digits
-    masked, in the top/bottom margin of most pages), bare page numbers at the top/bottom of a
-    page, vertical side tabs and any other single-character line.
+    times, pdfplumber ``dedupe_chars``), running headers/footers (the same line, a page
+    number aside, at the same place in the top/bottom margin of most pages — or of 3+ pages
+    for chapter headers), bare page numbers at the top/bottom of a page, vertical side tabs
+    and any other single-character line.
     """
     path = Path(path)
     try:
@@ -430,32 +433,46 @@ def extract_pdf(path: Path) -> Extracted:
     if glyphs == 0:
         raise ScannedPdfError(path, f"{n_pages} page(s), no characters")
 
-    # Running headers/footers: same key in the edge band of several pages.
-    def edge_indices(lines: list[dict], height: float) -> set[int]:
+    # Running headers/footers: the same line (page number aside) in the top/bottom margin band
+    # of several pages *at the same position* — they come from the page template. Labels in
+    # the body flow (「現状と課題」 under a policy title) repeat too, but their position moves
+    # with the text above them, so they are kept.
+    def edge_indices(lines: list[dict], height: float) -> dict[int, float]:
         idx = set(range(min(_EDGE_LINES, len(lines)))) | set(range(max(0, len(lines) - _EDGE_LINES), len(lines)))
-        return {
-            i for i in idx
-            if lines[i]["top"] <= _EDGE_BAND * height or lines[i]["bottom"] >= (1 - _EDGE_BAND) * height
-        }
+        out = {}
+        for i in idx:
+            if lines[i]["top"] <= _EDGE_BAND * height:
+                out[i] = float(lines[i]["top"])
+            elif lines[i]["bottom"] >= (1 - _EDGE_BAND) * height:
+                out[i] = -(height - float(lines[i]["bottom"]))  # distance from the bottom edge
+        return out
 
-    key_pages: dict[str, set[int]] = defaultdict(set)
-    edges: dict[int, set[int]] = {}
+    key_pos: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    edges: dict[int, dict[int, float]] = {}
     for pno, height, lines in pages_lines:
         edges[pno] = edge_indices(lines, height)
-        for i in edges[pno]:
-            key_pages[_line_key(lines[i]["text"])].add(pno)
+        for i, pos in edges[pno].items():
+            key_pos[_line_key(lines[i]["text"])].append((pos, pno))
     text_pages = len(pages_lines) - len(textless_pages) - len(broken_pages)
     # "most pages" for short documents, but a chapter-long running header (3+ pages) in a
     # long one counts too.
     threshold = max(2, min(3, math.ceil(text_pages / 2)))
-    running = {k for k, ps in key_pages.items() if len(ps) >= threshold}
+    running: set[tuple[str, int]] = set()  # (key, page)
+    for key, occ in key_pos.items():
+        if len({p for _, p in occ}) < threshold:
+            continue
+        occ.sort()
+        for a, (pos_a, _) in enumerate(occ):
+            window = [p for pos, p in occ[a:] if pos - pos_a <= _SAME_POSITION]
+            if len(set(window)) >= threshold:
+                running.update((key, p) for p in window)
 
     out_lines: list[str] = []
     out_pages: list[int | None] = []
     for pno, _height, lines in pages_lines:
         for i, ln in enumerate(lines):
             text = ln["text"].strip()
-            if i in edges[pno] and (_line_key(text) in running or _is_page_number(text)):
+            if i in edges[pno] and ((_line_key(text), pno) in running or _is_page_number(text)):
                 continue
             if len(re.sub(r"\s+", "", text)) <= 1:
                 continue  # side-tab glyphs, stray bullets, lone page numbers

@@ -298,3 +298,30 @@ def test_extraction_cache_hits_by_content_and_returns_independent_copies(two_pag
     copy.write_bytes(two_page_pdf.read_bytes() + b"\n%changed\n")
     wrapped(copy)
     assert len(calls) == 2, "changed bytes are extracted again"
+
+
+def test_pdf_repeated_label_in_the_body_flow_is_not_a_running_header(doc_builders):
+    """「現状と課題」 at the top of every policy page, but where the text above puts it."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    doc_builders._fonts()
+    path = doc_builders.root / "policies.pdf"
+    c = canvas.Canvas(str(path), pagesize=A4)
+    w, h = A4
+    for pno in range(1, 5):
+        c.setFont("HeiseiMin-W3", 9)
+        c.drawString(56, h - 30, "第2次あおば市総合計画 基本計画")
+        c.setFont("HeiseiKakuGo-W5", 12)
+        y = h - 60 - 8 * pno  # where the (unshown) material above it ends
+        c.drawString(72, y, "現状と課題")
+        c.setFont("HeiseiMin-W3", 10.5)
+        c.drawString(72, y - 30, f"施策{pno}の現状として、参加者は年々増えています。")
+        c.drawString(72, y - 48, f"施策{pno}の課題は担い手の確保です。")
+        c.drawCentredString(w / 2, 30, str(pno))
+        c.showPage()
+    c.save()
+    ex = extract_pdf(path)
+    assert ex.lines.count("現状と課題") == 4
+    assert not any("総合計画 基本計画" in line for line in ex.lines)
+    assert not any(line.strip().isdigit() for line in ex.lines)
