@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import tomllib
 import unicodedata
@@ -402,11 +403,16 @@ def _add_one(src: Path, given_name: str | None, corpus_dir: Path, catalog: dict,
         suffix = "." + name.rsplit(".", 1)[1]
         if suffix not in supported_suffixes():
             raise _Reject(f"unsupported file type {suffix}; supported: {', '.join(supported_suffixes())}")
+        entry_for_validation = dict(catalog.get(name, {}), **update)
         if src.suffix.lower() != suffix:
-            # the extractor is chosen by suffix: validate under the name it will have
-            raise _Reject(f"file name suffix {src.suffix or '(none)'} does not match {suffix}")
-
-        doc, warnings, declared_title = _validate(src, name, dict(catalog.get(name, {}), **update))
+            # an upload's temporary file may lack the suffix that picks the extractor:
+            # validate a copy under the name it will have in the corpus
+            with tempfile.TemporaryDirectory(prefix="ingest-") as tmp:
+                probe = Path(tmp) / name
+                shutil.copyfile(src, probe)
+                doc, warnings, declared_title = _validate(probe, name, entry_for_validation)
+        else:
+            doc, warnings, declared_title = _validate(src, name, entry_for_validation)
         digest = _sha256_file(src)
         existing = _existing_docs(corpus_dir)
 

@@ -265,3 +265,16 @@ def test_added_files_answer_questions_with_page_and_section(tmp_path, doc_builde
     top = ans.citations[0]
     assert top.doc_id == "akiya.html"
     assert any("空き家" in s for s in top.section), top.section
+
+
+def test_upload_temp_file_without_suffix_is_validated_under_its_given_name(corpus_dir, plan_pdf, tmp_path, doc_builders):
+    tmp_upload = tmp_path / "upload_3f9a"  # what a web framework may hand over
+    tmp_upload.write_bytes(plan_pdf.read_bytes())
+    [r] = add_documents([tmp_upload], corpus_dir, names=["第2次計画.pdf"])
+    assert r.ok and r.doc_id == "第2次計画.pdf" and r.pages == 2, r.reason
+
+    scan_upload = tmp_path / "upload_77aa"
+    scan_upload.write_bytes(doc_builders.image_pdf("scan.pdf").read_bytes())
+    [bad] = add_documents([scan_upload], corpus_dir, names=["スキャン.pdf"])
+    assert not bad.ok and "scanned" in bad.reason
+    assert not (corpus_dir / "スキャン.pdf").exists()
