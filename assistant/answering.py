@@ -210,9 +210,14 @@ def _is_heading_like(s: str, section: list[str]) -> bool:
     return len(c) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
 
 
-_LIST_INTRO_RE = re.compile(r"(以下の|次の|次のとおり|次のような|下記の|以下のとおり)[^。]{0,20}[。:：]?$|[:：]$")
+_LIST_INTRO_RE = re.compile(r"以下の|次の|下記の|次のとおり|以下のとおり|[:：]$")
 _CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに|具体的には|例えば|なお、)")
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
+
+
+def _introduces_list(sentence: str, following: list[str]) -> bool:
+    """「次の事項を基本理念として…進めます。」 followed by (1), (2) … items."""
+    return bool(_LIST_INTRO_RE.search(sentence.strip())) and bool(following) and bool(_ITEM_RE.match(following[0].strip()))
 
 
 def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -> list[_Candidate]:
@@ -226,29 +231,35 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
-        for pos, (sent, lemmas) in enumerate(_sentences(hit.text)):
+        sents = _sentences(hit.text)
+        for pos, (sent, lemmas) in enumerate(sents):
             key = japanese.compact(sent)
             if key in seen or len(key) < 6:
                 continue
             seen.add(key)
             cov = _coverage(sent, lemmas, weights, qa)
-            cov_ctx = _coverage(head + " " + sent, lemmas | head_lemmas, weights, qa)
+            # with its local context: the section path and the line before (often a caption such
+            # as 「《…条例抜粋》」 that names what the sentence is about)
+            prev, prev_lemmas = sents[pos - 1] if pos > 0 else ("", frozenset())
+            cov_ctx = _coverage(f"{head} {prev} {sent}", lemmas | head_lemmas | prev_lemmas, weights, qa)
             score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
             if qa.municipalities and any(m in sent for m in named):
                 score += 0.05
+            if _introduces_list(sent, [x for x, _l in _sentences(hit.text)[pos + 1 : pos + 2]]):
+                score += 0.08  # the list it announces will be part of the answer
             if _is_heading_like(sent, hit.section):
                 score *= 0.5
             out.append(_Candidate(hit, pos, sent, score, max(cov, cov_ctx)))
     return out
 
 
-def _continuation(best: _Candidate, next_chunks: list) -> list[_Candidate]:
+def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
     same passage and, when the items are headings of their own, from the passages that follow), or
     the one sentence that carries on from it (「この開催に当たっては…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
-    if _LIST_INTRO_RE.search(best.text.strip()):
+    if _LIST_INTRO_RE.search(best.text.strip()) and (not following or _ITEM_RE.match(following[0][2].strip())):
         items = [(h, p, s) for h, p, s in following if _ITEM_RE.match(s.strip())]
         for chunk in next_chunks:
             if len(items) >= MAX_LIST_ITEMS:
@@ -259,7 +270,7 @@ def _continuation(best: _Candidate, next_chunks: list) -> list[_Candidate]:
                 break  # the list ended
             items.extend((nxt, i, s) for i, s in enumerate(sents) if _ITEM_RE.match(s.strip()))
         return [_Candidate(h, p, s, best.score, best.coverage) for h, p, s in items[:MAX_LIST_ITEMS]]
-    if following and _CONTINUES_RE.match(following[0][2].strip()):
+    if allow_follow_on and following and _CONTINUES_RE.match(following[0][2].strip()):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
     return []
@@ -325,17 +336,16 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
 
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candidate]:
-    """The best sentence with what completes it, plus other sentences nearly as good (from at most
-    ``MAX_SOURCES`` passages), ``MAX_SENTENCES`` in all (a list the best sentence announces may be longer)."""
+    """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
+    ``MAX_SENTENCES`` in all), then what completes them: the list one of them announces (one list
+    per answer) or the sentence that carries on from the best one."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
     best = cands[0]
-    chosen: list[_Candidate] = [best] + _continuation(best, next_chunks(best.hit))
-    if len(chosen) > 2:
-        return chosen  # a complete list is the answer
-    taken = {japanese.compact(c.text) for c in chosen}
-    sources = {c.hit.id for c in chosen}
+    chosen: list[_Candidate] = [best]
+    taken = {japanese.compact(best.text)}
+    sources = {best.hit.id}
     for c in cands[1:]:
         if len(chosen) >= MAX_SENTENCES:
             break
@@ -344,7 +354,15 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candid
         if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
             continue
         chosen.append(c)
+        taken.add(japanese.compact(c.text))
         sources.add(c.hit.id)
+    for i, c in enumerate(chosen):
+        extra = [x for x in _continuation(c, next_chunks(c.hit), allow_follow_on=(i == 0)) if japanese.compact(x.text) not in taken]
+        if extra:
+            if len(extra) > 1:  # a list: what came before, the announcing sentence and its items
+                return chosen[: i + 1] + extra
+            chosen.insert(i + 1, extra[0])
+            break
     return chosen
 
 
