@@ -317,7 +317,6 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
         if c.hit.id not in numbers:
             numbers[c.hit.id] = len(numbers) + 1
             citations.append(Citation(number=numbers[c.hit.id], hit=c.hit))
-    chosen = sorted(chosen, key=lambda c: (numbers[c.hit.id], c.position))
     for c in chosen:
         citations[numbers[c.hit.id] - 1].quote.append(_tidy(c.text))
     by_doc: dict[str, list[_Candidate]] = {}
@@ -356,11 +355,13 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candid
         chosen.append(c)
         taken.add(japanese.compact(c.text))
         sources.add(c.hit.id)
+    # reading order: by passage rank, then by position within the passage
+    chosen.sort(key=lambda c: (c.hit.rank, c.position))
     for i, c in enumerate(chosen):
-        extra = [x for x in _continuation(c, next_chunks(c.hit), allow_follow_on=(i == 0)) if japanese.compact(x.text) not in taken]
+        extra = [x for x in _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if japanese.compact(x.text) not in taken]
         if extra:
-            if len(extra) > 1:  # a list: what came before, the announcing sentence and its items
-                return chosen[: i + 1] + extra
+            if len(extra) > 1:  # a list goes right after the sentence that announces it
+                return chosen[: i + 1] + extra + chosen[i + 1 :]
             chosen.insert(i + 1, extra[0])
             break
     return chosen
