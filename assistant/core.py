@@ -12,6 +12,7 @@ index → rebuild with a log line, never a crash and never silently wrong result
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -19,25 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, corpus, index
+from . import answering, chunking, corpus, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 from .retrieval import Retriever
 from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
-
-SUPPORTED_SUFFIXES = {".txt", ".md", ".jsonl", ".pdf", ".docx", ".html", ".htm"}
-
-
-def corpus_fingerprint(corpus_dir: Path) -> str:
-    """Hash of every document file's name and bytes plus the catalog: cheap, no parsing needed."""
-    h = hashlib.sha256()
-    for p in sorted(Path(corpus_dir).iterdir()) if Path(corpus_dir).is_dir() else []:
-        if p.is_file() and (p.suffix.lower() in SUPPORTED_SUFFIXES or p.name == "catalog.toml") and not p.name.startswith("."):
-            h.update(p.name.encode("utf-8") + b"\0")
-            h.update(index.sha256_file(p).encode("ascii") + b"\n")
-    return h.hexdigest()
-
 
 def _pipeline_code_hash() -> str:
     """Hash of the code that turns files into passages and tokens.
@@ -99,7 +87,7 @@ class Assistant:
 
     def build_info(self) -> index.BuildInfo:
         return index.BuildInfo(
-            corpus_fingerprint=corpus_fingerprint(self.corpus_dir),
+            corpus_fingerprint=passage_cache.corpus_fingerprint(self.corpus_dir),
             model_id=self.embedder.model_id,
             model_fingerprint=self.embedder.fingerprint,
             chunker_version=chunking.CHUNKER_VERSION,
@@ -147,13 +135,13 @@ class Assistant:
         return built
 
     def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
-        skipped: list[tuple[str, str]] = []
-        docs = corpus.load_corpus(self.corpus_dir, skipped=skipped)
-        self.skipped = skipped
-        chunks = chunking.chunk_corpus(docs)
+        pipeline_key = json.dumps(expected.settings, sort_keys=True) + expected.chunker_version
+        chunks, pstats = passage_cache.collect(self.corpus_dir, self.index_dir / "cache" / "passages", pipeline_key)
+        self.skipped = pstats.skipped
         if not chunks:
             log.warning("corpus %s produced no passages", self.corpus_dir)
-        return index.build(self.index_dir, chunks, self.embedder, expected, progress=progress)
+        stats = index.build(self.index_dir, chunks, self.embedder, expected, progress=progress)
+        return stats | {"files": pstats.files, "files_read": pstats.read, "files_reused": pstats.reused}
 
     # --- questions ------------------------------------------------------------------------
 

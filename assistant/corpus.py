@@ -46,7 +46,7 @@ import unicodedata
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from .types import Document
 
@@ -1017,6 +1017,19 @@ def iter_corpus_files(corpus_dir: str | Path) -> list[Path]:
     )
 
 
+def read_corpus_file(path: Path, catalog: dict, skipped: list | None = None) -> list[Document]:
+    """The documents of one corpus file (one, or many for ``.jsonl``); [] with a warning if unreadable."""
+    if path.suffix.lower() == ".jsonl":
+        return read_jsonl(path, catalog, skipped)
+    try:
+        return [read_document(path, catalog.get(path.name))]
+    except SkipFile as e:
+        _skip(path, str(e), skipped)
+    except OSError as e:
+        _skip(path, f"unreadable: {e}", skipped)
+    return []
+
+
 def load_corpus(corpus_dir: str | Path = "corpus", skipped: list | None = None) -> list[Document]:
     """All documents of a corpus directory, sorted by ``doc_id``.
 
@@ -1029,29 +1042,9 @@ def load_corpus(corpus_dir: str | Path = "corpus", skipped: list | None = None) 
     catalog = read_catalog(root)
     docs: dict[str, Document] = {}
     for p in iter_corpus_files(root):
-        if p.suffix.lower() == ".jsonl":
-            batch = read_jsonl(p, catalog, skipped)
-        else:
-            try:
-                batch = [read_document(p, catalog.get(p.name))]
-            except SkipFile as e:
-                _skip(p, str(e), skipped)
-                continue
-            except OSError as e:
-                _skip(p, f"unreadable: {e}", skipped)
-                continue
-        for d in batch:
+        for d in read_corpus_file(p, catalog, skipped):
             if d.doc_id in docs:
                 _skip(p, f"duplicate document id {d.doc_id!r}", skipped)
                 continue
             docs[d.doc_id] = d
     return [docs[k] for k in sorted(docs)]
-
-
-def corpus_fingerprint(docs: Iterable[Document]) -> str:
-    """One hash over all documents' ids and raw-byte hashes (for index manifests)."""
-    h = hashlib.sha256()
-    for d in sorted(docs, key=lambda d: d.doc_id):
-        h.update(d.doc_id.encode())
-        h.update(str(d.meta.get("sha256", "")).encode())
-    return h.hexdigest()

@@ -284,7 +284,7 @@ def build(
             t0 = time.perf_counter()
             vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
             t_embed = time.perf_counter() - t0
-            build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+            build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
             builds = index_dir / "builds"
             builds.mkdir(exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
@@ -314,10 +314,9 @@ def _point_current(index_dir: Path, target: Path) -> None:
 
 def _prune(builds: Path, keep: set[str]) -> None:
     """Keep the newest builds (a reader may still hold the previous one open)."""
-    olds = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
-    for p in olds[KEEP_BUILDS:]:
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
+    others = sorted((p for p in builds.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in keep), reverse=True)
+    for p in others[max(KEEP_BUILDS - len(keep), 0) :]:
+        shutil.rmtree(p, ignore_errors=True)
 
 
 def read_manifest(index_dir: Path | str) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def test_changed_corpus_triggers_rebuild_with_a_log_line_and_reembeds_only_what_
     stats = a.last_build
     assert 0 < stats["embedded"] < total / 2, stats
     assert stats["reused"] > 0
+    assert stats["files_read"] == 1 and stats["files_reused"] == 1, "only the changed file is read and chunked again"
     assert any("協働ポイント制度" in h.text for h in a.search("協働ポイント制度", k=3))
 
 
@@ -116,3 +117,35 @@ def test_large_corpora_switch_to_an_approximate_index_that_still_finds_the_exact
 def test_missing_corpus_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="corpus directory not found"):
         Assistant.load(tmp_path / "nope", tmp_path / "index")
+
+
+def test_a_removed_document_leaves_the_index(built):
+    a, corpus, _idx = built
+    (corpus / "004_0697b41b2b272361.txt").unlink()
+    assert a.refresh() is True
+    assert {c.doc_id for c in a.state.search_index.chunks} == {"003_dfaa35240c5397ba.txt"}
+    assert a.last_build["files_read"] == 0
+
+
+def test_refresh_swaps_the_index_while_questions_are_being_answered(built):
+    """Questions asked during a rebuild are answered from the old index, then from the new one."""
+    import threading
+
+    a, corpus, _idx = built
+    errors, answers = [], []
+
+    def ask_many():
+        for _ in range(30):
+            try:
+                answers.append(a.ask("地区市民センターの機能強化は？"))
+            except Exception as e:  # noqa: BLE001 - any failure is what this test looks for
+                errors.append(e)
+
+    doc = corpus / "003_dfaa35240c5397ba.txt"
+    doc.write_text(doc.read_text(encoding="utf-8") + "\n\n地区市民センターでは新たに夜間窓口を開設します。\n", encoding="utf-8")
+    t = threading.Thread(target=ask_many)
+    t.start()
+    assert a.refresh() is True
+    t.join()
+    assert not errors and len(answers) == 30 and all(x.citations for x in answers)
+    assert any("夜間窓口" in h.text for h in a.search("夜間窓口", k=3))
