@@ -55,6 +55,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 DEFAULT_MAX_HISTORY = 12          # messages of history passed to Assistant.ask
 MAX_HISTORY_ITEMS = 100           # more than this in a request is rejected, not truncated
 MAX_HISTORY_CONTENT_CHARS = 4000
+MAX_TURNS_KEPT = 50              # per browser session, for history and 👍/👎
 MAX_SECTION_CHARS = 12000         # "read the whole section" view is capped so one page stays light
 
 RESIDENT_EXAMPLES = [
@@ -77,7 +78,7 @@ MSG_BUSY = "ただいま混み合っています。しばらくしてからも�
 MSG_FEEDBACK_THANKS = "フィードバックありがとうございます。"
 
 SOURCES_PLACEHOLDER = (
-    '<div class="mq-sources mq-empty">回答の根拠となった計画書の箇所がここに表示されます。</div>'
+    '<div class="mq-sources mq-empty" lang="ja">回答の根拠となった計画書の箇所がここに表示されます。</div>'
 )
 
 
@@ -312,9 +313,13 @@ def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | 
         for h in related[:5]:
             cards.append(_source_card(h, number=None, terms=terms,
                                       context=contexts.get(str(_get(h, "id", "")))))
-    return (f'<div class="mq-sources"><div class="mq-sources-head">{escape_html(heading)}</div>'
+    return (f'<div class="mq-sources" lang="ja"><div class="mq-sources-head">{escape_html(heading)}</div>'
             + "".join(cards) + "</div>")
 
+
+# Gradio's page says lang="en"; Japanese text then risks Chinese glyph variants and English
+# screen-reader voices. The sources panel also carries lang="ja" for the web-component case.
+HEAD = '<script>document.documentElement.lang = "ja";</script>'
 
 CSS = """
 .mq-sources { font-size: 0.95rem; line-height: 1.6; }
@@ -695,7 +700,7 @@ def create_app(
     with warnings.catch_warnings():
         # "SSR mode is not supported with multi-page apps": we never want SSR (it needs Node).
         warnings.filterwarnings("ignore", message="SSR mode is not supported")
-        gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, show_error=False,
+        gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, head=HEAD, show_error=False,
                             run_history=False, ssr_mode=False, mcp_server=False)
     app.state.blocks = demo
     return app
@@ -767,6 +772,7 @@ def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: Fee
                 except Exception:
                     log.warning("section_context(%s) failed", cid, exc_info=True)
         chat.append({"role": "assistant", "content": render_answer_markdown(answer)})
+        del turns[: max(0, len(turns) - MAX_TURNS_KEPT + 1)]  # bound per-session memory; older turns can no longer be rated
         turns.append({
             "question": q,
             "answer": str(_get(answer, "text", "")),

@@ -239,6 +239,42 @@ def test_ask_read_sources_follow_up_and_like(browser, live_app):
         ctx.close()
 
 
+def _options(page, block: str) -> list[str]:
+    """Open a gr.Dropdown and return its option labels (the list its input controls)."""
+    box = page.locator(f"{block} input").first
+    box.click()
+    listbox = page.locator(f"#{box.get_attribute('aria-controls')} li")
+    listbox.first.wait_for()
+    return [t.replace("✓", "").strip() for t in listbox.all_inner_texts()]
+
+
+def _choose(page, block: str, label: str) -> None:
+    box = page.locator(f"{block} input").first
+    box.click()
+    page.locator(f"#{box.get_attribute('aria-controls')} li", has_text=label).first.click()
+
+
+def test_municipality_filter_limits_the_sources(browser, live_app):
+    base, _ = live_app
+    ctx, page, dialogs = _open(browser, base + "/")
+    try:
+        assert page.evaluate("document.documentElement.lang") == "ja"
+        _choose(page, ".mq-muni-filter", "山口市")
+        page.wait_for_function("() => document.querySelector('.mq-muni-filter input').value === '山口市'")
+        # the document list now offers only 山口市's documents
+        options = _options(page, ".mq-doc-filter")
+        page.keyboard.press("Escape")
+        assert len(options) >= 2 and all("山口市" in o or o == "すべての文書" for o in options), options
+        _ask(page, "協働のまちづくりの基本的な考え方は？")
+        page.locator(".mq-sources .mq-source").first.wait_for()
+        munis = {t.strip() for t in page.locator(".mq-sources .mq-source .mq-muni").all_inner_texts()}
+        assert munis == {"山口市"}, munis
+        page.screenshot(path=str(ARTIFACTS / "e2e-filter.png"), full_page=False)
+        assert dialogs == []
+    finally:
+        ctx.close()
+
+
 def test_xss_in_questions_and_documents_never_executes(browser, live_app):
     base, _ = live_app
     ctx, page, dialogs = _open(browser, base + "/")

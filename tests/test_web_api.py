@@ -20,6 +20,11 @@ from assistant.types import Answer, Chunk, Citation, Hit
 from assistant.web import AnswerCache, Gate, create_app, escape_markdown, highlight_html, render_answer_markdown, render_sources_html
 
 ROOT = Path(__file__).resolve().parents[1]
+DOC_SUFFIXES = {".txt", ".md", ".pdf", ".docx", ".html", ".htm"}
+
+
+def corpus_files() -> list[str]:
+    return sorted(p.name for p in (ROOT / "corpus").iterdir() if p.suffix.lower() in DOC_SUFFIXES)
 ALLOWED = "https://www.city.example.jp"
 XSS = ['<img src=x onerror=alert(1)>', "<script>alert(1)</script>", "[クリック](javascript:alert(1))", "${alert(1)}"]
 
@@ -100,13 +105,13 @@ def test_health_reports_index(client):
     assert r.status_code == 200
     h = r.json()
     assert h["status"] == "ok"
-    assert h["documents"] == len(list((ROOT / "corpus").glob("*.txt")))
+    assert h["documents"] == len(corpus_files())
     assert h["passages"] > 0 and h["model"] and h["built_at"]
 
 
 def test_documents_lists_the_corpus(client):
     docs = client.get("/api/documents").json()["documents"]
-    assert sorted(d["doc_id"] for d in docs) == sorted(p.name for p in (ROOT / "corpus").glob("*.txt"))
+    assert sorted(d["doc_id"] for d in docs) == corpus_files()
     assert all(d["title"] and d["passages"] > 0 for d in docs)
 
 
