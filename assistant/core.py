@@ -136,7 +136,7 @@ class Assistant:
 
     def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
         pipeline_key = json.dumps(expected.settings, sort_keys=True) + expected.chunker_version
-        chunks, pstats = passage_cache.collect(self.corpus_dir, self.index_dir / "cache" / "passages", pipeline_key)
+        chunks, pstats = passage_cache.collect(self.corpus_dir, self.index_dir / "cache" / "passages", pipeline_key, progress)
         self.skipped = pstats.skipped
         if not chunks:
             log.warning("corpus %s produced no passages", self.corpus_dir)

@@ -43,6 +43,8 @@ from . import japanese
 from .types import Chunk
 
 log = logging.getLogger(__name__)
+# bm25s attaches its own DEBUG handler; its per-build chatter is not ours to print
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 SCHEMA_VERSION = 2
 # Tokenizer version: bump when japanese.search_tokens changes output.

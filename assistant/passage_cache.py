@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from . import chunking, corpus
 from .index import sha256_file
 from .types import Chunk
@@ -44,7 +46,7 @@ def corpus_fingerprint(corpus_dir: Path) -> str:
     return h.hexdigest()
 
 
-def collect(corpus_dir: Path, cache_dir: Path, pipeline_key: str) -> tuple[list[Chunk], PassageStats]:
+def collect(corpus_dir: Path, cache_dir: Path, pipeline_key: str, progress: bool = False) -> tuple[list[Chunk], PassageStats]:
     """All passages of the corpus, in file order; unchanged files come from ``cache_dir``."""
     root = Path(corpus_dir)
     catalog = corpus.read_catalog(root)
@@ -53,7 +55,8 @@ def collect(corpus_dir: Path, cache_dir: Path, pipeline_key: str) -> tuple[list[
     chunks: list[Chunk] = []
     seen_ids: set[str] = set()
     used: set[str] = set()
-    for path in corpus.iter_corpus_files(root):
+    files = corpus.iter_corpus_files(root)
+    for path in tqdm(files, desc="文書を読み込み中 (reading documents)", unit="file", disable=not progress or len(files) < 2):
         stats.files += 1
         entry = catalog.get(path.name, {})
         key = hashlib.sha256(
