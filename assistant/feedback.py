@@ -9,6 +9,10 @@ a UTC timestamp — and nothing that identifies a person (no IP address, no sess
 id, no user agent). Callers cannot add such fields: ``FeedbackLog.record`` builds the record
 itself from named arguments.
 
+Each click is one event: a person who changes 👍 to 👎 leaves two records (there is no
+session id to pair them by, on purpose); withdrawing a rating (clicking 👍 again) writes
+nothing.
+
 Atomicity: each record is one ``os.write`` of one complete line on a file opened with
 ``O_APPEND``, under a process-local lock and an advisory ``flock`` (several server
 processes may share a data dir). A crash can therefore lose a record but never leave half
