@@ -385,7 +385,10 @@ def refusal(hits: list[Hit], query: str, notes: list[str], confidence: float) ->
     return Answer(text=text, refused=True, query_used=query, confidence=confidence, related=related, notes=notes)
 
 
-def answer(retriever, question: object, history: list[dict] | None = None, *, municipality: str | None = None, doc_id: str | None = None) -> Answer:
+def answer(
+    retriever, question: object, history: list[dict] | None = None, *, municipality: str | None = None,
+    doc_id: str | None = None, k: int = TOP_HITS,
+) -> Answer:
     """The whole answering step. Never raises for user input."""
     q, notes = clean_question(question)
     if not q:
@@ -397,7 +400,7 @@ def answer(retriever, question: object, history: list[dict] | None = None, *, mu
     if wants_more:
         quoted = _previously_cited(history)
         exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
-    hits = retriever.search(query, k=TOP_HITS, municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
+    hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)
     conf = evidence(retriever, qa, hits, weights)
     if not hits or conf < REFUSAL_THRESHOLD:

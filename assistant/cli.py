@@ -34,7 +34,7 @@ def _load(args, progress: bool = True):
 
 def cmd_ask(args) -> int:
     a = _load(args, progress=not args.json)
-    ans = a.ask(args.question)
+    ans = a.ask(args.question, k=args.k)
     if args.json:
         _print_json(ans.to_dict())
         return 0
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="質問に出典付きで答える / answer a question with citations")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="JSON で出力 (UTF-8)")
-    p.add_argument("--k", type=int, default=10, help="検索する節の数 (unused by the answer composer beyond its own top hits)")
+    p.add_argument("--k", type=int, default=8, help="根拠として検索する節の数 / passages retrieved as evidence (default 8)")
     _common(p)
     p.set_defaults(func=cmd_ask)
 

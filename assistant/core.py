@@ -164,9 +164,12 @@ class Assistant:
         *,
         municipality: str | None = None,
         doc_id: str | None = None,
+        k: int = answering.TOP_HITS,
     ) -> Answer:
-        """Answer from the documents' own sentences with citations, or refuse. Never raises for user input."""
-        return answering.answer(self.state.retriever, question, history, municipality=municipality, doc_id=doc_id)
+        """Answer from the documents' own sentences with citations, or refuse. Never raises for user input.
+
+        ``k`` is how many passages are retrieved as evidence (the answer quotes from the best five)."""
+        return answering.answer(self.state.retriever, question, history, municipality=municipality, doc_id=doc_id, k=k)
 
     # --- what the faces show --------------------------------------------------------------
 
