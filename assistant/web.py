@@ -319,7 +319,17 @@ def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | 
 
 # Gradio's page says lang="en"; Japanese text then risks Chinese glyph variants and English
 # screen-reader voices. The sources panel also carries lang="ja" for the web-component case.
-HEAD = '<script>document.documentElement.lang = "ja";</script>'
+HEAD = (
+    '<script>document.documentElement.lang = "ja";</script>'
+    # Unscoped page CSS: Gradio scopes `css=` to the content area (".contain"), but the page
+    # padding and the navbar live outside it.
+    "<style>"
+    # gr.Navbar(visible=False) is not honoured by the 6.31 frontend; /embed must not show a menu.
+    ".nav-holder { display: none !important; }"
+    "@media (max-width: 480px) { .gradio-container .main { padding-left: 8px !important;"
+    " padding-right: 8px !important; } }"
+    "</style>"
+)
 
 CSS = """
 .mq-sources { font-size: 0.95rem; line-height: 1.6; }
@@ -329,7 +339,7 @@ CSS = """
   padding: 0.6rem 0.75rem; margin-bottom: 0.6rem; background: var(--background-fill-secondary);
   overflow-wrap: anywhere; }
 .mq-num { font-weight: 700; color: var(--color-accent); }
-.mq-muni { font-size: 0.85em; padding: 0 0.4em; border-radius: 4px;
+.mq-muni { font-size: 0.85em; padding: 0 0.4em; border-radius: 4px; white-space: nowrap; display: inline-block;
   background: var(--background-fill-primary); border: 1px solid var(--border-color-primary); }
 .mq-path { font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 0.15rem; }
 .mq-meta { font-size: 0.8em; color: var(--body-text-color-subdued); }
@@ -343,12 +353,8 @@ CSS = """
 #mq-title h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 @media (max-width: 480px) {
   #mq-title h1 { font-size: 1.2rem; }
-  .gradio-container .main { padding-left: 8px !important; padding-right: 8px !important; }
 }
 .mq-embed .mq-sources { font-size: 0.9rem; }
-/* gr.Navbar(visible=False) is not honoured by the 6.31 frontend; the /embed page must not
-   show a menu, and the main page has nothing to navigate to. */
-.nav-holder { display: none !important; }
 """
 
 
@@ -842,11 +848,6 @@ def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: Fee
                                      elem_classes="mq-send")
                 clear_btn = gr.Button("会話をクリア", size="sm", variant="secondary",
                                       elem_classes="mq-clear")
-                if not compact:
-                    gr.Examples(examples=[[q] for q in RESIDENT_EXAMPLES], inputs=[question],
-                                label="住民の方向けの質問例", examples_per_page=8)
-                    gr.Examples(examples=[[q] for q in STAFF_EXAMPLES], inputs=[question],
-                                label="職員向けの質問例", examples_per_page=8)
             with gr.Column(scale=2, min_width=300):
                 if compact:
                     with gr.Accordion("出典", open=True):
@@ -856,6 +857,17 @@ def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: Fee
                     gr.Markdown("### 出典")
                     sources = gr.HTML(SOURCES_PLACEHOLDER, js_on_load=None,
                                       elem_classes="mq-sources-panel")
+
+        if not compact:
+            # Below chat *and* sources: on a phone the columns stack, and the sources should
+            # come right after the answer, not after a list of examples.
+            with gr.Row(elem_classes="mq-examples"):
+                with gr.Column(min_width=280):
+                    gr.Examples(examples=[[q] for q in RESIDENT_EXAMPLES], inputs=[question],
+                                label="住民の方向けの質問例（クリックで入力）", examples_per_page=8)
+                with gr.Column(min_width=280):
+                    gr.Examples(examples=[[q] for q in STAFF_EXAMPLES], inputs=[question],
+                                label="職員向けの質問例（クリックで入力）", examples_per_page=8)
 
         muni.change(lambda m: gr.update(choices=doc_choices(m), value=""), inputs=[muni],
                     outputs=[doc], queue=False, api_visibility="private")

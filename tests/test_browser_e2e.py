@@ -311,7 +311,7 @@ def test_phone_width_is_readable(browser, live_app):
         chat_box = page.locator(".mq-chatbot").first.bounding_box()
         src_box = page.locator(".mq-sources-panel").first.bounding_box()
         assert src_box["y"] > chat_box["y"] + chat_box["height"] - 1
-        assert chat_box["width"] >= 300
+        assert chat_box["width"] >= 340, chat_box  # page margins shrink on a phone
         page.screenshot(path=str(ARTIFACTS / "e2e-mobile.png"), full_page=False)
         page.screenshot(path=str(ARTIFACTS / "e2e-mobile-full.png"), full_page=True)
         assert dialogs == []
