@@ -112,6 +112,12 @@ def _saved_prompts(st, settings: dict) -> dict:
     return {**settings, "query_prefix": q, "passage_prefix": p} if (q or p) else settings
 
 
+# Words sharing a pruned chiVe row: only the ROW_MATE_MAX_ID most frequent are offered as
+# neighbours (rarer sharers are often fragments such as ンテーマ), at a similarity below an exact match.
+ROW_MATE_MAX_ID = 30_000
+ROW_MATE_SIM = 0.9
+
+
 class Embedder:
     """A loaded model plus what the index needs to know about it."""
 
@@ -159,15 +165,22 @@ class Embedder:
 
         Candidates are the 20,000 chiVe row words (the most frequent ones), minus very frequent
         function words and tokens without letters. A rare word stored on a frequent word's row
-        (送り迎え → 送迎) gets that word at similarity 1.0. A phrase uses the sum of its words. [] for
-        models without word vectors or unknown words (no sub-word guessing here: fragments of an
-        unknown name would expand a query with unrelated words).
+        (送り迎え → 送迎) gets that word at similarity 1.0; asked for a row's own word, up to two other
+        fairly frequent words sharing its row (補助金 → 交付金) come at ROW_MATE_SIM, since pruning
+        replaced their true vectors by this nearest kept one. A phrase uses the sum of its words. [] for
+        models without word vectors, unknown words (no sub-word guessing here: fragments of an
+        unknown name would expand a query with unrelated words), very frequent function words, and
+        proper nouns (the nearest words of a place name are other places: 山陽小野田 → 下関).
         """
         index = self._neighbours()
         if index is None or k <= 0:
             return []
-        module, unit, canon, ok = index
+        module, unit, canon, ok, mates = index
+        if _is_proper_noun(word):
+            return []
         wid = module._lookup([word])
+        if wid is not None and float(module.word_weight[wid]) < 0.5:
+            return []  # one of the ~70 most frequent words (為る, の …): nothing to expand
         rows = [int(module.word_row[wid])] if wid is not None else [int(module.word_row[i]) for i in module.word_ids(word, fallback=False)]
         if not rows:
             return []
@@ -180,15 +193,15 @@ class Embedder:
         top = np.argpartition(-sims, min(k + len(rows) + 2, len(sims) - 1))[: k + len(rows) + 3]
         top = top[np.argsort(-sims[top])]
         own = {word, unicodedata.normalize("NFKC", word)} | ({module.words[wid]} if wid is not None else set())
-        out: list[tuple[str, float]] = []
+        scored: dict[str, float] = {}
+        if wid is not None:
+            for m in mates.get(rows[0], [])[:2]:
+                scored[m] = ROW_MATE_SIM
         for r in top:
-            w = canon[r]
-            if w in own or not np.isfinite(sims[r]):
-                continue
-            out.append((w, float(min(1.0, sims[r]))))
-            if len(out) == k:
-                break
-        return out
+            if np.isfinite(sims[r]):
+                scored.setdefault(canon[r], float(min(1.0, sims[r])))
+        ranked = sorted(((w, s) for w, s in scored.items() if w not in own), key=lambda x: -x[1])
+        return ranked[:k]
 
     def _neighbours(self):
         """Lazily: (module, unit-norm row matrix, row → its own word, row → usable as neighbour)."""
@@ -214,11 +227,24 @@ class Embedder:
                     ok = np.zeros(len(mat), dtype=bool)
                     for r, i in zip(rows_, first_idx):
                         ok[r] = weight[i] >= 0.5 and _is_wordlike(canon[r])
-                    self._neighbour_index = (first, unit, canon, ok)
+                    mates: dict[int, list[str]] = {}
+                    for i in range(min(ROW_MATE_MAX_ID, len(word_row))):
+                        r = int(word_row[i])
+                        w = first.words[i]
+                        if w != canon[r] and _is_wordlike(w) and len(w) >= 2:
+                            mates.setdefault(r, []).append(w)
+                    self._neighbour_index = (first, unit, canon, ok, mates)
         return self._neighbour_index or None
 
 
 _WORDLIKE = re.compile(r"^(?:[\u4e00-\u9fff々〆ヶ]|[\u30a0-\u30ff]{2,}|[\u3041-\u309f]{2,}|[A-Za-z]{2,})")
+
+
+def _is_proper_noun(word: str) -> bool:
+    from assistant.japanese import normalize, tagger
+
+    toks = tagger()(normalize(word))
+    return bool(toks) and all(t.feature.pos2 == "固有名詞" for t in toks)
 
 
 def _is_wordlike(w: str) -> bool:

@@ -97,10 +97,14 @@ def test_word_neighbours_find_related_frequent_words():
     emb = load_embedder()
     assert "送迎" in [w for w, _ in emb.word_neighbours("送り迎え", k=3)]
     assert "高齢者" in [w for w, _ in emb.word_neighbours("お年寄り", k=5)]
+    # 交付金 shares 補助金's pruned row: offered, but below an exact vector match.
+    assert ("交付金", E.ROW_MATE_SIM) in emb.word_neighbours("補助金", k=3)
     nb = emb.word_neighbours("補助金", k=5)
     assert len(nb) == 5 and all(w != "補助金" for w, _ in nb)
     assert [s for _, s in nb] == sorted((s for _, s in nb), reverse=True)
     assert emb.word_neighbours("ｘｙｚｚｙ", k=5) == []
+    assert emb.word_neighbours("山陽小野田", k=5) == []  # proper noun: its neighbours are other places
+    assert emb.word_neighbours("為る", k=5) == []  # function word
     assert emb.word_neighbours("補助金", k=0) == []
 
 
