@@ -215,6 +215,40 @@ def test_answer_cache_is_lru_and_keyed_by_index_version():
     assert off.get(k("a")) is None
 
 
+def test_failure_inside_the_assistant_is_a_japanese_500_without_traceback(client, web_assistant, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("index exploded at /secret/path")
+
+    monkeypatch.setattr(web_assistant, "ask", boom)
+    r = ask(client, {"question": "この質問は失敗します（テスト用）"})
+    err = _is_japanese_error(r, 500)
+    assert err["code"] == "internal_error"
+    assert "secret" not in r.text and "RuntimeError" not in r.text
+
+
+def test_overload_is_refused_with_503_not_queued_forever(web_assistant, tmp_path, monkeypatch):
+    app = create_app(web_assistant, data_dir=tmp_path, concurrency=1, queue_max_size=0, answer_cache_size=0)
+    entered, release = threading.Event(), threading.Event()
+    real_ask = web_assistant.ask
+
+    def slow_ask(*a, **k):
+        entered.set()
+        release.wait(10)
+        return real_ask(*a, **k)
+
+    monkeypatch.setattr(web_assistant, "ask", slow_ask)
+    with TestClient(app) as c:
+        results = {}
+        t = threading.Thread(target=lambda: results.setdefault("first", ask(c, {"question": "地域協働体とは？"})))
+        t.start()
+        assert entered.wait(10)
+        second = ask(c, {"question": "補助金はありますか？"})
+        release.set()
+        t.join(10)
+    assert _is_japanese_error(second, 503)["code"] == "busy"
+    assert results["first"].status_code == 200
+
+
 def test_ui_pages_are_served(client):
     for path in ("/", "/embed"):
         r = client.get(path)
