@@ -46,6 +46,9 @@ XSS_DOC = """あおば市防災まちづくり計画
 XSS_QUESTION = "<img src=x onerror=alert(1)><script>alert(1)</script>[リンク](javascript:alert(1)) 防災倉庫の点検はいつですか？"
 
 
+_LIVE: dict = {}  # the live app's Assistant, for tests that make it fail on purpose
+
+
 def _require_browser():
     missing = []
     if not os.access(CHROMIUM, os.X_OK):
@@ -107,6 +110,7 @@ def live_app(tmp_path_factory, city_sites):
     shutil.copytree(ROOT / "corpus", corpus)
     (corpus / "900_xss_test.txt").write_text(XSS_DOC, encoding="utf-8")
     assistant = Assistant.load(corpus_dir=corpus, index_dir=tmp / "index")
+    _LIVE["assistant"] = assistant
     data_dir = tmp / "data"
     app = create_app(assistant, data_dir=data_dir, allowed_origins=[city_sites["allowed"][1]])
     port = _free_port()
@@ -294,6 +298,26 @@ def test_xss_in_questions_and_documents_never_executes(browser, live_app):
         assert _no_injected_markup(page) == 0
         assert dialogs == [], dialogs
         page.screenshot(path=str(ARTIFACTS / "e2e-xss.png"), full_page=True)
+    finally:
+        ctx.close()
+
+
+def test_failure_shows_a_friendly_japanese_message(browser, live_app, monkeypatch):
+    base, _ = live_app
+
+    def boom(*a, **k):
+        raise RuntimeError("internal detail that must not reach the page")
+
+    ctx, page, dialogs = _open(browser, base + "/")
+    try:
+        monkeypatch.setattr(_LIVE["assistant"], "ask", boom)
+        bot = _ask(page, "この質問は失敗します（テスト用）")
+        assert "エラーが発生しました" in bot.inner_text()
+        assert "internal detail" not in page.content()
+        monkeypatch.undo()
+        bot = _ask(page, "地域協働体とは何ですか？")  # and the app keeps working
+        assert "[1]" in bot.inner_text()
+        assert dialogs == []
     finally:
         ctx.close()
 
