@@ -198,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .embedding import EmbedderError
+    from .index import IndexError_
+
+    logging.getLogger("faiss").setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, EmbedderError, IndexError_) as e:
         print(f"エラー: {e}", file=sys.stderr)
         return 2
