@@ -355,6 +355,11 @@ CSS = """
   #mq-title h1 { font-size: 1.2rem; }
 }
 .mq-embed .mq-sources { font-size: 0.9rem; }
+/* Side by side (desktop), the sources scroll next to the chat instead of pushing the
+   examples a screen down; stacked (phone), the page scrolls as usual. */
+@media (min-width: 768px) {
+  .mq-sources-panel:not(.mq-embed) { max-height: 680px; overflow-y: auto; }
+}
 """
 
 
