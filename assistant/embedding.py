@@ -290,23 +290,66 @@ def _hf_commit(model_id: str, cache_dir: str | None) -> str | None:
     return None
 
 
+def _hub_offline() -> bool:
+    try:
+        import huggingface_hub.constants as c
+
+        if c.HF_HUB_OFFLINE:
+            return True
+    except Exception:  # noqa: BLE001
+        pass
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Can we open a TCP connection to the Hub at all? Without this check an unreachable Hub costs
+    over a minute of huggingface_hub retries before failing. With a proxy configured we cannot tell
+    cheaply, so we assume yes and let the download report."""
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    try:
+        import huggingface_hub.constants as c
+
+        url = urlparse(c.ENDPOINT)
+    except Exception:  # noqa: BLE001
+        url = urlparse("https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _load_hub(model_id: str, cache_dir: str | None):
+    """Cached copy first (no network at all), then a download if the Hub is reachable."""
     from sentence_transformers import SentenceTransformer
 
     try:
-        model = SentenceTransformer(model_id, device="cpu", cache_folder=cache_dir)
-    except Exception as e:  # noqa: BLE001
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
-        raise EmbedderError(
-            f"embedding model {model_id!r} could not be found or downloaded: it is not a local directory, "
-            f"not in the Hugging Face cache ({cache_dir or 'default cache'}), and "
-            + ("HF_HUB_OFFLINE is set." if offline else "downloading it failed (no network, or no such model).")
-            + " Fix: run once with internet access to download it (e.g. `python -c \"from sentence_transformers "
-            f"import SentenceTransformer; SentenceTransformer('{model_id}')\"`), or pass a local directory "
-            f"containing the model, or use the offline default {DEFAULT_MODEL!r}. (cause: {type(e).__name__}: {first_line})"
-        ) from None
-    return model
+        return SentenceTransformer(model_id, device="cpu", cache_folder=cache_dir, local_files_only=True)
+    except Exception:  # noqa: BLE001 – not cached (or incomplete): try the Hub below
+        pass
+    if _hub_offline():
+        reason, cause = "HF_HUB_OFFLINE is set", None
+    elif not _hub_reachable():
+        reason, cause = "the Hugging Face Hub cannot be reached (no network)", None
+    else:
+        try:
+            return SentenceTransformer(model_id, device="cpu", cache_folder=cache_dir)
+        except Exception as e:  # noqa: BLE001
+            reason = "downloading or loading it failed (no such model, no access, or no network)"
+            cause = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+    raise EmbedderError(
+        f"embedding model {model_id!r} could not be found or downloaded: it is not a local directory, "
+        f"not in the Hugging Face cache ({cache_dir or 'default cache'}), and {reason}. "
+        "Fix: run once with internet access to download it (e.g. `python -c \"from sentence_transformers "
+        f"import SentenceTransformer; SentenceTransformer('{model_id}')\"`), or pass a local directory "
+        f"containing the model, or use the offline default {DEFAULT_MODEL!r}."
+        + (f" (cause: {cause})" if cause else "")
+    ) from None
 
 
 _cache: dict[tuple[str, str | None], Embedder] = {}

@@ -132,20 +132,24 @@ def test_unknown_local_name_gets_no_prefix(tmp_path):
     assert emb.query_prefix == emb.passage_prefix == ""
 
 
-def test_plain_local_model_loads_uses_saved_prompts_and_has_no_neighbours(tmp_path):
-    """A plain sentence-transformers model (library classes only) loads without trust_remote_code."""
+def _tiny_model(path, prompts=None):
+    """A 4-dim sentence-transformers model built from library classes only (one token per character)."""
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    vocab = {"[UNK]": 0, "市": 1, "補": 2, "金": 3}  # one token per character
+    vocab = {"[UNK]": 0, "市": 1, "補": 2, "金": 3}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     st = SentenceTransformer(
-        modules=[StaticEmbedding(tok, embedding_weights=np.eye(4, dtype=np.float32))],
-        prompts={"query": "市", "document": "金"},
+        modules=[StaticEmbedding(tok, embedding_weights=np.eye(4, dtype=np.float32))], prompts=prompts
     )
-    st.save(str(tmp_path / "tiny"))
-    emb = load_embedder(str(tmp_path / "tiny"))
+    st.save(str(path))
+    return path
+
+
+def test_plain_local_model_loads_uses_saved_prompts_and_has_no_neighbours(tmp_path):
+    """A plain sentence-transformers model (library classes only) loads without trust_remote_code."""
+    emb = load_embedder(str(_tiny_model(tmp_path / "tiny", prompts={"query": "市", "document": "金"})))
     assert emb.dim == 4
     assert emb.word_neighbours("補助金") == []
     # Not a known model: the prompts saved with it are used as prefixes.
@@ -165,6 +169,34 @@ def test_fingerprint_follows_the_weights_not_the_location(tmp_path):
     save_file(weights, str(a / "model.safetensors"))
     E.clear_cache()
     assert load_embedder(str(a)).fingerprint != fp_copy
+
+
+def test_hub_id_is_loaded_from_the_cache_without_network(tmp_path, monkeypatch):
+    """A Hub id already in the cache loads offline, with its known prefixes and the commit as fingerprint."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "cache" / "models--intfloat--multilingual-e5-small"
+    _tiny_model(repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    emb = load_embedder("intfloat/multilingual-e5-small", cache_dir=str(tmp_path / "cache"))
+    assert emb.fingerprint == f"hf:intfloat/multilingual-e5-small@{commit}"
+    assert (emb.query_prefix, emb.passage_prefix) == ("query: ", "passage: ")
+    assert emb.encode_queries(["市"]).shape == (1, 4)
+
+
+def test_unreachable_hub_fails_fast_with_clear_error(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(E, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(EmbedderError, match="cannot be reached") as info:
+        load_embedder("cl-nagoya/ruri-v3-30m", cache_dir=str(tmp_path))
+    assert "bundled:chive-ja" in str(info.value)
 
 
 def test_unknown_hf_id_offline_gives_clear_error(tmp_path, monkeypatch):
