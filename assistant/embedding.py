@@ -41,6 +41,12 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 KNOWN_MODELS: dict[str, dict] = {
     "cl-nagoya/ruri-v3-*": {"query_prefix": "検索クエリ: ", "passage_prefix": "検索文書: ", "dense_weight": 0.6},
     "cl-nagoya/ruri-*": {"query_prefix": "クエリ: ", "passage_prefix": "文章: ", "dense_weight": 0.6},
+    # e5-instruct takes a task instruction on the query side only (its model card's retrieval example).
+    "intfloat/multilingual-e5-*-instruct": {
+        "query_prefix": "Instruct: Given a question, retrieve passages that answer the question\nQuery: ",
+        "passage_prefix": "",
+        "dense_weight": 0.5,
+    },
     "intfloat/multilingual-e5-*": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
     "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
 }
