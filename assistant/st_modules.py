@@ -8,7 +8,7 @@ vector row (it keeps one word per id on save). So this module keeps
 
 * ``rows``        – the 20,000 chiVe vectors (one per row, stored float16),
 * ``word_row``    – for each of the ~480k words, which row it uses (chiVe prunes rare words onto
-                    the row of their nearest frequent word, e.g. 送り迎え → 送迎, NPO → 特定非営利活動法人),
+                    the row of their nearest frequent word, e.g. 送り迎え → 送迎, 特定非営利活動法人 → NPO),
 * ``word_weight`` – a per-word SIF weight a / (a + p(w)) (frequent words count less),
 * ``words.txt``   – the words, one per line; line i is word id i.
 
@@ -18,7 +18,8 @@ so it is already folded into ``rows`` by ``scripts/build_embedder.py``.
 The model directory is loaded with ``SentenceTransformer(path, trust_remote_code=True)``:
 sentence-transformers ≥ 6 refuses to import any module class outside its own namespace without
 that flag, even from a local directory. This class lives in our installed package, so the flag
-only allows *this* code; :mod:`assistant.embedding` passes it for the bundled model only.
+only allows *this* code; :mod:`assistant.embedding` passes it only for directories whose
+``modules.json`` names nothing but sentence-transformers classes and ``assistant.*`` ones.
 """
 
 from __future__ import annotations
