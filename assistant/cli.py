@@ -103,7 +103,9 @@ def cmd_eval(args) -> int:
 def cmd_serve(args) -> int:
     from .web import serve
 
-    serve(host=args.host, port=args.port, corpus=args.corpus, index=args.index, model=args.model)
+    origins = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
+    serve(host=args.host, port=args.port, corpus=args.corpus, index=args.index, model=args.model,
+          allowed_origins=origins, data_dir=args.data_dir, workers=args.workers)
     return 0
 
 
@@ -172,9 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("serve", help="チャット画面とAPIを起動 / start the web app")
-    p.add_argument("--host", default=os.environ.get("ASSISTANT_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("ASSISTANT_PORT", "7860")))
+    env = os.environ.get
+    p = sub.add_parser("serve", help="チャット画面とAPIを起動 / start the web app (same as python app.py)")
+    p.add_argument("--host", default=env("ASSISTANT_HOST", "127.0.0.1"),
+                   help="待ち受けるアドレス（既定 127.0.0.1。外部公開は 0.0.0.0 とリバースプロキシで）")
+    p.add_argument("--port", type=int, default=int(env("ASSISTANT_PORT", "7860")), help="ポート（既定 7860）")
+    p.add_argument("--allowed-origins", default=env("ASSISTANT_ALLOWED_ORIGINS", ""),
+                   help="APIと埋め込みを許可するオリジン（カンマ区切り、例 https://www.city.example.jp）")
+    p.add_argument("--data-dir", default=env("ASSISTANT_DATA_DIR") or None, help="フィードバックログの保存先（既定 ./data）")
+    p.add_argument("--workers", type=int, default=int(env("ASSISTANT_WORKERS", "1")),
+                   help="プロセス数（既定 1。UIはスティッキーセッションが必要）")
     _common(p)
     p.set_defaults(func=cmd_serve)
 
