@@ -27,6 +27,7 @@ This module talks to the ``Assistant`` object only (``ask``, ``documents``,
 from __future__ import annotations
 
 import collections
+import hmac
 import html
 import json
 import logging
@@ -34,6 +35,7 @@ import os
 import re
 import sys
 import threading
+import time
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -213,8 +215,8 @@ def _section_path(section: Any) -> str:
 
 def _location(lines: Any, page: Any) -> str:
     parts = []
-    if page:
-        parts.append(f"{page}ページ")
+    if page is not None and page != "":
+        parts.append(f"p.{page}")
     try:
         a, b = lines
         parts.append(f"{a}行目" if a == b else f"{a}〜{b}行目")
@@ -454,6 +456,11 @@ class AnswerCache:
             self.hits += 1
             return v
 
+    def clear(self) -> None:
+        """Forget every answer (the corpus changed: an old answer may cite a removed document)."""
+        with self._lock:
+            self._data.clear()
+
     def put(self, key: tuple, value: Any) -> None:
         if not self.size:
             return
@@ -570,6 +577,291 @@ class BodySizeLimit:
 
 
 # ---------------------------------------------------------------------------------------
+# What changes when the corpus changes, and the admin actions that change it
+# ---------------------------------------------------------------------------------------
+
+
+class LiveCatalog:
+    """The document list and filter values the API and the UI validate against.
+
+    Re-read after every admin change (never per request: ``Assistant.documents()`` walks all
+    passages). ``generation`` is part of the answer-cache key.
+    """
+
+    def __init__(self, assistant: Any):
+        self.assistant = assistant
+        self.generation = 0
+        self._lock = threading.Lock()
+        self.docs: list[dict] = []
+        self.municipalities: list[str] = []
+        self.doc_ids: set[str] = set()
+        self.reload(bump=False)
+
+    def reload(self, *, bump: bool = True) -> None:
+        docs = _safe_documents(self.assistant)
+        munis = sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
+        ids = {str(d.get("doc_id")) for d in docs if d.get("doc_id")}
+        with self._lock:
+            # each attribute is replaced by a new object, never mutated: readers need no lock
+            self.docs, self.municipalities, self.doc_ids = docs, munis, ids
+            if bump:
+                self.generation += 1
+
+
+ADMIN_ENV = "ASSISTANT_ADMIN_PASSWORD"
+ADMIN_FILE_TYPES = [".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".jsonl"]
+MSG_ADMIN_BAD_PASSWORD = "パスワードが正しくありません。何も変更していません。"
+MSG_ADMIN_ERROR = ("処理中にエラーが発生しました。質問への回答はこれまでの索引で続いています。"
+                   "時間をおいてもう一度お試しください。")
+MSG_ADMIN_NO_FILES = "追加するファイルを選んでください。"
+MSG_ADMIN_NO_DOC = "文書を選んでください。"
+MSG_ADMIN_CONFIRM = "削除するには「削除を確認しました」にチェックを入れてください。"
+
+# ingest/format reasons are English (shared with the CLI); the admin sees them in Japanese,
+# with the original kept in parentheses for whoever has to dig deeper.
+_REASONS_JA = [
+    ("a title applies to one file", "タイトルを指定できるのは1ファイルずつ追加するときだけです。1つずつ追加してください"),
+    ("file not found", "ファイルが見つかりません"),
+    ("not a regular file", "通常のファイルではありません"),
+    ("empty file", "空のファイルです"),
+    ("file too large", "ファイルが大きすぎます"),
+    ("no usable file name", "使えるファイル名がありません（名前と拡張子が必要です）"),
+    ("unsupported file type", "対応していない形式です（対応: " + " ".join(ADMIN_FILE_TYPES) + "）"),
+    ("scanned PDF", "文字情報のない（スキャン画像の）PDFです。文字を選択できるPDFを用意してください"),
+    ("only page furniture", "文字情報のない（スキャン画像の）PDFです。文字を選択できるPDFを用意してください"),
+    ("PDF is password-protected", "パスワード付きのPDFは読み込めません"),
+    ("not a readable PDF", "PDFとして読み込めません"),
+    ("PDF", "PDFを読み込めません"),
+    ("not a readable .docx", "Wordファイル（.docx）として読み込めません"),
+    ("the Word document contains no text", "Wordファイルに本文がありません"),
+    ("binary", "文書ではない（バイナリの）ファイルです"),
+    ("undecodable", "文字コードを判別できません"),
+    ("no main text content", "ページに本文が見つかりません"),
+    ("no text", "本文が見つかりません"),
+    ("cannot read file", "ファイルを読めません"),
+    ("catalog", "目録（catalog.toml）を読めないため変更できません"),
+]
+
+
+def reason_ja(reason: str) -> str:
+    r = str(reason or "").strip()
+    for prefix, ja in _REASONS_JA:
+        if r.startswith(prefix) or (prefix in ("binary", "undecodable", "catalog") and prefix in r):
+            return f"{ja}（{r}）"
+    return f"読み込めませんでした（{r}）" if r else "読み込めませんでした"
+
+
+@dataclass
+class AdminOutcome:
+    ok: bool
+    message: str          # Japanese, one line per file / action; shown to the admin as-is
+    changed: bool = False  # the corpus changed (and the index was refreshed)
+
+
+class Admin:
+    """The admin actions behind the 管理 tab: add/edit/remove documents and rebuild.
+
+    Every action takes the password and checks it first (constant-time compare; a wrong
+    password changes nothing and costs the caller ``fail_delay`` seconds). Changes and
+    rebuilds run one at a time under ``lock``; questions keep being answered meanwhile from
+    the index that is loaded (``Assistant.refresh`` swaps the new one in as one reference).
+    After a change ``on_change`` runs (answer cache cleared, document list re-read).
+    """
+
+    def __init__(self, assistant: Any, password: str, on_change=None, *, fail_delay: float = 1.0):
+        if not password:
+            raise ValueError("admin password must not be empty")
+        self.assistant = assistant
+        self._secret = password.encode("utf-8")
+        self.on_change = on_change or (lambda: None)
+        self.fail_delay = fail_delay
+        self.lock = threading.Lock()
+        self.last_seconds: float | None = None
+
+    # --- checks -----------------------------------------------------------------------
+
+    def check(self, password: Any) -> bool:
+        given = password.encode("utf-8") if isinstance(password, str) else b""
+        ok = hmac.compare_digest(given, self._secret)
+        if not ok:
+            log.warning("admin: wrong password")
+            if self.fail_delay:
+                time.sleep(self.fail_delay)
+        return ok
+
+    def _denied(self) -> AdminOutcome:
+        return AdminOutcome(False, MSG_ADMIN_BAD_PASSWORD)
+
+    # --- the index ----------------------------------------------------------------------
+
+    def _refresh_locked(self) -> str:
+        """Rebuild what changed and swap it in; caller holds ``self.lock``. Returns a status line."""
+        t0 = time.perf_counter()
+        try:
+            self.assistant.refresh()
+        finally:
+            self.last_seconds = round(time.perf_counter() - t0, 2)
+            # even a failed build may have changed the corpus: never serve a cached answer
+            # that cites a document the admin just removed
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("admin: on_change failed")
+        return f"索引を更新しました（{self.last_seconds:.2f}秒）。"
+
+    def _run(self, what: str, fn) -> AdminOutcome:
+        with self.lock:
+            try:
+                return fn()
+            except Exception:
+                log.exception("admin %s failed", what)
+                return AdminOutcome(False, MSG_ADMIN_ERROR)
+
+    # --- actions ------------------------------------------------------------------------
+
+    def upload(self, password: Any, files: Sequence[Any] | None, *, title: str = "", municipality: str = "",
+               year: Any = "", kind: str = "", url: str = "") -> AdminOutcome:
+        if not self.check(password):
+            return self._denied()
+        paths = [_file_path(f) for f in (files or []) if f]
+        paths = [p for p in paths if p]
+        if not paths:
+            return AdminOutcome(False, MSG_ADMIN_NO_FILES)
+
+        def go() -> AdminOutcome:
+            from .ingest import add_documents
+
+            names = [os.path.basename(p) for p in paths]
+            results = add_documents(paths, self.assistant.corpus_dir, title=(title or "").strip() or None,
+                                    municipality=(municipality or "").strip() or None,
+                                    year=str(year).strip() if year not in (None, "") else None,
+                                    kind=(kind or "").strip() or None, url=(url or "").strip() or None,
+                                    names=names)
+            lines = []
+            for r in results:
+                src = os.path.basename(str(r.source))
+                if not r.ok:
+                    lines.append(f"✗ {src}: 追加できませんでした — {reason_ja(r.reason)}")
+                    continue
+                what = "登録済みのものと同じ内容です（メタデータのみ更新）" if r.unchanged else (
+                    "置き換えました" if r.replaced else "追加しました")
+                pages = f"、{r.pages}ページ" if r.pages else ""
+                line = f"✓ {src}: {what} → 文書ID {r.doc_id}（「{r.title}」{pages}）"
+                if r.renamed:
+                    line += "　※同じ名前の別の文書があるため、名前を変えて保存しました"
+                lines.append(line)
+            accepted = any(r.ok for r in results)
+            if accepted:
+                lines.append(self._refresh_locked())
+            else:
+                lines.append("文書は変更していません。")
+            return AdminOutcome(accepted, "\n".join(lines), changed=accepted)
+
+        return self._run("upload", go)
+
+    def edit(self, password: Any, doc_id: str, *, title: str = "", municipality: str = "", year: Any = "",
+             kind: str = "", url: str = "") -> AdminOutcome:
+        """Set the catalog fields of ``doc_id``; an empty field is removed from the entry."""
+        if not self.check(password):
+            return self._denied()
+        if not doc_id:
+            return AdminOutcome(False, MSG_ADMIN_NO_DOC)
+
+        def go() -> AdminOutcome:
+            from .ingest import IngestError, update_entry
+
+            fields = {"title": title, "municipality": municipality, "year": year, "kind": kind, "url": url}
+            fields = {k: ("" if v is None else str(v).strip()) for k, v in fields.items()}
+            try:
+                update_entry(doc_id, self.assistant.corpus_dir, **fields)
+            except KeyError:
+                return AdminOutcome(False, f"文書 {doc_id} は見つかりません。")
+            except IngestError as e:
+                return AdminOutcome(False, f"目録を変更できません — {reason_ja(str(e))}")
+            return AdminOutcome(True, f"文書 {doc_id} の目録情報を保存しました。\n" + self._refresh_locked(),
+                                changed=True)
+
+        return self._run("edit", go)
+
+    def remove(self, password: Any, doc_id: str) -> AdminOutcome:
+        if not self.check(password):
+            return self._denied()
+        if not doc_id:
+            return AdminOutcome(False, MSG_ADMIN_NO_DOC)
+
+        def go() -> AdminOutcome:
+            from .ingest import remove_document
+
+            r = remove_document(doc_id, self.assistant.corpus_dir)
+            if not r.ok:
+                why = {"no such document": "その文書はありません",
+                       "documents from a .jsonl bulk file cannot be removed one by one":
+                           ".jsonl の一括ファイルに含まれる文書は個別に削除できません"}.get(r.reason) or reason_ja(r.reason)
+                return AdminOutcome(False, f"文書 {doc_id} を削除できませんでした — {why}")
+            return AdminOutcome(True, f"文書 {doc_id} を削除しました。\n" + self._refresh_locked(), changed=True)
+
+        return self._run("remove", go)
+
+    def rebuild(self, password: Any) -> AdminOutcome:
+        if not self.check(password):
+            return self._denied()
+        return self._run("rebuild", lambda: AdminOutcome(True, self._refresh_locked(), changed=True))
+
+    # --- what the tab shows -------------------------------------------------------------
+
+    def documents(self) -> list[list[Any]]:
+        rows = []
+        for d in _safe_documents(self.assistant):
+            rows.append([d.get("doc_id", ""), d.get("title", ""), d.get("municipality", ""),
+                         d.get("year", ""), d.get("kind", ""), d.get("passages", 0)])
+        return rows
+
+    def entry(self, doc_id: str) -> dict[str, str]:
+        """The catalog fields of one document, for the edit form."""
+        from .corpus import read_catalog
+
+        e = dict(read_catalog(self.assistant.corpus_dir).get(doc_id, {})) if doc_id else {}
+        if doc_id and not e.get("title"):
+            d = next((x for x in _safe_documents(self.assistant) if x.get("doc_id") == doc_id), {})
+            e.setdefault("title", d.get("title", ""))
+        return {k: "" if e.get(k) is None else str(e.get(k)) for k in ("title", "municipality", "year", "kind", "url")}
+
+    def stats_markdown(self) -> str:
+        b = dict(self.assistant.last_build or {})
+        try:
+            h = self.assistant.health()
+        except Exception:
+            h = {}
+        lines = [f"- 文書数: {h.get('documents', '?')}　段落（パッセージ）数: {h.get('passages', '?')}"
+                 f"　索引の作成時刻: {h.get('built_at', '?')}"]
+        if b:
+            lines.append(f"- 前回の作成: ファイル {b.get('files', '?')} 件"
+                         f"（読み込み {b.get('files_read', '?')}・再利用 {b.get('files_reused', '?')}）、"
+                         f"段落の埋め込み 新規 {b.get('embedded', '?')}・再利用 {b.get('reused', '?')}、"
+                         f"{b.get('seconds', '?')}秒")
+        else:
+            lines.append("- この起動では索引を作り直していません（保存済みの索引を読み込みました）。")
+        if self.last_seconds is not None:
+            lines.append(f"- 前回の更新処理（確認・入れ替えを含む）: {self.last_seconds:.2f}秒")
+        skipped = list(getattr(self.assistant, "skipped", []) or [])
+        if skipped:
+            lines.append(f"- 読み込めなかったファイル: {len(skipped)} 件")
+            for sk in skipped[:10]:
+                path = os.path.basename(str(_get(sk, "path", sk)))
+                lines.append(f"  - {path}: {reason_ja(str(_get(sk, 'reason', '')))}")
+        return "\n".join(lines)
+
+
+def _file_path(f: Any) -> str | None:
+    """A gr.File value (a path string, or an object/dict with a path) → the path."""
+    if isinstance(f, (str, os.PathLike)):
+        return str(f)
+    if isinstance(f, dict):
+        return f.get("path") or f.get("name")
+    return _get(f, "path", None) or _get(f, "name", None)
+
+
+# ---------------------------------------------------------------------------------------
 # The app
 # ---------------------------------------------------------------------------------------
 
@@ -586,6 +878,7 @@ def create_app(
     max_history: int = DEFAULT_MAX_HISTORY,
     answer_cache_size: int = 256,
     title: str = TITLE,
+    admin_password: str | None = None,
 ) -> FastAPI:
     """Build the FastAPI app (JSON API + Gradio UI at ``/`` and ``/embed``) over ``assistant``.
 
@@ -594,17 +887,23 @@ def create_app(
     where feedback is logged (default ``$ASSISTANT_DATA_DIR`` or ``./data``).
     ``concurrency`` / ``queue_max_size``: how many questions run at once and how many may
     wait, for the UI queue and the API alike. ``answer_cache_size``: answers kept for repeated
-    questions (0 = off).
+    questions (0 = off). ``admin_password`` (default ``$ASSISTANT_ADMIN_PASSWORD``): when set,
+    the page at ``/`` gets a 管理 tab to add/edit/remove documents and rebuild the index while
+    the app keeps answering; when unset there is no such tab at all.
     """
     feedback = FeedbackLog(data_dir)
     gate = Gate(concurrency, queue_max_size)
     cache = AnswerCache(answer_cache_size)
 
+    live = LiveCatalog(assistant)
+
     def index_version() -> Any:
+        # built_at has one-second resolution; the generation counter tells apart two
+        # rebuilds within the same second (admin tab), so a cached answer never outlives one.
         try:
-            return assistant.health().get("built_at")
+            return (assistant.health().get("built_at"), live.generation)
         except Exception:
-            return None
+            return (None, live.generation)
 
     def cached_ask(question: str, history: list[dict[str, str]], municipality: str | None,
                    doc_id: str | None):
@@ -617,9 +916,6 @@ def create_app(
         cache.put(key, answer)
         return answer
 
-    docs = _safe_documents(assistant)
-    municipalities = sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
-    doc_ids = {str(d.get("doc_id")) for d in docs if d.get("doc_id")}
 
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     # Always install our CORS middleware, even with no origins: Gradio then skips its own
@@ -663,7 +959,7 @@ def create_app(
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise ApiError(400, "invalid_json", "リクエスト本文が正しいJSON（UTF-8）ではありません。")
         req = parse_ask_payload(payload, max_question_chars=max_question_chars,
-                                municipalities=set(municipalities), doc_ids=doc_ids,
+                                municipalities=set(live.municipalities), doc_ids=set(live.doc_ids),
                                 max_history=max_history)
         hit = cache.get(cache.key(req.question, req.history, req.municipality, req.doc_id, index_version()))
         if hit is not None:
@@ -693,7 +989,7 @@ def create_app(
 
     @app.get("/api/documents")
     async def api_documents():
-        return JSONResponse({"documents": docs})
+        return JSONResponse({"documents": live.docs})
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def api_unknown(rest: str, request: Request):
@@ -705,8 +1001,21 @@ def create_app(
                                    f"/api/{rest} には {known[rest]} で送信してください。")
         return _error_response(404, "not_found", "そのAPIはありません（/api/ask, /api/health, /api/documents）。")
 
-    demo = build_ui(assistant, docs=docs, ask=cached_ask, gate=gate, feedback=feedback,
-                    max_question_chars=max_question_chars, max_history=max_history, title=title)
+    if admin_password is None:
+        admin_password = os.environ.get(ADMIN_ENV) or None
+    admin = None
+    if admin_password:
+        def on_change() -> None:
+            live.reload()
+            cache.clear()
+
+        admin = Admin(assistant, admin_password, on_change)
+    app.state.admin = admin
+    app.state.live = live
+
+    demo = build_ui(assistant, live=live, ask=cached_ask, gate=gate, feedback=feedback,
+                    max_question_chars=max_question_chars, max_history=max_history, title=title,
+                    admin=admin)
     demo.queue(default_concurrency_limit=gate.concurrency, max_size=queue_max_size)
     with warnings.catch_warnings():
         # "SSR mode is not supported with multi-page apps": we never want SSR (it needs Node).
@@ -730,21 +1039,20 @@ def _safe_documents(assistant: Any) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 
 
-def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: FeedbackLog,
+def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: FeedbackLog,
              max_question_chars: int = 500, max_history: int = DEFAULT_MAX_HISTORY,
-             title: str = TITLE) -> gr.Blocks:
+             title: str = TITLE, admin: Admin | None = None) -> gr.Blocks:
     """The Blocks app: the full page at ``/`` and the compact chat at ``/embed``.
 
     Per-session state (``turns``) keeps the *raw* questions/answers and cited ids: the chat
     component only holds escaped display text, which is neither what follow-up questions
     should see nor what the feedback log should store.
     """
-    muni_choices = [("すべての自治体", "")] + [
-        (m, m) for m in sorted({str(d.get("municipality")) for d in docs if d.get("municipality")})
-    ]
+    def muni_choices():
+        return [("すべての自治体", "")] + [(m, m) for m in live.municipalities]
 
     def doc_choices(muni: str | None):
-        items = [d for d in docs if not muni or str(d.get("municipality")) == muni]
+        items = [d for d in live.docs if not muni or str(d.get("municipality")) == muni]
         return [("すべての文書", "")] + [
             (f"{d.get('title') or d.get('doc_id')}（{d.get('municipality', '')}）", str(d.get("doc_id")))
             for d in items
@@ -805,20 +1113,23 @@ def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: Fee
     def clear():
         return "", [], [], SOURCES_PLACEHOLDER
 
-    def page(compact: bool):
+    def header():
+        gr.Markdown(
+            f"# {title}\n"
+            "市の計画書（総合計画・協働推進プランなど）の内容について質問できます。"
+            "回答には根拠となった箇所の番号 [1] が付き、右側（スマートフォンでは下）の"
+            "「出典」で原文を確認できます。",
+            elem_id="mq-title",
+        )
+
+    def page(compact: bool, *, with_header: bool = True):
         gr.Navbar(visible=False)  # the /embed page exists but is not a menu item
         turns = gr.State([])
-        if not compact:
-            gr.Markdown(
-                f"# {title}\n"
-                "市の計画書（総合計画・協働推進プランなど）の内容について質問できます。"
-                "回答には根拠となった箇所の番号 [1] が付き、右側（スマートフォンでは下）の"
-                "「出典」で原文を確認できます。",
-                elem_id="mq-title",
-            )
+        if not compact and with_header:
+            header()
         with gr.Accordion("絞り込み（自治体・文書）", open=not compact):
             with gr.Row():
-                muni = gr.Dropdown(choices=muni_choices, value="", label="自治体",
+                muni = gr.Dropdown(choices=muni_choices(), value="", label="自治体",
                                    min_width=160, interactive=True, elem_classes="mq-muni-filter")
                 doc = gr.Dropdown(choices=doc_choices(None), value="", label="文書",
                                   min_width=200, interactive=True, elem_classes="mq-doc-filter")
@@ -886,12 +1197,152 @@ def build_ui(assistant: Any, *, docs: list[dict], ask, gate: Gate, feedback: Fee
         chatbot.clear(clear, outputs=[question, chatbot, turns, sources], queue=False,
                       api_visibility="private")
         chatbot.like(on_like, inputs=[turns], outputs=None, api_visibility="private")
+        return muni, doc
+
+    def refresh_filters(m):
+        # a page opened after an admin change starts from the current document list
+        return gr.update(choices=muni_choices()), gr.update(choices=doc_choices(m))
 
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
-        page(compact=False)
-    with demo.route("埋め込み", EMBED_PATH, show_in_navbar=False):
-        page(compact=True)
+        if admin is None:
+            muni, doc = page(compact=False)
+        else:
+            header()
+            with gr.Tabs(elem_classes="mq-tabs"):
+                with gr.Tab("質問する", id="ask", elem_classes="mq-tab-ask"):
+                    muni, doc = page(compact=False, with_header=False)
+                with gr.Tab("管理", id="admin", elem_classes="mq-tab-admin"):
+                    admin_tab(admin, live, muni, doc, muni_choices, doc_choices)
+        demo.load(refresh_filters, inputs=[muni], outputs=[muni, doc], queue=False, api_visibility="private")
+    with demo.route("埋め込み", EMBED_PATH, show_in_navbar=False) as embed:
+        emuni, edoc = page(compact=True)
+        embed.load(refresh_filters, inputs=[emuni], outputs=[emuni, edoc], queue=False, api_visibility="private")
     return demo
+
+
+ADMIN_DOC_HEADERS = ["文書ID", "タイトル", "自治体", "年", "種別", "段落数"]
+
+
+def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_choices, doc_choices) -> None:
+    """The 管理 tab (only built when an admin password is configured).
+
+    The panel appears after a successful ログイン, but that is convenience only: every
+    handler checks the password again on the server, so a hand-made request without it
+    changes nothing. Results are shown in a read-only text box (file names come from the
+    uploader and are never rendered as Markdown/HTML).
+    """
+    gr.Markdown(
+        "### 文書の管理\n"
+        "計画書ファイルの追加・目録情報の編集・削除と、索引の更新ができます。"
+        "更新中も質問にはこれまでの索引で回答し、更新が終わると新しい索引に切り替わります（再起動は不要です）。"
+    )
+    with gr.Row():
+        pw = gr.Textbox(label="管理者パスワード", type="password", scale=4, min_width=200,
+                        elem_classes="mq-admin-password")
+        login = gr.Button("ログイン", variant="primary", scale=1, min_width=90, elem_classes="mq-admin-login")
+    status = gr.Markdown("", elem_classes="mq-admin-status")
+    with gr.Column(visible=False, elem_classes="mq-admin-panel") as panel:
+        result = gr.Textbox(label="処理結果", lines=4, max_lines=20, interactive=False,
+                            elem_classes="mq-admin-result")
+        with gr.Accordion("文書を追加", open=True):
+            files = gr.File(label="ファイル（" + " ".join(ADMIN_FILE_TYPES) + "、複数可）", file_count="multiple",
+                            file_types=ADMIN_FILE_TYPES, type="filepath", elem_classes="mq-admin-files")
+            with gr.Row():
+                up_title = gr.Textbox(label="タイトル（任意・1ファイルのとき）", min_width=200)
+                up_muni = gr.Textbox(label="自治体（任意）", min_width=120)
+                up_year = gr.Textbox(label="年（任意・例 2024）", min_width=100)
+                up_kind = gr.Textbox(label="種別（任意・例 総合計画）", min_width=120)
+                up_url = gr.Textbox(label="URL（任意）", min_width=200)
+            upload_btn = gr.Button("追加して索引を更新", variant="primary", elem_classes="mq-admin-upload")
+        with gr.Accordion("登録済みの文書", open=True):
+            stats = gr.Markdown("", elem_classes="mq-admin-stats")
+            table = gr.Dataframe(headers=ADMIN_DOC_HEADERS, interactive=False, wrap=True,
+                                 elem_classes="mq-admin-docs")
+            rebuild_btn = gr.Button("索引を更新（変更があった文書だけ作り直します）", elem_classes="mq-admin-rebuild")
+        with gr.Accordion("目録情報の編集・削除", open=False):
+            target = gr.Dropdown(label="文書", choices=[], value=None, interactive=True,
+                                 elem_classes="mq-admin-target")
+            with gr.Row():
+                ed_title = gr.Textbox(label="タイトル", min_width=200)
+                ed_muni = gr.Textbox(label="自治体", min_width=120)
+                ed_year = gr.Textbox(label="年", min_width=100)
+                ed_kind = gr.Textbox(label="種別", min_width=120)
+                ed_url = gr.Textbox(label="URL", min_width=200)
+            save_btn = gr.Button("目録情報を保存して索引を更新", elem_classes="mq-admin-save")
+            with gr.Row():
+                confirm = gr.Checkbox(label="削除を確認しました", value=False, elem_classes="mq-admin-confirm")
+                remove_btn = gr.Button("この文書を削除", variant="stop", elem_classes="mq-admin-remove")
+
+    def table_value():
+        import pandas as pd
+
+        return pd.DataFrame(admin.documents(), columns=ADMIN_DOC_HEADERS)
+
+    def target_choices():
+        return [(f"{d.get('title') or d.get('doc_id')}（{d.get('doc_id')}）", str(d.get("doc_id")))
+                for d in live.docs]
+
+    def refreshed(outcome: AdminOutcome, m):
+        """Outputs after an action: [result, table, stats, target, muni filter, doc filter]."""
+        if not outcome.changed:
+            return (outcome.message, gr.update(), gr.update(), gr.update(), gr.update(), gr.update())
+        return (outcome.message, table_value(), admin.stats_markdown(),
+                gr.update(choices=target_choices(), value=None),
+                gr.update(choices=muni_choices()), gr.update(choices=doc_choices(m)))
+
+    def do_login(password):
+        try:
+            if not admin.check(password):
+                return (gr.update(visible=False), MSG_ADMIN_BAD_PASSWORD, gr.update(), gr.update(), gr.update())
+            return (gr.update(visible=True), "ログインしました。", table_value(), admin.stats_markdown(),
+                    gr.update(choices=target_choices(), value=None))
+        except Exception:
+            log.exception("admin login view failed")
+            return (gr.update(), MSG_ADMIN_ERROR, gr.update(), gr.update(), gr.update())
+
+    def do_upload(password, paths, title, muni, year, kind, url, m):
+        out = admin.upload(password, paths, title=title, municipality=muni, year=year, kind=kind, url=url)
+        return (*refreshed(out, m), None if out.changed else gr.update())
+
+    def do_save(password, doc_id, title, muni, year, kind, url, m):
+        return refreshed(admin.edit(password, doc_id, title=title, municipality=muni, year=year,
+                                    kind=kind, url=url), m)
+
+    def do_remove(password, doc_id, confirmed, m):
+        if not confirmed:
+            return (*refreshed(AdminOutcome(False, MSG_ADMIN_CONFIRM), m), gr.update())
+        out = admin.remove(password, doc_id)
+        return (*refreshed(out, m), False if out.changed else gr.update())
+
+    def do_rebuild(password, m):
+        return refreshed(admin.rebuild(password), m)
+
+    def do_select(password, doc_id):
+        empty = ("", "", "", "", "")
+        if not doc_id:
+            return empty
+        if not admin.check(password):
+            gr.Warning(MSG_ADMIN_BAD_PASSWORD)
+            return empty
+        try:
+            e = admin.entry(doc_id)
+        except Exception:
+            log.exception("admin entry failed")
+            return empty
+        return (e["title"], e["municipality"], e["year"], e["kind"], e["url"])
+
+    common = dict(api_visibility="private", concurrency_limit=1, concurrency_id="admin")
+    outs = [result, table, stats, target, muni_filter, doc_filter]
+    login.click(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
+    pw.submit(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
+    upload_btn.click(do_upload, inputs=[pw, files, up_title, up_muni, up_year, up_kind, up_url, muni_filter],
+                     outputs=[*outs, files], **common)
+    save_btn.click(do_save, inputs=[pw, target, ed_title, ed_muni, ed_year, ed_kind, ed_url, muni_filter],
+                   outputs=outs, **common)
+    remove_btn.click(do_remove, inputs=[pw, target, confirm, muni_filter], outputs=[*outs, confirm], **common)
+    rebuild_btn.click(do_rebuild, inputs=[pw, muni_filter], outputs=outs, **common)
+    target.change(do_select, inputs=[pw, target], outputs=[ed_title, ed_muni, ed_year, ed_kind, ed_url],
+                  **common)
 
 
 # ---------------------------------------------------------------------------------------
