@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 
@@ -149,6 +150,7 @@ def warm_up(texts: list[str]) -> None:
     """Tokenize passages ahead of the first questions (small corpora only: the cache is bounded)."""
     for t in texts[: _sentences.cache_info().maxsize]:
         _sentences(t)
+        time.sleep(0)  # yield the GIL between passages so a question asked meanwhile is not held up
 
 
 @functools.lru_cache(maxsize=8192)

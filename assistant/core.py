@@ -27,6 +27,8 @@ from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
+WARM_UP_MAX_PASSAGES = 3000
+
 def _pipeline_code_hash() -> str:
     """Hash of the code that turns files into passages and tokens.
 
@@ -130,8 +132,10 @@ class Assistant:
                 retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
                 by_id={c.id: i for i, c in enumerate(loaded.chunks)},
             )
-        # sentence tokenization of passages is cached; fill the cache off the request path
-        threading.Thread(target=answering.warm_up, args=([c.text for c in loaded.chunks],), daemon=True).start()
+        # sentence tokenization of passages is cached; on a small corpus fill the cache off the
+        # request path (on a large one it would only compete with the first questions for the GIL)
+        if len(loaded.chunks) <= WARM_UP_MAX_PASSAGES:
+            threading.Thread(target=answering.warm_up, args=([c.text for c in loaded.chunks],), daemon=True).start()
         return built
 
     def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
