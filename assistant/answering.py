@@ -209,6 +209,8 @@ def _is_heading_like(s: str, section: list[str]) -> bool:
         return True
     if " / " in s and ":" not in s and all(len(cell) <= 15 for cell in s.split(" / ")):  # a table's header row
         return True
+    if _BULLET_RE.match(s.strip()):  # 「・まちづくり講習会の実施」: a list item is content, however short
+        return False
     return len(c) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
 
 

@@ -6,7 +6,8 @@
 Each measurement runs in its own subprocess so peak RSS is that run's alone. Synthetic corpora are
 JSQuAD-valid paragraphs repeated with perturbation (sentences rotated, one sentence dropped, a
 copy number appended), so the index sees realistic Japanese text and no two passages are identical.
-Queries are JSQuAD questions (warm: 20 warm-up queries first, then 200 timed).
+Queries: on the bundled corpus the dev-set questions (../shared/devset/qa.jsonl, cycled), which it
+can answer; on synthetic corpora JSQuAD questions. Warm: 20 warm-up queries first, then 200 timed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 JSQUAD = ROOT.parent / "shared" / "bench" / "jsquad-valid-v1.3.json"
+DEVSET = ROOT.parent / "shared" / "devset" / "qa.jsonl"
 
 
 def synthetic_corpus(n: int, out: Path) -> None:
@@ -55,8 +57,11 @@ def run_one(corpus_dir: str, n_queries: int) -> dict:
         t0 = time.perf_counter()
         a = Assistant.load(corpus_dir, Path(tmp) / "index")
         build = time.perf_counter() - t0
-        _, questions = jsquad_corpus(JSQUAD)
-        qs = [q for q, _ in questions]
+        if Path(corpus_dir).resolve() == (ROOT / "corpus").resolve():
+            dev = [json.loads(x)["question"] for x in DEVSET.read_text(encoding="utf-8").splitlines() if x.strip()]
+            qs = (dev * (1 + (20 + n_queries) // len(dev)))[: 20 + n_queries]
+        else:
+            qs = [q for q, _ in jsquad_corpus(JSQUAD)[1]]
         for q in qs[:20]:
             a.search(q, k=10)
         lat = []
