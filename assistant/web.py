@@ -848,7 +848,8 @@ class Admin:
             lines.append(f"- 読み込めなかったファイル: {len(skipped)} 件")
             for sk in skipped[:10]:
                 path = os.path.basename(str(_get(sk, "path", sk)))
-                lines.append(f"  - {path}: {reason_ja(str(_get(sk, 'reason', '')))}")
+                # shown as Markdown: names and reasons come from uploads, so they are escaped
+                lines.append(f"  - {escape_markdown(path)}: {escape_markdown(reason_ja(str(_get(sk, 'reason', ''))))}")
         return "\n".join(lines)
 
 
