@@ -5,7 +5,8 @@ same app with the same flags. Flags default to environment variables (ASSISTANT_
 ASSISTANT_PORT, ASSISTANT_CORPUS, ASSISTANT_INDEX, ASSISTANT_MODEL, ASSISTANT_ALLOWED_ORIGINS,
 ASSISTANT_DATA_DIR, ASSISTANT_WORKERS) so a service unit or container can configure it without
 changing the command line. The first start builds the index (progress is shown in the terminal);
-later starts load it.
+later starts load it. ASSISTANT_ADMIN_PASSWORD (environment only — a flag would show up in
+``ps``) adds the 管理 tab for adding, editing and removing documents (docs/embedding.md).
 """
 
 from __future__ import annotations

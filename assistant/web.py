@@ -609,6 +609,7 @@ class LiveCatalog:
 
 
 ADMIN_ENV = "ASSISTANT_ADMIN_PASSWORD"
+ADMIN_MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # = ingest.MAX_BYTES
 ADMIN_FILE_TYPES = [".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".jsonl"]
 MSG_ADMIN_BAD_PASSWORD = "パスワードが正しくありません。何も変更していません。"
 MSG_ADMIN_ERROR = ("処理中にエラーが発生しました。質問への回答はこれまでの索引で続いています。"
@@ -1022,7 +1023,9 @@ def create_app(
         # "SSR mode is not supported with multi-page apps": we never want SSR (it needs Node).
         warnings.filterwarnings("ignore", message="SSR mode is not supported")
         gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, head=HEAD, show_error=False,
-                            run_history=False, ssr_mode=False, mcp_server=False)
+                            run_history=False, ssr_mode=False, mcp_server=False,
+                            # the admin tab's file input is the only upload; cap it like ingest does
+                            max_file_size=ADMIN_MAX_UPLOAD_BYTES if admin else "1mb")
     app.state.blocks = demo
     return app
 
@@ -1414,6 +1417,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, corpus: str = "corpus", ind
     shown = "localhost" if host in ("127.0.0.1", "::1") else host
     banner = f"起動しました: http://{shown}:{port}/  （埋め込み: {EMBED_PATH}, API: /api/ask）"
     if workers and workers > 1:
+        if os.environ.get(ADMIN_ENV):
+            print("注意: 複数プロセス（--workers）では、管理タブでの変更はそのプロセスにだけすぐ反映されます。"
+                  "他のプロセスは再起動するまで以前の索引で回答します。", file=sys.stderr, flush=True)
         del assistant
         os.environ.update({"ASSISTANT_CORPUS": str(corpus), "ASSISTANT_INDEX": str(index),
                            "ASSISTANT_ALLOWED_ORIGINS": ",".join(origins)})
