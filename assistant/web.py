@@ -733,6 +733,7 @@ class Admin:
             from .ingest import add_documents
 
             names = [os.path.basename(p) for p in paths]
+            log.info("admin: adding %s", ", ".join(names))
             results = add_documents(paths, self.assistant.corpus_dir, title=(title or "").strip() or None,
                                     municipality=(municipality or "").strip() or None,
                                     year=str(year).strip() if year not in (None, "") else None,
@@ -773,6 +774,7 @@ class Admin:
 
             fields = {"title": title, "municipality": municipality, "year": year, "kind": kind, "url": url}
             fields = {k: ("" if v is None else str(v).strip()) for k, v in fields.items()}
+            log.info("admin: editing catalog entry %s", doc_id)
             try:
                 update_entry(doc_id, self.assistant.corpus_dir, **fields)
             except KeyError:
@@ -793,6 +795,7 @@ class Admin:
         def go() -> AdminOutcome:
             from .ingest import remove_document
 
+            log.info("admin: removing %s", doc_id)
             r = remove_document(doc_id, self.assistant.corpus_dir)
             if not r.ok:
                 why = {"no such document": "その文書はありません",

@@ -146,6 +146,7 @@ def test_admin_login_upload_and_answer(admin_app):
             page.locator(".mq-admin-files input[type=file]").set_input_files(str(doc))
             page.wait_for_function(
                 "() => (document.querySelector('.mq-admin-files')?.innerText || '').includes('hotaru-ike.md')")
+            page.get_by_label("自治体（任意）").fill("あおば市")
             page.locator(".mq-admin-upload").click()
             page.wait_for_function(
                 "() => (document.querySelector('.mq-admin-result textarea')?.value || '').includes('索引を更新しました')")
@@ -163,6 +164,13 @@ def test_admin_login_upload_and_answer(admin_app):
             card = page.locator(".mq-sources .mq-source").first
             card.wait_for()
             assert "ほたる池再生計画" in card.inner_text()
+
+            # a page opened now offers the new municipality in the filter
+            page3 = ctx.new_page()
+            page3.goto(base + "/", wait_until="load")
+            page3.wait_for_selector(".mq-question textarea")
+            page3.locator(".mq-muni-filter input").click()
+            page3.get_by_role("option", name="あおば市").wait_for()
 
             # the compact page for iframes has no admin tab
             page2 = ctx.new_page()
