@@ -219,6 +219,18 @@ _CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
 
 
+def _row_about_something_else(sentence: str, weights: dict[str, float]) -> bool:
+    """A table row (「団体名: 白潟地区まちづくり協議会 / 人口: 773 / 高齢化率: 37.65%」) whose key — the
+    first cell — shares none of the question's distinctive words: it answers for one district or
+    item, while the question asked about another (or about the whole city)."""
+    if " / " not in sentence or ":" not in sentence.split(" / ", 1)[0] or not weights:
+        return False
+    key = sentence.split(" / ", 1)[0].split(":", 1)[1]
+    comp = japanese.compact(key).lower()
+    shared = sum(w for word, w in weights.items() if len(word) >= 2 and word.lower() in comp)
+    return shared < 0.5 * max(weights.values())
+
+
 def _introduces_list(sentence: str, following: list[str]) -> bool:
     """「次の事項を基本理念として…進めます。」 followed by (1), (2) … items."""
     return bool(_LIST_INTRO_RE.search(sentence.strip())) and bool(following) and bool(_ITEM_RE.match(following[0].strip()))
@@ -253,6 +265,8 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
                 score += 0.08  # the list it announces will be part of the answer
             if _is_heading_like(sent, hit.section):
                 score *= 0.5
+            elif _row_about_something_else(sent, weights):
+                score *= 0.8
             out.append(_Candidate(hit, pos, sent, score, max(cov, cov_ctx)))
     return out
 

@@ -146,3 +146,32 @@ def test_ask_json_on_the_command_line_is_utf8_and_not_escaped(bundled_assistant,
     data = json.loads(text)
     assert set(data) >= {"text", "citations", "refused", "query_used", "confidence"}
     assert data["citations"] and data["citations"][0]["title"]
+
+
+def test_a_figure_for_the_whole_city_is_not_answered_with_one_districts_table_row(bundled_assistant):
+    ans = bundled_assistant.ask("長門市の高齢化率はどれくらいですか？")
+    first = ans.text.split("\n")[1] if "\n" in ans.text else ans.text
+    assert "39.7%" in first and "団体名:" not in first
+
+
+def test_a_table_row_answers_for_the_district_the_question_names(bundled_assistant):
+    ans = bundled_assistant.ask("白潟地区の高齢化率は？")
+    assert "白潟地区まちづくり協議会" in ans.text and "37.65%" in ans.text
+    assert "板持" not in ans.text
+
+
+def test_a_target_row_is_quoted_whole_with_its_column_headers(bundled_assistant):
+    ans = bundled_assistant.ask("NPO法人の認証数の目標値は？")
+    assert "指標: NPO法人の認証数" in ans.text and "目標値 (H29年度): 20団体" in ans.text
+    assert ans.citations[0].municipality == "山陽小野田市"
+
+
+def test_the_list_a_sentence_announces_is_part_of_the_answer(bundled_assistant):
+    ans = bundled_assistant.ask("長門市の市民協働のまちづくり条例の基本理念は？")
+    assert "次の事項を基本理念として" in ans.text
+    assert "自助、共助及び公助" in ans.text  # item (2) of the list that follows
+
+
+def test_a_short_list_item_can_be_the_answer(bundled_assistant):
+    ans = bundled_assistant.ask("地区市民センターで、まちづくりの講習会はありますか？")
+    assert "まちづくり講習会の実施" in ans.text
