@@ -241,8 +241,10 @@ def render_answer_markdown(answer: Any) -> str:
         for c in citations:
             label = f"{_get(c, 'title', '')}（{_get(c, 'municipality', '')}）"
             path = _section_path(_get(c, "section", []))
+            page = _get(c, "page", None)
             lines.append(
-                f"\\[{int(_get(c, 'number', 0))}\\] " + escape_markdown(label + (" › " + path if path else ""))
+                f"\\[{int(_get(c, 'number', 0))}\\] " + escape_markdown(
+                    label + (" › " + path if path else "") + (f"（p.{page}）" if page is not None else ""))
             )
         parts.append("**出典**\n" + "\n".join(lines))
     if notes:

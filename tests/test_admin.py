@@ -346,3 +346,29 @@ def test_sources_panel_shows_page_numbers():
     a.related = [_hit(None)]
     html = render_sources_html(a, "本文")
     assert "p." not in html and "3〜5行目" in html
+
+
+def test_chat_bubble_names_the_page():
+    from assistant.types import Answer, Citation
+    from assistant.web import render_answer_markdown
+
+    md = render_answer_markdown(Answer(text="本文です。[1]", citations=[Citation(number=1, hit=_hit(12))]))
+    assert "p\\.12" in md
+    md = render_answer_markdown(Answer(text="本文です。[1]", citations=[Citation(number=1, hit=_hit(None))]))
+    assert "p\\." not in md
+
+
+def test_uploaded_pdf_is_cited_with_its_page(live, doc_builders):
+    client, app, assistant, _ = live
+    pdf = doc_builders.pdf("hashi-keikaku.pdf", [
+        ["第1章 計画の目的", "本計画は市内の橋りょうを長く安全に使うための計画です。"],
+        ["第2章 点検", "市内の橋りょうの定期点検は5年に1回、近接目視により行います。"],
+    ], title="あおば市橋りょう長寿命化計画")
+    out = app.state.admin.upload(PASSWORD, [str(pdf)], municipality="あおば市")
+    assert out.changed and "✓ hashi-keikaku.pdf" in out.message and "2ページ" in out.message, out.message
+    q = "橋りょうの定期点検は何年に1回行いますか？"
+    a = _ask(client, q)
+    cites = [c for c in a["citations"] if c["doc_id"] == "hashi-keikaku.pdf"]
+    assert cites and cites[0]["page"] == 2, a
+    html = render_sources_html(assistant.ask(q), q)
+    assert "p.2" in html
