@@ -204,12 +204,28 @@ class SearchIndex:
         return int(indptr[tid + 1] - indptr[tid])
 
     def doc_freq(self, word: str) -> int:
-        """Passages containing ``word``: its lemma's count, else an upper bound from its rarest bigram."""
+        """Passages containing ``word``: its lemma's count when it is an indexed lemma; otherwise the
+        passages among those holding its rarest character bigram that contain it verbatim (so a
+        word like 「スターリン」, whose bigrams are all common, is not mistaken for a known one)."""
         df = self.token_df(word)
         if df:
             return df
-        bigrams = japanese.char_bigrams(word)
-        return min((self.token_df("#" + b) for b in bigrams), default=0)
+        bigrams = ["#" + b for b in japanese.char_bigrams(word)]
+        if not bigrams:
+            return 0
+        rarest = min(bigrams, key=self.token_df)
+        tid = self.bm25.vocab_dict.get(rarest)
+        if tid is None:
+            return 0
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        target = japanese.compact(word).lower()
+        return sum(1 for i in indices[indptr[tid] : indptr[tid + 1]] if target in self._compact(int(i)))
+
+    def _compact(self, i: int) -> str:
+        cache = self.__dict__.setdefault("_compact_cache", {})
+        if i not in cache:
+            cache[i] = japanese.compact(index_text(self.chunks[i])).lower()
+        return cache[i]
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a search token (0 for tokens not in the index)."""

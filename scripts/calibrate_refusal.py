@@ -45,7 +45,7 @@ def main() -> None:
     print("dev answerable:", sorted(round(x, 3) for x in pos))
     print("dev unanswerable:", sorted(round(x, 3) for x in neg_dev))
     print("threshold  false-refusal(dev)  refusal(dev-unans)  refusal(JSQuAD)")
-    for th in [x / 100 for x in range(20, 81, 2)]:
+    for th in [x / 100 for x in range(10, 61)]:
         print(f"  {th:.2f}      {rate(pos, th):.3f}             {rate(neg_dev, th):.3f}            {rate(neg_jsq, th):.3f}")
 
 
