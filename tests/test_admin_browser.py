@@ -9,46 +9,19 @@ Skipped like tests/test_browser_e2e.py when Chromium or Playwright is missing.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, require_browser
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-# launched exactly as in tests/test_browser_e2e.py
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 60_000
-
-
-def _require_browser():
-    missing = []
-    if not os.access(CHROMIUM, os.X_OK):
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip install playwright)")
-    if missing:
-        msg = "browser test needs " + " and ".join(missing)
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(msg + " — REQUIRE_BROWSER=1 is set")
-        pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ask(page, question: str):
@@ -70,7 +43,7 @@ DOC = """# あおば市ほたる池再生計画
 
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory):
-    _require_browser()
+    require_browser()
     import uvicorn
 
     from assistant import Assistant
@@ -89,7 +62,7 @@ def admin_app(tmp_path_factory):
     finally:
         mp.undo()
     app.state.admin.fail_delay = 0.1
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -14,25 +14,20 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, require_browser
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 60_000
 
 XSS_DOC = """あおば市防災まちづくり計画
 
@@ -47,27 +42,6 @@ XSS_QUESTION = "<img src=x onerror=alert(1)><script>alert(1)</script>[リンク]
 
 
 _LIVE: dict = {}  # the live app's Assistant, for tests that make it fail on purpose
-
-
-def _require_browser():
-    missing = []
-    if not os.access(CHROMIUM, os.X_OK):
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip install playwright)")
-    if missing:
-        msg = "browser e2e test needs " + " and ".join(missing)
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(msg + " — REQUIRE_BROWSER=1 is set")
-        pytest.skip(msg)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -86,7 +60,7 @@ def _static_server(directory: Path) -> tuple[http.server.ThreadingHTTPServer, st
 @pytest.fixture(scope="module")
 def city_sites(tmp_path_factory):
     """Two stand-in city sites: one whose origin the app allows, one it does not."""
-    _require_browser()
+    require_browser()
     allowed_dir = tmp_path_factory.mktemp("city-allowed")
     other_dir = tmp_path_factory.mktemp("city-other")
     allowed, allowed_url = _static_server(allowed_dir)
@@ -99,7 +73,7 @@ def city_sites(tmp_path_factory):
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory, city_sites):
     """(base_url, feedback_path) of the real app served on a free loopback port."""
-    _require_browser()
+    require_browser()
     import uvicorn
 
     from assistant import Assistant
@@ -113,7 +87,7 @@ def live_app(tmp_path_factory, city_sites):
     _LIVE["assistant"] = assistant
     data_dir = tmp / "data"
     app = create_app(assistant, data_dir=data_dir, allowed_origins=[city_sites["allowed"][1]])
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
