@@ -178,16 +178,22 @@ def _term_weights(retriever, qa: QueryAnalysis) -> dict[str, float]:
 _NUM_ONLY_RE = re.compile(r"[\d.,%]+")
 
 
+@functools.lru_cache(maxsize=32768)
+def _folded(text: str) -> str:
+    """Compact, lower-cased form for substring tests (cached: passages and phrases recur)."""
+    return japanese.compact(text).lower()
+
+
 def _coverage(text: str, lemmas: set[str], weights: dict[str, float], qa: QueryAnalysis) -> float:
     """IDF-weighted share of the question's words that ``text`` contains. A word that is missing
     but stood in for by one of its expansions counts at that expansion's weight."""
     total = sum(weights.values())
     if total <= 0:
         return 0.0
-    comp = japanese.compact(text).lower()
+    comp = _folded(text)
     credit = {w: 1.0 for w in weights if w in lemmas or (len(w) >= 2 and w.lower() in comp)}
     for phrase, wt in qa.expansions.items():
-        if len(phrase) < 2 or japanese.compact(phrase).lower() not in comp:
+        if len(phrase) < 2 or _folded(phrase) not in comp:
             continue
         for w in qa.covers.get(phrase, []):
             if w in weights and credit.get(w, 0.0) < wt:

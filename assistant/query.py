@@ -198,7 +198,7 @@ def analyze_query(
         for t in toks:
             if len(t.lemma) < 2 or t.pos2 == "固有名詞" or t.lemma in _QUESTION_LEMMAS or df(t.lemma) > 0:
                 continue
-            neighbours = {nb: W_NEIGHBOUR for nb, sim in embedder.word_neighbours(t.lemma, k=3) if sim >= NEIGHBOUR_MIN_SIM}
+            neighbours = {nb: W_NEIGHBOUR for nb, sim in _neighbours(embedder, t.lemma) if sim >= NEIGHBOUR_MIN_SIM}
             expand(t.lemma, neighbours, [t.lemma])
     for y in japanese.year_expansions(norm):
         if exp.get(y, 0) < W_YEAR:
@@ -206,6 +206,16 @@ def analyze_query(
     qa.expansions = exp
     qa.covers = covers
     return qa
+
+
+def _neighbours(embedder, word: str) -> list[tuple[str, float]]:
+    """The embedder's nearest words, remembered per embedder (a lookup costs ~1 ms; words recur)."""
+    cache = embedder.__dict__.setdefault("_neighbour_cache", {})
+    if word not in cache:
+        if len(cache) > 50_000:
+            cache.clear()
+        cache[word] = embedder.word_neighbours(word, k=3)
+    return cache[word]
 
 
 def municipality_stem(name: str) -> str:
