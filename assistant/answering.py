@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import japanese
+from .conversation import BULLET_RE, clean_question, previously_cited, rewrite_followup
 from .query import QueryAnalysis, municipality_stem
 from .types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
-MAX_QUESTION_CHARS = 500
 MAX_SENTENCES = 4
 MAX_LIST_ITEMS = 8
 MAX_SOURCES = 3
@@ -38,90 +38,6 @@ DENSE_FLOOR = 0.45
 
 EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
-TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
-
-_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
-_TAG_RE = re.compile(r"<[^>\n]{0,200}>")
-_MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
-_BULLET_RE = re.compile(r"^(?:[・●○◆◇■□▪▶►※\-\*]\s*)+")
-
-
-def clean_question(question: object) -> tuple[str, list[str]]:
-    """User input → searchable text and notes. HTML/Markdown are plain text: tags and link targets
-    are dropped for searching, never interpreted. Over-long questions are truncated with a note."""
-    notes: list[str] = []
-    if not isinstance(question, str):
-        question = "" if question is None else str(question)
-    q = _CTRL_RE.sub(" ", question)
-    q = _MD_LINK_RE.sub(r"\1", q)
-    q = _TAG_RE.sub(" ", q)
-    q = re.sub(r"\s+", " ", q).strip()
-    if len(q) > MAX_QUESTION_CHARS:
-        q = q[:MAX_QUESTION_CHARS]
-        notes.append(TRUNCATED_NOTE)
-    return q, notes
-
-
-# --- follow-up questions -------------------------------------------------------------------
-
-_ANAPHORA_RE = re.compile(r"^(?:それ|そこ|その|それって|あれ|これ|この|こちら|そちら|じゃあ|では|で、|なら|それなら|じゃ)")
-_MORE_RE = re.compile(r"^(?:他には|ほかには|他に|ほかに|それ以外|その他|もっと|ほかの|他の)")
-_MUNI_ONLY_RE = re.compile(r"^(.{1,10}?(?:市|町|村))(?:では|の場合|だと|は|も)?[？?。]?$")
-
-
-def _user_turns(history: list[dict] | None) -> list[str]:
-    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "user" and t.get("content")]
-
-
-def _assistant_turns(history: list[dict] | None) -> list[str]:
-    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "assistant" and t.get("content")]
-
-
-def is_followup(question: str, analysis_words: list[str]) -> bool:
-    q = question.strip()
-    return bool(_ANAPHORA_RE.match(q) or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q) or len(analysis_words) <= 1)
-
-
-def rewrite_followup(question: str, history: list[dict] | None, municipalities: list[str], words: list[str]) -> tuple[str, bool]:
-    """Rewrite a question that leans on the previous turn into a self-contained query.
-
-    Returns (query, wants_more) where ``wants_more`` means "other passages than last time" (「他には？」).
-    """
-    users = _user_turns(history)
-    if not users or not is_followup(question, words):
-        return question, False
-    prev = clean_question(users[-1])[0]
-    # a previous follow-up borrowed its topic from the turn before it
-    if len(users) >= 2 and is_followup(prev, japanese.content_words(prev)):
-        prev = clean_question(users[-2])[0] + " " + prev
-    q = question.strip()
-    m = _MUNI_ONLY_RE.match(q)
-    if m:
-        new_city = m.group(1)
-        for city in municipalities + [new_city]:
-            for form in (city, municipality_stem(city)):
-                if len(form) >= 2:
-                    prev = prev.replace(form + "で、", "").replace(form + "で", "").replace(form + "の", "").replace(form, "")
-        return f"{new_city}の{prev.strip('、 ')}", False
-    if _MORE_RE.match(q):
-        rest = _MORE_RE.sub("", q).strip("はもにの？?、。 ")
-        return (prev + (" " + rest if rest else "")).strip(), True
-    rest = _ANAPHORA_RE.sub("", q).lstrip("はがをにでのもって、 ")
-    return f"{prev} {rest}".strip(), False
-
-
-def _previously_cited(history: list[dict] | None) -> set[str]:
-    """Sentences quoted in earlier answers (compact form), to find other passages for 「他には？」."""
-    out: set[str] = set()
-    for text in _assistant_turns(history)[-1:]:
-        for line in text.splitlines():
-            line = re.sub(r"^.*?(?:によると、|では、)", "", line.strip())  # drop the source lead
-            line = re.sub(r"\[\d+\]", "", _BULLET_RE.sub("", line))
-            c = japanese.compact(line)
-            if len(c) >= 10:
-                out.add(c[:40])
-    return out
-
 
 # --- evidence and sentence choice -------------------------------------------------------------
 
@@ -216,7 +132,7 @@ def _is_heading_like(s: str, section: list[str]) -> bool:
         return True
     if " / " in s and ":" not in s and all(len(cell) <= 15 for cell in s.split(" / ")):  # a table's header row
         return True
-    if _BULLET_RE.match(s.strip()):  # 「・まちづくり講習会の実施」: a list item is content, however short
+    if BULLET_RE.match(s.strip()):  # 「・まちづくり講習会の実施」: a list item is content, however short
         return False
     return len(c) < 14 and not _NUM_RE.search(s) and not s.endswith("。")
 
@@ -327,7 +243,7 @@ def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, f
 
 
 def _tidy(sentence: str) -> str:
-    s = _BULLET_RE.sub("", sentence.strip())
+    s = BULLET_RE.sub("", sentence.strip())
     return unicodedata.normalize("NFC", s)
 
 
@@ -426,7 +342,7 @@ def answer(
     qa = first if query == q else retriever.analyze(query)
     exclude: set[str] = set()
     if wants_more:
-        quoted = _previously_cited(history)
+        quoted = previously_cited(history)
         exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
     hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)

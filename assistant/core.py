@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, corpus, index, passage_cache
+from . import answering, chunking, conversation, corpus, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 from .retrieval import Retriever
 from .types import Answer, Hit
@@ -156,7 +156,7 @@ class Assistant:
         return self._state
 
     def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
-        query = answering.clean_question(query)[0]
+        query = conversation.clean_question(query)[0]
         if not query:
             return []
         return self.state.retriever.search(query, k=k, municipality=municipality, doc_id=doc_id)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.answering import MAX_QUESTION_CHARS, clean_question, rewrite_followup
+from assistant.conversation import MAX_QUESTION_CHARS, clean_question, rewrite_followup
 from assistant.query import analyze_query, question_type
 
 CITIES = ["山口市", "長門市", "山陽小野田市"]

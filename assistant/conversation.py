@@ -1,0 +1,99 @@
+"""The conversation around a question: input hygiene and follow-up questions.
+
+Residents type casual, sometimes pasted or marked-up text, and lean on the previous turn
+(「それはいつまで？」「長門市は？」「他には？」). This module turns that into one clean, self-contained
+query before anything is searched; it knows nothing about retrieval or answers.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import japanese
+from .query import municipality_stem
+
+MAX_QUESTION_CHARS = 500
+TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
+
+_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_TAG_RE = re.compile(r"<[^>\n]{0,200}>")
+_MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
+# list bullets a quoted answer line may start with
+BULLET_RE = re.compile(r"^(?:[・●○◆◇■□▪▶►※\-\*]\s*)+")
+
+
+def clean_question(question: object) -> tuple[str, list[str]]:
+    """User input → searchable text and notes. HTML/Markdown are plain text: tags and link targets
+    are dropped for searching, never interpreted. Over-long questions are truncated with a note."""
+    notes: list[str] = []
+    if not isinstance(question, str):
+        question = "" if question is None else str(question)
+    q = _CTRL_RE.sub(" ", question)
+    q = _MD_LINK_RE.sub(r"\1", q)
+    q = _TAG_RE.sub(" ", q)
+    q = re.sub(r"\s+", " ", q).strip()
+    if len(q) > MAX_QUESTION_CHARS:
+        q = q[:MAX_QUESTION_CHARS]
+        notes.append(TRUNCATED_NOTE)
+    return q, notes
+
+
+# --- follow-up questions -------------------------------------------------------------------
+
+_ANAPHORA_RE = re.compile(r"^(?:それ|そこ|その|それって|あれ|これ|この|こちら|そちら|じゃあ|では|で、|なら|それなら|じゃ)")
+_MORE_RE = re.compile(r"^(?:他には|ほかには|他に|ほかに|それ以外|その他|もっと|ほかの|他の)")
+_MUNI_ONLY_RE = re.compile(r"^(.{1,10}?(?:市|町|村))(?:では|の場合|だと|は|も)?[？?。]?$")
+
+
+def _user_turns(history: list[dict] | None) -> list[str]:
+    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "user" and t.get("content")]
+
+
+def _assistant_turns(history: list[dict] | None) -> list[str]:
+    return [str(t.get("content", "")) for t in (history or []) if isinstance(t, dict) and t.get("role") == "assistant" and t.get("content")]
+
+
+def is_followup(question: str, analysis_words: list[str]) -> bool:
+    q = question.strip()
+    return bool(_ANAPHORA_RE.match(q) or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q) or len(analysis_words) <= 1)
+
+
+def rewrite_followup(question: str, history: list[dict] | None, municipalities: list[str], words: list[str]) -> tuple[str, bool]:
+    """Rewrite a question that leans on the previous turn into a self-contained query.
+
+    Returns (query, wants_more) where ``wants_more`` means "other passages than last time" (「他には？」).
+    """
+    users = _user_turns(history)
+    if not users or not is_followup(question, words):
+        return question, False
+    prev = clean_question(users[-1])[0]
+    # a previous follow-up borrowed its topic from the turn before it
+    if len(users) >= 2 and is_followup(prev, japanese.content_words(prev)):
+        prev = clean_question(users[-2])[0] + " " + prev
+    q = question.strip()
+    m = _MUNI_ONLY_RE.match(q)
+    if m:
+        new_city = m.group(1)
+        for city in municipalities + [new_city]:
+            for form in (city, municipality_stem(city)):
+                if len(form) >= 2:
+                    prev = prev.replace(form + "で、", "").replace(form + "で", "").replace(form + "の", "").replace(form, "")
+        return f"{new_city}の{prev.strip('、 ')}", False
+    if _MORE_RE.match(q):
+        rest = _MORE_RE.sub("", q).strip("はもにの？?、。 ")
+        return (prev + (" " + rest if rest else "")).strip(), True
+    rest = _ANAPHORA_RE.sub("", q).lstrip("はがをにでのもって、 ")
+    return f"{prev} {rest}".strip(), False
+
+
+def previously_cited(history: list[dict] | None) -> set[str]:
+    """Sentences quoted in earlier answers (compact form), to find other passages for 「他には？」."""
+    out: set[str] = set()
+    for text in _assistant_turns(history)[-1:]:
+        for line in text.splitlines():
+            line = re.sub(r"^.*?(?:によると、|では、)", "", line.strip())  # drop the source lead
+            line = re.sub(r"\[\d+\]", "", BULLET_RE.sub("", line))
+            c = japanese.compact(line)
+            if len(c) >= 10:
+                out.add(c[:40])
+    return out
