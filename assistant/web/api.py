@@ -1,0 +1,224 @@
+"""JSON API plumbing: request validation, Japanese errors, the shared gate, the answer cache.
+
+Why a module of its own: these are the pieces of the ``/api/*`` contract (and of the
+capacity limits the UI shares) that are plain Python, testable without building the app;
+:mod:`assistant.web.app` only wires them to routes.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from fastapi.responses import JSONResponse
+
+from .messages import DEFAULT_MAX_HISTORY, MAX_HISTORY_CONTENT_CHARS, MAX_HISTORY_ITEMS, MSG_EMPTY, MSG_TOO_LONG
+
+
+class ApiError(Exception):
+    """A client error with a Japanese message; rendered as ``{"error": {...}}``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers={"Cache-Control": "no-store"})
+
+
+@dataclass
+class AskRequest:
+    question: str
+    history: list[dict[str, str]]
+    municipality: str | None
+    doc_id: str | None
+
+
+class Gate:
+    """One admission gate in front of the Assistant, shared by the UI and the JSON API.
+
+    ``concurrency`` calls run at once (the Assistant is CPU-bound; more threads than cores
+    only add latency), at most ``max_waiting`` more wait; beyond that the API answers 503
+    at once instead of letting latency grow without bound. Gradio's queue applies the same
+    limits to UI events (``concurrency_limit`` / ``max_size``).
+    """
+
+    def __init__(self, concurrency: int, max_waiting: int):
+        self.concurrency = max(1, int(concurrency))
+        self.max_waiting = max(0, int(max_waiting))
+        self._sem = threading.BoundedSemaphore(self.concurrency)
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def try_admit(self) -> bool:
+        with self._lock:
+            if self._pending >= self.concurrency + self.max_waiting:
+                return False
+            self._pending += 1
+            return True
+
+    def release_admission(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def run(self, fn, *args, **kwargs):
+        with self._sem:
+            return fn(*args, **kwargs)
+
+
+class AnswerCache:
+    """A small LRU of answers keyed by (question, history, filters, index build time).
+
+    Why: residents ask the same handful of questions (「ごみ」「補助金」「地域協働体とは」)
+    over and over, and an answer is a pure function of the question, the history, the
+    filters and the index. Keying on the index's ``built_at`` means a rebuilt index never
+    serves a stale answer. ``size=0`` disables it (the load benchmark measures both).
+    """
+
+    def __init__(self, size: int = 256):
+        self.size = max(0, int(size))
+        self._data: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(question: str, history: Sequence[dict], municipality: str | None, doc_id: str | None,
+            version: Any) -> tuple:
+        hist = tuple((h.get("role", ""), h.get("content", "")) for h in history)
+        return (question, hist, municipality or "", doc_id or "", str(version))
+
+    def get(self, key: tuple):
+        if not self.size:
+            return None
+        with self._lock:
+            v = self._data.get(key)
+            if v is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return v
+
+    def clear(self) -> None:
+        """Forget every answer (the corpus changed: an old answer may cite a removed document)."""
+        with self._lock:
+            self._data.clear()
+
+    def put(self, key: tuple, value: Any) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+def _clean_text(s: str) -> str:
+    # Control characters other than newline/tab are never meaningful in a question.
+    return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+
+
+def parse_ask_payload(payload: Any, *, max_question_chars: int, municipalities: set[str],
+                      doc_ids: set[str], max_history: int = DEFAULT_MAX_HISTORY) -> AskRequest:
+    """Validate a ``/api/ask`` body; raises :class:`ApiError` (4xx) with a Japanese message."""
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_body", "リクエスト本文はJSONオブジェクトで送信してください。")
+    q = payload.get("question")
+    if not isinstance(q, str):
+        raise ApiError(422, "invalid_question", "「question」に質問文（文字列）を指定してください。")
+    q = _clean_text(q)
+    if not q:
+        raise ApiError(422, "empty_question", MSG_EMPTY)
+    if len(q) > max_question_chars:
+        raise ApiError(422, "question_too_long", MSG_TOO_LONG.format(n=max_question_chars))
+
+    raw_hist = payload.get("history") or []
+    if not isinstance(raw_hist, list):
+        raise ApiError(422, "invalid_history", "「history」は {\"role\", \"content\"} の配列で指定してください。")
+    if len(raw_hist) > MAX_HISTORY_ITEMS:
+        raise ApiError(422, "history_too_long", f"「history」は{MAX_HISTORY_ITEMS}件以内にしてください。")
+    history: list[dict[str, str]] = []
+    for item in raw_hist:
+        if (not isinstance(item, dict) or item.get("role") not in ("user", "assistant")
+                or not isinstance(item.get("content"), str)):
+            raise ApiError(422, "invalid_history",
+                           "「history」の各要素は role が \"user\" か \"assistant\"、content が文字列である必要があります。")
+        content = _clean_text(item["content"])
+        if len(content) > MAX_HISTORY_CONTENT_CHARS:
+            raise ApiError(422, "history_too_long",
+                           f"「history」の各発言は{MAX_HISTORY_CONTENT_CHARS}文字以内にしてください。")
+        history.append({"role": item["role"], "content": content})
+    history = history[-max_history:] if max_history else []
+
+    def opt(name: str, known: set[str], label: str) -> str | None:
+        v = payload.get(name)
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            raise ApiError(422, f"invalid_{name}", f"「{name}」は文字列で指定してください。")
+        if known and v not in known:
+            raise ApiError(422, f"unknown_{name}", f"指定された{label}は見つかりません: {v[:50]}")
+        return v
+
+    return AskRequest(q, history, opt("municipality", municipalities, "自治体"),
+                      opt("doc_id", doc_ids, "文書"))
+
+
+class BodySizeLimit:
+    """ASGI middleware: reject request bodies over ``max_bytes`` on ``prefix`` with 413 JSON.
+
+    Checks ``Content-Length`` up front and also counts streamed (chunked) bodies, so a client
+    cannot get around the limit by omitting the header.
+    """
+
+    def __init__(self, app, max_bytes: int, prefix: str = "/api/"):
+        self.app, self.max_bytes, self.prefix = app, int(max_bytes), prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            return await self.app(scope, receive, send)
+        for k, v in scope.get("headers") or []:
+            if k == b"content-length":
+                try:
+                    too_big = int(v) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    return await self._reject(send)
+        seen = 0
+        started = False
+
+        class _TooLarge(Exception):
+            pass
+
+        async def limited_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge()
+            return msg
+
+        async def tracking_send(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(send)
+
+    async def _reject(self, send):
+        kb = self.max_bytes // 1024
+        resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {kb} KB）。")
+        await resp({"type": "http"}, None, send)
