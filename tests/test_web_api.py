@@ -1,4 +1,4 @@
-"""The JSON API and the rendering helpers of assistant/web.py, against the real Assistant.
+"""The JSON API and the rendering helpers of assistant/web/, against the real Assistant.
 
 The app under test is the one `python app.py` serves (create_app over Assistant.load on the
 bundled corpus); requests go through Starlette's TestClient, i.e. the full ASGI stack with
