@@ -10,13 +10,10 @@ Skipped like tests/test_browser_e2e.py when Chromium or Playwright is missing.
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, require_browser
+from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, live_server, require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -44,8 +41,6 @@ DOC = """# あおば市ほたる池再生計画
 @pytest.fixture(scope="module")
 def admin_app(tmp_path_factory):
     require_browser()
-    import uvicorn
-
     from assistant import Assistant
     from assistant.web import ADMIN_ENV, create_app
 
@@ -62,25 +57,8 @@ def admin_app(tmp_path_factory):
     finally:
         mp.undo()
     app.state.admin.fail_delay = 0.1
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the app did not start")
-        time.sleep(0.2)
-    yield base, corpus, tmp
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as base:
+        yield base, corpus, tmp
 
 
 def test_admin_login_upload_and_answer(admin_app):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, free_port, require_browser
+from browser_support import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, live_server, require_browser
 
 pytestmark = pytest.mark.browser
 
@@ -74,8 +74,6 @@ def city_sites(tmp_path_factory):
 def live_app(tmp_path_factory, city_sites):
     """(base_url, feedback_path) of the real app served on a free loopback port."""
     require_browser()
-    import uvicorn
-
     from assistant import Assistant
     from assistant.web import create_app
 
@@ -87,25 +85,8 @@ def live_app(tmp_path_factory, city_sites):
     _LIVE["assistant"] = assistant
     data_dir = tmp / "data"
     app = create_app(assistant, data_dir=data_dir, allowed_origins=[city_sites["allowed"][1]])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the app did not start")
-        time.sleep(0.2)
-    yield base, data_dir / "feedback.jsonl"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(app) as base:
+        yield base, data_dir / "feedback.jsonl"
 
 
 @pytest.fixture(scope="module")
