@@ -33,11 +33,14 @@ MAX_SOURCES = 3
 TOP_HITS = 8
 # Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
-REFUSAL_THRESHOLD = 0.21
+REFUSAL_THRESHOLD = 0.22
 DENSE_FLOOR = 0.45
+# Between the refusal threshold and this, the answer is prefixed with HEDGE_TEXT.
+HEDGE_THRESHOLD = 0.35
 
 EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
+HEDGE_TEXT = "ご質問にぴったり当てはまる記載は見つかりませんでしたが、関連する記述として次の箇所があります。"
 
 # --- evidence and sentence choice -------------------------------------------------------------
 
@@ -60,7 +63,7 @@ class _Candidate:
 @functools.lru_cache(maxsize=8192)
 def _sentences(text: str) -> tuple[tuple[str, frozenset[str]], ...]:
     """A passage's sentences with their content lemmas, cached: passages recur across questions."""
-    return tuple((s, frozenset(japanese.content_words(s))) for s in japanese.split_sentences(text))
+    return tuple((s, frozenset(japanese.meaning_words(s))) for s in japanese.split_sentences(text))
 
 
 def warm_up(texts: list[str]) -> None:
@@ -72,7 +75,7 @@ def warm_up(texts: list[str]) -> None:
 
 @functools.lru_cache(maxsize=8192)
 def _lemmas(text: str) -> frozenset[str]:
-    return frozenset(japanese.content_words(text))
+    return frozenset(japanese.meaning_words(text))
 
 
 def _term_weights(retriever, qa: QueryAnalysis) -> dict[str, float]:
@@ -353,4 +356,7 @@ def answer(
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
+    if conf < HEDGE_THRESHOLD:
+        # weak but not absent evidence: say so rather than present a loosely related passage as the answer
+        text = f"{HEDGE_TEXT}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

@@ -17,7 +17,7 @@ import fugashi
 # Parts of speech that carry no searchable content.
 _DROP_POS1 = {"助詞", "助動詞", "補助記号", "記号", "空白", "接続詞", "感動詞", "フィラー"}
 # Light verbs / formal nouns that match everything ("する", "ある", "こと", "ため" …).
-_LIGHT_LEMMAS = {
+LIGHT_LEMMAS = {
     "為る", "居る", "有る", "成る", "出来る", "為", "事", "物", "所", "此れ", "其れ", "彼れ",
     "様", "等", "又", "及び", "並びに", "若しくは", "或いは", "行う", "御", "ます", "です",
 }
@@ -94,11 +94,25 @@ def is_content(tok: Token) -> bool:
         return False
     if tok.pos2 == "非自立可能" and tok.pos1 in {"動詞", "形容詞", "名詞"}:
         return False
-    if tok.lemma in _LIGHT_LEMMAS:
+    if tok.lemma in LIGHT_LEMMAS:
         return False
     if not tok.surface.strip():
         return False
     return True
+
+
+def is_meaningful(tok: Token) -> bool:
+    """Content words plus main verbs UniDic marks 非自立可能 (出す, 見る, 行く …), minus light verbs.
+
+    Keyword search leaves those verbs out (they are too common to rank by), but judging whether a
+    sentence says what was asked needs them: 「ごみの出し方」 is about 出す as much as about ごみ.
+    """
+    return is_content(tok) or (tok.pos1 == "動詞" and tok.pos2 == "非自立可能" and tok.lemma not in LIGHT_LEMMAS)
+
+
+def meaning_words(text: str) -> list[str]:
+    """Lemmas of :func:`is_meaningful` tokens, in order."""
+    return [t.lemma for t in analyze(text) if is_meaningful(t)]
 
 
 def content_words(text: str) -> list[str]:

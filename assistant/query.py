@@ -157,7 +157,8 @@ def analyze_query(
     norm = japanese.normalize(text)
     all_toks = japanese.analyze(norm)
     toks = [t for t in all_toks if japanese.is_content(t)]
-    words = [t.lemma for t in toks if t.lemma not in _QUESTION_LEMMAS and t.pos1 != "接尾辞"]
+    # main verbs count too: without 出す, 「ごみの出し方は？」 would be about 「ごみ」 alone
+    words = [t.lemma for t in all_toks if japanese.is_meaningful(t) and t.lemma not in _QUESTION_LEMMAS and t.pos1 != "接尾辞"]
     qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm))
     if municipalities:
         qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
