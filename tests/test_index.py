@@ -3,9 +3,7 @@
 import json
 import logging
 import os
-from pathlib import Path
 
-import numpy as np
 import pytest
 from filelock import FileLock
 
