@@ -311,6 +311,13 @@ def _file_path(f: Any) -> str | None:
 ADMIN_DOC_HEADERS = ["文書ID", "タイトル", "自治体", "年", "種別", "段落数"]
 
 
+def _catalog_fields(labels: tuple[str, str, str, str, str]) -> tuple:
+    """One row of catalog inputs — title, municipality, year, kind, url — in that order."""
+    widths = (200, 120, 100, 120, 200)
+    with gr.Row():
+        return tuple(gr.Textbox(label=label, min_width=w) for label, w in zip(labels, widths))
+
+
 def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_choices, doc_choices) -> None:
     """The 管理 tab (only built when an admin password is configured).
 
@@ -335,12 +342,8 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
         with gr.Accordion("文書を追加", open=True):
             files = gr.File(label="ファイル（" + " ".join(ADMIN_FILE_TYPES) + "、複数可）", file_count="multiple",
                             file_types=ADMIN_FILE_TYPES, type="filepath", elem_classes="mq-admin-files")
-            with gr.Row():
-                up_title = gr.Textbox(label="タイトル（任意・1ファイルのとき）", min_width=200)
-                up_muni = gr.Textbox(label="自治体（任意）", min_width=120)
-                up_year = gr.Textbox(label="年（任意・例 2024）", min_width=100)
-                up_kind = gr.Textbox(label="種別（任意・例 総合計画）", min_width=120)
-                up_url = gr.Textbox(label="URL（任意）", min_width=200)
+            up_fields = _catalog_fields(("タイトル（任意・1ファイルのとき）", "自治体（任意）", "年（任意・例 2024）",
+                                         "種別（任意・例 総合計画）", "URL（任意）"))
             upload_btn = gr.Button("追加して索引を更新", variant="primary", elem_classes="mq-admin-upload")
         with gr.Accordion("登録済みの文書", open=True):
             stats = gr.Markdown("", elem_classes="mq-admin-stats")
@@ -350,12 +353,7 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
         with gr.Accordion("目録情報の編集・削除", open=False):
             target = gr.Dropdown(label="文書", choices=[], value=None, interactive=True,
                                  elem_classes="mq-admin-target")
-            with gr.Row():
-                ed_title = gr.Textbox(label="タイトル", min_width=200)
-                ed_muni = gr.Textbox(label="自治体", min_width=120)
-                ed_year = gr.Textbox(label="年", min_width=100)
-                ed_kind = gr.Textbox(label="種別", min_width=120)
-                ed_url = gr.Textbox(label="URL", min_width=200)
+            ed_fields = _catalog_fields(("タイトル", "自治体", "年", "種別", "URL"))
             save_btn = gr.Button("目録情報を保存して索引を更新", elem_classes="mq-admin-save")
             with gr.Row():
                 confirm = gr.Checkbox(label="削除を確認しました", value=False, elem_classes="mq-admin-confirm")
@@ -423,11 +421,11 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
     outs = [result, table, stats, target, muni_filter, doc_filter]
     login.click(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
     pw.submit(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
-    upload_btn.click(do_upload, inputs=[pw, files, up_title, up_muni, up_year, up_kind, up_url, muni_filter],
+    upload_btn.click(do_upload, inputs=[pw, files, *up_fields, muni_filter],
                      outputs=[*outs, files], **common)
-    save_btn.click(do_save, inputs=[pw, target, ed_title, ed_muni, ed_year, ed_kind, ed_url, muni_filter],
+    save_btn.click(do_save, inputs=[pw, target, *ed_fields, muni_filter],
                    outputs=outs, **common)
     remove_btn.click(do_remove, inputs=[pw, target, confirm, muni_filter], outputs=[*outs, confirm], **common)
     rebuild_btn.click(do_rebuild, inputs=[pw, muni_filter], outputs=outs, **common)
-    target.change(do_select, inputs=[pw, target], outputs=[ed_title, ed_muni, ed_year, ed_kind, ed_url],
+    target.change(do_select, inputs=[pw, target], outputs=list(ed_fields),
                   **common)
