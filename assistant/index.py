@@ -178,7 +178,10 @@ class EmbeddingCache:
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as z:
-                    for k, v in zip(z["keys"], z["vectors"]):
+                    keys, vectors = z["keys"], z["vectors"]
+                    if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
+                        raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+                    for k, v in zip(keys, vectors):
                         self.vectors[str(k)] = v
             except Exception as e:  # a broken cache only costs time, never correctness
                 log.warning("embedding cache %s unreadable (%s); re-embedding", path, e)
