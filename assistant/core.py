@@ -128,18 +128,13 @@ class Assistant:
             built = False
             if loaded is None:
                 try:
-                    # the lock is taken inside; if another builder made the index current while we
-                    # waited for it, nothing is rebuilt (stats is None)
-                    stats = index.rebuild(
-                        self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
-                        force=force, progress=progress, corpus_dir=self.corpus_dir,
-                    )
+                    stats = self._build(expected, progress, force=force)
                 except index.IndexWriteError as e:
                     if not self._keep_last_good(e):
                         raise
                     return False
                 if stats is not None:
-                    self.last_build = stats | self._collect_stats
+                    self.last_build = stats
                     built = True
                 loaded = index.load(self.index_dir, expected)
             self.stale = None
@@ -169,6 +164,15 @@ class Assistant:
         log.error("%s — answering from the last good index (built %s), which is stale",
                   error, self._state.search_index.manifest.get("built_at"))
         return True
+
+    def _build(self, expected: index.BuildInfo, progress: bool, force: bool = False) -> dict[str, Any] | None:
+        """Rebuild under the index lock; None when another builder made the index current while
+        we waited for the lock (then there is nothing to redo)."""
+        stats = index.rebuild(
+            self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
+            force=force, progress=progress, corpus_dir=self.corpus_dir,
+        )
+        return None if stats is None else stats | self._collect_stats
 
     def _collect(self, expected: index.BuildInfo, force: bool, progress: bool) -> list:
         pipeline_key = json.dumps(expected.settings, sort_keys=True) + expected.chunker_version
