@@ -66,16 +66,22 @@ def _report_index(a) -> int:
         print("索引は最新です（作り直しなし） / index is current, nothing rebuilt")
     for s in a.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
-    for w in h.get("warnings", []):
-        print(f"警告 / warning: {w}", file=sys.stderr)
+    _warn(a)
     if not h["passages"]:
         print("エラー: 索引に入れられる文書がありません / nothing could be indexed (see the skipped files above)", file=sys.stderr)
         return EXIT_NOTHING_INDEXED
     return 0
 
 
+def _warn(a) -> None:
+    """What the operator must fix (stale index, broken catalog), on stderr so --json stays clean."""
+    for w in a.health().get("warnings", []):
+        print(f"警告 / warning: {w}", file=sys.stderr)
+
+
 def cmd_ask(args) -> int:
     a = _load(args, progress=not args.json)
+    _warn(a)
     ans = a.ask(args.question, k=args.k)
     if args.json:
         _print_json(ans.to_dict())
@@ -90,6 +96,7 @@ def cmd_ask(args) -> int:
 
 def cmd_search(args) -> int:
     a = _load(args, progress=not args.json)
+    _warn(a)
     hits = a.search(args.query, k=args.k, municipality=args.municipality, doc_id=args.doc)
     for h in hits:
         if args.json:

@@ -267,7 +267,7 @@ def break_catalog(corpus_dir: Path) -> None:
     cat.write_text(cat.read_text(encoding="utf-8") + '\n["broken.txt"\ntitle = "閉じ括弧がない"\n', encoding="utf-8")
 
 
-def test_a_catalog_syntax_error_keeps_the_last_good_metadata_and_is_reported_until_fixed(site, monkeypatch):
+def test_a_catalog_syntax_error_keeps_the_last_good_metadata_and_is_reported_until_fixed(site, capsys):
     corpus_dir, idx = site
     Assistant.load(corpus_dir, idx)
     break_catalog(corpus_dir)
@@ -285,6 +285,11 @@ def test_a_catalog_syntax_error_keeps_the_last_good_metadata_and_is_reported_unt
     # a later process that loads the (current) index without rebuilding still warns
     later = Assistant.load(corpus_dir, idx)
     assert later.last_build is None and "catalog_error" in later.health()
+    # … and so does the command line, on stderr (stdout stays JSON)
+    capsys.readouterr()
+    assert cli.main(["ask", NPO_QUESTION, "--json", "--corpus", str(corpus_dir), "--index", str(idx)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["citations"] and "catalog.toml" in err
     # … and so does the admin tab
     from assistant.web.admin import Admin
 
