@@ -57,6 +57,9 @@ def _load(args, progress: bool = True):
 
 def _report_index(a) -> int:
     """The build summary on stdout, each skipped file on stderr; the exit code for it."""
+    if a.stale:  # the rebuild could not be written; the old index still serves the app
+        print(f"エラー: {a.stale}", file=sys.stderr)
+        return 2
     h = a.health()
     print(f"索引 / index: {a.index_dir.resolve()}")
     print(f"索引: {h['documents']} 文書, {h['passages']} 節, model={h['model']}, built_at={h['built_at']}")

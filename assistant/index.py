@@ -88,7 +88,7 @@ class CorpusMismatchError(IndexError_):
 
 
 _NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
-_NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
+_NO_PERMISSION = {errno.EACCES, errno.EPERM}
 
 
 def write_error(path: Path | str, e: OSError) -> IndexWriteError:
@@ -97,6 +97,9 @@ def write_error(path: Path | str, e: OSError) -> IndexWriteError:
     if e.errno in _NO_SPACE:
         msg = (f"索引を書き込めません（ディスクの空き容量不足）: {where} — 空きを作ってから build を再実行してください / "
                f"cannot write the index, no space left on device: {where}; free some space and run build again")
+    elif e.errno == errno.EROFS:
+        msg = (f"索引を書き込めません（読み取り専用のファイルシステム）: {where} — --index で書き込めるフォルダを指定してください / "
+               f"cannot write the index, read-only file system: {where}; pass --index DIR on a writable disk")
     elif e.errno in _NO_PERMISSION or isinstance(e, PermissionError):
         msg = (f"索引を書き込めません（書き込み権限がありません）: {where} — 索引の所有者として実行するか --index で書き込めるフォルダを指定してください / "
                f"cannot write the index, permission denied: {where}; run as the index's owner or pass --index DIR")
@@ -467,7 +470,7 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         os.replace(staging / "b", final)
         _point_current(index_dir, final)
     except OSError as e:
-        raise write_error(staging or builds, e) from e
+        raise write_error(index_dir, e) from e  # e.filename, when set, names the file
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)

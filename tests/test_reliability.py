@@ -194,6 +194,18 @@ def test_the_cli_reports_a_full_disk_in_one_line_naming_the_path(site, monkeypat
     assert leftovers(idx) == [] and not (idx / "current").exists()
 
 
+def test_build_on_a_full_disk_exits_2_even_though_the_old_index_still_serves(site, monkeypatch, capsys):
+    corpus_dir, idx = site
+    Assistant.load(corpus_dir, idx)
+    touch_corpus(corpus_dir)
+    fill_disk_on_dense_write(monkeypatch)
+    capsys.readouterr()
+    assert cli.main(["build", "--corpus", str(corpus_dir), "--index", str(idx)]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device" in err and "Traceback" not in err
+    assert leftovers(idx) == []
+
+
 def test_a_read_only_stale_index_answers_with_a_warning_instead_of_failing(site, monkeypatch):
     """As another user: the lock file cannot even be created. The stale index still answers."""
     corpus_dir, idx = site
