@@ -176,6 +176,10 @@ def test_a_full_disk_during_a_rebuild_keeps_answering_from_the_last_good_index_a
     assert any("last good index" in r.getMessage() for r in caplog.records)
     assert a.ask(NPO_QUESTION).text == good
     assert leftovers(idx) == []
+    from assistant.web.admin import Admin
+
+    admin = Admin(a, "pw", fail_delay=0)
+    assert "更新できませんでした" in admin.rebuild("pw").message and "⚠" in admin.stats_markdown()
     # a process started now (the app restarting) also answers, from the last good index
     b = Assistant.load(corpus_dir, idx)
     assert b.health()["status"] == "stale" and b.ask(NPO_QUESTION).text == good

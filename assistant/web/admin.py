@@ -150,6 +150,8 @@ class Admin:
                 self.on_change()
             except Exception:
                 log.exception("admin: on_change failed")
+        if getattr(self.assistant, "stale", None):  # the new index could not be written (disk full …)
+            return f"索引を更新できませんでした。以前の索引で回答を続けています: {self.assistant.stale}"
         return f"索引を更新しました（{self.last_seconds:.2f}秒）。"
 
     def _run(self, what: str, fn) -> AdminOutcome:
