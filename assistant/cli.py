@@ -16,9 +16,14 @@ DESCRIPTION = """machizukuri-qa: 自治体の計画書（総合計画・協働�
 Cited answers from Japanese municipal plan documents."""
 
 
+# Exit code of ``build`` (and ``add``) when not a single passage could be indexed.
+EXIT_NOTHING_INDEXED = 3
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default=os.environ.get("ASSISTANT_CORPUS", "corpus"), help="計画書のフォルダ / corpus directory (default: corpus)")
-    p.add_argument("--index", default=os.environ.get("ASSISTANT_INDEX", "index"), help="索引のフォルダ / index directory (default: index)")
+    p.add_argument("--index", default=os.environ.get("ASSISTANT_INDEX"),
+                   help="索引のフォルダ / index directory (default: index for ./corpus, otherwise <corpus>.index next to the corpus)")
     p.add_argument("--model", default=None, help="埋め込みモデル: HF id かローカルパス (default: ASSISTANT_MODEL or bundled offline model)")
 
 
@@ -26,14 +31,60 @@ def _print_json(obj) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
+def default_index_dir(corpus_dir: str | os.PathLike) -> Path:
+    """Where the index of ``corpus_dir`` lives unless --index / ASSISTANT_INDEX say otherwise.
+
+    An index belongs to one corpus: ``./corpus`` keeps the historical ``./index``; any other
+    corpus gets ``<corpus>.index`` beside it, so ``add --corpus scratch`` never replaces the
+    main corpus's index (index.rebuild also refuses to, if asked explicitly)."""
+    corpus = Path(corpus_dir).resolve()
+    if corpus == Path("corpus").resolve():
+        return Path("index")
+    return corpus.with_name(corpus.name + ".index")
+
+
+def _index(args) -> Path:
+    if not getattr(args, "index", None):
+        args.index = str(default_index_dir(args.corpus))
+    return Path(args.index)
+
+
 def _load(args, progress: bool = True):
     from .core import Assistant
 
-    return Assistant.load(args.corpus, args.index, args.model, progress=progress)
+    return Assistant.load(args.corpus, _index(args), args.model, progress=progress)
+
+
+def _report_index(a) -> int:
+    """The build summary on stdout, each skipped file on stderr; the exit code for it."""
+    if a.stale:  # the rebuild could not be written; the old index still serves the app
+        print(f"エラー: {a.stale}", file=sys.stderr)
+        return 2
+    h = a.health()
+    print(f"索引 / index: {a.index_dir.resolve()}")
+    print(f"索引: {h['documents']} 文書, {h['passages']} 節, model={h['model']}, built_at={h['built_at']}")
+    if a.last_build:
+        print(f"build: {a.last_build}")
+    else:
+        print("索引は最新です（作り直しなし） / index is current, nothing rebuilt")
+    for s in a.skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    _warn(a)
+    if not h["passages"]:
+        print("エラー: 索引に入れられる文書がありません / nothing could be indexed (see the skipped files above)", file=sys.stderr)
+        return EXIT_NOTHING_INDEXED
+    return 0
+
+
+def _warn(a) -> None:
+    """What the operator must fix (stale index, broken catalog), on stderr so --json stays clean."""
+    for w in a.health().get("warnings", []):
+        print(f"警告 / warning: {w}", file=sys.stderr)
 
 
 def cmd_ask(args) -> int:
     a = _load(args, progress=not args.json)
+    _warn(a)
     ans = a.ask(args.question, k=args.k)
     if args.json:
         _print_json(ans.to_dict())
@@ -48,6 +99,7 @@ def cmd_ask(args) -> int:
 
 def cmd_search(args) -> int:
     a = _load(args, progress=not args.json)
+    _warn(a)
     hits = a.search(args.query, k=args.k, municipality=args.municipality, doc_id=args.doc)
     for h in hits:
         if args.json:
@@ -60,14 +112,8 @@ def cmd_search(args) -> int:
 def cmd_build(args) -> int:
     from .core import Assistant
 
-    a = Assistant.load(args.corpus, args.index, args.model, progress=True, rebuild=args.force)
-    h = a.health()
-    print(f"索引: {h['documents']} 文書, {h['passages']} 節, model={h['model']}, built_at={h['built_at']}")
-    if a.last_build:
-        print(f"build: {a.last_build}")
-    for name, why in a.skipped:
-        print(f"skipped {name}: {why}", file=sys.stderr)
-    return 0
+    a = Assistant.load(args.corpus, _index(args), args.model, progress=True, rebuild=args.force)
+    return _report_index(a)
 
 
 def cmd_chunks(args) -> int:
@@ -106,7 +152,7 @@ def cmd_serve(args) -> int:
     from .web import serve
 
     origins = [o.strip() for o in args.allowed_origins.split(",") if o.strip()]
-    serve(host=args.host, port=args.port, corpus=args.corpus, index=args.index, model=args.model,
+    serve(host=args.host, port=args.port, corpus=args.corpus, index=str(_index(args)), model=args.model,
           allowed_origins=origins, data_dir=args.data_dir, workers=args.workers)
     return 0
 
@@ -125,7 +171,9 @@ def cmd_add(args) -> int:
     if not args.no_build and failed < len(results):
         from .core import Assistant
 
-        Assistant.load(args.corpus, args.index, args.model, progress=True)
+        code = _report_index(Assistant.load(args.corpus, _index(args), args.model, progress=True))
+        if code:
+            return code
     return 1 if failed else 0
 
 
@@ -219,4 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FileNotFoundError, ValueError, EmbedderError, IndexError_) as e:
         print(f"エラー: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, no permission …: the path and the reason, never a traceback
+        print(f"エラー / error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2

@@ -61,7 +61,11 @@ class Assistant:
         self._state: _State | None = None
         self._lock = threading.Lock()
         self.last_build: dict[str, Any] | None = None
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped: list[corpus.Skipped] = []
+        self.stale: str | None = None  # why the index being served is not the corpus's current one
+        self._collect_stats: dict[str, Any] = {}
+        self._catalog_key: tuple | None = None
+        self._catalog_problem: str | None = None
 
     # --- construction ---------------------------------------------------------------------
 
@@ -104,48 +108,105 @@ class Assistant:
         """Make the loaded index match the corpus. Returns True if a (re)build happened.
 
         Safe to call while questions are being answered: the new index is swapped in as one
-        reference once it is complete.
+        reference once it is complete. When the new index cannot be written (disk full, no
+        permission), the last good index keeps answering and ``health()`` says it is stale.
         """
         if not self.corpus_dir.is_dir():
             raise FileNotFoundError(f"corpus directory not found: {self.corpus_dir}")
         expected = self.build_info()
         with self._lock:
-            built = False
+            loaded = None
             if not force:
                 try:
                     loaded = index.load(self.index_dir, expected)
                 except index.MissingIndexError:
                     log.info("no index in %s yet: building it", self.index_dir)
-                    force = True
                 except index.StaleIndexError as e:
                     log.warning("index in %s is stale (%s): rebuilding", self.index_dir, e)
-                    force = True
                 except index.CorruptIndexError as e:
                     log.warning("index in %s is unreadable (%s): rebuilding", self.index_dir, e)
-                    force = True
-            if force:
-                self.last_build = self._build(expected, progress)
+            built = False
+            if loaded is None:
+                try:
+                    stats = self._build(expected, progress, force=force)
+                except index.IndexWriteError as e:
+                    if not self._keep_last_good(e):
+                        raise
+                    return False
+                if stats is not None:
+                    self.last_build = stats
+                    built = True
                 loaded = index.load(self.index_dir, expected)
-                built = True
-            self._state = _State(
-                search_index=loaded,
-                retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
-                by_id={c.id: i for i, c in enumerate(loaded.chunks)},
-            )
+            self.stale = None
+            self._swap(loaded)
+        return built
+
+    def _swap(self, loaded: index.SearchIndex) -> None:
+        self._state = _State(
+            search_index=loaded,
+            retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
+            by_id={c.id: i for i, c in enumerate(loaded.chunks)},
+        )
         # sentence tokenization of passages is cached; on a small corpus fill the cache off the
         # request path (on a large one it would only compete with the first questions for the GIL)
         if len(loaded.chunks) <= WARM_UP_MAX_PASSAGES:
             threading.Thread(target=answering.warm_up, args=([c.text for c in loaded.chunks],), daemon=True).start()
-        return built
 
-    def _build(self, expected: index.BuildInfo, progress: bool) -> dict[str, Any]:
+    def _keep_last_good(self, error: index.IndexWriteError) -> bool:
+        """After a failed write: keep answering from the index in memory, or else from the last
+        good index on disk (checksums verified, staleness ignored). False when there is neither."""
+        if self._state is None:
+            try:
+                self._swap(index.load(self.index_dir, None))
+            except index.IndexError_:
+                return False
+        self.stale = str(error)
+        log.error("%s — answering from the last good index (built %s), which is stale",
+                  error, self._state.search_index.manifest.get("built_at"))
+        return True
+
+    def _build(self, expected: index.BuildInfo, progress: bool, force: bool = False) -> dict[str, Any] | None:
+        """Rebuild under the index lock; None when another builder made the index current while
+        we waited for the lock (then there is nothing to redo)."""
+        stats = index.rebuild(
+            self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
+            force=force, progress=progress, corpus_dir=self.corpus_dir,
+        )
+        return None if stats is None else stats | self._collect_stats
+
+    def _collect(self, expected: index.BuildInfo, force: bool, progress: bool) -> list:
         pipeline_key = json.dumps(expected.settings, sort_keys=True) + expected.chunker_version
-        chunks, pstats = passage_cache.collect(self.corpus_dir, self.index_dir / "cache" / "passages", pipeline_key, progress)
+        chunks, pstats = passage_cache.collect(self.corpus_dir, self.index_dir / "cache" / "passages", pipeline_key,
+                                               progress, reuse=not force)
         self.skipped = pstats.skipped
+        self._collect_stats = {"files": pstats.files, "files_read": pstats.read, "files_reused": pstats.reused,
+                               "cache_repaired": len(pstats.repaired), "passages_collapsed": pstats.collapsed}
         if not chunks:
             log.warning("corpus %s produced no passages", self.corpus_dir)
-        stats = index.build(self.index_dir, chunks, self.embedder, expected, progress=progress)
-        return stats | {"files": pstats.files, "files_read": pstats.read, "files_reused": pstats.reused}
+        return chunks
+
+    def catalog_error(self) -> str | None:
+        """Why ``catalog.toml`` cannot be used right now (checked again whenever the file changes)."""
+        path = self.corpus_dir / corpus.CATALOG_FILE
+        try:
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        if key != self._catalog_key:
+            self._catalog_key, self._catalog_problem = key, corpus.catalog_problem(self.corpus_dir)
+        return self._catalog_problem
+
+    def _catalog(self) -> dict:
+        """The catalog, or while ``catalog.toml`` is broken the last one that parsed."""
+        try:
+            return corpus.read_catalog_strict(self.corpus_dir)
+        except corpus.CatalogError:
+            keep = self.index_dir / "cache" / "passages" / passage_cache.LAST_GOOD_CATALOG
+            try:
+                return corpus.parse_catalog(keep.read_bytes())
+            except (OSError, corpus.CatalogError):
+                return {}
 
     # --- questions ------------------------------------------------------------------------
 
@@ -180,7 +241,7 @@ class Assistant:
     def documents(self) -> list[dict[str, Any]]:
         counts: dict[str, int] = {}
         info: dict[str, dict[str, Any]] = {}
-        catalog = corpus.read_catalog(self.corpus_dir)
+        catalog = self._catalog()
         for c in self.state.search_index.chunks:
             counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
             if c.doc_id not in info:
@@ -215,14 +276,28 @@ class Assistant:
         }
 
     def health(self) -> dict[str, Any]:
+        """Counts and build time, plus what an operator must fix: ``status`` is "ok", or "stale"
+        when a rebuild could not be written and the last good index is answering; ``warnings``
+        lists the stale reason and a broken ``catalog.toml`` until they are fixed."""
         m = self.state.search_index.manifest
-        return {
-            "status": "ok",
+        warnings = []
+        if self.stale:
+            warnings.append(f"索引が古いままです（最後に正常に作成した索引で回答中） / serving a stale index: {self.stale}")
+        cat = self.catalog_error()
+        if cat:
+            warnings.append(f"目録 catalog.toml を修正してください / fix catalog.toml: {cat}")
+        h = {
+            "status": "stale" if self.stale else "ok",
             "documents": m.get("counts", {}).get("documents", 0),
             "passages": m.get("counts", {}).get("passages", 0),
             "model": self.embedder.model_id,
             "built_at": m.get("built_at"),
         }
+        if warnings:
+            h["warnings"] = warnings
+        if cat:
+            h["catalog_error"] = cat
+        return h
 
 
 def _merge_overlapping(texts: list[str]) -> str:

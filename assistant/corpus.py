@@ -40,6 +40,7 @@ import hashlib
 import html
 import json
 import logging
+import os
 import re
 import tomllib
 import unicodedata
@@ -119,6 +120,12 @@ def decode_bytes(data: bytes, name: str = "") -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    mostly = decode_mostly_utf8(data)
+    if mostly is not None:
+        text, bad = mostly
+        log.warning("%s: invalid UTF-8 bytes replaced by U+FFFD at %s", name or "document",
+                    ", ".join(f"line {n}" for n in bad[:10]) + (" …" if len(bad) > 10 else ""))
+        return text, "utf-8 (invalid bytes replaced)"
     candidates = []
     for enc in ("cp932", "euc_jp"):
         try:
@@ -142,6 +149,38 @@ def decode_bytes(data: bytes, name: str = "") -> tuple[str, str]:
         if _control_ratio(text) < 0.05:
             return text, best.encoding
     raise SkipFile("undecodable or binary (no UTF-8 / CP932 / EUC-JP / detected text encoding fits)")
+
+
+# A UTF-8 file is decoded despite a few invalid byte sequences when at most this share of its
+# non-ASCII bytes is invalid: CP932 / EUC-JP text read as UTF-8 fails on nearly every character.
+MAX_INVALID_UTF8_SHARE = 0.01
+_MAX_INVALID_UTF8 = 1000
+
+
+def decode_mostly_utf8(data: bytes) -> tuple[str, list[int]] | None:
+    """(text, 1-based lines holding invalid bytes) when ``data`` is UTF-8 apart from a few invalid
+    byte sequences (each replaced by U+FFFD); None when it does not look like UTF-8 at all."""
+    non_ascii = sum(1 for b in data if b >= 0x80)
+    limit = min(_MAX_INVALID_UTF8, int(non_ascii * MAX_INVALID_UTF8_SHARE))
+    parts: list[str] = []
+    bad_at: list[int] = []
+    pos = 0
+    while True:
+        try:
+            parts.append(data[pos:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as e:
+            if len(bad_at) >= limit:
+                return None
+            parts.append(data[pos : pos + e.start].decode("utf-8"))
+            parts.append("\ufffd")
+            bad_at.append(pos + e.start)
+            pos += e.end
+    valid_multibyte = non_ascii - len(bad_at)
+    if not bad_at or valid_multibyte < 20:
+        return None
+    lines = sorted({data.count(b"\n", 0, b) + 1 for b in bad_at})
+    return "".join(parts), lines
 
 
 def _control_ratio(text: str) -> float:
@@ -200,22 +239,54 @@ def extractors() -> dict[str, Extractor]:
 # --------------------------------------------------------------------------------------
 
 
+class CatalogError(ValueError):
+    """``catalog.toml`` cannot be parsed; the message names the file, the line and the problem."""
+
+
+def parse_catalog(data: bytes, where: str = CATALOG_FILE) -> dict[str, dict]:
+    """Catalog bytes → {doc_id: entry}; ``CatalogError`` if they are not valid TOML."""
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CatalogError(f"{where}: 目録が UTF-8 ではありません / not UTF-8 (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CatalogError(f"{where}: 目録の書式エラー / syntax error: {e}") from None
+    return {str(k): dict(v) for k, v in doc.items() if isinstance(v, dict)}
+
+
+def read_catalog_strict(corpus_dir: str | Path) -> dict[str, dict]:
+    """Like ``read_catalog`` but a malformed or unreadable file raises ``CatalogError``."""
+    path = Path(corpus_dir) / CATALOG_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise CatalogError(f"{path}: 目録を読めません / cannot read: {e.strerror or e}") from None
+    return parse_catalog(data, str(path))
+
+
+def catalog_problem(corpus_dir: str | Path) -> str | None:
+    """Why the corpus's ``catalog.toml`` cannot be used (one line), or None when it is fine."""
+    try:
+        read_catalog_strict(corpus_dir)
+    except CatalogError as e:
+        return str(e)
+    return None
+
+
 def read_catalog(corpus_dir: str | Path) -> dict[str, dict]:
     """``corpus/catalog.toml`` as {doc_id: {title, municipality, publisher, year, date, kind, url…}}.
 
-    Missing file → {}. A malformed file is reported and ignored (documents still load, with
-    titles from their first heading) rather than stopping the build.
+    Missing file → {}. A malformed file is reported and ignored here; the indexer does not use
+    this lenient reader but ``passage_cache.read_catalog_keeping_last_good``, which keeps the
+    last catalog that parsed so one typo cannot strip every document of its metadata.
     """
-    path = Path(corpus_dir) / CATALOG_FILE
-    if not path.exists():
-        return {}
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (tomllib.TOMLDecodeError, OSError) as e:
-        log.warning("catalog %s ignored: %s", path, e)
+        return read_catalog_strict(corpus_dir)
+    except CatalogError as e:
+        log.warning("catalog ignored: %s", e)
         return {}
-    return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)}
 
 
 # --------------------------------------------------------------------------------------
@@ -907,12 +978,39 @@ def make_document(
     )
 
 
+# Text formats hold about 1 MB per plan; 20 MB of text is a runaway export, not a plan, and
+# would become tens of thousands of passages. PDF / Word files carry images, so their cap is the
+# upload limit. ASSISTANT_MAX_FILE_MB overrides both.
+MAX_TEXT_BYTES = 20 * 1024 * 1024
+MAX_BINARY_BYTES = 200 * 1024 * 1024
+_TEXT_SUFFIXES = {".txt", ".md", ".jsonl", ".html", ".htm", ".csv"}
+
+
+def max_file_bytes(path: Path) -> int:
+    env = os.environ.get("ASSISTANT_MAX_FILE_MB", "").strip()
+    if env:
+        try:
+            return int(float(env) * 1024 * 1024)
+        except ValueError:
+            log.warning("ASSISTANT_MAX_FILE_MB=%r is not a number; using the default limits", env)
+    return MAX_TEXT_BYTES if path.suffix.lower() in _TEXT_SUFFIXES else MAX_BINARY_BYTES
+
+
+def check_file_size(path: Path) -> None:
+    """``SkipFile`` when ``path`` is larger than its limit (the reason says how to raise it)."""
+    size, limit = path.stat().st_size, max_file_bytes(path)
+    if size > limit:
+        raise SkipFile(f"file too large ({size / 2**20:.1f} MB > {limit / 2**20:.0f} MB limit; "
+                       "split it or set ASSISTANT_MAX_FILE_MB)")
+
+
 def read_document(path: str | Path, catalog_entry: dict | None = None) -> Document:
     """Read one document file (any registered extractor). Raises ``SkipFile`` when it is not readable."""
     path = Path(path)
     fn = extractors().get(path.suffix.lower())
     if fn is None:
         raise SkipFile(f"unsupported file type {path.suffix!r}")
+    check_file_size(path)
     data = path.read_bytes()
     if not data.strip():
         raise SkipFile("empty file")
@@ -959,16 +1057,34 @@ def read_jsonl(path: str | Path, catalog: dict | None = None, skipped: list | No
     path = Path(path)
     catalog = catalog or {}
     docs = []
-    data = path.read_bytes()
     try:
-        text, _ = decode_bytes(data, str(path))
+        check_file_size(path)
+        data = path.read_bytes()
     except SkipFile as e:
         _skip(path, str(e), skipped)
         return []
+    bad_lines: set[int] = set()
+    mostly = None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        mostly = decode_mostly_utf8(data)  # JSON Lines is UTF-8: drop only the lines that are not
+    if mostly is not None:
+        text, bad = mostly
+        bad_lines = set(bad)
+    else:
+        try:
+            text, _ = decode_bytes(data, str(path))
+        except SkipFile as e:
+            _skip(path, str(e), skipped)
+            return []
     for n, line in enumerate(_split_lines(text), 1):
         if not line.strip():
             continue
         where = f"{path.name}:{n}"
+        if n in bad_lines:
+            _skip(where, "undecodable line (invalid UTF-8 bytes); the other lines are kept", skipped)
+            continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
@@ -1020,7 +1136,11 @@ def iter_corpus_files(corpus_dir: str | Path) -> list[Path]:
 def read_corpus_file(path: Path, catalog: dict, skipped: list | None = None) -> list[Document]:
     """The documents of one corpus file (one, or many for ``.jsonl``); [] with a warning if unreadable."""
     if path.suffix.lower() == ".jsonl":
-        return read_jsonl(path, catalog, skipped)
+        try:
+            return read_jsonl(path, catalog, skipped)
+        except OSError as e:
+            _skip(path, f"unreadable: {e}", skipped)
+            return []
     try:
         return [read_document(path, catalog.get(path.name))]
     except SkipFile as e:

@@ -6,6 +6,7 @@ Layout of ``index_dir``::
       current -> builds/20261122T0203-ab12cd   (symlink, swapped atomically)
       builds/<build id>/{manifest.json, chunks.jsonl, dense.faiss, bm25/…}
       cache/<model fingerprint>.npz            (passage embeddings keyed by content hash)
+      cache/passages/<key>.jsonl               (passages of one corpus file, checksummed)
       .build.lock
 
 Why this shape:
@@ -18,6 +19,10 @@ Why this shape:
 - The embedding cache keys vectors by a hash of the exact passage text (after the model's passage
   prefix), as simonw/llm does, so a rebuild after one document changed re-embeds only that
   document's passages.
+- Everything that *writes* here (passage cache, embedding cache, build directory, ``current``)
+  happens under ``.build.lock``, so whatever temporary file exists when a builder acquires the
+  lock was left by a killed builder and is removed (``clean_leftovers``). The failure model is
+  spelled out in docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ import json
 import logging
 import os
 import shutil
+import errno
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import bm25s
 import faiss
@@ -68,6 +75,37 @@ class CorruptIndexError(IndexError_):
 
 class MissingIndexError(IndexError_):
     """No index has been built in this directory yet."""
+
+
+class IndexWriteError(IndexError_):
+    """The index directory cannot be written (disk full, no permission, read-only file system).
+
+    Nothing half-written is left behind; the last good index (if any) is still usable."""
+
+
+class CorpusMismatchError(IndexError_):
+    """The index directory holds the index of another corpus directory; rebuilding would replace it."""
+
+
+_NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NO_PERMISSION = {errno.EACCES, errno.EPERM}
+
+
+def write_error(path: Path | str, e: OSError) -> IndexWriteError:
+    """One bilingual line for an OS error while writing ``path``: what happened and what to do."""
+    where = getattr(e, "filename", None) or path
+    if e.errno in _NO_SPACE:
+        msg = (f"索引を書き込めません（ディスクの空き容量不足）: {where} — 空きを作ってから build を再実行してください / "
+               f"cannot write the index, no space left on device: {where}; free some space and run build again")
+    elif e.errno == errno.EROFS:
+        msg = (f"索引を書き込めません（読み取り専用のファイルシステム）: {where} — --index で書き込めるフォルダを指定してください / "
+               f"cannot write the index, read-only file system: {where}; pass --index DIR on a writable disk")
+    elif e.errno in _NO_PERMISSION or isinstance(e, PermissionError):
+        msg = (f"索引を書き込めません（書き込み権限がありません）: {where} — 索引の所有者として実行するか --index で書き込めるフォルダを指定してください / "
+               f"cannot write the index, permission denied: {where}; run as the index's owner or pass --index DIR")
+    else:
+        msg = f"索引を書き込めません: {where}: {e.strerror or e} / cannot write the index at {where}: {e.strerror or e}"
+    return IndexWriteError(msg)
 
 
 def sha256_file(path: Path) -> str:
@@ -143,22 +181,34 @@ class EmbeddingCache:
         if path.exists():
             try:
                 with np.load(path, allow_pickle=False) as z:
-                    for k, v in zip(z["keys"], z["vectors"]):
+                    keys, vectors = z["keys"], z["vectors"]
+                    if keys.ndim != 1 or vectors.ndim != 2 or len(keys) != len(vectors):
+                        raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+                    for k, v in zip(keys, vectors):
                         self.vectors[str(k)] = v
             except Exception as e:  # a broken cache only costs time, never correctness
                 log.warning("embedding cache %s unreadable (%s); re-embedding", path, e)
                 self.vectors = {}
 
-    def save(self, keep: Iterable[str]) -> None:
+    def save(self, keep: Iterable[str]) -> bool:
+        """Write the vectors of ``keep`` atomically. A failed write (disk full, no permission)
+        removes its temporary file and is logged: the cache only saves time, so the build goes on."""
         keep = [k for k in dict.fromkeys(keep) if k in self.vectors]
         if not keep:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
-        os.close(fd)
-        with open(tmp, "wb") as f:
-            np.savez(f, keys=np.array(keep), vectors=np.stack([self.vectors[k] for k in keep]))
-        os.replace(tmp, self.path)
+            return True
+        tmp = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".npz.tmp")
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, keys=np.array(keep), vectors=np.stack([self.vectors[k] for k in keep]))
+            os.replace(tmp, self.path)
+            return True
+        except OSError as e:
+            if tmp:
+                Path(tmp).unlink(missing_ok=True)
+            log.warning("embedding cache not saved (%s); the next build re-embeds", write_error(self.path, e))
+            return False
 
 
 def embed_passages(chunks: list[Chunk], embedder, cache_dir: Path, progress: bool) -> tuple[np.ndarray, int]:
@@ -281,6 +331,59 @@ def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info
     os.replace(tmp, build_dir / "manifest.json")
 
 
+@contextmanager
+def build_lock(index_dir: Path | str, timeout: float = 600) -> Iterator[float]:
+    """Hold ``index_dir/.build.lock``; yields the time it was acquired.
+
+    Every writer of the index directory holds it, so two builders never race and anything
+    temporary that is older than the holder was left by a killed builder."""
+    index_dir = Path(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(index_dir / ".build.lock"), timeout=timeout)
+        lock.acquire()
+    except Timeout as e:
+        raise IndexError_(f"別の作成処理が索引をロック中です / another build holds {index_dir / '.build.lock'}; try again when it finishes") from e
+    except OSError as e:
+        raise write_error(index_dir, e) from e
+    try:
+        yield time.time()
+    finally:
+        lock.release()
+
+
+def clean_leftovers(index_dir: Path | str, before: float | None = None) -> list[Path]:
+    """Remove what a killed build leaves: staging directories, ``*.tmp`` cache files and temp
+    links older than ``before`` (the time the caller acquired the build lock). Returns them."""
+    index_dir = Path(index_dir)
+    before = time.time() if before is None else before
+    candidates = [
+        *index_dir.glob("builds/.staging-*"),
+        *index_dir.glob(".current.*.tmp"),
+        *index_dir.glob(".replaced-current-*"),
+        *index_dir.glob("cache/*.tmp"),
+        *index_dir.glob("cache/passages/*.tmp"),
+    ]
+    removed = []
+    for p in candidates:
+        try:
+            if p.lstat().st_mtime >= before:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            log.warning("cannot remove leftover %s: %s", p, e)
+    if removed:
+        log.warning("removed %d leftover(s) of an interrupted build in %s: %s", len(removed), index_dir,
+                    ", ".join(p.name for p in removed[:5]) + (" …" if len(removed) > 5 else ""))
+    return removed
+
+
 def build(
     index_dir: Path | str,
     chunks: list[Chunk],
@@ -289,45 +392,115 @@ def build(
     *,
     progress: bool = False,
     lock_timeout: float = 600,
+    corpus_dir: Path | str | None = None,
 ) -> dict[str, Any]:
     """Build an index from ``chunks`` and make it current. Returns build stats.
 
-    A file lock makes a second concurrent build wait (and then find the index current) instead
-    of racing; the new build only becomes visible once every file is written.
+    A file lock makes a second concurrent build wait instead of racing; the new build only
+    becomes visible once every file is written. ``rebuild`` is the variant that re-checks
+    staleness after acquiring the lock (what the assistant uses).
+    """
+    with build_lock(index_dir, lock_timeout) as acquired:
+        clean_leftovers(index_dir, acquired)
+        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir)
+
+
+def rebuild(
+    index_dir: Path | str,
+    expected: BuildInfo,
+    produce_chunks: Callable[[], list[Chunk]],
+    embedder,
+    *,
+    force: bool = False,
+    progress: bool = False,
+    lock_timeout: float = 600,
+    corpus_dir: Path | str | None = None,
+) -> dict[str, Any] | None:
+    """Build under the lock unless, once the lock is ours, the index turns out to be current
+    (another builder we waited for made it so): then return None without redoing the work.
+
+    ``produce_chunks`` runs under the lock too (it writes the passage cache). Refuses, with
+    ``CorpusMismatchError``, to replace an index that another existing corpus directory built.
     """
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with FileLock(str(index_dir / ".build.lock"), timeout=lock_timeout):
-            t0 = time.perf_counter()
-            vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
-            t_embed = time.perf_counter() - t0
-            build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
-            builds = index_dir / "builds"
-            builds.mkdir(exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
-            final = builds / build_id
+    with build_lock(index_dir, lock_timeout) as acquired:
+        clean_leftovers(index_dir, acquired)
+        if not force:
             try:
-                stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3)}
-                _write_build(staging / "b", chunks, vectors, info, {"build": stats})
-                os.replace(staging / "b", final)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-            _point_current(index_dir, final)
-            _prune(builds, keep={final.name})
-            stats["seconds"] = round(time.perf_counter() - t0, 3)
-            log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), n_new, len(chunks) - n_new, stats["seconds"])
-            return stats
-    except Timeout as e:
-        raise IndexError_(f"another build holds {index_dir / '.build.lock'}; try again when it finishes") from e
+                load(index_dir, expected)
+                log.info("index in %s was made current by another build while we waited", index_dir)
+                return None
+            except IndexError_:
+                pass
+        if corpus_dir is not None:
+            _check_same_corpus(index_dir, Path(corpus_dir))
+        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir)
+
+
+def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
+    try:
+        built_from = read_manifest(index_dir).get("corpus_dir")
+    except IndexError_:
+        return
+    here = str(corpus_dir.resolve())
+    if built_from and built_from != here and Path(built_from).is_dir():
+        raise CorpusMismatchError(
+            f"索引 {index_dir} は別のコーパス {built_from} から作られています。上書きしません。"
+            f"このコーパス用の索引は --index で別のフォルダを指定してください / "
+            f"the index in {index_dir} belongs to the corpus {built_from}, not {here}; not replacing it: "
+            f"pass --index DIR for this corpus (or delete {index_dir} if that corpus is gone)"
+        )
+
+
+def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInfo, progress: bool,
+                  corpus_dir: Path | str | None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
+    t_embed = time.perf_counter() - t0
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
+    builds = index_dir / "builds"
+    staging = None
+    try:
+        builds.mkdir(exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
+        final = builds / build_id
+        stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3)}
+        extra = {"build": stats} | ({"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {})
+        _write_build(staging / "b", chunks, vectors, info, extra)
+        os.replace(staging / "b", final)
+        _point_current(index_dir, final)
+    except OSError as e:
+        raise write_error(index_dir, e) from e  # e.filename, when set, names the file
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    _prune(builds, keep={final.name})
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), n_new, len(chunks) - n_new, stats["seconds"])
+    return stats
 
 
 def _point_current(index_dir: Path, target: Path) -> None:
+    """Point ``current`` at ``target`` atomically. A ``current`` that is not a symlink (a real
+    directory after ``cp -rL``, a plain file) is moved aside first, then removed."""
+    cur = index_dir / "current"
+    if cur.exists() and not cur.is_symlink():
+        aside = index_dir / f".replaced-current-{os.getpid()}-{os.urandom(3).hex()}"
+        log.warning("%s is a %s, not a link to a build: replacing it", cur, "directory" if cur.is_dir() else "file")
+        os.replace(cur, aside)
+        if aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
     tmp_link = index_dir / f".current.{os.getpid()}.tmp"
-    if tmp_link.is_symlink() or tmp_link.exists():
-        tmp_link.unlink()
-    os.symlink(os.path.relpath(target, index_dir), tmp_link)
-    os.replace(tmp_link, index_dir / "current")
+    try:
+        if tmp_link.is_symlink() or tmp_link.exists():
+            tmp_link.unlink()
+        os.symlink(os.path.relpath(target, index_dir), tmp_link)
+        os.replace(tmp_link, cur)
+    finally:
+        if tmp_link.is_symlink():
+            tmp_link.unlink(missing_ok=True)
 
 
 def _prune(builds: Path, keep: set[str]) -> None:
@@ -342,11 +515,16 @@ def read_manifest(index_dir: Path | str) -> dict[str, Any]:
     if not cur.exists():
         raise MissingIndexError(f"no index in {index_dir}")
     try:
-        return json.loads((cur / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
+        manifest = json.loads((cur / "manifest.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError) as e:
         raise CorruptIndexError(f"{cur}/manifest.json is missing") from e
+    except IsADirectoryError as e:
+        raise CorruptIndexError(f"{cur}/manifest.json is a directory") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CorruptIndexError(f"{cur}/manifest.json is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files", {}), dict):
+        raise CorruptIndexError(f"{cur}/manifest.json is not a manifest (holds {type(manifest).__name__})")
+    return manifest
 
 
 def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bool = True) -> SearchIndex:
@@ -363,7 +541,7 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
             p = root / rel
             if not p.is_file():
                 raise CorruptIndexError(f"{p} is missing")
-            if p.stat().st_size != meta["bytes"] or sha256_file(p) != meta["sha256"]:
+            if not isinstance(meta, dict) or p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
                 raise CorruptIndexError(f"{p} does not match its checksum (truncated or modified)")
     try:
         chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
@@ -371,6 +549,7 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         dense = faiss.read_index(str(root / "dense.faiss"))
     except Exception as e:
         raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e
-    if dense.ntotal != len(chunks) or manifest.get("counts", {}).get("passages") != len(chunks):
+    counts = manifest.get("counts")
+    if dense.ntotal != len(chunks) or not isinstance(counts, dict) or counts.get("passages") != len(chunks):
         raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
     return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense)

@@ -150,6 +150,8 @@ class Admin:
                 self.on_change()
             except Exception:
                 log.exception("admin: on_change failed")
+        if getattr(self.assistant, "stale", None):  # the new index could not be written (disk full …)
+            return f"索引を更新できませんでした。以前の索引で回答を続けています: {self.assistant.stale}"
         return f"索引を更新しました（{self.last_seconds:.2f}秒）。"
 
     def _run(self, what: str, fn) -> AdminOutcome:
@@ -289,6 +291,7 @@ class Admin:
             lines.append("- この起動では索引を作り直していません（保存済みの索引を読み込みました）。")
         if self.last_seconds is not None:
             lines.append(f"- 前回の更新処理（確認・入れ替えを含む）: {self.last_seconds:.2f}秒")
+        lines += [f"- ⚠ {escape_markdown(str(w))}" for w in h.get("warnings", [])]  # stale index, broken catalog
         skipped = list(getattr(self.assistant, "skipped", []) or [])
         if skipped:
             lines.append(f"- 読み込めなかったファイル: {len(skipped)} 件")
