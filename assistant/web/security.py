@@ -45,7 +45,7 @@ class LoginThrottle:
     GLOBAL = "*"
 
     def __init__(self, *, free: int = 5, global_free: int = 30, base: float = 1.0, max_lock: float = 900.0,
-                 forget_after: float = 3600.0, max_clients: int = 10_000, trust_for: float = 30 * 86400.0,
+                 forget_after: float = 86400.0, max_clients: int = 10_000, trust_for: float = 30 * 86400.0,
                  clock=time.monotonic):
         self.free, self.global_free = int(free), int(global_free)
         self.base, self.max_lock, self.forget_after = float(base), float(max_lock), float(forget_after)
