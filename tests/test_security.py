@@ -168,7 +168,9 @@ def test_admin_upload_event_cannot_name_a_server_path(server, secret_file):
 
 
 @pytest.mark.parametrize("url", ["/gradio_api/file=http://127.0.0.1:9/x", "/gradio_api/file=https://example.com/",
-                                 "/gradio_api/proxy=https://example.com/", "/gradio_api/file=//example.com/x"])
+                                 "/gradio_api/proxy=https://example.com/", "/gradio_api/file=//example.com/x",
+                                 "/gradio_api/file/etc/os-release", "/gradio_api/file=../../../../etc/os-release",
+                                 "/embed/gradio_api/file=/etc/os-release"])
 def test_file_route_is_no_proxy(server, url):
     base, _ = server
     r = httpx.get(base + url, timeout=10)
