@@ -213,6 +213,7 @@ def _read(tmp_path: Path, suffix: str, data: bytes) -> None:
 
 
 @given(suffix=st.sampled_from(FORMATS), data=st.binary(max_size=2048))
+@example(suffix=".jsonl", data=b"\xfe\xff")  # found by the long run: a BOM-only .jsonl loaded nothing, silently
 def test_random_bytes_as_a_corpus_file_are_read_or_skipped(tmp_path, suffix, data):
     _read(tmp_path, suffix, data)
 
