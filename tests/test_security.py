@@ -237,6 +237,7 @@ def test_admin_session_allows_upload_and_its_temp_files_are_removed(small_corpus
         cookie = r.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         assert c.post("/admin/session", json={"ticket": login["ticket"]}).status_code == 403  # used up
+        assert c.post("/admin/session", json={"ticket": "x" * 100_000}).status_code == 413
         before = _files_under(_upload_folder())
         doc = "# あおば市とんぼ池計画\n\n## 第1章\n\nとんぼ池の清掃は毎年6月に行います。\n".encode()
         r = c.post("/gradio_api/upload", files=_multipart("tonbo.md", doc))

@@ -102,6 +102,7 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=4096, prefix="/admin/")  # a ticket is 43 characters
     if frame_origins is None:
         frame_origins = _env_list("ASSISTANT_FRAME_ORIGINS") or list(allowed_origins)
     sessions = AdminSessions()
