@@ -194,6 +194,9 @@ def test_anonymous_upload_is_refused_before_the_body_is_stored(server):
     r = httpx.post(base + "/gradio_api/upload", files=_multipart("a.txt", b"abc"), timeout=10,
                    cookies={ADMIN_COOKIE: "made-up"})
     assert r.status_code == 403
+    for path in ("/gradio_api//upload", "/embed/gradio_api/upload", "/gradio_api/upload/"):
+        r = httpx.post(base + path, files=_multipart("a.txt", b"abc"), timeout=10)
+        assert r.status_code in (403, 404, 405), (path, r.status_code)
     assert _files_under(_upload_folder()) == before
 
 

@@ -13,6 +13,7 @@ import collections
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -237,7 +238,7 @@ class GradioGuard:
         i = path.find(self.prefix + "/")
         if i < 0:
             return await self.app(scope, receive, send)
-        rest = path[i + len(self.prefix):]
+        rest = re.sub("/{2,}", "/", path[i + len(self.prefix):])  # "//upload" is still the upload route
         if rest.startswith("/upload"):
             if self.sessions is None or not self.sessions.valid(cookie_value(scope, ADMIN_COOKIE)):
                 return await _error_response(403, "upload_forbidden",

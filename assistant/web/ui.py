@@ -157,7 +157,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
     def page(compact: bool, *, with_header: bool = True):
         gr.Navbar(visible=False)  # the /embed page exists but is not a menu item
         turns = gr.State([])
-        shown = gr.State([])  # the chat as displayed, kept on the server (see respond)
+        chat_state = gr.State([])  # the chat as displayed, kept on the server (see respond)
         if not compact and with_header:
             header()
         with gr.Accordion("絞り込み（自治体・文書）", open=not compact):
@@ -220,14 +220,14 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
 
         muni.change(lambda m: gr.update(choices=doc_choices(m), value=""), inputs=[muni],
                     outputs=[doc], queue=False, api_visibility="private")
-        ev = dict(fn=respond, inputs=[question, shown, turns, muni, doc],
-                  outputs=[question, chatbot, shown, turns, sources], api_visibility="private",
+        ev = dict(fn=respond, inputs=[question, chat_state, turns, muni, doc],
+                  outputs=[question, chatbot, chat_state, turns, sources], api_visibility="private",
                   concurrency_limit=gate.concurrency, concurrency_id="ask")
         question.submit(**ev)
         send.click(**ev)
-        clear_btn.click(clear, outputs=[question, chatbot, shown, turns, sources], queue=False,
+        clear_btn.click(clear, outputs=[question, chatbot, chat_state, turns, sources], queue=False,
                         api_visibility="private")
-        chatbot.clear(clear, outputs=[question, chatbot, shown, turns, sources], queue=False,
+        chatbot.clear(clear, outputs=[question, chatbot, chat_state, turns, sources], queue=False,
                       api_visibility="private")
         chatbot.like(on_like, inputs=[turns], outputs=None, api_visibility="private")
         return muni, doc
