@@ -111,8 +111,9 @@ class Admin:
     for everyone): after a few failures the caller is locked out for a growing time, during
     which even the right password is refused at once. Nothing sleeps, so guessing costs the
     guesser time, never a server thread. The log records that a login failed and from which
-    address, never what was typed. A successful :meth:`login` also hands out a session token
-    (``sessions``) — the cookie Gradio's upload route is checked against.
+    address, never what was typed. After a successful login the tab hands out a one-time
+    ticket from ``sessions``, which the page trades for the session cookie Gradio's upload
+    route is checked against (see :class:`~assistant.web.security.AdminSessions`).
 
     Changes and rebuilds run one at a time under ``lock``; questions keep being answered
     meanwhile from the index that is loaded (``Assistant.refresh`` swaps the new one in as one
@@ -149,11 +150,6 @@ class Admin:
 
     def check(self, password: Any, client: str | None = None) -> bool:
         return self.attempt(password, client)[0]
-
-    def login(self, password: Any, client: str | None = None) -> tuple[str | None, float]:
-        """(session token or None, retry_after) — what ``POST /admin/session`` answers."""
-        ok, wait = self.attempt(password, client)
-        return (self.sessions.issue() if ok else None), wait
 
     def _denied(self) -> AdminOutcome:
         return AdminOutcome(False, MSG_ADMIN_BAD_PASSWORD)

@@ -174,10 +174,6 @@ class AdminSessions:
             given = token.encode("utf-8", "replace")
             return any(hmac.compare_digest(given, t.encode()) for t in self._tokens)
 
-    def revoke_all(self) -> None:
-        with self._lock:
-            self._tokens.clear()
-
 
 def cookie_value(scope: dict, name: str) -> str | None:
     """The value of cookie ``name`` in an ASGI scope's headers (None when absent)."""
@@ -188,13 +184,6 @@ def cookie_value(scope: dict, name: str) -> str | None:
                 if key == name:
                     return val
     return None
-
-
-def client_address(scope: dict) -> str:
-    """The peer address as the ASGI server reports it (uvicorn already applies
-    ``X-Forwarded-For`` from trusted proxies only, see docs/SECURITY.md)."""
-    client = scope.get("client")
-    return str(client[0]) if client else "?"
 
 
 def is_inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
@@ -414,5 +403,5 @@ def has_lone_surrogate(value: Any, _depth: int = 0) -> bool:
     return False
 
 
-__all__ = ["ADMIN_COOKIE", "AdminSessions", "GradioGuard", "LoginThrottle", "SecurityHeaders", "client_address",
+__all__ = ["ADMIN_COOKIE", "AdminSessions", "GradioGuard", "LoginThrottle", "SecurityHeaders",
            "cookie_value", "frame_ancestors", "has_lone_surrogate", "is_inside", "strict_json_loads"]
