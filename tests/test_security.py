@@ -25,6 +25,7 @@ from assistant.web import create_app
 ADMIN_COOKIE = "mq_admin"  # (the name assistant.web.security gives it; spelled out so this file
                            # also runs against code without that module — the attacks must fail there)
 
+ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cret-admin-pass"
 ALLOWED = "https://www.city.example.jp"
 FILE_URL_RE = re.compile(r"/gradio_api/file=[^\"'\s]+")
@@ -105,7 +106,7 @@ def _assert_nothing_read(base: str, response_text: str, before: dict[str, str], 
 def test_chat_event_with_a_file_payload_reads_nothing(server, secret_file, page, target):
     base, app = server
     secret_path, token = secret_file
-    path = {"secret": str(secret_path), "project": str(Path("corpus/catalog.toml").resolve())}.get(target, target)
+    path = {"secret": str(secret_path), "project": str(ROOT / "corpus" / "catalog.toml")}.get(target, target)
     secrets = [token]
     if target == "/etc/os-release":
         secrets.append(Path(target).read_text().splitlines()[0])
