@@ -8,6 +8,7 @@ query before anything is searched; it knows nothing about retrieval or answers.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from . import japanese
 from .query import municipality_stem
@@ -15,7 +16,18 @@ from .query import municipality_stem
 MAX_QUESTION_CHARS = 500
 TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
 
-_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def strip_invisible(text: str) -> str:
+    """Drop characters that are not shown but change what is shown or searched: format
+    characters (Unicode category Cf — zero-width spaces and joiners, bidi embeddings and
+    overrides such as U+202E, the BOM, tag characters) and lone surrogates (Cs, which
+    cannot even be encoded as UTF-8 and crash tokenizers). Deleted, not replaced by a
+    space: 「ご\u200bみ」 is the word ごみ."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cs"))
 _TAG_RE = re.compile(r"<[^>\n]{0,200}>")
 _MD_LINK_RE = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
 # list bullets a quoted answer line may start with
@@ -28,7 +40,7 @@ def clean_question(question: object) -> tuple[str, list[str]]:
     notes: list[str] = []
     if not isinstance(question, str):
         question = "" if question is None else str(question)
-    q = _CTRL_RE.sub(" ", question)
+    q = _CTRL_RE.sub(" ", strip_invisible(question))
     q = _MD_LINK_RE.sub(r"\1", q)
     q = _TAG_RE.sub(" ", q)
     q = re.sub(r"\s+", " ", q).strip()

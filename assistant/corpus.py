@@ -1078,6 +1078,9 @@ def read_jsonl(path: str | Path, catalog: dict | None = None, skipped: list | No
         except SkipFile as e:
             _skip(path, str(e), skipped)
             return []
+    if not text.strip():  # e.g. only a byte-order mark: say so rather than load nothing silently
+        _skip(path, "empty file", skipped)
+        return []
     for n, line in enumerate(_split_lines(text), 1):
         if not line.strip():
             continue

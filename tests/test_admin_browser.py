@@ -56,7 +56,6 @@ def admin_app(tmp_path_factory):
         app = create_app(assistant, data_dir=tmp / "data")
     finally:
         mp.undo()
-    app.state.admin.fail_delay = 0.1
     with live_server(app) as base:
         yield base, corpus, tmp
 

@@ -27,6 +27,8 @@ only the ones listed before it:
 - :mod:`~assistant.web.messages` — titles, paths, limits, example questions, Japanese messages
 - :mod:`~assistant.web.render` — escaping, highlighting, the chat bubble and the sources panel
 - :mod:`~assistant.web.api` — request validation, Japanese errors, the gate, the answer cache
+- :mod:`~assistant.web.security` — login lockout, admin sessions, the guard in front of Gradio's
+  own routes (uploads, file serving, queue joins) and the security headers (docs/SECURITY.md)
 - :mod:`~assistant.web.admin` — the live document list, the admin actions and the 管理 tab
 - :mod:`~assistant.web.ui` — the Gradio Blocks for ``/`` and ``/embed``
 - :mod:`~assistant.web.app` — :func:`create_app`, :func:`serve` and the environment knobs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import math
 import os
 import threading
 import time
@@ -19,8 +20,9 @@ from typing import Any, Sequence
 import gradio as gr
 
 from .messages import (ADMIN_FILE_TYPES, MSG_ADMIN_BAD_PASSWORD, MSG_ADMIN_CONFIRM, MSG_ADMIN_ERROR,
-                       MSG_ADMIN_NO_DOC, MSG_ADMIN_NO_FILES)
+                       MSG_ADMIN_LOCKED, MSG_ADMIN_NO_DOC, MSG_ADMIN_NO_FILES)
 from .render import _get, escape_markdown
+from .security import AdminSessions, LoginThrottle, is_inside
 
 log = logging.getLogger("assistant.web")  # one logger name for the whole web face
 
@@ -104,33 +106,50 @@ class AdminOutcome:
 class Admin:
     """The admin actions behind the 管理 tab: add/edit/remove documents and rebuild.
 
-    Every action takes the password and checks it first (constant-time compare; a wrong
-    password changes nothing and costs the caller ``fail_delay`` seconds). Changes and
-    rebuilds run one at a time under ``lock``; questions keep being answered meanwhile from
-    the index that is loaded (``Assistant.refresh`` swaps the new one in as one reference).
-    After a change ``on_change`` runs (answer cache cleared, document list re-read).
+    Every action takes the password and checks it first (constant-time compare). A wrong
+    password changes nothing and counts against the caller in ``throttle`` (per client and
+    for everyone): after a few failures the caller is locked out for a growing time, during
+    which even the right password is refused at once. Nothing sleeps, so guessing costs the
+    guesser time, never a server thread. The log records that a login failed and from which
+    address, never what was typed. After a successful login the tab hands out a one-time
+    ticket from ``sessions``, which the page trades for the session cookie Gradio's upload
+    route is checked against (see :class:`~assistant.web.security.AdminSessions`).
+
+    Changes and rebuilds run one at a time under ``lock``; questions keep being answered
+    meanwhile from the index that is loaded (``Assistant.refresh`` swaps the new one in as one
+    reference). After a change ``on_change`` runs (answer cache cleared, document list re-read).
     """
 
-    def __init__(self, assistant: Any, password: str, on_change=None, *, fail_delay: float = 1.0):
+    def __init__(self, assistant: Any, password: str, on_change=None, *, throttle: LoginThrottle | None = None,
+                 sessions: AdminSessions | None = None):
         if not password:
             raise ValueError("admin password must not be empty")
         self.assistant = assistant
         self._secret = password.encode("utf-8")
         self.on_change = on_change or (lambda: None)
-        self.fail_delay = fail_delay
+        self.throttle = throttle or LoginThrottle()
+        self.sessions = sessions or AdminSessions()
         self.lock = threading.Lock()
         self.last_seconds: float | None = None
 
     # --- checks -----------------------------------------------------------------------
 
-    def check(self, password: Any) -> bool:
-        given = password.encode("utf-8") if isinstance(password, str) else b""
-        ok = hmac.compare_digest(given, self._secret)
-        if not ok:
-            log.warning("admin: wrong password")
-            if self.fail_delay:
-                time.sleep(self.fail_delay)
-        return ok
+    def attempt(self, password: Any, client: str | None = None) -> tuple[bool, float]:
+        """(ok, retry_after): the password checked unless ``client`` is locked out."""
+        wait = self.throttle.retry_after(client)
+        if wait > 0:
+            log.warning("admin: login refused, client %s locked for %.0f s", client or "?", wait)
+            return False, wait
+        given = password.encode("utf-8", "replace") if isinstance(password, str) else b""
+        if hmac.compare_digest(given, self._secret):
+            self.throttle.success(client)
+            return True, 0.0
+        wait = self.throttle.failure(client)
+        log.warning("admin: wrong password from %s (locked for %.0f s)", client or "?", wait)
+        return False, wait
+
+    def check(self, password: Any, client: str | None = None) -> bool:
+        return self.attempt(password, client)[0]
 
     def _denied(self) -> AdminOutcome:
         return AdminOutcome(False, MSG_ADMIN_BAD_PASSWORD)
@@ -165,8 +184,8 @@ class Admin:
     # --- actions ------------------------------------------------------------------------
 
     def upload(self, password: Any, files: Sequence[Any] | None, *, title: str = "", municipality: str = "",
-               year: Any = "", kind: str = "", url: str = "") -> AdminOutcome:
-        if not self.check(password):
+               year: Any = "", kind: str = "", url: str = "", client: str | None = None) -> AdminOutcome:
+        if not self.check(password, client):
             return self._denied()
         paths = [_file_path(f) for f in (files or []) if f]
         paths = [p for p in paths if p]
@@ -206,9 +225,9 @@ class Admin:
         return self._run("upload", go)
 
     def edit(self, password: Any, doc_id: str, *, title: str = "", municipality: str = "", year: Any = "",
-             kind: str = "", url: str = "") -> AdminOutcome:
+             kind: str = "", url: str = "", client: str | None = None) -> AdminOutcome:
         """Set the catalog fields of ``doc_id``; an empty field is removed from the entry."""
-        if not self.check(password):
+        if not self.check(password, client):
             return self._denied()
         if not doc_id:
             return AdminOutcome(False, MSG_ADMIN_NO_DOC)
@@ -230,8 +249,8 @@ class Admin:
 
         return self._run("edit", go)
 
-    def remove(self, password: Any, doc_id: str) -> AdminOutcome:
-        if not self.check(password):
+    def remove(self, password: Any, doc_id: str, client: str | None = None) -> AdminOutcome:
+        if not self.check(password, client):
             return self._denied()
         if not doc_id:
             return AdminOutcome(False, MSG_ADMIN_NO_DOC)
@@ -250,8 +269,8 @@ class Admin:
 
         return self._run("remove", go)
 
-    def rebuild(self, password: Any) -> AdminOutcome:
-        if not self.check(password):
+    def rebuild(self, password: Any, client: str | None = None) -> AdminOutcome:
+        if not self.check(password, client):
             return self._denied()
         return self._run("rebuild", lambda: AdminOutcome(True, self._refresh_locked(), changed=True))
 
@@ -311,6 +330,47 @@ def _file_path(f: Any) -> str | None:
     return _get(f, "path", None) or _get(f, "name", None)
 
 
+def _client(request: Any) -> str | None:
+    """The caller's address from a ``gr.Request`` (None when called directly, e.g. in tests)."""
+    try:
+        return str(request.client.host) if request is not None and request.client else None
+    except Exception:
+        return None
+
+
+def discard_uploads(files: Any, upload_dir: str | None = None) -> int:
+    """Delete uploaded temporary files (and their now-empty folders) inside Gradio's upload
+    folder; anything outside it is left alone. Returns how many files were removed."""
+    from gradio.utils import get_upload_folder
+
+    root = upload_dir or get_upload_folder()
+    removed = 0
+    for f in files or []:
+        p = _file_path(f)
+        if not p or not is_inside(p, root) or os.path.realpath(p) == os.path.realpath(root):
+            continue
+        try:
+            os.remove(p)
+            removed += 1
+            parent = os.path.dirname(os.path.realpath(p))
+            if parent != os.path.realpath(root) and not os.listdir(parent):
+                os.rmdir(parent)
+        except OSError:
+            log.warning("could not remove an uploaded temporary file", exc_info=True)
+    return removed
+
+
+# Runs in the browser after a successful login: trade the one-time ticket for the HttpOnly
+# session cookie (relative URL, so it also works behind a proxy under a sub-path).
+_REDEEM_TICKET_JS = """(ticket) => {
+  if (ticket) {
+    fetch("admin/session", {method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify({ticket: ticket})});
+  }
+  return [];
+}"""
+
+
 ADMIN_DOC_HEADERS = ["文書ID", "タイトル", "自治体", "年", "種別", "段落数"]
 
 
@@ -339,6 +399,7 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
                         elem_classes="mq-admin-password")
         login = gr.Button("ログイン", variant="primary", scale=1, min_width=90, elem_classes="mq-admin-login")
     status = gr.Markdown("", elem_classes="mq-admin-status")
+    ticket = gr.Textbox(value="", visible=False, elem_classes="mq-admin-ticket")
     with gr.Column(visible=False, elem_classes="mq-admin-panel") as panel:
         result = gr.Textbox(label="処理結果", lines=4, max_lines=20, interactive=False,
                             elem_classes="mq-admin-result")
@@ -379,39 +440,54 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
                 gr.update(choices=target_choices(), value=None),
                 gr.update(choices=muni_choices()), gr.update(choices=doc_choices(m)))
 
-    def do_login(password):
+    def denied_message(client: str | None) -> str:
+        wait = admin.throttle.retry_after(client)
+        return MSG_ADMIN_LOCKED.format(n=math.ceil(wait)) if wait > 0 else MSG_ADMIN_BAD_PASSWORD
+
+    def do_login(password, request: gr.Request = None):
+        client = _client(request)
         try:
-            if not admin.check(password):
-                return (gr.update(visible=False), MSG_ADMIN_BAD_PASSWORD, gr.update(), gr.update(), gr.update())
+            ok, _wait = admin.attempt(password, client)
+            if not ok:
+                return (gr.update(visible=False), denied_message(client), gr.update(), gr.update(), gr.update(), "")
+            # a one-time ticket the browser exchanges at POST /admin/session for the session
+            # cookie that Gradio's upload route requires (see the .then below)
             return (gr.update(visible=True), "ログインしました。", table_value(), admin.stats_markdown(),
-                    gr.update(choices=target_choices(), value=None))
+                    gr.update(choices=target_choices(), value=None), admin.sessions.ticket())
         except Exception:
             log.exception("admin login view failed")
-            return (gr.update(), MSG_ADMIN_ERROR, gr.update(), gr.update(), gr.update())
+            return (gr.update(), MSG_ADMIN_ERROR, gr.update(), gr.update(), gr.update(), "")
 
-    def do_upload(password, paths, title, muni, year, kind, url, m):
-        out = admin.upload(password, paths, title=title, municipality=muni, year=year, kind=kind, url=url)
-        return (*refreshed(out, m), None if out.changed else gr.update())
+    def do_upload(password, paths, title, muni, year, kind, url, m, request: gr.Request = None):
+        try:
+            out = admin.upload(password, paths, title=title, municipality=muni, year=year, kind=kind, url=url,
+                               client=_client(request))
+        finally:
+            # the corpus keeps its own copy; the uploaded temporaries go now, not at exit
+            discard_uploads(paths)
+        if out.message == MSG_ADMIN_BAD_PASSWORD:
+            out.message = denied_message(_client(request))
+        return (*refreshed(out, m), None)
 
-    def do_save(password, doc_id, title, muni, year, kind, url, m):
+    def do_save(password, doc_id, title, muni, year, kind, url, m, request: gr.Request = None):
         return refreshed(admin.edit(password, doc_id, title=title, municipality=muni, year=year,
-                                    kind=kind, url=url), m)
+                                    kind=kind, url=url, client=_client(request)), m)
 
-    def do_remove(password, doc_id, confirmed, m):
+    def do_remove(password, doc_id, confirmed, m, request: gr.Request = None):
         if not confirmed:
             return (*refreshed(AdminOutcome(False, MSG_ADMIN_CONFIRM), m), gr.update())
-        out = admin.remove(password, doc_id)
+        out = admin.remove(password, doc_id, client=_client(request))
         return (*refreshed(out, m), False if out.changed else gr.update())
 
-    def do_rebuild(password, m):
-        return refreshed(admin.rebuild(password), m)
+    def do_rebuild(password, m, request: gr.Request = None):
+        return refreshed(admin.rebuild(password, client=_client(request)), m)
 
-    def do_select(password, doc_id):
+    def do_select(password, doc_id, request: gr.Request = None):
         empty = ("", "", "", "", "")
         if not doc_id:
             return empty
-        if not admin.check(password):
-            gr.Warning(MSG_ADMIN_BAD_PASSWORD)
+        if not admin.check(password, _client(request)):
+            gr.Warning(denied_message(_client(request)))
             return empty
         try:
             e = admin.entry(doc_id)
@@ -420,12 +496,21 @@ def admin_tab(admin: Admin, live: LiveCatalog, muni_filter, doc_filter, muni_cho
             return empty
         return (e["title"], e["municipality"], e["year"], e["kind"], e["url"])
 
-    common = dict(api_visibility="private", concurrency_limit=1, concurrency_id="admin")
+    # queue=False: admin events never enter the queue residents' questions wait in, so a
+    # flood of wrong logins cannot fill it (a wrong password is refused in microseconds, and
+    # a locked-out client without the password being looked at); changes still run one at a
+    # time under Admin.lock.
+    common = dict(api_visibility="private", queue=False)
     outs = [result, table, stats, target, muni_filter, doc_filter]
-    login.click(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
-    pw.submit(do_login, inputs=[pw], outputs=[panel, status, table, stats, target], **common)
+    login_outs = [panel, status, table, stats, target, ticket]
+    for trigger in (login.click, pw.submit):
+        trigger(do_login, inputs=[pw], outputs=login_outs, **common).then(
+            None, inputs=[ticket], outputs=None, js=_REDEEM_TICKET_JS, queue=False, api_visibility="private")
+    # preprocess=False: gr.File(type="filepath").preprocess leaves an empty, open temporary
+    # file in the upload folder per file (Gradio 6.31); the handler takes the file records
+    # (already checked by Gradio to lie in the upload folder) and reads their "path".
     upload_btn.click(do_upload, inputs=[pw, files, *up_fields, muni_filter],
-                     outputs=[*outs, files], **common)
+                     outputs=[*outs, files], preprocess=False, **common)
     save_btn.click(do_save, inputs=[pw, target, *ed_fields, muni_filter],
                    outputs=outs, **common)
     remove_btn.click(do_remove, inputs=[pw, target, confirm, muni_filter], outputs=[*outs, confirm], **common)

@@ -120,8 +120,10 @@ class AnswerCache:
 
 
 def _clean_text(s: str) -> str:
-    # Control characters other than newline/tab are never meaningful in a question.
-    return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    """Control characters other than newline/tab are never meaningful in a question; format
+    characters (zero-width, bidi overrides like U+202E) and lone surrogates are invisible
+    yet change what is displayed or crash the tokenizer, so they go as well."""
+    return "".join(ch for ch in s if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")).strip()
 
 
 def parse_ask_payload(payload: Any, *, max_question_chars: int, municipalities: set[str],

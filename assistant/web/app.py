@@ -8,7 +8,6 @@ environment. Nothing else in the package imports it.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -17,6 +16,7 @@ from typing import Any, Sequence
 
 import anyio
 import gradio as gr
+from gradio.utils import get_upload_folder
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog
 from .api import AnswerCache, ApiError, BodySizeLimit, Gate, _error_response, parse_ask_payload
+from .security import (ADMIN_COOKIE, AdminSessions, GradioGuard, SecurityHeaders, has_lone_surrogate, is_inside,
+                       strict_json_loads)
 from .messages import (ADMIN_ENV, ADMIN_MAX_UPLOAD_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HISTORY, EMBED_PATH,
                        MSG_BUSY, MSG_ERROR, TITLE)
 from .ui import CSS, HEAD, build_ui
@@ -44,6 +46,7 @@ def create_app(
     answer_cache_size: int = 256,
     title: str = TITLE,
     admin_password: str | None = None,
+    frame_origins: Sequence[str] | None = None,
 ) -> FastAPI:
     """Build the FastAPI app (JSON API + Gradio UI at ``/`` and ``/embed``) over ``assistant``.
 
@@ -54,7 +57,10 @@ def create_app(
     wait, for the UI queue and the API alike. ``answer_cache_size``: answers kept for repeated
     questions (0 = off). ``admin_password`` (default ``$ASSISTANT_ADMIN_PASSWORD``): when set,
     the page at ``/`` gets a 管理 tab to add/edit/remove documents and rebuild the index while
-    the app keeps answering; when unset there is no such tab at all.
+    the app keeps answering; when unset there is no such tab at all. ``frame_origins``:
+    sites allowed to show ``/embed`` in an iframe (CSP ``frame-ancestors``; default
+    ``$ASSISTANT_FRAME_ORIGINS``, else ``allowed_origins``; ``"*"`` = any site); every other
+    page, the admin tab's included, cannot be framed. Security measures: docs/SECURITY.md.
     """
     feedback = FeedbackLog(data_dir)
     gate = Gate(concurrency, queue_max_size)
@@ -96,6 +102,18 @@ def create_app(
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=4096, prefix="/admin/")  # a ticket is 43 characters
+    if frame_origins is None:
+        frame_origins = _env_list("ASSISTANT_FRAME_ORIGINS") or list(allowed_origins)
+    sessions = AdminSessions()
+    # the chat takes no files: only an admin session may upload, the file route serves only
+    # the upload folder, and Gradio event bodies are capped (see security.GradioGuard)
+    def is_queued(fn_index: int) -> bool | None:
+        fn = getattr(app.state, "blocks", None) and app.state.blocks.fns.get(fn_index)
+        return None if not fn else bool(fn.queue)
+
+    app.add_middleware(GradioGuard, upload_dir=get_upload_folder(), sessions=sessions, is_queued=is_queued)
+    app.add_middleware(SecurityHeaders, frame_origins=list(frame_origins), embed_path=EMBED_PATH)
     app.state.assistant = assistant
     app.state.feedback = feedback
     app.state.gate = gate
@@ -114,15 +132,7 @@ def create_app(
 
     @app.post("/api/ask")
     async def api_ask(request: Request):
-        ctype = request.headers.get("content-type", "")
-        if "json" not in ctype.lower():
-            raise ApiError(415, "unsupported_media_type",
-                           "Content-Type: application/json で送信してください。")
-        raw = await request.body()
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ApiError(400, "invalid_json", "リクエスト本文が正しいJSON（UTF-8）ではありません。")
+        payload = await _json_body(request)
         req = parse_ask_payload(payload, max_question_chars=max_question_chars,
                                 municipalities=set(live.municipalities), doc_ids=set(live.doc_ids),
                                 max_history=max_history)
@@ -174,8 +184,21 @@ def create_app(
             live.reload()
             cache.clear()
 
-        admin = Admin(assistant, admin_password, on_change)
+        admin = Admin(assistant, admin_password, on_change, sessions=sessions)
+
+        @app.post("/admin/session")
+        async def admin_session(request: Request):
+            """Trade the one-time ticket of a successful 管理 login for the session cookie."""
+            payload = await _json_body(request)
+            token = sessions.redeem(payload.get("ticket") if isinstance(payload, dict) else None)
+            if not token:
+                return _error_response(403, "invalid_ticket", "ログインし直してください。")
+            resp = JSONResponse({"ok": True}, headers={"Cache-Control": "no-store"})
+            resp.set_cookie(ADMIN_COOKIE, token, max_age=int(sessions.ttl), httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https", path="/")
+            return resp
     app.state.admin = admin
+    app.state.admin_sessions = sessions
     app.state.live = live
 
     demo = build_ui(assistant, live=live, ask=cached_ask, gate=gate, feedback=feedback,
@@ -188,13 +211,54 @@ def create_app(
         gr.mount_gradio_app(app, demo, path="/", footer_links=[], css=CSS, head=HEAD, show_error=False,
                             run_history=False, ssr_mode=False, mcp_server=False,
                             # the admin tab's file input is the only upload; cap it like ingest does
-                            max_file_size=ADMIN_MAX_UPLOAD_BYTES if admin else "1mb")
+                            max_file_size=ADMIN_MAX_UPLOAD_BYTES if admin else 1,
+                            blocked_paths=_blocked_paths(assistant, data_dir))
+    # Gradio checks that a file named in an event payload was uploaded (is in its upload
+    # folder) only once `has_launched` is set, which launch() does and mount_gradio_app()
+    # does not — without it any event could copy any readable server file into the cache
+    # and serve it (issue 9). The mounted app *is* launched once uvicorn serves it.
+    demo.has_launched = True
     app.state.blocks = demo
     return app
 
 
+async def _json_body(request: Request) -> Any:
+    """The request body as JSON, or an :class:`ApiError` (415/400/422) — never a 500.
+
+    The media type must be exactly ``application/json`` (or ``…+json``): a substring match
+    would accept ``text/plain;x=json``, which a cross-site form may send without a CORS
+    preflight. Lone surrogates (``"\\ud800"``) are valid JSON but not text (422).
+    """
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or (media.startswith("application/") and media.endswith("+json"))):
+        raise ApiError(415, "unsupported_media_type", "Content-Type: application/json で送信してください。")
+    raw = await request.body()
+    try:
+        payload = strict_json_loads(raw)
+    except ValueError:  # also UnicodeDecodeError, too deep, too many digits
+        raise ApiError(400, "invalid_json", "リクエスト本文が正しいJSON（UTF-8）ではありません。")
+    if has_lone_surrogate(payload):
+        raise ApiError(422, "invalid_text", "文字として読めない符号（サロゲート）が含まれています。")
+    return payload
+
+
+def _blocked_paths(assistant: Any, data_dir: Any) -> list[str]:
+    """Folders Gradio must never copy from or serve, whatever else is configured: the corpus,
+    the index, the feedback data, the project itself and the kernel's process files."""
+    paths = [getattr(assistant, "corpus_dir", None), getattr(assistant, "index_dir", None),
+             data_dir or os.environ.get("ASSISTANT_DATA_DIR") or "data", os.getcwd(), "/proc", "/etc", "/root"]
+    uploads = get_upload_folder()
+    # a folder that holds the upload folder (GRADIO_TEMP_DIR set inside the project) stays
+    # open, or the admin's own uploads would be refused
+    return sorted({os.path.abspath(str(p)) for p in paths if p and not is_inside(uploads, str(p))})
+
+
+def _env_list(name: str) -> list[str]:
+    return [o.strip() for o in os.environ.get(name, "").split(",") if o.strip()]
+
+
 def _env_origins() -> list[str]:
-    return [o.strip() for o in os.environ.get("ASSISTANT_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+    return _env_list("ASSISTANT_ALLOWED_ORIGINS")
 
 
 def _env_int(name: str, default: int) -> int:

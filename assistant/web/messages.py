@@ -47,6 +47,8 @@ ADMIN_FILE_TYPES = [".txt", ".md", ".pdf", ".docx", ".html", ".htm", ".jsonl"]
 MSG_ADMIN_BAD_PASSWORD = "パスワードが正しくありません。何も変更していません。"
 MSG_ADMIN_ERROR = ("処理中にエラーが発生しました。質問への回答はこれまでの索引で続いています。"
                    "時間をおいてもう一度お試しください。")
+MSG_ADMIN_LOCKED = ("ログインの失敗が続いたため、ログインを一時的に止めています。"
+                    "約{n}秒後にもう一度お試しください。何も変更していません。")
 MSG_ADMIN_NO_FILES = "追加するファイルを選んでください。"
 MSG_ADMIN_NO_DOC = "文書を選んでください。"
 MSG_ADMIN_CONFIRM = "削除するには「削除を確認しました」にチェックを入れてください。"

@@ -88,15 +88,18 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         ]
 
     def respond(question, chat, turns, muni, doc_id):
+        # ``chat`` is the server-side copy of what the chat shows (a gr.State, never sent by
+        # the browser): the Chatbot is an output only, so no event takes a message — or a
+        # file payload disguised as one — from the client (issue 9).
         chat = list(chat or [])
         turns = list(turns or [])
         q = _clean_text(question or "")
         if not q:
             gr.Warning(MSG_EMPTY)
-            return gr.update(), chat, turns, gr.update()
+            return gr.update(), chat, chat, turns, gr.update()
         if len(q) > max_question_chars:
             gr.Warning(MSG_TOO_LONG.format(n=max_question_chars))
-            return gr.update(), chat, turns, gr.update()
+            return gr.update(), chat, chat, turns, gr.update()
         history: list[dict[str, str]] = []
         for t in turns:
             history += [{"role": "user", "content": t["question"]},
@@ -108,7 +111,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         except Exception:
             log.exception("ask failed in UI")
             chat.append({"role": "assistant", "content": escape_markdown(MSG_ERROR)})
-            return "", chat, turns, gr.update()
+            return "", chat, chat, turns, gr.update()
         contexts: dict[str, dict] = {}
         shown = list(_get(answer, "citations", []) or [])
         shown_hits = [_get(c, "hit", c) for c in shown] or list(_get(answer, "related", []) or [])[:5]
@@ -128,7 +131,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
             "refused": bool(_get(answer, "refused", False)),
             "msg_index": len(chat) - 1,
         })
-        return "", chat, turns, render_sources_html(answer, q, contexts)
+        return "", chat, chat, turns, render_sources_html(answer, q, contexts)
 
     def on_like(turns, data: gr.LikeData):
         idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -140,7 +143,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         gr.Info(MSG_FEEDBACK_THANKS)
 
     def clear():
-        return "", [], [], SOURCES_PLACEHOLDER
+        return "", [], [], [], SOURCES_PLACEHOLDER
 
     def header():
         gr.Markdown(
@@ -154,6 +157,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
     def page(compact: bool, *, with_header: bool = True):
         gr.Navbar(visible=False)  # the /embed page exists but is not a menu item
         turns = gr.State([])
+        chat_state = gr.State([])  # the chat as displayed, kept on the server (see respond)
         if not compact and with_header:
             header()
         with gr.Accordion("絞り込み（自治体・文書）", open=not compact):
@@ -216,14 +220,14 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
 
         muni.change(lambda m: gr.update(choices=doc_choices(m), value=""), inputs=[muni],
                     outputs=[doc], queue=False, api_visibility="private")
-        ev = dict(fn=respond, inputs=[question, chatbot, turns, muni, doc],
-                  outputs=[question, chatbot, turns, sources], api_visibility="private",
+        ev = dict(fn=respond, inputs=[question, chat_state, turns, muni, doc],
+                  outputs=[question, chatbot, chat_state, turns, sources], api_visibility="private",
                   concurrency_limit=gate.concurrency, concurrency_id="ask")
         question.submit(**ev)
         send.click(**ev)
-        clear_btn.click(clear, outputs=[question, chatbot, turns, sources], queue=False,
+        clear_btn.click(clear, outputs=[question, chatbot, chat_state, turns, sources], queue=False,
                         api_visibility="private")
-        chatbot.clear(clear, outputs=[question, chatbot, turns, sources], queue=False,
+        chatbot.clear(clear, outputs=[question, chatbot, chat_state, turns, sources], queue=False,
                       api_visibility="private")
         chatbot.like(on_like, inputs=[turns], outputs=None, api_visibility="private")
         return muni, doc
@@ -232,7 +236,9 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         # a page opened after an admin change starts from the current document list
         return gr.update(choices=muni_choices()), gr.update(choices=doc_choices(m))
 
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    # delete_cache: Gradio removes files uploaded through this app (only the admin can) an
+    # hour after upload, checking every 10 minutes; the admin handler removes its own at once.
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(600, 3600)) as demo:
         if admin is None:
             muni, doc = page(compact=False)
         else:
