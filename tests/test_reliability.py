@@ -178,7 +178,7 @@ def test_a_full_disk_during_a_rebuild_keeps_answering_from_the_last_good_index_a
     assert leftovers(idx) == []
     from assistant.web.admin import Admin
 
-    admin = Admin(a, "pw", fail_delay=0)
+    admin = Admin(a, "pw")
     assert "更新できませんでした" in admin.rebuild("pw").message and "⚠" in admin.stats_markdown()
     # a process started now (the app restarting) also answers, from the last good index
     b = Assistant.load(corpus_dir, idx)
