@@ -134,7 +134,9 @@ def _detect_header_rows(rows: list[list[str]]) -> int:
         if not ne:
             break
         sub = (not r[0]) and all(len(c) <= 12 and not re.search(r"\d", c) for c in ne)
-        paren = all(re.fullmatch(r"[(（].*[)）]", c) or (len(c) <= 6 and not re.search(r"\d", c)) for c in ne)
+        # qualifiers under the labels (「(H18年度)」「実績」): at least one in parentheses, the rest short
+        quals = [bool(re.fullmatch(r"[(（].*[)）]", c)) for c in ne]
+        paren = any(quals) and all(q or (len(c) <= 6 and not re.search(r"\d", c)) for q, c in zip(quals, ne))
         if sub or paren:
             n += 1
         else:
@@ -166,15 +168,17 @@ def _table_block(block: list[_Line]) -> list[_Line]:
     out: list[_Line] = []
     if header_rows:
         # the header itself stays as a readable line (it names what the rows measure)
-        out.append(_Line(" / ".join(h for h in headers if h), block[0].start, block[header_rows - 1].end, block[0].page, "table"))
+        shown = [h for k, h in enumerate(headers) if h and (k == 0 or h != headers[k - 1])]
+        out.append(_Line(" / ".join(shown), block[0].start, block[header_rows - 1].end, block[0].page, "table"))
     data = list(zip(rows[header_rows:], block[header_rows:]))
     firsts = [r[0] for r, _ in data if r[0]]
     numbered_first = bool(firsts) and sum(1 for c in firsts if _NUMBERED_RE.match(c)) * 2 > len(firsts)
     records: list[tuple[list[str], int, int, int | None]] = []
+    header_cells = [[_compact_header(c) for c in rows[h]] for h in range(header_rows)]
     for r, l in data:
         ne = [c for c in r if c]
-        if not ne:
-            continue
+        if not ne or [_compact_header(c) for c in r] in header_cells:
+            continue  # the header row repeated at the top of the next page
         if records and _is_continuation(r, records[-1][0], numbered_first):
             prev = records[-1][0]
             for j in range(width):

@@ -4,50 +4,17 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
-from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
+from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
+from ..cleaning.pdf_tables import page_tables
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
 
 
-# A line made only of a page number: 「12」「- 12 -」「－１２－」「p.12」「12ページ」「12/100」「iv」.
-_PAGE_NO_RE = re.compile(
-    r"^[\-‐‑–—―−~〜ー(\[]*"
-    r"(?:p\.?|page|ページ|頁)?"
-    r"(?:\d{1,4}|[ivxlcdm]{1,6})"
-    r"(?:ページ|頁)?"
-    r"(?:/\d{1,4})?"
-    r"[\-‐‑–—―−~〜ー)\]]*$",
-    re.IGNORECASE,
-)
-# Lines at the top/bottom of a page that are candidates for running headers/footers.
-_EDGE_LINES = 2
-# Fraction of the page height that counts as the top/bottom margin band.
-_EDGE_BAND = 0.12
-# Tolerance (pt) for "the same position on every page" of a running header/footer.
-_SAME_POSITION = 3.0
 # Vertical side-tab glyphs are a handful per page; a page where many glyphs stand in vertical
 # stacks is set in vertical writing (縦書き) and must not be thrown away.
 _MAX_VERTICAL_SHARE = 0.25
-
-
-_PAGE_NO_TOKEN = r"[\-‐‑–—―−~〜|｜(\[]*(?:p\.?|page)?\d{1,4}(?:ページ|頁)?(?:/\d{1,4})?[\-‐‑–—―−~〜|｜)\]]*"
-_PAGE_NO_EDGE_RE = re.compile(rf"^\s*{_PAGE_NO_TOKEN}\s+|\s+{_PAGE_NO_TOKEN}\s*$", re.I)
-
-
-def _line_key(text: str) -> str:
-    """Comparison key for running headers: NFKC, a page number separated by space at the
-    start/end removed (「基本計画編 12」 and 「基本計画編 13」 are the same header), no spaces.
-    Other digits are kept, so 「第1章 …」 and 「第2章 …」 stay different lines."""
-    norm = unicodedata.normalize("NFKC", text).strip()
-    stripped = _PAGE_NO_EDGE_RE.sub("", norm)
-    return re.sub(r"\s+", "", stripped or norm)
-
-
-def _is_page_number(text: str) -> bool:
-    return bool(_PAGE_NO_RE.match(re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))))
 
 
 def _vertical_tab_chars(chars: list[dict]) -> set[int]:
@@ -140,10 +107,27 @@ def _pdf_page_lines(page) -> list[dict]:
     drop = _vertical_tab_chars(chars)
     keep = {id(c) for i, c in enumerate(chars) if i not in drop}
     page = page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
+    # Ruled tables are read cell by cell (cleaning/pdf_tables.py): their text is taken out of
+    # the line stream and each row comes back as one tab-separated line where the table stands.
+    tables = page_tables(page)
+    if tables:
+        def outside_tables(obj) -> bool:
+            if obj.get("object_type") != "char":
+                return True
+            cx, cy = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+            return not any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b, _ in tables)
+
+        page = page.filter(outside_tables)
     # x_tolerance relative to the glyph size: justified Japanese text has letter spacing that
     # an absolute 3pt tolerance would turn into spaces in the middle of words.
     lines = page.extract_text_lines(strip=True, return_chars=False, x_tolerance_ratio=0.5, y_tolerance=3)
-    return [ln for ln in lines if ln["text"].strip()]
+    lines = [ln for ln in lines if ln["text"].strip()]
+    for bbox, rows in tables:
+        for k, row in enumerate(rows):
+            y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
+            lines.append({"text": "\t".join(row), "x0": bbox[0], "x1": bbox[2], "top": y, "bottom": y, "table": True})
+    lines.sort(key=lambda ln: ln["top"])
+    return lines
 
 
 def _pdf_title(pdf) -> str | None:
@@ -197,6 +181,7 @@ def extract_pdf(path: Path) -> Extracted:
     pages_lines: list[tuple[int, float, list[dict]]] = []  # (page no, height, lines)
     glyphs = 0
     textless_pages: list[int] = []
+    blank_pages: list[int] = []
     broken_pages: list[str] = []
     try:
         with pdf:
@@ -216,7 +201,8 @@ def extract_pdf(path: Path) -> Extracted:
                     page.flush_cache()  # keep memory flat on long documents
                 glyphs += n
                 if n == 0:
-                    textless_pages.append(pno)
+                    # a page with neither text nor images is blank, not scanned
+                    (textless_pages if page.images else blank_pages).append(pno)
                 pages_lines.append((pno, float(page.height), lines))
     except FormatError:
         raise
@@ -228,46 +214,20 @@ def extract_pdf(path: Path) -> Extracted:
     if glyphs == 0:
         raise ScannedPdfError(path, f"{n_pages} page(s), no characters")
 
-    # Running headers/footers: the same line (page number aside) in the top/bottom margin band
-    # of several pages *at the same position* — they come from the page template. Labels in
-    # the body flow (「現状と課題」 under a policy title) repeat too, but their position moves
-    # with the text above them, so they are kept.
-    def edge_indices(lines: list[dict], height: float) -> dict[int, float]:
-        idx = set(range(min(_EDGE_LINES, len(lines)))) | set(range(max(0, len(lines) - _EDGE_LINES), len(lines)))
-        out = {}
-        for i in idx:
-            if lines[i]["top"] <= _EDGE_BAND * height:
-                out[i] = float(lines[i]["top"])
-            elif lines[i]["bottom"] >= (1 - _EDGE_BAND) * height:
-                out[i] = -(height - float(lines[i]["bottom"]))  # distance from the bottom edge
-        return out
-
-    key_pos: dict[str, list[tuple[float, int]]] = defaultdict(list)
-    edges: dict[int, dict[int, float]] = {}
-    for pno, height, lines in pages_lines:
-        edges[pno] = edge_indices(lines, height)
-        for i, pos in edges[pno].items():
-            key_pos[_line_key(lines[i]["text"])].append((pos, pno))
-    text_pages = len(pages_lines) - len(textless_pages) - len(broken_pages)
-    # "most pages" for short documents, but a chapter-long running header (3+ pages) in a
-    # long one counts too.
-    threshold = max(2, min(3, math.ceil(text_pages / 2)))
-    running: set[tuple[str, int]] = set()  # (key, page)
-    for key, occ in key_pos.items():
-        if len({p for _, p in occ}) < threshold:
-            continue
-        occ.sort()
-        for a, (pos_a, _) in enumerate(occ):
-            window = [p for pos, p in occ[a:] if pos - pos_a <= _SAME_POSITION]
-            if len(set(window)) >= threshold:
-                running.update((key, p) for p in window)
+    text_pages = len(pages_lines) - len(textless_pages) - len(blank_pages) - len(broken_pages)
+    furniture = find_furniture(pages_lines, text_pages, title)
+    title = title or furniture.title
 
     out_lines: list[str] = []
     out_pages: list[int | None] = []
     for pno, _height, lines in pages_lines:
         for i, ln in enumerate(lines):
+            if ln.get("table"):
+                out_lines.append(ln["text"])  # leading empty cells are columns: keep the tabs
+                out_pages.append(pno)
+                continue
             text = ln["text"].strip()
-            if i in edges[pno] and ((_line_key(text), pno) in running or _is_page_number(text)):
+            if (pno, i) in furniture.drop:
                 continue
             if len(re.sub(r"\s+", "", text)) <= 1:
                 continue  # side-tab glyphs, stray bullets, lone page numbers

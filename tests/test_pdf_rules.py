@@ -1,0 +1,217 @@
+"""PDF layout rules (issue 11), each pinned on a small generated PDF.
+
+Every test reads as the rule it pins: the PDF is drawn the way cities' Word/Excel/Acrobat
+exports draw it (reportlab), then extracted and cleaned like an added document.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pdfplumber")
+pytest.importorskip("reportlab")
+
+from assistant.cleaning.letter_spacing import close_letter_spacing, tidy_cell  # noqa: E402
+from assistant.corpus import read_document  # noqa: E402
+from assistant.formats import extract_pdf  # noqa: E402
+
+MIN, GO = "HeiseiMin-W3", "HeiseiKakuGo-W5"
+
+
+def _canvas(doc_builders, name):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    doc_builders._fonts()
+    path = doc_builders.root / name
+    return path, canvas.Canvas(str(path), pagesize=A4), A4
+
+
+def _ruled_table(c, x, y_top, col_widths, rows, row_h=20, spans=None, size=10):
+    """Draw a ruled table. ``spans``: {(r, j): rowspan} — cells covered by a span are left
+    blank and the horizontal rule between them is not drawn (a merged cell)."""
+    spans = spans or {}
+    covered = {(r + k, j) for (r, j), n in spans.items() for k in range(1, n)}
+    xs = [x]
+    for w in col_widths:
+        xs.append(xs[-1] + w)
+    n = len(rows)
+    c.setLineWidth(0.5)
+    for j in range(len(col_widths) + 1):
+        c.line(xs[j], y_top, xs[j], y_top - n * row_h)
+    for r in range(n + 1):
+        for j in range(len(col_widths)):
+            if 0 < r < n and (r, j) in covered:
+                continue  # no rule inside a merged cell
+            c.line(xs[j], y_top - r * row_h, xs[j + 1], y_top - r * row_h)
+    for r, row in enumerate(rows):
+        for j, text in enumerate(row):
+            if text and (r, j) not in covered:
+                c.setFont(MIN, size)
+                c.drawString(xs[j] + 3, y_top - (r + 1) * row_h + 6, text)
+
+
+# ---- tables (defects 5, 7) ----------------------------------------------------------------
+
+
+def test_a_ruled_pdf_table_becomes_one_labelled_line_per_row_with_merged_cells_spread(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "rate.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "6 回収状況")
+    _ruled_table(
+        c, 72, h - 100, [60, 90, 60, 60, 80],
+        [["", "配布枚数（枚）", "回収数（枚）", "", "回収率（％）"],
+         ["A票", "1,250", "475", "紙： 312", "38.0"],
+         ["", "", "", "ウェブ： 163", ""],
+         ["計", "2,500", "921", "紙： 603", "36.8"]],
+        spans={(1, 0): 2, (1, 1): 2, (1, 2): 2, (1, 4): 2},
+    )
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if r.startswith("計"))
+    assert "配布枚数（枚）: 2,500" in total and "回収率（％）: 36.8" in total
+    web = next(r for r in rows if "ウェブ" in r)
+    assert web.startswith("A票") and "配布枚数（枚）: 1,250" in web, "a merged row label spreads to the rows it spans"
+
+
+def test_two_column_table_cells_are_read_cell_by_cell_not_across_columns(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "districts.pdf")
+    _ruled_table(
+        c, 72, h - 100, [90, 330],
+        [["地域名", "町名"],
+         ["都心地域", "茜町、朝日新町、多賀町一丁目、多賀町三丁目、"],
+         ["", "田町、玉藻町、中央町"],
+         ["中部地域", "一宮町、今里町、三名町"]],
+        spans={(1, 0): 2},
+    )
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "都心地域多賀町" not in text and "多賀町三丁目都心地域" not in text
+    assert "地域名: 中部地域 / 町名: 一宮町、今里町、三名町" in text
+
+
+def test_a_bar_chart_drawn_with_filled_rectangles_is_not_a_table(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "chart.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "図表1 愛着度")
+    for k, (label, v) in enumerate([("全体", 57.3), ("男性", 60.8), ("女性", 55.8)]):
+        y = h - 120 - 30 * k
+        c.setFillGray(0.5)
+        c.rect(130, y, 3 * v, 16, fill=1, stroke=0)
+        c.setFillGray(0)
+        c.drawString(72, y + 4, label)
+        c.drawString(140, y + 4, f"{v}%")
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    assert doc.meta["table_lines"] == []
+
+
+# ---- letter spacing (defect 6) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spaced, closed",
+    [("栗 林", "栗林"), ("高 松 第 一", "高松第一"), ("小 学 校 校 区", "小学校校区"),
+     ("瀬戸内町、 扇町一丁目", "瀬戸内町、 扇町一丁目"), ("第1章 計画の概要", "第1章 計画の概要"),
+     ("A票 B票", "A票 B票")],
+)
+def test_letter_spaced_names_are_closed_up_and_real_word_spaces_are_kept(spaced, closed):
+    assert close_letter_spacing(spaced) == closed
+
+
+def test_a_cell_is_one_line_wrapped_words_joined_and_separate_items_kept_apart():
+    assert tidy_cell("朝日町二丁目、朝日町三丁\n目、朝日町四丁目") == "朝日町二丁目、朝日町三丁目、朝日町四丁目"
+    assert tidy_cell("塩上町一丁目8番\n多賀町一丁目") == "塩上町一丁目8番 多賀町一丁目"
+    assert tidy_cell("紫 雲\n注１") == "紫雲 注１"
+
+
+def test_a_letter_spaced_school_name_in_a_table_matches_its_plain_spelling(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "schools.pdf")
+    _ruled_table(c, 72, h - 100, [80, 260, 70],
+                 [["小 学 校", "校 区 内 町 名 番 地", "中学校"],
+                  ["栗 林", "藤塚町二丁目、栗林町一丁目", "桜 町"]])
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "小学校: 栗林 / 校区内町名番地: 藤塚町二丁目、栗林町一丁目 / 中学校: 桜町" in text
+
+
+def test_the_header_row_repeated_on_the_next_page_is_not_a_data_row(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "two_pages.pdf")
+    for school in ("栗林", "花園"):
+        _ruled_table(c, 72, h - 100, [80, 260], [["小学校", "校区内町名番地"], [school, "藤塚町二丁目"]])
+        c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "小学校: 小学校" not in text
+    assert "小学校: 花園 / 校区内町名番地: 藤塚町二丁目" in text
+
+
+# ---- page furniture (defect 1, 8) ---------------------------------------------------------
+
+
+def _furnished_pdf(doc_builders, name, n_pages=4, body=None, title=None):
+    path, c, (w, h) = _canvas(doc_builders, name)
+    if title:
+        c.setTitle(title)
+    for pno in range(1, n_pages + 1):
+        c.setFont(GO, 12)
+        c.drawString(72, h - 40, "高松市小・中学校区一覧表")
+        c.setFont(MIN, 10)
+        c.drawString(72, h - 58, "（平成３０年６月２８日現在）")
+        c.setFont(MIN, 10.5)
+        for k, line in enumerate((body or {}).get(pno, [f"本文{pno}の一行目です。"])):
+            c.drawString(72, h - 110 - 18 * k, line)
+        c.setFont(MIN, 9)
+        c.drawCentredString(w / 2, 30, f"- {pno + 4} -")
+        c.showPage()
+    c.save()
+    return path
+
+
+def test_a_line_printed_on_every_page_is_kept_once_so_as_of_when_can_be_answered(doc_builders):
+    ex = extract_pdf(_furnished_pdf(doc_builders, "asof.pdf"))
+    assert ex.lines.count("（平成３０年６月２８日現在）") == 1
+    assert ex.pages[ex.lines.index("（平成３０年６月２８日現在）")] == 1
+
+
+def test_the_title_band_on_every_page_becomes_the_title_and_is_not_repeated_in_the_text(doc_builders):
+    ex = extract_pdf(_furnished_pdf(doc_builders, "band.pdf"))
+    assert ex.title == "高松市小・中学校区一覧表"
+    assert "高松市小・中学校区一覧表" not in ex.lines
+    assert not any(line.startswith("-") for line in ex.lines), "printed page numbers are furniture"
+
+
+def test_a_section_heading_that_recurs_at_the_top_of_some_pages_is_content(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "sections.pdf")
+    for pno in range(1, 9):
+        c.setFont(GO, 11)
+        if pno in (2, 4, 6):  # a recurring section, not every page
+            c.drawString(72, h - 40, "◆前年度調査との比較")
+            c.setFont(MIN, 10.5)
+            c.drawString(72, h - 70, f"設問{pno}の満足度は前年度より上がりました。")
+        else:
+            c.drawString(72, h - 40, f"（{pno}）設問{pno}の結果")
+            c.setFont(MIN, 10.5)
+            c.drawString(72, h - 70, f"設問{pno}の回答は次のとおりです。")
+        c.showPage()
+    c.save()
+    ex = extract_pdf(path)
+    assert ex.lines.count("◆前年度調査との比較") == 3
+
+
+def test_a_blank_page_is_not_reported_as_scanned(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "blank.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 100, "はじめのページの本文です。")
+    c.showPage()
+    c.showPage()  # intentionally blank page
+    c.drawString(72, h - 100, "三ページ目の本文です。")
+    c.showPage()
+    c.save()
+    ex = extract_pdf(path)
+    assert not any("scanned" in w for w in ex.warnings)
