@@ -215,3 +215,67 @@ def test_a_blank_page_is_not_reported_as_scanned(doc_builders):
     c.save()
     ex = extract_pdf(path)
     assert not any("scanned" in w for w in ex.warnings)
+
+
+# ---- wrapped lines (defect 2) -------------------------------------------------------------
+
+
+def _paragraph_pdf(doc_builders, name, printed_lines, x=72, indent_first=True):
+    path, c, (w, h) = _canvas(doc_builders, name)
+    c.setFont(MIN, 10.5)
+    for k, line in enumerate(printed_lines):
+        c.drawString(x + (10.5 if indent_first and k == 0 else 0), h - 100 - 17 * k, line)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_a_sentence_wrapped_at_the_column_width_after_a_kanji_or_number_is_whole_again(doc_builders):
+    lines = [
+        "愛着を「感じる」と「やや感じる」を合わせた割合は、令和4年度は前年度から減って30",  # wraps after a number
+        "％となり、属性別傾向では年齢や居住年数に比例して、愛着を「感じる」と回答した割",  # after a kanji
+        "合が増える傾向にあります。",
+        "短い行で段落が終わります。",
+    ]
+    doc = read_document(_paragraph_pdf(doc_builders, "wrap.pdf", lines))
+    assert "30％となり" in doc.lines[0] and "回答した割合が増える傾向にあります。" in doc.lines[0]
+    assert doc.lines[1] == "短い行で段落が終わります。", "a line that ends short ends its paragraph"
+
+
+def test_a_line_ending_a_sentence_or_followed_by_a_numbered_item_is_not_joined(doc_builders):
+    lines = [
+        "本調査は、市民の御意見を今後の市政に反映させるため、施策の満足度を調べました。",
+        "（２）高松市について回答していただきました。回答は郵送及びウェブによります。",
+    ]
+    doc = read_document(_paragraph_pdf(doc_builders, "nojoin.pdf", lines, indent_first=False))
+    assert len(doc.lines) == 2
+
+
+# ---- charts (defect 4) --------------------------------------------------------------------
+
+
+def test_chart_labels_and_values_are_left_out_but_its_title_stays(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "bars.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "愛着を感じる人の割合は84.5%です。")
+    c.drawString(72, h - 110, "図表5 属性別にみた愛着度")
+    for k, (label, vals) in enumerate([("令和4年度", (57.3, 27.2, 10.4)), ("令和3年度", (60.8, 25.3, 9.6))]):
+        y = h - 150 - 28 * k
+        c.setFillColorRGB(0, 0, 0)
+        c.drawString(72, y + 4, label)
+        x = 140
+        for v, gray in zip(vals, (0.3, 0.5, 0.7)):
+            c.setFillGray(gray)
+            c.rect(x, y, 3.5 * v, 16, fill=1, stroke=0)
+            c.setFillGray(0)
+            c.setFont(MIN, 8)
+            c.drawString(x + 4, y + 4, f"{v}%")
+            c.setFont(MIN, 10.5)
+            x += 3.5 * v
+    c.setFont(MIN, 8)
+    c.drawString(140, h - 200, "0% 20% 40% 60% 80% 100%")
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "図表5 属性別にみた愛着度" in text and "84.5%" in text
+    assert "57.3%" not in text and "0% 20%" not in text

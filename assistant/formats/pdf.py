@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
+from ..cleaning.charts import chart_regions, is_chart_text
+from ..cleaning.pdf_lines import join_wrapped_lines
 from ..cleaning.pdf_tables import page_tables
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
 
@@ -122,12 +124,17 @@ def _pdf_page_lines(page) -> list[dict]:
     # an absolute 3pt tolerance would turn into spaces in the middle of words.
     lines = page.extract_text_lines(strip=True, return_chars=False, x_tolerance_ratio=0.5, y_tolerance=3)
     lines = [ln for ln in lines if ln["text"].strip()]
+    # chart labels and data (cleaning/charts.py) are left out; the chart's title stays
+    regions = chart_regions(page)
+    if regions:
+        lines = [ln for ln in lines if not is_chart_text(ln, regions)]
     for bbox, rows in tables:
         for k, row in enumerate(rows):
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
             lines.append({"text": "\t".join(row), "x0": bbox[0], "x1": bbox[2], "top": y, "bottom": y, "table": True})
     lines.sort(key=lambda ln: ln["top"])
-    return lines
+    # lines wrapped at the column width become one line again (cleaning/pdf_lines.py)
+    return join_wrapped_lines(lines)
 
 
 def _pdf_title(pdf) -> str | None:

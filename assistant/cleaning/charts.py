@@ -1,0 +1,100 @@
+"""Charts: the text of bar/pie charts is left out of passages; their title and caption stay.
+
+A chart's text layer is data labels, axis ticks and legends scattered over the bars. Read as
+lines it becomes number soup (「令和4年度 57.3% 27.2% 10.4%」「4.0%」「0% 20% 40% 60% 80% 100%」,
+「2.60 .7」 for 2.6 and 0.7), which then turns into section headings (「20 年以上 63.5% …」) and
+answers. Values cannot be paired reliably with their legend (small slices lose their label),
+so the rule is to leave chart text out:
+
+* **chart regions** are groups of coloured filled shapes (bars, pie slices: filled rectangles
+  and curves that are neither white backgrounds nor hairline rules), ≥ ``_MIN_SHAPES`` of them;
+* a text line inside a region (or within ``_MARGIN`` pt of it) is chart text when it is mostly
+  numbers (``numeric_share`` ≥ 0.4: digits, 「%」, 「.」) — category labels and the chart's
+  title (「属性別にみた愛着度」「図表5」) are words and stay;
+* on a page with a chart, a line made only of numbers/percentages (a stray data label or the
+  axis 「0% 20% 40% …」) is chart text wherever it stands.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MIN_SHAPES = 3
+_MARGIN = 12.0  # pt around a chart region that still belongs to it (labels, legend)
+_JOIN = 30.0  # pt: shapes closer than this belong to the same chart
+_HAIRLINE = 2.0
+_NUMERIC_CHARS = set("0123456789０１２３４５６７８９.%％．,，()（）+-＋－▲△ ")
+_ONLY_NUMBERS_RE = re.compile(r"^[\d０-９.．%％,，()（）+\-＋－▲△\s]+$")
+
+
+def _is_white(color) -> bool:
+    if color is None:
+        return True
+    if isinstance(color, (int, float)):
+        return color >= 0.95
+    vals = [float(v) for v in color if isinstance(v, (int, float))]
+    if not vals:
+        return False
+    if len(vals) == 4:  # CMYK
+        return all(v <= 0.05 for v in vals)
+    return all(v >= 0.95 for v in vals)
+
+
+def chart_regions(page) -> list[tuple[float, float, float, float]]:
+    """Bounding boxes of the charts drawn on a pdfplumber page (see module docstring)."""
+    area = float(page.width) * float(page.height)
+    shapes = []
+    for o in list(page.rects) + list(page.curves):
+        w, h = float(o["x1"]) - float(o["x0"]), float(o["bottom"]) - float(o["top"])
+        if not o.get("fill") or min(w, h) <= _HAIRLINE or w * h > 0.2 * area:
+            continue
+        if _is_white(o.get("non_stroking_color")):
+            continue
+        shapes.append([float(o["x0"]), float(o["top"]), float(o["x1"]), float(o["bottom"]), 1])
+    # merge shapes into groups (repeat until stable; charts have tens of shapes, not thousands)
+    groups: list[list[float]] = []
+    for s in sorted(shapes, key=lambda b: (b[1], b[0])):
+        for g in groups:
+            if s[0] <= g[2] + _JOIN and s[2] >= g[0] - _JOIN and s[1] <= g[3] + _JOIN and s[3] >= g[1] - _JOIN:
+                g[0], g[1], g[2], g[3], g[4] = min(g[0], s[0]), min(g[1], s[1]), max(g[2], s[2]), max(g[3], s[3]), g[4] + 1
+                break
+        else:
+            groups.append(list(s))
+    changed = True
+    while changed:
+        changed = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                g, h = groups[a], groups[b]
+                if g[0] <= h[2] + _JOIN and g[2] >= h[0] - _JOIN and g[1] <= h[3] + _JOIN and g[3] >= h[1] - _JOIN:
+                    groups[a] = [min(g[0], h[0]), min(g[1], h[1]), max(g[2], h[2]), max(g[3], h[3]), g[4] + h[4]]
+                    del groups[b]
+                    changed = True
+                    break
+            if changed:
+                break
+    return [tuple(g[:4]) for g in groups if g[4] >= _MIN_SHAPES]
+
+
+def numeric_share(text: str) -> float:
+    """Share of a line's non-space characters that are digits, 「%」, 「.」 and the like."""
+    chars = [c for c in text if not c.isspace()]
+    if not chars:
+        return 0.0
+    return sum(1 for c in chars if c in _NUMERIC_CHARS) / len(chars)
+
+
+def is_chart_text(line: dict, regions: list[tuple[float, float, float, float]]) -> bool:
+    """Is this pdfplumber text line (with ``x0/x1/top/bottom``) part of a chart's labels?"""
+    if not regions:
+        return False
+    text = line["text"].strip()
+    if _ONLY_NUMBERS_RE.match(text) and re.search(r"\d", unicodedata_fold(text)):
+        return True
+    cx, cy = (line["x0"] + line["x1"]) / 2, (line["top"] + line["bottom"]) / 2
+    inside = any(r[0] - _MARGIN <= cx <= r[2] + _MARGIN and r[1] - _MARGIN <= cy <= r[3] + _MARGIN for r in regions)
+    return inside and numeric_share(text) >= 0.4
+
+
+def unicodedata_fold(text: str) -> str:
+    return text.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
