@@ -87,6 +87,8 @@ def _fold_width(text: str) -> str:
     """Full-width ASCII → half-width, ideographic space → space. Not NFKC: that would turn ① into 1 and Ⅰ into I."""
     return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else (" " if c == "\u3000" else c) for c in text)
 _MD_RE = re.compile(r"^(#{1,6})\s+(.*)$")
+# Two percentages in one line: a chart or table row (「20 年以上 63.5% 24.2% …」), never a heading.
+_DATA_ROW_RE = re.compile(r"[0-9](?:\.[0-9]+)?\s*[%％].*[0-9](?:\.[0-9]+)?\s*[%％]")
 _BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
 
 
@@ -108,7 +110,7 @@ def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int |
     t = _fold_width(text).strip()
     if not t or len(t) > max_len:
         return None
-    if _BULLET_RE.match(t) or " / " in t:
+    if _BULLET_RE.match(t) or " / " in t or _DATA_ROW_RE.search(t):
         return None
     if t.endswith(("。", "。)", "。」")) or ("。" in t and not md):
         return None
@@ -137,15 +139,66 @@ def heading_text(line: str) -> str:
 _TRUSTED_MD_FORMATS = {"md", "markdown", "docx", "html", "htm"}
 
 
+# Numbered headings whose numbers are checked against the sequence in layout formats (PDF):
+# 「1 …」「(1) …」「① …」. A chart label 「41 令和4年度」, a numbered line of a resident's comment or
+# two columns read as one line (「6 市民と…まち 5 環瀬戸内…」) are not the next heading.
+_SEQ_KINDS = (
+    ("num", re.compile(r"^([0-9]{1,2})(?:\s+|[.．]\s*)(?=[^\s0-9.．%])")),
+    ("paren", re.compile(r"^[(（]\s*([0-9]{1,2})\s*[)）]")),
+    ("circled", re.compile(r"^([①-⑳㉑-㉟㊱-㊿])")),
+)
+_TWO_ITEMS_RE = re.compile(r"\S\s+[0-9]{1,2}\s+[^\s0-9.%]")
+_LAYOUT_FORMATS = {"pdf"}
+
+
+def _circled_number(ch: str) -> int:
+    o = ord(ch)
+    if o >= 0x32B1:
+        return o - 0x32B1 + 36  # ㊱-㊿
+    if o >= 0x3251:
+        return o - 0x3251 + 21  # ㉑-㉟
+    return o - ord("①") + 1
+
+
+class _Numbering:
+    """The last number seen per kind of numbered heading; deeper kinds restart under a new one."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+
+    def accept(self, text: str) -> bool:
+        t = _fold_width(text).strip()
+        for k, (kind, pat) in enumerate(_SEQ_KINDS):
+            m = pat.match(t)
+            if not m:
+                continue
+            g = m.group(1)
+            n = _circled_number(g) if kind == "circled" else int(g)
+            if kind == "num" and _TWO_ITEMS_RE.search(t):
+                return False  # two numbered items side by side: columns, not a heading
+            last = self.last.get(kind)
+            if not (n == 1 or (last is not None and n in (last, last + 1)) or (last is None and n <= 3)):
+                return False
+            self.last[kind] = n
+            for deeper, _ in _SEQ_KINDS[k + 1 :]:
+                self.last.pop(deeper, None)
+            return True
+        self.last.clear()  # an unnumbered heading of another kind (章, Ⅱ, 【…】) restarts numbering
+        return True
+
+
 def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
     """(line, index, level) with a bare 「第N章」 line joined to the title line that follows it."""
     out: list[tuple[str, int, int | None]] = []
     lines = doc.lines
     md_depth = str(doc.meta.get("format", "")).lower() in _TRUSTED_MD_FORMATS
+    numbering = _Numbering() if str(doc.meta.get("format", "")).lower() in _LAYOUT_FORMATS else None
     i = 0
     while i < len(lines):
         line = lines[i]
         lvl = heading_level(line, md_depth=md_depth)
+        if lvl is not None and numbering is not None and lvl >= 2 and not numbering.accept(heading_text(line)):
+            lvl = None
         t = _fold_width(heading_text(line))
         if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
             nxt = heading_text(lines[i + 1])

@@ -11,7 +11,8 @@ geometry decides. Line ``a`` continues on line ``b`` when
   first word of ``b`` (「(-3.9)。」 does not fit after 「…86.9％」) — a short line ends its paragraph;
 * ``a`` does not end a sentence (「。」「！」「？」);
 * ``b`` follows directly below (gap < 0.8 line heights), in the same column (its left edge
-  at ``a``'s, or up to two characters left of it: the paragraph's first line is indented),
+  at ``a``'s, up to two characters left of it — the paragraph's first line is indented — or
+  about one and a half characters right of it: the hanging indent under a 「○」 item),
   in the same font size (line heights within 10 %);
 * ``b`` does not start a list item or heading (「（２）」「・」「第3章」 …), and neither is a
   table row.
@@ -61,7 +62,7 @@ def join_wrapped_lines(lines: list[dict]) -> list[dict]:
                 and len(at) >= 10
                 and not at.endswith(_SENTENCE_END)
                 and 0 <= float(ln["top"]) - a_bottom < 0.8 * size
-                and a_x0 - 2.2 * size <= float(ln["x0"]) <= a_x0 + 0.5 * size
+                and a_x0 - 2.2 * size <= float(ln["x0"]) <= a_x0 + 1.6 * size
                 and abs(_size(ln) - size) <= 0.1 * size
                 and not (_LIST_START_RE.match(bt) and not _DECIMAL_RE.match(bt))
             ):
