@@ -166,7 +166,7 @@ class _Numbering:
     def __init__(self) -> None:
         self.last: dict[str, int] = {}
 
-    def accept(self, text: str) -> bool:
+    def accept(self, text: str, level: int) -> bool:
         t = _fold_width(text).strip()
         for k, (kind, pat) in enumerate(_SEQ_KINDS):
             m = pat.match(t)
@@ -183,7 +183,8 @@ class _Numbering:
             for deeper, _ in _SEQ_KINDS[k + 1 :]:
                 self.last.pop(deeper, None)
             return True
-        self.last.clear()  # an unnumbered heading of another kind (章, Ⅱ, 【…】) restarts numbering
+        if level <= 2:
+            self.last.clear()  # a chapter (第N章, Ⅱ) restarts the numbering below it; 【…】《…》 do not
         return True
 
 
@@ -197,7 +198,7 @@ def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
     while i < len(lines):
         line = lines[i]
         lvl = heading_level(line, md_depth=md_depth)
-        if lvl is not None and numbering is not None and lvl >= 2 and not numbering.accept(heading_text(line)):
+        if lvl is not None and numbering is not None and lvl >= 2 and not numbering.accept(heading_text(line), lvl):
             lvl = None
         t = _fold_width(heading_text(line))
         if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
@@ -353,7 +354,10 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         first = min(u.line for u in units)
         last = max(u.line for u in units)
         lines = (doc.line_numbers[first], line_ends[last] if last < len(line_ends) else doc.line_numbers[last])
-        page = doc.pages[first] if doc.pages else None
+        # the page where the passage's own text starts (overlap carried from the previous
+        # passage may stand on the page before)
+        own = [u for u in units if not u.carried] or units
+        page = doc.pages[min(u.line for u in own)] if doc.pages else None
         cid = chunk_id(doc.doc_id, section, text, ordinal)
         chunks.append(
             Chunk(

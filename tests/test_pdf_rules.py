@@ -279,3 +279,39 @@ def test_chart_labels_and_values_are_left_out_but_its_title_stays(doc_builders):
     text = "\n".join(read_document(path).lines)
     assert "図表5 属性別にみた愛着度" in text and "84.5%" in text
     assert "57.3%" not in text and "0% 20%" not in text
+
+
+def test_a_run_of_lines_made_only_of_numbers_is_chart_text_even_without_bars():
+    from assistant.cleaning.charts import drop_number_runs
+
+    lines = [{"text": t} for t in ["重要度指数平均", "4.400", "46", "4 31", "本文の行です。", "2,500"]]
+    assert [ln["text"] for ln in drop_number_runs(lines)] == ["重要度指数平均", "本文の行です。", "2,500"]
+
+
+# ---- headings (defect 3) ------------------------------------------------------------------
+
+
+def _sections(lines, fmt="pdf"):
+    from assistant.chunking import chunk_document
+    from assistant.types import Document
+
+    doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=list(range(1, len(lines) + 1)),
+                   pages=[1] * len(lines), meta={"format": fmt})
+    return {" > ".join(c.section) for c in chunk_document(doc)}
+
+
+def test_in_a_pdf_a_numbered_line_is_a_heading_only_where_the_numbering_continues():
+    body = "この節の本文です。" * 8
+    lines = ["1 調査の目的", body, "2 調査の対象者", body, "41 令和4年度", body, "（１）性別", body,
+             "《居住地域別》", body, "（２）年齢", body, "3 調査の方法", body]
+    sections = _sections(lines)
+    assert not any("41 令和4年度" in s for s in sections), "a chart label is not section 41"
+    assert "2 調査の対象者 > （２）年齢" in sections, "「《居住地域別》」 does not restart (1), (2) …"
+    assert "3 調査の方法" in sections
+
+
+def test_a_chart_row_and_two_numbered_columns_are_never_headings():
+    body = "この節の本文です。" * 8
+    sections = _sections(["1 概要", body, "20 年以上 63.5% 24.2% 8.7%", body,
+                          "2 心豊かで未来を築く人を育むまち 3 産業の活力", body])
+    assert sections == {"1 概要"}

@@ -12,7 +12,10 @@ so the rule is to leave chart text out:
   numbers (``numeric_share`` ≥ 0.4: digits, 「%」, 「.」) — category labels and the chart's
   title (「属性別にみた愛着度」「図表5」) are words and stay;
 * on a page with a chart, a line made only of numbers/percentages (a stray data label or the
-  axis 「0% 20% 40% …」) is chart text wherever it stands.
+  axis 「0% 20% 40% …」) is chart text wherever it stands;
+* on any page, three or more consecutive lines made only of numbers — or five and more making
+  a quarter of the page's lines — are the scattered labels of a chart drawn without filled
+  shapes (a scatter plot's ticks and point numbers).
 """
 
 from __future__ import annotations
@@ -98,3 +101,26 @@ def is_chart_text(line: dict, regions: list[tuple[float, float, float, float]]) 
 
 def unicodedata_fold(text: str) -> str:
     return text.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
+
+
+def drop_number_runs(lines: list[dict], min_run: int = 3) -> list[dict]:
+    """Lines with runs of ≥ ``min_run`` consecutive only-number lines removed (table rows never count)."""
+    def numeric(ln: dict) -> bool:
+        return not ln.get("table") and bool(_ONLY_NUMBERS_RE.match(ln["text"].strip()))
+
+    flags = [numeric(ln) for ln in lines]
+    body = sum(1 for ln in lines if not ln.get("table"))
+    if sum(flags) >= 5 and sum(flags) >= 0.25 * body:
+        return [ln for ln, f in zip(lines, flags) if not f]  # a page of scattered chart labels
+    out: list[dict] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and numeric(lines[j]):
+            j += 1
+        if j - i >= min_run:
+            i = j
+            continue
+        out.extend(lines[i : max(j, i + 1)])
+        i = max(j, i + 1)
+    return out

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
-from ..cleaning.charts import chart_regions, is_chart_text
+from ..cleaning.charts import chart_regions, drop_number_runs, is_chart_text
 from ..cleaning.pdf_lines import join_wrapped_lines
 from ..cleaning.pdf_tables import page_tables
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
@@ -133,6 +133,7 @@ def _pdf_page_lines(page) -> list[dict]:
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
             lines.append({"text": "\t".join(row), "x0": bbox[0], "x1": bbox[2], "top": y, "bottom": y, "table": True})
     lines.sort(key=lambda ln: ln["top"])
+    lines = drop_number_runs(lines)
     # lines wrapped at the column width become one line again (cleaning/pdf_lines.py)
     return join_wrapped_lines(lines)
 
