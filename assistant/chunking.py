@@ -147,6 +147,9 @@ _SEQ_KINDS = (
     ("paren", re.compile(r"^[(（]\s*([0-9]{1,2})\s*[)）]")),
     ("circled", re.compile(r"^([①-⑳㉑-㉟㊱-㊿])")),
 )
+# 「4 調査期間 令和５年1月15日～1月31日」: a numbered label with its value on the same line is
+# content (the answer to "when?"), not a heading; it still counts in the numbering.
+_LABEL_VALUE_RE = re.compile(r"^[0-9]{1,2}\s+\S+\s+\S*[0-9０-９、。]")
 _TWO_ITEMS_RE = re.compile(r"\S\s+[0-9]{1,2}\s+[^\s0-9.%]")
 _LAYOUT_FORMATS = {"pdf"}
 
@@ -198,8 +201,9 @@ def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
     while i < len(lines):
         line = lines[i]
         lvl = heading_level(line, md_depth=md_depth)
-        if lvl is not None and numbering is not None and lvl >= 2 and not numbering.accept(heading_text(line), lvl):
-            lvl = None
+        if lvl is not None and numbering is not None and lvl >= 2:
+            if not numbering.accept(heading_text(line), lvl) or _LABEL_VALUE_RE.match(_fold_width(heading_text(line))):
+                lvl = None
         t = _fold_width(heading_text(line))
         if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
             nxt = heading_text(lines[i + 1])

@@ -315,3 +315,11 @@ def test_a_chart_row_and_two_numbered_columns_are_never_headings():
     sections = _sections(["1 概要", body, "20 年以上 63.5% 24.2% 8.7%", body,
                           "2 心豊かで未来を築く人を育むまち 3 産業の活力", body])
     assert sections == {"1 概要"}
+
+
+def test_a_numbered_label_with_its_value_on_the_same_line_is_content_and_keeps_the_numbering():
+    body = "この節の本文です。" * 8
+    sections = _sections(["3 調査の方法", body, "4 調査期間 令和５年1月15日～1月31日", "5 配布・回収方法 配布は郵送",
+                          "6 回収状況", body])
+    assert "6 回収状況" in sections
+    assert not any("調査期間" in s for s in sections)
