@@ -375,6 +375,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                 lines=lines,
                 page=page,
                 ordinal=ordinal,
+                page_label=(doc.meta.get("page_labels") or {}).get(str(page)) if page is not None else None,
             )
         )
     return chunks

@@ -234,6 +234,8 @@ def read_document(path: str | Path, catalog_entry: dict | None = None) -> Docume
         raw_lines, pages, title = _unpack_extracted(result)
         for w in getattr(result, "warnings", None) or []:
             log.warning("%s: %s", path.name, w)
+        if getattr(result, "page_labels", None):  # printed page numbers (「-9-」 on page 13)
+            meta["page_labels"] = {str(k): str(v) for k, v in result.page_labels.items()}
     doc = make_document(path.name, raw_lines, pages, catalog_entry, meta, str(path), title=title)
     if not doc.lines:
         raise SkipFile("no text after cleaning")

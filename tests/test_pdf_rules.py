@@ -323,3 +323,15 @@ def test_a_numbered_label_with_its_value_on_the_same_line_is_content_and_keeps_t
                           "6 回収状況", body])
     assert "6 回収状況" in sections
     assert not any("調査期間" in s for s in sections)
+
+
+def test_a_passage_shows_the_printed_page_number_when_it_differs_from_the_page_index(doc_builders):
+    from assistant.chunking import chunk_document
+    from assistant.web.render import page_text
+
+    doc = read_document(_furnished_pdf(doc_builders, "labels.pdf", n_pages=3))  # page 1 prints 「- 5 -」
+    assert doc.meta["page_labels"] == {"1": "5", "2": "6", "3": "7"}
+    chunk = chunk_document(doc)[0]
+    assert (chunk.page, chunk.page_label) == (1, "5")
+    assert page_text(chunk.page, chunk.page_label) == "p.1（印刷ページ 5）"
+    assert page_text(4, "4") == "p.4"

@@ -32,6 +32,8 @@ class Extracted:
     headings: list[tuple[int, int, str]] | None = None
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # PDF: page → the page number printed on it, where it differs from the page's position
+    page_labels: dict[int, str] = field(default_factory=dict)
 
     def marked_lines(self) -> list[str]:
         """``lines`` with headings written as markdown headings (「## 計画期間」).
@@ -148,6 +150,7 @@ def _copy(ex: Extracted) -> Extracted:
         headings=list(ex.headings) if ex.headings is not None else None,
         title=ex.title,
         warnings=list(ex.warnings),
+        page_labels=dict(ex.page_labels),
     )
 
 

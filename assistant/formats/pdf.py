@@ -252,4 +252,5 @@ def extract_pdf(path: Path) -> Extracted:
         )
     if not out_lines:
         raise ScannedPdfError(path, "only page furniture (headers/page numbers) has a text layer")
-    return Extracted(lines=out_lines, pages=out_pages, headings=None, title=title, warnings=warnings)
+    labels = {p: lab for p, lab in furniture.labels.items() if lab != str(p)}
+    return Extracted(lines=out_lines, pages=out_pages, headings=None, title=title, warnings=warnings, page_labels=labels)
