@@ -335,3 +335,14 @@ def test_a_passage_shows_the_printed_page_number_when_it_differs_from_the_page_i
     assert (chunk.page, chunk.page_label) == (1, "5")
     assert page_text(chunk.page, chunk.page_label) == "p.1（印刷ページ 5）"
     assert page_text(4, "4") == "p.4"
+
+
+def test_a_row_of_percent_labels_is_chart_text_but_a_sentence_with_percentages_is_not():
+    from assistant.cleaning.charts import is_chart_text
+
+    def line(text):
+        return {"text": text, "x0": 0, "x1": 100, "top": 0, "bottom": 10}
+
+    assert is_chart_text(line("0% 2.9% 1.8% 2.4% 3.0% 3.0%"), [])
+    assert not is_chart_text(line("男性が52.9％、女性が45.7％、不明が1.4％となっています。"), [])
+    assert not is_chart_text(line("令和4年度 回収率 36.8%"), [])

@@ -13,6 +13,8 @@ so the rule is to leave chart text out:
   title (「属性別にみた愛着度」「図表5」) are words and stay;
 * on a page with a chart, a line made only of numbers/percentages (a stray data label or the
   axis 「0% 20% 40% …」) is chart text wherever it stands;
+* on any page, a line of three or more percentages that is mostly numbers and has no 「。」「、」
+  (data labels of a chart drawn with lines, 「0% 2.9% 1.8% 2.4%」) is chart text;
 * on any page, three or more consecutive lines made only of numbers — or five and more making
   a quarter of the page's lines — are the scattered labels of a chart drawn without filled
   shapes (a scatter plot's ticks and point numbers).
@@ -27,6 +29,7 @@ _MARGIN = 12.0  # pt around a chart region that still belongs to it (labels, leg
 _JOIN = 30.0  # pt: shapes closer than this belong to the same chart
 _HAIRLINE = 2.0
 _NUMERIC_CHARS = set("0123456789０１２３４５６７８９.%％．,，()（）+-＋－▲△ ")
+_DATA_LABELS_RE = re.compile(r"[0-9０-９]\s*[%％].*[0-9０-９]\s*[%％].*[0-9０-９]\s*[%％]")  # three percentages
 _ONLY_NUMBERS_RE = re.compile(r"^[\d０-９.．%％,，()（）+\-＋－▲△\s]+$")
 
 
@@ -89,9 +92,11 @@ def numeric_share(text: str) -> float:
 
 def is_chart_text(line: dict, regions: list[tuple[float, float, float, float]]) -> bool:
     """Is this pdfplumber text line (with ``x0/x1/top/bottom``) part of a chart's labels?"""
+    text = line["text"].strip()
+    if _DATA_LABELS_RE.search(text) and not re.search(r"[。、]", text) and numeric_share(text) >= 0.5:
+        return True  # 「0% 2.9% 1.8% 2.4%」: a row of data labels, whatever drew the chart
     if not regions:
         return False
-    text = line["text"].strip()
     if _ONLY_NUMBERS_RE.match(text) and re.search(r"\d", unicodedata_fold(text)):
         return True
     cx, cy = (line["x0"] + line["x1"]) / 2, (line["top"] + line["bottom"]) / 2

@@ -126,8 +126,7 @@ def _pdf_page_lines(page) -> list[dict]:
     lines = [ln for ln in lines if ln["text"].strip()]
     # chart labels and data (cleaning/charts.py) are left out; the chart's title stays
     regions = chart_regions(page)
-    if regions:
-        lines = [ln for ln in lines if not is_chart_text(ln, regions)]
+    lines = [ln for ln in lines if not is_chart_text(ln, regions)]
     for bbox, rows in tables:
         for k, row in enumerate(rows):
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
