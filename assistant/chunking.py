@@ -36,7 +36,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -329,7 +329,17 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         cur = [_Unit(u.text, u.line, u.path, False, True, False, u.hard, True) for u in carry] + trailing
 
     hard = 0
+    cur_page = None
     for u in _units(doc):
+        # A passage of a paged document (PDF) stays on one page, so that its citation names the
+        # page its text is printed on; a page break is a hard boundary (no overlap, no merging).
+        page = doc.pages[u.line] if doc.pages and u.line < len(doc.pages) else None
+        if page is not None:
+            if cur_page is not None and page != cur_page:
+                hard += 1
+                if has_body(cur):
+                    close(overlap=False)
+            cur_page = page
         if u.heading:
             lvl = levels.get(u.line, 99)
             top_changed = bool(cur) and u.path[:1] != cur[-1].path[:1]
@@ -360,7 +370,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         lines = (doc.line_numbers[first], line_ends[last] if last < len(line_ends) else doc.line_numbers[last])
         # the page where the passage's own text starts (overlap carried from the previous
         # passage may stand on the page before)
-        own = [u for u in units if not u.carried] or units
+        own = [u for u in units if not u.carried and not u.heading] or units
         page = doc.pages[min(u.line for u in own)] if doc.pages else None
         cid = chunk_id(doc.doc_id, section, text, ordinal)
         chunks.append(

@@ -346,3 +346,13 @@ def test_a_row_of_percent_labels_is_chart_text_but_a_sentence_with_percentages_i
     assert is_chart_text(line("0% 2.9% 1.8% 2.4% 3.0% 3.0%"), [])
     assert not is_chart_text(line("男性が52.9％、女性が45.7％、不明が1.4％となっています。"), [])
     assert not is_chart_text(line("令和4年度 回収率 36.8%"), [])
+
+
+def test_a_passage_of_a_pdf_stays_on_one_page_so_its_citation_names_the_right_page():
+    from assistant.chunking import chunk_document
+    from assistant.types import Document
+
+    lines = ["（１）調査の方法", "調査票を郵送で配布しました。", "4 調査期間 令和５年1月15日～1月31日", "回収は郵送及びウェブによります。"]
+    doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=[1, 2, 3, 4], pages=[5, 5, 6, 6], meta={"format": "pdf"})
+    by_page = {c.page: c.text for c in chunk_document(doc)}
+    assert "調査期間" in by_page[6] and "調査期間" not in by_page[5]
