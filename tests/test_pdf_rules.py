@@ -356,3 +356,10 @@ def test_a_passage_of_a_pdf_stays_on_one_page_so_its_citation_names_the_right_pa
     doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=[1, 2, 3, 4], pages=[5, 5, 6, 6], meta={"format": "pdf"})
     by_page = {c.page: c.text for c in chunk_document(doc)}
     assert "調査期間" in by_page[6] and "調査期間" not in by_page[5]
+
+
+def test_a_ranking_row_of_a_chart_keeps_its_label_rank_and_printed_total():
+    from assistant.cleaning.charts import chart_row_label
+
+    assert chart_row_label("消防・救急の充実強化 1【1】 (55.0％) 11.4% 43.6% 38.0% 5.4% 1.7%") == "消防・救急の充実強化 1【1】 (55.0％)"
+    assert chart_row_label("男性 55.8% 26.4% 12.0% 1.7%") is None

@@ -15,6 +15,9 @@ so the rule is to leave chart text out:
   axis 「0% 20% 40% …」) is chart text wherever it stands;
 * on any page, a line of three or more percentages that is mostly numbers and has no 「。」「、」
   (data labels of a chart drawn with lines, 「0% 2.9% 1.8% 2.4%」) is chart text;
+* of a chart row that prints its label with a total in parentheses (a ranking: 「消防・救急の
+  充実強化 1【1】 (55.0％) 11.4% 43.6% …」) the label, rank and total are kept
+  (``chart_row_label``), the segment values dropped;
 * on any page, three or more consecutive lines made only of numbers — or five and more making
   a quarter of the page's lines — are the scattered labels of a chart drawn without filled
   shapes (a scatter plot's ticks and point numbers).
@@ -129,3 +132,22 @@ def drop_number_runs(lines: list[dict], min_run: int = 3) -> list[dict]:
         out.extend(lines[i : max(j, i + 1)])
         i = max(j, i + 1)
     return out
+
+
+_TRAILING_VALUES_RE = re.compile(r"(?:\s*[0-9０-９.．]+\s*[%％]?){2,}\s*$")
+_TOTAL_RE = re.compile(r"[(（〈<＜]\s*[0-9０-９.．]+\s*[%％]?\s*[)）〉>＞]")
+_LABEL_CHARS_RE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]{2,}")
+
+
+def chart_row_label(text: str) -> str | None:
+    """The reliable part of a chart row: its label with the values printed as text beside it.
+
+    「消防・救急の充実強化 1【1】 (55.0％) 11.4% 43.6% 38.0% 5.4% 1.7%」 → 「消防・救急の充実強化 1【1】
+    (55.0％)」: the policy, its rank and its total are text; the segment values cannot be paired
+    with the legend (small segments lose their label) and are left out. Rows without such a
+    printed total (「男性 55.8% 26.4% …」) give ``None``.
+    """
+    rest = _TRAILING_VALUES_RE.sub("", text).strip()
+    if rest != text.strip() and _TOTAL_RE.search(rest) and _LABEL_CHARS_RE.search(rest):
+        return rest
+    return None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
-from ..cleaning.charts import chart_regions, drop_number_runs, is_chart_text
+from ..cleaning.charts import chart_regions, chart_row_label, drop_number_runs, is_chart_text
 from ..cleaning.pdf_lines import join_wrapped_lines
 from ..cleaning.pdf_tables import page_tables
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
@@ -126,7 +126,15 @@ def _pdf_page_lines(page) -> list[dict]:
     lines = [ln for ln in lines if ln["text"].strip()]
     # chart labels and data (cleaning/charts.py) are left out; the chart's title stays
     regions = chart_regions(page)
-    lines = [ln for ln in lines if not is_chart_text(ln, regions)]
+    kept = []
+    for ln in lines:
+        if is_chart_text(ln, regions):
+            label = chart_row_label(ln["text"])  # a ranking row keeps its label, rank and total
+            if label:
+                kept.append(dict(ln, text=label))
+            continue
+        kept.append(ln)
+    lines = kept
     for bbox, rows in tables:
         for k, row in enumerate(rows):
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
