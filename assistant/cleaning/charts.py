@@ -32,7 +32,7 @@ _MARGIN = 12.0  # pt around a chart region that still belongs to it (labels, leg
 _JOIN = 30.0  # pt: shapes closer than this belong to the same chart
 _HAIRLINE = 2.0
 _NUMERIC_CHARS = set("0123456789０１２３４５６７８９.%％．,，()（）+-＋－▲△ ")
-_DATA_LABELS_RE = re.compile(r"[0-9０-９]\s*[%％].*[0-9０-９]\s*[%％].*[0-9０-９]\s*[%％]")  # three percentages
+_PERCENT_RE = re.compile(r"[0-9０-９]\s*[%％]")
 _ONLY_NUMBERS_RE = re.compile(r"^[\d０-９.．%％,，()（）+\-＋－▲△\s]+$")
 
 
@@ -96,7 +96,7 @@ def numeric_share(text: str) -> float:
 def is_chart_text(line: dict, regions: list[tuple[float, float, float, float]]) -> bool:
     """Is this pdfplumber text line (with ``x0/x1/top/bottom``) part of a chart's labels?"""
     text = line["text"].strip()
-    if _DATA_LABELS_RE.search(text) and not re.search(r"[。、]", text) and numeric_share(text) >= 0.5:
+    if len(_PERCENT_RE.findall(text)) >= 3 and not re.search(r"[。、]", text) and numeric_share(text) >= 0.5:
         return True  # 「0% 2.9% 1.8% 2.4%」: a row of data labels, whatever drew the chart
     if not regions:
         return False
@@ -134,7 +134,9 @@ def drop_number_runs(lines: list[dict], min_run: int = 3) -> list[dict]:
     return out
 
 
-_TRAILING_VALUES_RE = re.compile(r"(?:\s*[0-9０-９.．]+\s*[%％]?){2,}\s*$")
+# values at the end of a row; each value ends at 「%」, a space or the end, so the pattern has one
+# way to match (no backtracking blow-up on long digit runs)
+_TRAILING_VALUES_RE = re.compile(r"(?:\s*[0-9０-９.．]+(?:\s*[%％]|(?=\s|$))){2,}\s*$")
 _TOTAL_RE = re.compile(r"[(（〈<＜]\s*[0-9０-９.．]+\s*[%％]?\s*[)）〉>＞]")
 _LABEL_CHARS_RE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]{2,}")
 
@@ -147,6 +149,8 @@ def chart_row_label(text: str) -> str | None:
     with the legend (small segments lose their label) and are left out. Rows without such a
     printed total (「男性 55.8% 26.4% …」) give ``None``.
     """
+    if len(text) > 300:
+        return None
     rest = _TRAILING_VALUES_RE.sub("", text).strip()
     if rest != text.strip() and _TOTAL_RE.search(rest) and _LABEL_CHARS_RE.search(rest):
         return rest
