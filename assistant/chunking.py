@@ -36,7 +36,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "3"
+CHUNKER_VERSION = "4"
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ def _fold_width(text: str) -> str:
     """Full-width ASCII → half-width, ideographic space → space. Not NFKC: that would turn ① into 1 and Ⅰ into I."""
     return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else (" " if c == "\u3000" else c) for c in text)
 _MD_RE = re.compile(r"^(#{1,6})\s+(.*)$")
+# Two percentages in one line: a chart or table row (「20 年以上 63.5% 24.2% …」), never a heading.
+_DATA_ROW_RE = re.compile(r"[0-9](?:\.[0-9]+)?\s*[%％].*[0-9](?:\.[0-9]+)?\s*[%％]")
 _BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
 
 
@@ -108,7 +110,7 @@ def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int |
     t = _fold_width(text).strip()
     if not t or len(t) > max_len:
         return None
-    if _BULLET_RE.match(t) or " / " in t:
+    if _BULLET_RE.match(t) or " / " in t or _DATA_ROW_RE.search(t):
         return None
     if t.endswith(("。", "。)", "。」")) or ("。" in t and not md):
         return None
@@ -137,15 +139,71 @@ def heading_text(line: str) -> str:
 _TRUSTED_MD_FORMATS = {"md", "markdown", "docx", "html", "htm"}
 
 
+# Numbered headings whose numbers are checked against the sequence in layout formats (PDF):
+# 「1 …」「(1) …」「① …」. A chart label 「41 令和4年度」, a numbered line of a resident's comment or
+# two columns read as one line (「6 市民と…まち 5 環瀬戸内…」) are not the next heading.
+_SEQ_KINDS = (
+    ("num", re.compile(r"^([0-9]{1,2})(?:\s+|[.．]\s*)(?=[^\s0-9.．%])")),
+    ("paren", re.compile(r"^[(（]\s*([0-9]{1,2})\s*[)）]")),
+    ("circled", re.compile(r"^([①-⑳㉑-㉟㊱-㊿])")),
+)
+# 「4 調査期間 令和５年1月15日～1月31日」: a numbered label with its value on the same line is
+# content (the answer to "when?"), not a heading; it still counts in the numbering.
+_LABEL_VALUE_RE = re.compile(r"^[0-9]{1,2}\s+\S+\s+\S*[0-9０-９、。]")
+_TWO_ITEMS_RE = re.compile(r"\S\s+[0-9]{1,2}\s+[^\s0-9.%]")
+_LAYOUT_FORMATS = {"pdf"}
+
+
+def _circled_number(ch: str) -> int:
+    o = ord(ch)
+    if o >= 0x32B1:
+        return o - 0x32B1 + 36  # ㊱-㊿
+    if o >= 0x3251:
+        return o - 0x3251 + 21  # ㉑-㉟
+    return o - ord("①") + 1
+
+
+class _Numbering:
+    """The last number seen per kind of numbered heading; deeper kinds restart under a new one."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+
+    def accept(self, text: str, level: int) -> bool:
+        t = _fold_width(text).strip()
+        for k, (kind, pat) in enumerate(_SEQ_KINDS):
+            m = pat.match(t)
+            if not m:
+                continue
+            g = m.group(1)
+            n = _circled_number(g) if kind == "circled" else int(g)
+            if kind == "num" and _TWO_ITEMS_RE.search(t):
+                return False  # two numbered items side by side: columns, not a heading
+            last = self.last.get(kind)
+            if not (n == 1 or (last is not None and n in (last, last + 1)) or (last is None and n <= 3)):
+                return False
+            self.last[kind] = n
+            for deeper, _ in _SEQ_KINDS[k + 1 :]:
+                self.last.pop(deeper, None)
+            return True
+        if level <= 2:
+            self.last.clear()  # a chapter (第N章, Ⅱ) restarts the numbering below it; 【…】《…》 do not
+        return True
+
+
 def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
     """(line, index, level) with a bare 「第N章」 line joined to the title line that follows it."""
     out: list[tuple[str, int, int | None]] = []
     lines = doc.lines
     md_depth = str(doc.meta.get("format", "")).lower() in _TRUSTED_MD_FORMATS
+    numbering = _Numbering() if str(doc.meta.get("format", "")).lower() in _LAYOUT_FORMATS else None
     i = 0
     while i < len(lines):
         line = lines[i]
         lvl = heading_level(line, md_depth=md_depth)
+        if lvl is not None and numbering is not None and lvl >= 2:
+            if not numbering.accept(heading_text(line), lvl) or _LABEL_VALUE_RE.match(_fold_width(heading_text(line))):
+                lvl = None
         t = _fold_width(heading_text(line))
         if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
             nxt = heading_text(lines[i + 1])
@@ -271,7 +329,17 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         cur = [_Unit(u.text, u.line, u.path, False, True, False, u.hard, True) for u in carry] + trailing
 
     hard = 0
+    cur_page = None
     for u in _units(doc):
+        # A passage of a paged document (PDF) stays on one page, so that its citation names the
+        # page its text is printed on; a page break is a hard boundary (no overlap, no merging).
+        page = doc.pages[u.line] if doc.pages and u.line < len(doc.pages) else None
+        if page is not None:
+            if cur_page is not None and page != cur_page:
+                hard += 1
+                if has_body(cur):
+                    close(overlap=False)
+            cur_page = page
         if u.heading:
             lvl = levels.get(u.line, 99)
             top_changed = bool(cur) and u.path[:1] != cur[-1].path[:1]
@@ -300,7 +368,10 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
         first = min(u.line for u in units)
         last = max(u.line for u in units)
         lines = (doc.line_numbers[first], line_ends[last] if last < len(line_ends) else doc.line_numbers[last])
-        page = doc.pages[first] if doc.pages else None
+        # the page where the passage's own text starts (overlap carried from the previous
+        # passage may stand on the page before)
+        own = [u for u in units if not u.carried and not u.heading] or units
+        page = doc.pages[min(u.line for u in own)] if doc.pages else None
         cid = chunk_id(doc.doc_id, section, text, ordinal)
         chunks.append(
             Chunk(
@@ -314,6 +385,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
                 lines=lines,
                 page=page,
                 ordinal=ordinal,
+                page_label=(doc.meta.get("page_labels") or {}).get(str(page)) if page is not None else None,
             )
         )
     return chunks

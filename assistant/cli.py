@@ -91,7 +91,8 @@ def cmd_ask(args) -> int:
         return 0
     print(ans.text)
     for c in ans.citations:
-        print(f"\n[{c.number}] {c.title}（{c.municipality}） {' > '.join(c.section)}  {c.doc_id} 行{c.lines[0]}–{c.lines[1]}")
+        page = f" p.{c.page}" + (f"（印刷ページ {c.page_label}）" if c.page_label else "") if c.page is not None else ""
+        print(f"\n[{c.number}] {c.title}（{c.municipality}） {' > '.join(c.section)}  {c.doc_id}{page} 行{c.lines[0]}–{c.lines[1]}")
     for n in ans.notes:
         print(f"\n※ {n}")
     return 0

@@ -35,11 +35,14 @@ def _pipeline_code_hash() -> str:
     Version strings get forgotten; hashing the modules themselves means any change to reading,
     cleaning, chunking or tokenizing rebuilds the index (the embedding cache keeps that cheap).
     """
-    from . import formats, japanese
+    from . import cleaning, documents, formats, japanese
 
     h = hashlib.sha256()
-    for mod in (corpus, chunking, japanese, formats):
+    for mod in (corpus, chunking, japanese, documents):
         h.update(Path(mod.__file__).read_bytes())
+    for pkg in (cleaning, formats):  # packages: every module in them
+        for f in sorted(Path(pkg.__file__).parent.glob("*.py")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:16]
 
 

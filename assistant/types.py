@@ -54,6 +54,7 @@ class Chunk:
     lines: tuple[int, int]
     page: int | None = None
     ordinal: int = 0
+    page_label: str | None = None  # the page number printed on ``page``, where it differs
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -110,6 +111,10 @@ class Hit:
     def page(self) -> int | None:
         return self.chunk.page
 
+    @property
+    def page_label(self) -> str | None:
+        return self.chunk.page_label
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -119,6 +124,7 @@ class Hit:
             "section": list(self.section),
             "lines": list(self.lines),
             "page": self.page,
+            "page_label": self.page_label,
             "text": self.text,
             "score": round(float(self.score), 4),
         }

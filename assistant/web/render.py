@@ -140,10 +140,17 @@ def _section_path(section: Any) -> str:
     return " › ".join(str(s) for s in section if str(s).strip())
 
 
-def _location(lines: Any, page: Any) -> str:
+def page_text(page: Any, label: Any = None) -> str:
+    """「p.13」, or 「p.13（印刷ページ 9）」 when the page shows another number than its position."""
+    if page is None or page == "":
+        return ""
+    return f"p.{page}" + (f"（印刷ページ {label}）" if label not in (None, "", str(page)) else "")
+
+
+def _location(lines: Any, page: Any, label: Any = None) -> str:
     parts = []
     if page is not None and page != "":
-        parts.append(f"p.{page}")
+        parts.append(page_text(page, label))
     try:
         a, b = lines
         parts.append(f"{a}行目" if a == b else f"{a}〜{b}行目")
@@ -168,10 +175,10 @@ def render_answer_markdown(answer: Any) -> str:
         for c in citations:
             label = f"{_get(c, 'title', '')}（{_get(c, 'municipality', '')}）"
             path = _section_path(_get(c, "section", []))
-            page = _get(c, "page", None)
+            page = page_text(_get(c, "page", None), _get(c, "page_label", None))
             lines.append(
                 f"\\[{int(_get(c, 'number', 0))}\\] " + escape_markdown(
-                    label + (" › " + path if path else "") + (f"（p.{page}）" if page is not None else ""))
+                    label + (" › " + path if path else "") + (f"（{page}）" if page else ""))
             )
         parts.append("**出典**\n" + "\n".join(lines))
     if notes:
@@ -184,7 +191,7 @@ def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context:
     title = _get(hit, "title", "") or ""
     muni = _get(hit, "municipality", "") or ""
     path = _section_path(_get(hit, "section", []))
-    loc = _location(_get(hit, "lines", None), _get(hit, "page", None))
+    loc = _location(_get(hit, "lines", None), _get(hit, "page", None), _get(hit, "page_label", None))
     doc_id = _get(hit, "doc_id", "") or ""
     head_num = f'<span class="mq-num">[{number}]</span> ' if number is not None else ""
     anchor = f' id="mq-src-{number}"' if number is not None else ""

@@ -1,0 +1,118 @@
+"""Ruled tables in PDFs → one row per line, cells in order, merged cells spread.
+
+Read as plain text lines, a PDF table interleaves its columns (a resident's comment broken
+across the policy-name column, 「都心地域」 glued into 「多賀町三丁目」) and a value row loses its
+header (「計 2,500 921 36.8」 far from 「回収率（％）」). pdfplumber's table finder gives the
+cells of ruled tables; each table becomes tab-separated rows — header row first — which the
+text cleaning then turns into labelled lines exactly like the tables of text files
+(「配布枚数（枚）: 2,500 / 回収数（枚）: 921 … / 回収率（％）: 36.8」, see ``cleaning.tables``).
+
+* A merged cell (``None`` in pdfplumber's grid) takes the text of the cell that covers it, so
+  a row label spanning two rows (「A票」 over 紙/ウェブ) is repeated on both rows; a cell
+  spanning several columns of the same row is kept once.
+* Text inside a cell is tidied (``letter_spacing.tidy_cell``): wrapped lines joined,
+  letter-spaced names closed up (「栗 林」 → 「栗林」).
+* Only real tables are taken: at least 2 rows and 2 columns with text in several cells, and
+  most of the text inside the table's box must sit in its cells. Bar charts drawn with
+  rectangles produce "tables" of empty cells and are left to the chart rule.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .letter_spacing import tidy_cell
+
+# pdfplumber table settings: ruled tables (lines and rectangle edges).
+_HAIRLINE = 2.0  # pt: thicker rectangles are shapes (chart bars), not rules
+_MIN_DENSITY = 0.5  # share of grid cells with text below which a "table" is a chart's grid
+_CHART_TOKEN_RE = re.compile(r"^(?:[A-Za-zＡ-Ｚａ-ｚ]|[0-9０-９ .%％]{1,6})$")
+_LABEL_RE = re.compile(r"[\u3041-\u30ff\u4e00-\u9fff]{2,}")
+_DEBUG = False
+_SETTINGS = {"vertical_strategy": "lines", "horizontal_strategy": "lines", "snap_tolerance": 3, "join_tolerance": 3}
+
+
+def _covering(tb, r: int, j: int) -> tuple | None:
+    """Bounding box of the cell that covers grid position (row r, column j)."""
+    try:
+        top, bottom = tb.rows[r].bbox[1], tb.rows[r].bbox[3]
+        x0, x1 = tb.columns[j].bbox[0], tb.columns[j].bbox[2]
+    except (IndexError, AttributeError):
+        return None
+    cy, cx = (top + bottom) / 2, (x0 + x1) / 2
+    best = None
+    for c in tb.cells:
+        if c[0] - 0.5 <= cx <= c[2] + 0.5 and c[1] - 0.5 <= cy <= c[3] + 0.5:
+            area = (c[2] - c[0]) * (c[3] - c[1])
+            if best is None or area < best[0]:
+                best = (area, c)
+    return best[1] if best else None
+
+
+def table_rows(tb) -> list[list[str]]:
+    """The table as rows of tidied cell texts, merged cells spread (see module docstring)."""
+    raw = tb.extract()
+    text_of: dict[tuple, str] = {}
+    for r, row in enumerate(tb.rows):
+        for j, bbox in enumerate(row.cells):
+            if bbox is not None and r < len(raw) and j < len(raw[r]):
+                text_of[tuple(bbox)] = tidy_cell(raw[r][j] or "")
+    out: list[list[str]] = []
+    for r, row in enumerate(raw):
+        cells: list[str] = []
+        owners: list[tuple | None] = []
+        for j, value in enumerate(row):
+            if value is not None:
+                owner = tb.rows[r].cells[j]
+                cells.append(tidy_cell(value))
+            else:
+                owner = _covering(tb, r, j)
+                cells.append(text_of.get(tuple(owner), "") if owner else "")
+            # a cell spanning columns of this row is said once
+            if owner is not None and owners and owners[-1] is not None and tuple(owners[-1]) == tuple(owner):
+                cells[-1] = ""
+            owners.append(owner)
+        out.append(cells)
+    return out
+
+
+def page_tables(page, min_cells: int = 3) -> list[tuple[tuple[float, float, float, float], list[list[str]]]]:
+    """Real tables of a pdfplumber page: ``[(bbox, rows)]`` (see module docstring)."""
+    # Table rules are lines and hairline rectangles; the filled bars of a chart are not. Looking
+    # only at rulings keeps charts out and the table finder fast on chart-heavy pages.
+    def ruling(o) -> bool:
+        if o.get("object_type") == "line":
+            return True
+        if o.get("object_type") == "rect":
+            return min(float(o["width"]), float(o["height"])) <= _HAIRLINE
+        return o.get("object_type") not in ("curve",)
+
+    if sum(1 for o in page.lines) + sum(1 for o in page.rects if ruling(o)) < 4:
+        return []
+    try:
+        found = page.filter(ruling).find_tables(_SETTINGS)
+    except Exception:  # a malformed page: read it as text
+        return []
+    out = []
+    for tb in found:
+        rows = table_rows(tb)
+        rows = [r for r in rows if any(c for c in r)]
+        if len(rows) < 2 or max(len(r) for r in rows) < 2:
+            continue
+        filled = [c for r in rows for c in r if c]
+        if len(filled) < min_cells or sum(1 for r in rows if sum(1 for c in r if c) >= 2) < 1:
+            continue
+        if len(filled) < _MIN_DENSITY * sum(len(r) for r in rows):
+            continue  # a sparse grid: the gridlines of a chart or diagram, labels scattered in it
+        labels = sum(1 for c in filled if _LABEL_RE.search(c))
+        if sum(1 for c in filled if _CHART_TOKEN_RE.match(c)) > 0.5 * len(filled) and labels < 0.2 * len(filled):
+            continue  # axis ticks and data labels (「13」「A」「8」) without row/column labels: a chart
+        if _DEBUG:
+            print("table", [round(x) for x in tb.bbox], len(filled), sum(len(r) for r in rows), labels)
+        x0, top, x1, bottom = tb.bbox
+        inside = [c for c in page.chars if x0 <= (c["x0"] + c["x1"]) / 2 <= x1 and top <= (c["top"] + c["bottom"]) / 2 <= bottom and c["text"].strip()]
+        in_cells = sum(len(c.replace(" ", "").replace("\n", "")) for r in tb.extract() for c in r if c)
+        if inside and in_cells < 0.6 * len(inside):
+            continue
+        out.append((tuple(tb.bbox), rows))
+    return out

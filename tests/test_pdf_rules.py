@@ -1,0 +1,365 @@
+"""PDF layout rules (issue 11), each pinned on a small generated PDF.
+
+Every test reads as the rule it pins: the PDF is drawn the way cities' Word/Excel/Acrobat
+exports draw it (reportlab), then extracted and cleaned like an added document.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pdfplumber")
+pytest.importorskip("reportlab")
+
+from assistant.cleaning.letter_spacing import close_letter_spacing, tidy_cell  # noqa: E402
+from assistant.corpus import read_document  # noqa: E402
+from assistant.formats import extract_pdf  # noqa: E402
+
+MIN, GO = "HeiseiMin-W3", "HeiseiKakuGo-W5"
+
+
+def _canvas(doc_builders, name):
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    doc_builders._fonts()
+    path = doc_builders.root / name
+    return path, canvas.Canvas(str(path), pagesize=A4), A4
+
+
+def _ruled_table(c, x, y_top, col_widths, rows, row_h=20, spans=None, size=10):
+    """Draw a ruled table. ``spans``: {(r, j): rowspan} — cells covered by a span are left
+    blank and the horizontal rule between them is not drawn (a merged cell)."""
+    spans = spans or {}
+    covered = {(r + k, j) for (r, j), n in spans.items() for k in range(1, n)}
+    xs = [x]
+    for w in col_widths:
+        xs.append(xs[-1] + w)
+    n = len(rows)
+    c.setLineWidth(0.5)
+    for j in range(len(col_widths) + 1):
+        c.line(xs[j], y_top, xs[j], y_top - n * row_h)
+    for r in range(n + 1):
+        for j in range(len(col_widths)):
+            if 0 < r < n and (r, j) in covered:
+                continue  # no rule inside a merged cell
+            c.line(xs[j], y_top - r * row_h, xs[j + 1], y_top - r * row_h)
+    for r, row in enumerate(rows):
+        for j, text in enumerate(row):
+            if text and (r, j) not in covered:
+                c.setFont(MIN, size)
+                c.drawString(xs[j] + 3, y_top - (r + 1) * row_h + 6, text)
+
+
+# ---- tables (defects 5, 7) ----------------------------------------------------------------
+
+
+def test_a_ruled_pdf_table_becomes_one_labelled_line_per_row_with_merged_cells_spread(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "rate.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "6 回収状況")
+    _ruled_table(
+        c, 72, h - 100, [60, 90, 60, 60, 80],
+        [["", "配布枚数（枚）", "回収数（枚）", "", "回収率（％）"],
+         ["A票", "1,250", "475", "紙： 312", "38.0"],
+         ["", "", "", "ウェブ： 163", ""],
+         ["計", "2,500", "921", "紙： 603", "36.8"]],
+        spans={(1, 0): 2, (1, 1): 2, (1, 2): 2, (1, 4): 2},
+    )
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if r.startswith("計"))
+    assert "配布枚数（枚）: 2,500" in total and "回収率（％）: 36.8" in total
+    web = next(r for r in rows if "ウェブ" in r)
+    assert web.startswith("A票") and "配布枚数（枚）: 1,250" in web, "a merged row label spreads to the rows it spans"
+
+
+def test_two_column_table_cells_are_read_cell_by_cell_not_across_columns(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "districts.pdf")
+    _ruled_table(
+        c, 72, h - 100, [90, 330],
+        [["地域名", "町名"],
+         ["都心地域", "茜町、朝日新町、多賀町一丁目、多賀町三丁目、"],
+         ["", "田町、玉藻町、中央町"],
+         ["中部地域", "一宮町、今里町、三名町"]],
+        spans={(1, 0): 2},
+    )
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "都心地域多賀町" not in text and "多賀町三丁目都心地域" not in text
+    assert "地域名: 中部地域 / 町名: 一宮町、今里町、三名町" in text
+
+
+def test_a_bar_chart_drawn_with_filled_rectangles_is_not_a_table(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "chart.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "図表1 愛着度")
+    for k, (label, v) in enumerate([("全体", 57.3), ("男性", 60.8), ("女性", 55.8)]):
+        y = h - 120 - 30 * k
+        c.setFillGray(0.5)
+        c.rect(130, y, 3 * v, 16, fill=1, stroke=0)
+        c.setFillGray(0)
+        c.drawString(72, y + 4, label)
+        c.drawString(140, y + 4, f"{v}%")
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    assert doc.meta["table_lines"] == []
+
+
+# ---- letter spacing (defect 6) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "spaced, closed",
+    [("栗 林", "栗林"), ("高 松 第 一", "高松第一"), ("小 学 校 校 区", "小学校校区"),
+     ("瀬戸内町、 扇町一丁目", "瀬戸内町、 扇町一丁目"), ("第1章 計画の概要", "第1章 計画の概要"),
+     ("A票 B票", "A票 B票")],
+)
+def test_letter_spaced_names_are_closed_up_and_real_word_spaces_are_kept(spaced, closed):
+    assert close_letter_spacing(spaced) == closed
+
+
+def test_a_cell_is_one_line_wrapped_words_joined_and_separate_items_kept_apart():
+    assert tidy_cell("朝日町二丁目、朝日町三丁\n目、朝日町四丁目") == "朝日町二丁目、朝日町三丁目、朝日町四丁目"
+    assert tidy_cell("塩上町一丁目8番\n多賀町一丁目") == "塩上町一丁目8番 多賀町一丁目"
+    assert tidy_cell("紫 雲\n注１") == "紫雲 注１"
+
+
+def test_a_letter_spaced_school_name_in_a_table_matches_its_plain_spelling(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "schools.pdf")
+    _ruled_table(c, 72, h - 100, [80, 260, 70],
+                 [["小 学 校", "校 区 内 町 名 番 地", "中学校"],
+                  ["栗 林", "藤塚町二丁目、栗林町一丁目", "桜 町"]])
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "小学校: 栗林 / 校区内町名番地: 藤塚町二丁目、栗林町一丁目 / 中学校: 桜町" in text
+
+
+def test_the_header_row_repeated_on_the_next_page_is_not_a_data_row(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "two_pages.pdf")
+    for school in ("栗林", "花園"):
+        _ruled_table(c, 72, h - 100, [80, 260], [["小学校", "校区内町名番地"], [school, "藤塚町二丁目"]])
+        c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "小学校: 小学校" not in text
+    assert "小学校: 花園 / 校区内町名番地: 藤塚町二丁目" in text
+
+
+# ---- page furniture (defect 1, 8) ---------------------------------------------------------
+
+
+def _furnished_pdf(doc_builders, name, n_pages=4, body=None, title=None):
+    path, c, (w, h) = _canvas(doc_builders, name)
+    if title:
+        c.setTitle(title)
+    for pno in range(1, n_pages + 1):
+        c.setFont(GO, 12)
+        c.drawString(72, h - 40, "高松市小・中学校区一覧表")
+        c.setFont(MIN, 10)
+        c.drawString(72, h - 58, "（平成３０年６月２８日現在）")
+        c.setFont(MIN, 10.5)
+        for k, line in enumerate((body or {}).get(pno, [f"本文{pno}の一行目です。"])):
+            c.drawString(72, h - 110 - 18 * k, line)
+        c.setFont(MIN, 9)
+        c.drawCentredString(w / 2, 30, f"- {pno + 4} -")
+        c.showPage()
+    c.save()
+    return path
+
+
+def test_a_line_printed_on_every_page_is_kept_once_so_as_of_when_can_be_answered(doc_builders):
+    ex = extract_pdf(_furnished_pdf(doc_builders, "asof.pdf"))
+    assert ex.lines.count("（平成３０年６月２８日現在）") == 1
+    assert ex.pages[ex.lines.index("（平成３０年６月２８日現在）")] == 1
+
+
+def test_the_title_band_on_every_page_becomes_the_title_and_is_not_repeated_in_the_text(doc_builders):
+    ex = extract_pdf(_furnished_pdf(doc_builders, "band.pdf"))
+    assert ex.title == "高松市小・中学校区一覧表"
+    assert "高松市小・中学校区一覧表" not in ex.lines
+    assert not any(line.startswith("-") for line in ex.lines), "printed page numbers are furniture"
+
+
+def test_a_section_heading_that_recurs_at_the_top_of_some_pages_is_content(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "sections.pdf")
+    for pno in range(1, 9):
+        c.setFont(GO, 11)
+        if pno in (2, 4, 6):  # a recurring section, not every page
+            c.drawString(72, h - 40, "◆前年度調査との比較")
+            c.setFont(MIN, 10.5)
+            c.drawString(72, h - 70, f"設問{pno}の満足度は前年度より上がりました。")
+        else:
+            c.drawString(72, h - 40, f"（{pno}）設問{pno}の結果")
+            c.setFont(MIN, 10.5)
+            c.drawString(72, h - 70, f"設問{pno}の回答は次のとおりです。")
+        c.showPage()
+    c.save()
+    ex = extract_pdf(path)
+    assert ex.lines.count("◆前年度調査との比較") == 3
+
+
+def test_a_blank_page_is_not_reported_as_scanned(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "blank.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 100, "はじめのページの本文です。")
+    c.showPage()
+    c.showPage()  # intentionally blank page
+    c.drawString(72, h - 100, "三ページ目の本文です。")
+    c.showPage()
+    c.save()
+    ex = extract_pdf(path)
+    assert not any("scanned" in w for w in ex.warnings)
+
+
+# ---- wrapped lines (defect 2) -------------------------------------------------------------
+
+
+def _paragraph_pdf(doc_builders, name, printed_lines, x=72, indent_first=True):
+    path, c, (w, h) = _canvas(doc_builders, name)
+    c.setFont(MIN, 10.5)
+    for k, line in enumerate(printed_lines):
+        c.drawString(x + (10.5 if indent_first and k == 0 else 0), h - 100 - 17 * k, line)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_a_sentence_wrapped_at_the_column_width_after_a_kanji_or_number_is_whole_again(doc_builders):
+    lines = [
+        "愛着を「感じる」と「やや感じる」を合わせた割合は、令和4年度は前年度から減って30",  # wraps after a number
+        "％となり、属性別傾向では年齢や居住年数に比例して、愛着を「感じる」と回答した割",  # after a kanji
+        "合が増える傾向にあります。",
+        "短い行で段落が終わります。",
+    ]
+    doc = read_document(_paragraph_pdf(doc_builders, "wrap.pdf", lines))
+    assert "30％となり" in doc.lines[0] and "回答した割合が増える傾向にあります。" in doc.lines[0]
+    assert doc.lines[1] == "短い行で段落が終わります。", "a line that ends short ends its paragraph"
+
+
+def test_a_line_ending_a_sentence_or_followed_by_a_numbered_item_is_not_joined(doc_builders):
+    lines = [
+        "本調査は、市民の御意見を今後の市政に反映させるため、施策の満足度を調べました。",
+        "（２）高松市について回答していただきました。回答は郵送及びウェブによります。",
+    ]
+    doc = read_document(_paragraph_pdf(doc_builders, "nojoin.pdf", lines, indent_first=False))
+    assert len(doc.lines) == 2
+
+
+# ---- charts (defect 4) --------------------------------------------------------------------
+
+
+def test_chart_labels_and_values_are_left_out_but_its_title_stays(doc_builders):
+    path, c, (w, h) = _canvas(doc_builders, "bars.pdf")
+    c.setFont(MIN, 10.5)
+    c.drawString(72, h - 80, "愛着を感じる人の割合は84.5%です。")
+    c.drawString(72, h - 110, "図表5 属性別にみた愛着度")
+    for k, (label, vals) in enumerate([("令和4年度", (57.3, 27.2, 10.4)), ("令和3年度", (60.8, 25.3, 9.6))]):
+        y = h - 150 - 28 * k
+        c.setFillColorRGB(0, 0, 0)
+        c.drawString(72, y + 4, label)
+        x = 140
+        for v, gray in zip(vals, (0.3, 0.5, 0.7)):
+            c.setFillGray(gray)
+            c.rect(x, y, 3.5 * v, 16, fill=1, stroke=0)
+            c.setFillGray(0)
+            c.setFont(MIN, 8)
+            c.drawString(x + 4, y + 4, f"{v}%")
+            c.setFont(MIN, 10.5)
+            x += 3.5 * v
+    c.setFont(MIN, 8)
+    c.drawString(140, h - 200, "0% 20% 40% 60% 80% 100%")
+    c.showPage()
+    c.save()
+    text = "\n".join(read_document(path).lines)
+    assert "図表5 属性別にみた愛着度" in text and "84.5%" in text
+    assert "57.3%" not in text and "0% 20%" not in text
+
+
+def test_a_run_of_lines_made_only_of_numbers_is_chart_text_even_without_bars():
+    from assistant.cleaning.charts import drop_number_runs
+
+    lines = [{"text": t} for t in ["重要度指数平均", "4.400", "46", "4 31", "本文の行です。", "2,500"]]
+    assert [ln["text"] for ln in drop_number_runs(lines)] == ["重要度指数平均", "本文の行です。", "2,500"]
+
+
+# ---- headings (defect 3) ------------------------------------------------------------------
+
+
+def _sections(lines, fmt="pdf"):
+    from assistant.chunking import chunk_document
+    from assistant.types import Document
+
+    doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=list(range(1, len(lines) + 1)),
+                   pages=[1] * len(lines), meta={"format": fmt})
+    return {" > ".join(c.section) for c in chunk_document(doc)}
+
+
+def test_in_a_pdf_a_numbered_line_is_a_heading_only_where_the_numbering_continues():
+    body = "この節の本文です。" * 8
+    lines = ["1 調査の目的", body, "2 調査の対象者", body, "41 令和4年度", body, "（１）性別", body,
+             "《居住地域別》", body, "（２）年齢", body, "3 調査の方法", body]
+    sections = _sections(lines)
+    assert not any("41 令和4年度" in s for s in sections), "a chart label is not section 41"
+    assert "2 調査の対象者 > （２）年齢" in sections, "「《居住地域別》」 does not restart (1), (2) …"
+    assert "3 調査の方法" in sections
+
+
+def test_a_chart_row_and_two_numbered_columns_are_never_headings():
+    body = "この節の本文です。" * 8
+    sections = _sections(["1 概要", body, "20 年以上 63.5% 24.2% 8.7%", body,
+                          "2 心豊かで未来を築く人を育むまち 3 産業の活力", body])
+    assert sections == {"1 概要"}
+
+
+def test_a_numbered_label_with_its_value_on_the_same_line_is_content_and_keeps_the_numbering():
+    body = "この節の本文です。" * 8
+    sections = _sections(["3 調査の方法", body, "4 調査期間 令和５年1月15日～1月31日", "5 配布・回収方法 配布は郵送",
+                          "6 回収状況", body])
+    assert "6 回収状況" in sections
+    assert not any("調査期間" in s for s in sections)
+
+
+def test_a_passage_shows_the_printed_page_number_when_it_differs_from_the_page_index(doc_builders):
+    from assistant.chunking import chunk_document
+    from assistant.web.render import page_text
+
+    doc = read_document(_furnished_pdf(doc_builders, "labels.pdf", n_pages=3))  # page 1 prints 「- 5 -」
+    assert doc.meta["page_labels"] == {"1": "5", "2": "6", "3": "7"}
+    chunk = chunk_document(doc)[0]
+    assert (chunk.page, chunk.page_label) == (1, "5")
+    assert page_text(chunk.page, chunk.page_label) == "p.1（印刷ページ 5）"
+    assert page_text(4, "4") == "p.4"
+
+
+def test_a_row_of_percent_labels_is_chart_text_but_a_sentence_with_percentages_is_not():
+    from assistant.cleaning.charts import is_chart_text
+
+    def line(text):
+        return {"text": text, "x0": 0, "x1": 100, "top": 0, "bottom": 10}
+
+    assert is_chart_text(line("0% 2.9% 1.8% 2.4% 3.0% 3.0%"), [])
+    assert not is_chart_text(line("男性が52.9％、女性が45.7％、不明が1.4％となっています。"), [])
+    assert not is_chart_text(line("令和4年度 回収率 36.8%"), [])
+
+
+def test_a_passage_of_a_pdf_stays_on_one_page_so_its_citation_names_the_right_page():
+    from assistant.chunking import chunk_document
+    from assistant.types import Document
+
+    lines = ["（１）調査の方法", "調査票を郵送で配布しました。", "4 調査期間 令和５年1月15日～1月31日", "回収は郵送及びウェブによります。"]
+    doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=[1, 2, 3, 4], pages=[5, 5, 6, 6], meta={"format": "pdf"})
+    by_page = {c.page: c.text for c in chunk_document(doc)}
+    assert "調査期間" in by_page[6] and "調査期間" not in by_page[5]
+
+
+def test_a_ranking_row_of_a_chart_keeps_its_label_rank_and_printed_total():
+    from assistant.cleaning.charts import chart_row_label
+
+    assert chart_row_label("消防・救急の充実強化 1【1】 (55.0％) 11.4% 43.6% 38.0% 5.4% 1.7%") == "消防・救急の充実強化 1【1】 (55.0％)"
+    assert chart_row_label("男性 55.8% 26.4% 12.0% 1.7%") is None

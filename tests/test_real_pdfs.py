@@ -1,0 +1,81 @@
+"""Extraction quality on real PDFs as 高松市 publishes them (../shared/data/real-pdfs, CC BY 4.0).
+
+Skipped where the files are absent. Each test pins one defect of issue 11 on the real thing;
+tests/test_pdf_rules.py pins the same rules on small generated PDFs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pdfplumber")
+
+from assistant import chunking  # noqa: E402
+from assistant.corpus import read_document  # noqa: E402
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-pdfs"
+SATISFACTION = REAL / "takamatsu-r4-citizen-satisfaction.pdf"
+SCHOOLS = REAL / "takamatsu-school-districts-by-school.pdf"
+
+pytestmark = pytest.mark.skipif(not (SATISFACTION.exists() and SCHOOLS.exists()), reason="real PDFs not present")
+
+
+@pytest.fixture(scope="module")
+def satisfaction():
+    return read_document(SATISFACTION)
+
+
+@pytest.fixture(scope="module")
+def schools():
+    return read_document(SCHOOLS)
+
+
+def _lines_with(doc, needle):
+    return [(l, p) for l, p in zip(doc.lines, doc.pages) if needle in l]
+
+
+def test_the_response_rate_table_is_labelled_rows_with_the_total(satisfaction):
+    (row, page), *_ = _lines_with(satisfaction, "計 / 配布枚数")
+    assert "配布枚数（枚）: 2,500" in row and "回収数（枚）: 921" in row and "回収率（％）: 36.8" in row
+    assert page == 6
+
+
+def test_the_validity_date_printed_on_every_page_is_kept_once(schools):
+    assert [p for _, p in _lines_with(schools, "平成３０年６月２８日現在")] == [1]
+    assert schools.title == "高松市小・中学校区一覧表"
+
+
+def test_school_district_rows_read_cell_by_cell_with_names_closed_up(schools):
+    (row, page), = [(l, p) for l, p in zip(schools.lines, schools.pages) if l.startswith("小学校: 栗林 /")]
+    assert "栗林町一丁目" in row and row.endswith("中学校: 桜町") and page == 1
+    text = "\n".join(schools.lines)
+    assert "栗 林" not in text and "高 松 第 一" not in text
+    assert "小学校: 小学校" not in text, "the header repeated on each page is not a row"
+
+
+def test_sentences_are_whole_across_printed_line_ends(satisfaction):
+    text = "\n".join(satisfaction.lines)
+    assert "回答した割合が増える傾向にあります。" in text  # wrapped after 「割」
+    assert "を合わせた割合は、86.7％(-1.7)。" in text  # wrapped after 「、」 before a number
+    assert "86.9％(-3.9)。" in text  # wrapped before 「(」
+
+
+def test_chart_number_soup_is_left_out(satisfaction):
+    text = "\n".join(satisfaction.lines)
+    assert "0% 20% 40% 60% 80% 100%" not in text
+    assert not any(re.fullmatch(r"[\d.%\s]+", l) for l in satisfaction.lines)
+    assert "属性別にみた愛着度" in text, "the chart's title stays"
+
+
+def test_chart_rows_and_comment_lines_are_not_section_headings(satisfaction):
+    sections = {" > ".join(c.section) for c in chunking.chunk_document(satisfaction)}
+    assert not any(re.search(r"\d%.*\d%", s) for s in sections)
+    assert not any(re.match(r"(?:.* > )?(?:[2-9]\d|1[0-9]) ", s) for s in sections), sections
+    assert any(s.endswith("（１）高松市への愛着度") for s in sections)
+
+
+def test_printed_page_numbers_and_the_table_of_contents_are_gone(satisfaction):
+    assert not any(re.fullmatch(r"-\s*\d+\s*-", l) for l in satisfaction.lines)
