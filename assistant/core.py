@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, conversation, corpus, index, passage_cache
+from . import answering, chunking, conversation, corpus, evidence_model, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 from .retrieval import Retriever
 from .types import Answer, Hit
@@ -97,6 +97,7 @@ class Assistant:
                 "chunking": chunking.ChunkSettings().as_dict(),
                 "hnsw_threshold": index.HNSW_THRESHOLD,
                 "pipeline_code": _pipeline_code_hash(),
+                "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
             },
         )
 

@@ -39,7 +39,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from . import japanese
+from . import evidence_model, japanese
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,8 @@ class SearchIndex:
     chunks: list[Chunk]
     bm25: bm25s.BM25
     dense: faiss.Index
+    # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
+    sentence_vectors: Any = None
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         if not tokens or not self.chunks:
@@ -256,8 +258,10 @@ def _make_faiss(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
-def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict) -> None:
+def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict, sentences=None) -> None:
     build_dir.mkdir(parents=True)
+    if sentences is not None:
+        sentences.save(build_dir / evidence_model.SENTENCES_FILE)
     with open(build_dir / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
@@ -302,14 +306,17 @@ def build(
             t0 = time.perf_counter()
             vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
             t_embed = time.perf_counter() - t0
+            sentences, s_new = _embed_sentences(chunks, embedder, index_dir / "cache", progress)
+            t_sent = time.perf_counter() - t0 - t_embed
             build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
             builds = index_dir / "builds"
             builds.mkdir(exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
             final = builds / build_id
             try:
-                stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3)}
-                _write_build(staging / "b", chunks, vectors, info, {"build": stats})
+                stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3),
+                         "sentences_embedded": s_new, "sentence_seconds": round(t_sent, 3)}
+                _write_build(staging / "b", chunks, vectors, info, {"build": stats}, sentences)
                 os.replace(staging / "b", final)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -320,6 +327,14 @@ def build(
             return stats
     except Timeout as e:
         raise IndexError_(f"another build holds {index_dir / '.build.lock'}; try again when it finishes") from e
+
+
+def _embed_sentences(chunks: list[Chunk], embedder, cache_dir: Path, progress: bool):
+    """Sentence vectors for the answer model, cached by text hash like passage vectors."""
+    cache = EmbeddingCache(cache_dir / f"sentences-{embedder.fingerprint[:24]}.npz")
+    sv = evidence_model.embed_sentences(chunks, embedder, cache, progress)
+    cache.save(sv.keys)
+    return sv, sv.n_new
 
 
 def _point_current(index_dir: Path, target: Path) -> None:
@@ -369,8 +384,11 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
         retriever = bm25s.BM25.load(str(root / "bm25"), show_progress=False, verbosity=0)
         dense = faiss.read_index(str(root / "dense.faiss"))
+        sentences = evidence_model.SentenceVectors.load(root / evidence_model.SENTENCES_FILE)
     except Exception as e:
         raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e
     if dense.ntotal != len(chunks) or manifest.get("counts", {}).get("passages") != len(chunks):
         raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
-    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense)
+    if sentences is not None and len(sentences.offsets) != len(chunks) + 1:
+        raise CorruptIndexError(f"index in {root} is inconsistent: sentence vectors for {len(sentences.offsets) - 1} passages, {len(chunks)} passages")
+    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense, sentence_vectors=sentences)

@@ -45,6 +45,17 @@ class Retriever:
             out.append(c)
         return out
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The embedder's query vector for ``text``, remembered for the last few questions (search
+        and the answer model both need it)."""
+        cache = self.__dict__.setdefault("_qvec_cache", {})
+        v = cache.get(text)
+        if v is None:
+            if len(cache) > 256:
+                cache.clear()
+            v = cache[text] = self.embedder.encode_queries([text])[0]
+        return v
+
     def analyze(self, query: str) -> QueryAnalysis:
         return analyze_query(query, self.thesaurus, self.embedder, self.municipalities, self.index.doc_freq)
 
@@ -81,7 +92,7 @@ class Retriever:
         alpha = self.dense_weight
         n_cand = min(n, max(CANDIDATES, 5 * k))
         if alpha > 0:
-            qvec = self.embedder.encode_queries([qa.text])[0]
+            qvec = self.query_vector(qa.text)
             ids, scores = self.index.dense_scores(qvec, n_cand if mask.all() else n)
             dense[ids] = scores
             dense_top = ids[: n_cand]
