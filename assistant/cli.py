@@ -95,7 +95,9 @@ def cmd_eval(args) -> int:
         report = evaluation.eval_jsquad(Path(args.jsquad), model=args.model, limit=args.limit)
     else:
         a = _load(args, progress=False)
-        report = evaluation.eval_qa(a, Path(args.qa))
+        report = evaluation.eval_qa(a, Path(args.qa), split=args.split)
+        if args.details:  # per-item rows for error analysis; the printed report stays short
+            Path(args.details).write_text(json.dumps(report["items"], ensure_ascii=False, indent=1), encoding="utf-8")
     print(evaluation.format_report(report) if not args.json else json.dumps(report, ensure_ascii=False, indent=2))
     return 0
 
@@ -170,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("qa", nargs="?", default="../shared/devset/qa.jsonl", help="QA JSONL (id, question, docs, evidence, answer_keywords, type)")
     p.add_argument("--jsquad", default=None, help="JSQuAD JSON file: paragraph retrieval benchmark")
     p.add_argument("--limit", type=int, default=None, help="JSQuAD: only the first N questions")
+    p.add_argument("--split", choices=["tune", "test"], default=None, help="QA set: only this split (eval/plan_qa.jsonl); default all")
+    p.add_argument("--details", default=None, metavar="FILE", help="QA set: write per-item results (answer, rank, missing keywords …) as JSON")
     p.add_argument("--json", action="store_true")
     _common(p)
     p.set_defaults(func=cmd_eval)

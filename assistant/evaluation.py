@@ -7,7 +7,9 @@ after NFKC + whitespace removal. Items with no ``docs`` are unanswerable: the as
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -37,51 +39,145 @@ def _retrieval_metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
-def eval_qa(assistant, path: Path, k: int = 10) -> dict[str, Any]:
+SPLITS = ("tune", "test")
+TEST_SHARE = 0.4
+
+
+def load_qa(path: Path, split: str | None = None) -> list[dict[str, Any]]:
+    """Items of a QA JSONL file; with ``split``, only the items whose ``split`` field equals it."""
     items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    ranks_by_type: dict[str, list[int | None]] = defaultdict(list)
-    all_ranks: list[int | None] = []
-    kw_hits: list[bool] = []
-    false_refusals = 0
-    refusals_unans: list[bool] = []
-    latencies: list[float] = []
-    details = []
+    if split is not None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, not {split!r}")
+        if not any("split" in it for it in items):
+            raise ValueError(f"{path} has no split field; evaluate it without --split")
+        items = [it for it in items if it.get("split") == split]
+    return items
+
+
+def assign_splits(items: list[dict[str, Any]], test_share: float = TEST_SHARE) -> dict[str, str]:
+    """The split rule of eval/plan_qa.jsonl: within each (batch, type), sort by sha256(id) and put the
+    first floor(test_share·n + 0.5) items in "test", the rest in "tune". Returns {id: split}.
+
+    Applied once per batch when the batch is added; a later batch never moves an earlier item."""
+    groups: dict[tuple[Any, str], list[str]] = defaultdict(list)
     for it in items:
-        answerable = bool(it.get("docs"))
+        groups[(it.get("batch"), it.get("type", "?"))].append(it["id"])
+    out: dict[str, str] = {}
+    for ids in groups.values():
+        ids = sorted(ids, key=lambda i: hashlib.sha256(i.encode("utf-8")).hexdigest())
+        k = math.floor(test_share * len(ids) + 0.5)
+        for j, i in enumerate(ids):
+            out[i] = "test" if j < k else "tune"
+    return out
+
+
+def is_hedged(ans) -> bool:
+    """A non-refused answer that says it found nothing that fits exactly (answering.HEDGE_TEXT lead),
+    or an Answer that carries its own ``hedged`` flag."""
+    flag = getattr(ans, "hedged", None)
+    if isinstance(flag, bool):
+        return flag and not ans.refused
+    from . import answering
+
+    lead = getattr(answering, "HEDGE_TEXT", "")
+    return bool(lead) and not ans.refused and ans.text.startswith(lead)
+
+
+def _share(xs: list[bool]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def _answer_metrics(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ans = [r for r in rows if r["answerable"]]
+    oos = [r for r in rows if not r["answerable"]]
+    return {
+        "answerable": len(ans),
+        "keyword_hit": _share([r["keywords_ok"] for r in ans]),
+        "cites_evidence": _share([r["cites_evidence"] for r in ans]),
+        "answerable_refused": _share([r["refused"] for r in ans]),
+        "answerable_hedged": _share([r["hedged"] for r in ans]),
+        "unanswerable": len(oos),
+        "oos_refused": _share([r["refused"] for r in oos]),
+        "oos_hedged": _share([r["hedged"] for r in oos]),
+        # old names, kept for scripts that read them
+        "false_refusal": _share([r["refused"] for r in ans]),
+        "refusal": _share([r["refused"] for r in oos]),
+    }
+
+
+def _latency(rows: list[dict[str, Any]]) -> dict[str, float]:
+    xs = [r["ask_ms"] / 1000 for r in rows]
+    return {"p50": 1000 * statistics.median(xs) if xs else 0.0, "p95": 1000 * _p95(xs)}
+
+
+def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None) -> dict[str, Any]:
+    """Ask every question (and search it, for passage metrics); report retrieval, answer and refusal
+    metrics overall and per type. ``split`` limits a set with a ``split`` field to "tune" or "test".
+
+    Passage ranks come from ``assistant.search`` (retrieval alone); keyword hit, refusal and hedging
+    from ``assistant.ask``. ``items`` holds one row per question for error analysis."""
+    items = load_qa(path, split)
+    rows: list[dict[str, Any]] = []
+    for it in items:
+        docs = it.get("docs") or []
+        answerable = bool(docs)
         t0 = time.perf_counter()
         ans = assistant.ask(it["question"])
-        latencies.append(time.perf_counter() - t0)
-        row = {"id": it["id"], "type": it.get("type"), "refused": ans.refused, "confidence": round(ans.confidence, 3)}
+        ask_s = time.perf_counter() - t0
+        row: dict[str, Any] = {
+            "id": it["id"], "type": it.get("type", "?"), "split": it.get("split"), "question": it["question"],
+            "answerable": answerable, "paraphrase": bool(it.get("paraphrase")),
+            "refused": bool(ans.refused), "hedged": is_hedged(ans), "confidence": round(float(ans.confidence), 3),
+            "ask_ms": round(1000 * ask_s, 1), "answer": ans.text,
+            "cited": [f"{c.hit.doc_id}#{c.hit.id}" for c in getattr(ans, "citations", [])],
+        }
         if answerable:
             hits = assistant.search(it["question"], k=k)
-            r = _rank(hits, it["docs"], it.get("evidence", []))
-            all_ranks.append(r)
-            ranks_by_type[it.get("type", "?")].append(r)
+            evidence = it.get("evidence", [])
+            r = _rank(hits, docs, evidence)
             text = compact(ans.text)
-            ok = all(compact(kw) in text for kw in it.get("answer_keywords", []))
-            kw_hits.append(ok)
-            false_refusals += ans.refused
-            row.update({"rank": r, "keywords_ok": ok})
+            missing = [kw for kw in it.get("answer_keywords", []) if compact(kw) not in text]
+            cites = [c.hit for c in getattr(ans, "citations", [])]
+            row.update({
+                "rank": r, "keywords_ok": not missing, "keywords_missing": missing,
+                "cites_evidence": (not ans.refused) and _rank(cites, docs, evidence) is not None,
+                "top_hits": [f"{h.doc_id}#{h.id}" for h in hits[:5]],
+                "docs": docs,
+            })
+        rows.append(row)
+    return _report(str(path), split, rows)
+
+
+def _report(dataset: str, split: str | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ans = [r for r in rows if r["answerable"]]
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_type[r["type"]].append(r)
+    types = {}
+    for t, rs in sorted(by_type.items()):
+        a = [r for r in rs if r["answerable"]]
+        m: dict[str, Any] = {"n": len(rs)}
+        if a:
+            m.update({k: v for k, v in _retrieval_metrics([r["rank"] for r in a]).items() if k != "n"})
+            m["keyword_hit"] = _share([r["keywords_ok"] for r in a])
+            m["answerable_refused"] = _share([r["refused"] for r in a])
         else:
-            refusals_unans.append(ans.refused)
-        details.append(row)
-    n_ans = len(kw_hits)
+            m["oos_refused"] = _share([r["refused"] for r in rs])
+        m["hedged"] = _share([r["hedged"] for r in rs])
+        types[t] = m
+    para = [r["rank"] for r in ans if r["paraphrase"]]
     return {
-        "dataset": str(path),
-        "retrieval": _retrieval_metrics(all_ranks),
-        "retrieval_by_type": {t: _retrieval_metrics(r) for t, r in sorted(ranks_by_type.items())},
-        "answers": {
-            "answerable": n_ans,
-            "keyword_hit": sum(kw_hits) / max(n_ans, 1),
-            "false_refusal": false_refusals / max(n_ans, 1),
-            "unanswerable": len(refusals_unans),
-            "refusal": sum(refusals_unans) / max(len(refusals_unans), 1),
-        },
-        "ask_latency_ms": {
-            "p50": 1000 * statistics.median(latencies) if latencies else 0.0,
-            "p95": 1000 * _p95(latencies),
-        },
-        "items": details,
+        "dataset": dataset,
+        "split": split or "all",
+        "n": len(rows),
+        "retrieval": _retrieval_metrics([r["rank"] for r in ans]),
+        "retrieval_paraphrase": _retrieval_metrics(para),
+        "retrieval_by_type": {t: _retrieval_metrics([r["rank"] for r in rs if r["answerable"]]) for t, rs in sorted(by_type.items()) if any(r["answerable"] for r in rs)},
+        "answers": _answer_metrics(rows),
+        "by_type": types,
+        "ask_latency_ms": _latency(rows),
+        "items": rows,
     }
 
 
@@ -141,22 +237,44 @@ def eval_jsquad(path: Path, model: str | None = None, limit: int | None = None, 
 
 
 def format_report(rep: dict[str, Any]) -> str:
-    lines = [f"dataset: {rep['dataset']}"]
+    head = f"dataset: {rep['dataset']}"
+    if "split" in rep:
+        head += f"  split: {rep['split']}  (n={rep['n']})"
+    lines = [head]
     r = rep["retrieval"]
-    lines.append(f"retrieval (n={r['n']}): R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  MRR@10 {r['MRR@10']:.3f}")
-    for t, m in rep.get("retrieval_by_type", {}).items():
-        lines.append(f"  {t:16s} (n={m['n']}): R@1 {m['R@1']:.3f}  R@5 {m['R@5']:.3f}  MRR@10 {m['MRR@10']:.3f}")
+    lines.append(f"passages (answerable, n={r['n']}): R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  MRR@10 {r['MRR@10']:.3f}")
+    if rep.get("retrieval_paraphrase", {}).get("n"):
+        p = rep["retrieval_paraphrase"]
+        lines.append(f"paraphrased (n={p['n']}): R@5 {p['R@5']:.3f}  MRR@10 {p['MRR@10']:.3f}")
     if "answers" in rep:
         a = rep["answers"]
         lines.append(
-            f"answers: keyword hit {a['keyword_hit']:.3f} (n={a['answerable']}), false refusal {a['false_refusal']:.3f}, "
-            f"refusal on unanswerable {a['refusal']:.3f} (n={a['unanswerable']})"
+            f"answers: keyword hit {a['keyword_hit']:.3f}  cites evidence {a.get('cites_evidence', 0.0):.3f}  "
+            f"answerable refused {a['false_refusal']:.3f}  answerable hedged {a.get('answerable_hedged', 0.0):.3f}  (n={a['answerable']})"
         )
+        lines.append(
+            f"out of scope: refused {a['refusal']:.3f}  hedged {a.get('oos_hedged', 0.0):.3f}  (n={a['unanswerable']})"
+        )
+    if "by_type" in rep:
+        lines.append("by type:")
+        for t, m in rep["by_type"].items():
+            if "R@1" in m:
+                lines.append(
+                    f"  {t:15s} n={m['n']:3d}  R@1 {m['R@1']:.3f}  R@5 {m['R@5']:.3f}  MRR@10 {m['MRR@10']:.3f}  "
+                    f"kw {m['keyword_hit']:.3f}  refused {m['answerable_refused']:.3f}  hedged {m['hedged']:.3f}"
+                )
+            else:
+                lines.append(f"  {t:15s} n={m['n']:3d}  refused {m['oos_refused']:.3f}  hedged {m['hedged']:.3f}")
+    else:
+        for t, m in rep.get("retrieval_by_type", {}).items():
+            lines.append(f"  {t:16s} (n={m['n']}): R@1 {m['R@1']:.3f}  R@5 {m['R@5']:.3f}  MRR@10 {m['MRR@10']:.3f}")
+    if "ask_latency_ms" in rep:
         lat = rep["ask_latency_ms"]
         lines.append(f"ask latency: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms")
-        misses = [d for d in rep["items"] if d.get("rank") is None and "rank" in d]
+    if "items" in rep:
+        misses = [d["id"] for d in rep["items"] if d.get("answerable", "rank" in d) and d.get("rank") is None]
         if misses:
-            lines.append("not retrieved in top 10: " + ", ".join(d["id"] for d in misses))
+            lines.append("not retrieved in top 10: " + ", ".join(misses))
         bad = [d["id"] for d in rep["items"] if d.get("keywords_ok") is False]
         if bad:
             lines.append("answer missing keywords: " + ", ".join(bad))
