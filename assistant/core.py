@@ -222,6 +222,9 @@ class Assistant:
             "documents": m.get("counts", {}).get("documents", 0),
             "passages": m.get("counts", {}).get("passages", 0),
             "model": self.embedder.model_id,
+            # which fitted answer model decides answer choice and refusal (evidence_model), or the
+            # hand-calibrated evidence score ("legacy-evidence")
+            "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
         }
 

@@ -88,8 +88,10 @@ def index_text(chunk: Chunk) -> str:
 
 
 def passage_text(chunk: Chunk) -> str:
-    """What the dense side embeds: the section path gives a short passage its context."""
-    head = " > ".join(chunk.section[-2:])
+    """What the dense side embeds: the document title and the whole section path give a short
+    passage its context (「施策展開」 alone says little; 「市民が主役のまちづくり > 市民活動の活性化 >
+    施策展開」 says what it is about)."""
+    head = " > ".join([chunk.title, *chunk.section])
     return f"{head}\n{chunk.search_text}" if head else chunk.search_text
 
 

@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--index", default=None, help="index directory (default: index/ for the default model, else a temp one)")
     ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
-    ap.add_argument("--qa", action="append", default=[], help="QA file whose split=='tune' items are used")
+    ap.add_argument("--qa", action="append", default=None, help="QA file whose split=='tune' items are used (default: eval/plan_qa.jsonl)")
     ap.add_argument("--jsquad-file", default=str(SHARED / "bench" / "jsquad-valid-v1.3.json"))
     ap.add_argument("--jsquad", type=int, default=200)
     ap.add_argument("--target-false-refusal", type=float, default=0.05)
@@ -183,6 +183,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
     args = ap.parse_args()
+    if args.qa is None:
+        args.qa = [str(ROOT / "eval" / "plan_qa.jsonl")]
 
     t0 = time.time()
     a = Assistant.load(ROOT / "corpus", args.index or ROOT / "index", args.model)
