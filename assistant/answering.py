@@ -247,6 +247,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     qb = _question_bigrams(qa)
     top = hits[0].score if hits else 1.0
     pos_of = retriever._position
+    named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     for c in cands:
         sents = _sentences(c.hit.text)
         prev = sents[c.position - 1][0] if c.position > 0 else ""
@@ -272,6 +273,9 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "type": 1.0 if _type_bonus(qa.qtype, c.text) else 0.0,
             "heading": 1.0 if _is_heading_like(c.text, c.hit.section) else 0.0,
             "row_other": 1.0 if _row_about_something_else(c.text, weights) else 0.0,
+            "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
+            "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
+            "prior": c.score,  # the hand-weighted lexical score of _candidates, as one more feature
         }
     if cands:
         best = max(c.features["cos"] for c in cands)
@@ -414,11 +418,17 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     cached = retriever.__dict__.get("_answer_model", False)
     if cached is not False:
         return cached
-    model_id = retriever.embedder.model_id
+    model_id = retriever.answer_encoder.model_id
     model = evidence_model.for_embedder(model_id)
     sv = retriever.index.sentence_vectors
     if model is not None and model.uses_cosines and (sv is None or sv.model_id != model_id):
         log.warning("index has no sentence vectors of %s: answering with the lexical answer model", model_id)
+        model = evidence_model.lexical()
+    fitted_with = model.info.get("retrieval_model") if model is not None else None
+    if fitted_with and fitted_with != retriever.embedder.model_id:
+        # its fused scores and passage cosines came from another search model: not comparable
+        log.warning("answer model %s was fitted with search model %s, not %s: answering with the lexical answer model",
+                    model_id, fitted_with, retriever.embedder.model_id)
         model = evidence_model.lexical()
     retriever._answer_model = model
     return model
@@ -429,15 +439,16 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     that the plans answer the question."""
     if not hits:
         return [], 0.0
-    qvec = retriever.query_vector(qa.text) if model.uses_cosines else None
+    qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
     sv = retriever.index.sentence_vectors if model.uses_cosines else None
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv)
     for c in cands:
         c.logit = model.sentence.logit(c.features)
-    best = max((c.logit for c in cands), default=0.0)
-    for c in cands:
-        # odds relative to the best sentence: choose() keeps others within the model's keep_ratio
-        c.score = float(np.exp(c.logit - best))
+    if model.choice == "model":
+        best = max((c.logit for c in cands), default=0.0)
+        for c in cands:
+            # odds relative to the best sentence: choose() keeps others within the model's keep_ratio
+            c.score = float(np.exp(c.logit - best))
     pcov = _evidence_parts(qa, hits, weights)[0]
     qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights))
     return cands, model.answerable.prob(qf)

@@ -41,7 +41,7 @@ SENTENCES_FILE = "sentences.npz"
 SENTENCE_CONTEXT_VERSION = "1"
 LEXICAL = "lexical"
 # Sentence-model features: each needs the cosine features only when the entry lists them.
-SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other"]
+SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior"]
 QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent"]
 COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max"}
 
@@ -154,8 +154,11 @@ class AnswerModel:
     threshold: float  # refuse below this answerability probability
     hedge: float  # between threshold and this, hedge the answer
     info: dict
-    # other sentences join the best one when their odds are at least this share of the best's
-    keep_ratio: float = 0.5
+    # other sentences join the best one when their score is at least this share of the best's
+    keep_ratio: float = 0.75
+    # "model": the sentence model orders candidates; "prior": the hand-weighted lexical score does
+    # (the sentence model then only feeds the answerability model) — whichever fitted better
+    choice: str = "prior"
 
     @property
     def uses_cosines(self) -> bool:
@@ -202,7 +205,8 @@ def for_embedder(model_id: str) -> AnswerModel | None:
             threshold=float(entry["threshold"]),
             hedge=float(entry.get("hedge", entry["threshold"])),
             info={k: v for k, v in entry.items() if k not in ("sentence", "answerable")},
-            keep_ratio=float(entry.get("keep_ratio", 0.5)),
+            keep_ratio=float(entry.get("keep_ratio", 0.75)),
+            choice=entry.get("choice", "prior"),
         )
     _CACHE[model_id] = model
     return model

@@ -21,7 +21,7 @@ def test_the_build_stores_one_vector_per_sentence_of_every_passage(built):
     a, _corpus, idx = built
     si = a.state.search_index
     sv = si.sentence_vectors
-    assert sv is not None and sv.model_id == a.embedder.model_id
+    assert sv is not None and sv.model_id == a.answer_encoder.model_id
     assert len(sv.offsets) == len(si.chunks) + 1
     for i, c in enumerate(si.chunks[:20]):
         assert len(sv.for_chunk(i)) == len(japanese.split_sentences(c.text))
@@ -82,10 +82,27 @@ def test_health_names_the_embedder_and_the_answer_model(built):
     a, _c, _i = built
     h = a.health()
     assert h["model"] == a.embedder.model_id
-    assert h["answer_model"] in {"legacy-evidence", a.embedder.model_id, evidence_model.LEXICAL}
+    assert h["answer_encoder"] == a.answer_encoder.model_id
+    assert h["answer_model"] in {"legacy-evidence", a.answer_encoder.model_id, evidence_model.LEXICAL}
+    m = json.loads((a.index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["settings"]["sentence_encoder"]["id"] == a.answer_encoder.model_id
 
 
 def test_logistic_combination_is_monotone_in_a_positive_feature():
     m = evidence_model.Logistic(["a", "b"], [0.0, 0.0], [1.0, 1.0], [2.0, -1.0], 0.0)
     assert m.prob({"a": 1, "b": 0}) > m.prob({"a": 0, "b": 0}) > m.prob({"a": 0, "b": 1})
     assert 0 < m.prob({"a": -100, "b": 100}) < 1e-6
+
+
+def test_an_entry_fitted_with_another_search_model_is_not_used(built, caplog):
+    a, _c, _i = built
+    r = a.state.retriever
+    entry = evidence_model.for_embedder(a.answer_encoder.model_id)
+    if entry is None or not entry.info.get("retrieval_model"):
+        pytest.skip("no fitted entry for this answer encoder")
+    r.__dict__.pop("_answer_model", None)
+    r.embedder = type("Other", (), {"model_id": "some-other-search-model", "dense_weight": 0.3})()
+    with caplog.at_level(logging.WARNING, logger="assistant.answering"):
+        m = answering.answer_model(r)
+    assert m is not None and m.key == evidence_model.LEXICAL
+    assert any("fitted with search model" in rec.getMessage() for rec in caplog.records)
