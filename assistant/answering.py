@@ -5,8 +5,10 @@ No generative model runs offline, and a city must not publish invented text, so 
 items) that best cover the question, order them by source, and end each with its ``[n]`` marker.
 
 Evidence is judged on the question's own content words (IDF-weighted coverage, expansions counting
-partially) together with dense similarity; below a calibrated threshold we refuse and show the
-closest sections instead (see ``docs/BENCHMARKS.md`` for how the threshold was set).
+partially) together with sentence-encoder similarity: a fitted answerability model
+(``evidence_model``, threshold fitted by ``scripts/fit_answer_model.py``) refuses and shows the closest
+sections instead; with the bag-of-words model as answer encoder, the hand-weighted ``evidence()`` and
+its calibrated threshold do (see ``docs/BENCHMARKS.md``).
 """
 
 from __future__ import annotations
@@ -409,11 +411,12 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":
-    """The fitted answer model for the retriever's embedder, if it can be used with this index.
+    """The fitted answer model for the retriever's answer encoder, if it can be used with this index.
 
-    A model fitted with cosine features needs this embedder's sentence vectors in the index; without
-    them (an index built before they existed) the lexical entry is used. ``None`` (no fitted entry
-    at all) means the original hand-calibrated evidence score and threshold.
+    A model fitted with cosine features needs that encoder's sentence vectors in the index, and the
+    search model it was fitted with; otherwise the lexical entry is used (with a warning). ``None``
+    (the encoder's entry says ``legacy-evidence``, or nothing is fitted at all) means the
+    hand-calibrated evidence score and ``REFUSAL_THRESHOLD``.
     """
     cached = retriever.__dict__.get("_answer_model", False)
     if cached is not False:
@@ -435,8 +438,9 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
 
 
 def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[list[_Candidate], float]:
-    """Candidates scored by the sentence model (``score`` = its probability) and the probability
-    that the plans answer the question."""
+    """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
+    "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
+    answer the question."""
     if not hits:
         return [], 0.0
     qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
