@@ -5,8 +5,10 @@ No generative model runs offline, and a city must not publish invented text, so 
 items) that best cover the question, order them by source, and end each with its ``[n]`` marker.
 
 Evidence is judged on the question's own content words (IDF-weighted coverage, expansions counting
-partially) together with dense similarity; below a calibrated threshold we refuse and show the
-closest sections instead (see ``docs/BENCHMARKS.md`` for how the threshold was set).
+partially) together with sentence-encoder similarity: a fitted answerability model
+(``evidence_model``, threshold fitted by ``scripts/fit_answer_model.py``) refuses and shows the closest
+sections instead; with the bag-of-words model as answer encoder, the hand-weighted ``evidence()`` and
+its calibrated threshold do (see ``docs/BENCHMARKS.md``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import japanese
+from . import evidence_model, japanese
 from .conversation import BULLET_RE, clean_question, previously_cited, rewrite_followup
 from .query import QueryAnalysis, municipality_stem
 from .types import Answer, Citation, Hit
@@ -31,6 +33,8 @@ MAX_SENTENCES = 4
 MAX_LIST_ITEMS = 8
 MAX_SOURCES = 3
 TOP_HITS = 8
+# Passages whose sentences are answer candidates.
+CANDIDATE_HITS = 5
 # Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
 REFUSAL_THRESHOLD = 0.22
@@ -58,6 +62,8 @@ class _Candidate:
     text: str
     score: float
     coverage: float
+    features: dict | None = None
+    logit: float = 0.0
 
 
 @functools.lru_cache(maxsize=8192)
@@ -220,6 +226,84 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     return []
 
 
+def _bigram_share(question_bigrams: frozenset[str], text: str) -> float:
+    if not question_bigrams:
+        return 0.0
+    return len(question_bigrams & set(japanese.char_bigrams(text))) / len(question_bigrams)
+
+
+def _question_bigrams(qa: QueryAnalysis) -> frozenset[str]:
+    """The question's character bigrams, minus those of city names (every passage of a city's plan
+    has them) and of question words."""
+    text = qa.text
+    for m in qa.municipalities:
+        text = text.replace(m, " ").replace(municipality_stem(m), " ")
+    text = re.sub(r"(どこ|どう|どんな|いつ|なに|何|ですか|ますか|でしょうか|ください|教えて|について|ありますか|には)", " ", text)
+    return frozenset(japanese.char_bigrams(text))
+
+
+def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], qvec, sv) -> list[_Candidate]:
+    """Candidates with the features of the sentence model (``evidence_model.SENTENCE_FEATURES``)
+    in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
+    cands = _candidates(hits, qa, weights)
+    qb = _question_bigrams(qa)
+    top = hits[0].score if hits else 1.0
+    pos_of = retriever._position
+    named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
+    for c in cands:
+        sents = _sentences(c.hit.text)
+        prev = sents[c.position - 1][0] if c.position > 0 else ""
+        head = " ".join(c.hit.section)
+        lemmas = sents[c.position][1]
+        cov = _coverage(c.text, lemmas, weights, qa)
+        cov_ctx = _coverage(f"{head} {prev} {c.text}", lemmas | _lemmas(head) | (sents[c.position - 1][1] if c.position > 0 else frozenset()), weights, qa)
+        cos = 0.0
+        if qvec is not None and sv is not None:
+            i = pos_of.get(c.hit.id)
+            if i is not None:
+                rows = sv.for_chunk(i)
+                if c.position < len(rows):
+                    cos = float(rows[c.position] @ qvec)
+        c.features = {
+            "cos": cos,
+            "pcos": c.hit.dense,
+            "fused": c.hit.score / top if top > 0 else 0.0,
+            "inv_rank": 1.0 / max(c.hit.rank, 1),
+            "cov": cov,
+            "cov_ctx": cov_ctx,
+            "bigram": _bigram_share(qb, c.text),
+            "type": 1.0 if _type_bonus(qa.qtype, c.text) else 0.0,
+            "heading": 1.0 if _is_heading_like(c.text, c.hit.section) else 0.0,
+            "row_other": 1.0 if _row_about_something_else(c.text, weights) else 0.0,
+            "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
+            "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
+            "prior": c.score,  # the hand-weighted lexical score of _candidates, as one more feature
+        }
+    if cands:
+        best = max(c.features["cos"] for c in cands)
+        for c in cands:
+            c.features["cos_rel"] = c.features["cos"] - best
+    return cands
+
+
+def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float) -> dict[str, float]:
+    """Question-level evidence for the answerability model (after candidates got ``logit``)."""
+    logits = sorted((c.logit for c in cands), reverse=True)
+    coss = [c.features["cos"] for c in cands]
+    total = sum(weights.values())
+    return {
+        "s_best": logits[0] if logits else -10.0,
+        "s_second": logits[1] if len(logits) > 1 else -10.0,
+        "cos_max": max(coss) if coss else 0.0,
+        "cos_gap": (max(coss) - float(np.mean(coss))) if coss else 0.0,
+        "pcos_max": max((h.dense for h in hits[:3]), default=0.0),
+        "cov_sent": max((c.features["cov"] for c in cands), default=0.0),
+        "cov_pass": passage_cov,
+        "bigram_max": max((c.features["bigram"] for c in cands), default=0.0),
+        "absent": absent_weight / total if total > 0 else 0.0,
+    }
+
+
 def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
     """How well the top passages support an answer, in [0, 1].
 
@@ -229,8 +313,13 @@ def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, f
     above its floor. The mix was chosen on the dev set and JSQuAD questions 300–699 as negatives;
     the threshold is checked on JSQuAD questions 0–299 (scripts/calibrate_refusal.py).
     """
+    passage_cov, sentence_cov, dense = _evidence_parts(qa, hits, weights)
+    return 0.3 * passage_cov + 0.3 * sentence_cov + 0.3 * dense
+
+
+def _evidence_parts(qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[float, float, float]:
     if not hits:
-        return 0.0
+        return 0.0, 0.0, 0.0
     passage_cov = sentence_cov = 0.0
     for h in hits[:3]:
         head = " ".join([h.title, *h.section])
@@ -242,7 +331,14 @@ def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, f
     # cosine between unrelated Japanese texts is rarely below ~0.45 with the bundled model, so
     # only the part above that floor counts as evidence
     dense = max(0.0, max(h.dense for h in hits[:3]) - DENSE_FLOOR) / (1 - DENSE_FLOOR)
-    return 0.3 * passage_cov + 0.3 * sentence_cov + 0.3 * dense
+    return passage_cov, sentence_cov, dense
+
+
+def absent_weight(retriever, weights: dict[str, float]) -> float:
+    """The IDF weight of the question's words that no passage contains (what the plans would have to cover)."""
+    n = max(len(retriever.index.chunks), 1)
+    absent = float(np.log(1 + (n + 0.5) / 0.5))
+    return sum(w for w in weights.values() if abs(w - absent) < 1e-9)
 
 
 def _tidy(sentence: str) -> str:
@@ -281,7 +377,7 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     return "\n\n".join(parts), citations
 
 
-def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candidate]:
+def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
     ``MAX_SENTENCES`` in all), then what completes them: the list one of them announces (one list
     per answer) or the sentence that carries on from the best one."""
@@ -295,7 +391,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candid
     for c in cands[1:]:
         if len(chosen) >= MAX_SENTENCES:
             break
-        if c.score < 0.75 * best.score or c.coverage <= 0 or japanese.compact(c.text) in taken:
+        if c.score < ratio * best.score or c.coverage <= 0 or japanese.compact(c.text) in taken:
             continue
         if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
             continue
@@ -312,6 +408,54 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: []) -> list[_Candid
             chosen.insert(i + 1, extra[0])
             break
     return chosen
+
+
+def answer_model(retriever) -> "evidence_model.AnswerModel | None":
+    """The fitted answer model for the retriever's answer encoder, if it can be used with this index.
+
+    A model fitted with cosine features needs that encoder's sentence vectors in the index, and the
+    search model it was fitted with; otherwise the lexical entry is used (with a warning). ``None``
+    (the encoder's entry says ``legacy-evidence``, or nothing is fitted at all) means the
+    hand-calibrated evidence score and ``REFUSAL_THRESHOLD``.
+    """
+    cached = retriever.__dict__.get("_answer_model", False)
+    if cached is not False:
+        return cached
+    model_id = retriever.answer_encoder.model_id
+    model = evidence_model.for_embedder(model_id)
+    sv = retriever.index.sentence_vectors
+    if model is not None and model.uses_cosines and (sv is None or sv.model_id != model_id):
+        log.warning("index has no sentence vectors of %s: answering with the lexical answer model", model_id)
+        model = evidence_model.lexical()
+    fitted_with = model.info.get("retrieval_model") if model is not None else None
+    if fitted_with and fitted_with != retriever.embedder.model_id:
+        # its fused scores and passage cosines came from another search model: not comparable
+        log.warning("answer model %s was fitted with search model %s, not %s: answering with the lexical answer model",
+                    model_id, fitted_with, retriever.embedder.model_id)
+        model = evidence_model.lexical()
+    retriever._answer_model = model
+    return model
+
+
+def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[list[_Candidate], float]:
+    """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
+    "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
+    answer the question."""
+    if not hits:
+        return [], 0.0
+    qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
+    sv = retriever.index.sentence_vectors if model.uses_cosines else None
+    cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv)
+    for c in cands:
+        c.logit = model.sentence.logit(c.features)
+    if model.choice == "model":
+        best = max((c.logit for c in cands), default=0.0)
+        for c in cands:
+            # odds relative to the best sentence: choose() keeps others within the model's keep_ratio
+            c.score = float(np.exp(c.logit - best))
+    pcov = _evidence_parts(qa, hits, weights)[0]
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights))
+    return cands, model.answerable.prob(qf)
 
 
 def refusal(hits: list[Hit], query: str, notes: list[str], confidence: float) -> Answer:
@@ -349,14 +493,21 @@ def answer(
         exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
     hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)
-    conf = evidence(retriever, qa, hits, weights)
-    if not hits or conf < REFUSAL_THRESHOLD:
+    model = answer_model(retriever)
+    if model is None:
+        conf = evidence(retriever, qa, hits, weights)
+        refuse_below, hedge_below = REFUSAL_THRESHOLD, HEDGE_THRESHOLD
+        cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
+    else:
+        cands, conf = _score_with_model(retriever, model, qa, hits, weights)
+        refuse_below, hedge_below = model.threshold, model.hedge
+    if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
-    chosen = choose(_candidates(hits[:5], qa, weights), retriever.following_chunks)
+    chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio)
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
-    if conf < HEDGE_THRESHOLD:
+    if conf < hedge_below:
         # weak but not absent evidence: say so rather than present a loosely related passage as the answer
         text = f"{HEDGE_TEXT}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

@@ -20,8 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, conversation, corpus, index, passage_cache
+from . import answering, chunking, conversation, corpus, evidence_model, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
+
+BUNDLED_WORD_VECTORS = "bundled:chive-ja"
+# The sentence encoder the answer model compares question and sentences with (evidence_model):
+# multilingual-e5-small decides answerability far better than the bag-of-words search model, while
+# as the *search* model it measured no better on the plans (docs/BENCHMARKS.md §8).
+# ASSISTANT_ANSWER_MODEL overrides; "same" uses the search embedder.
+ANSWER_ENCODER = "bundled:e5-small-ja"
 from .retrieval import Retriever
 from .types import Answer, Hit
 
@@ -56,10 +63,11 @@ class _State:
 
 
 class Assistant:
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None):
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None):
         self.corpus_dir = Path(corpus_dir)
         self.index_dir = Path(index_dir)
         self.embedder = embedder
+        self.answer_encoder = answer_encoder or embedder
         self.dense_weight = dense_weight
         self._state: _State | None = None
         self._lock = threading.Lock()
@@ -90,7 +98,7 @@ class Assistant:
         """
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
-        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight)
+        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir))
         a.refresh(force=rebuild, progress=progress)
         return a
 
@@ -104,6 +112,8 @@ class Assistant:
                 "chunking": chunking.ChunkSettings().as_dict(),
                 "hnsw_threshold": index.HNSW_THRESHOLD,
                 "pipeline_code": _pipeline_code_hash(),
+                "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
+                "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint},
             },
         )
 
@@ -147,7 +157,8 @@ class Assistant:
     def _swap(self, loaded: index.SearchIndex) -> None:
         self._state = _State(
             search_index=loaded,
-            retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight),
+            retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
+                                neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder),
             by_id={c.id: i for i, c in enumerate(loaded.chunks)},
         )
         # sentence tokenization of passages is cached; on a small corpus fill the cache off the
@@ -173,7 +184,7 @@ class Assistant:
         we waited for the lock (then there is nothing to redo)."""
         stats = index.rebuild(
             self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
-            force=force, progress=progress, corpus_dir=self.corpus_dir,
+            force=force, progress=progress, corpus_dir=self.corpus_dir, sentence_encoder=self.answer_encoder,
         )
         return None if stats is None else stats | self._collect_stats
 
@@ -294,6 +305,10 @@ class Assistant:
             "documents": m.get("counts", {}).get("documents", 0),
             "passages": m.get("counts", {}).get("passages", 0),
             "model": self.embedder.model_id,
+            # which fitted answer model decides answer choice and refusal (evidence_model), or the
+            # hand-calibrated evidence score ("legacy-evidence")
+            "answer_encoder": self.answer_encoder.model_id,
+            "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
         }
         if warnings:
@@ -301,6 +316,30 @@ class Assistant:
         if cat:
             h["catalog_error"] = cat
         return h
+
+
+def _answer_encoder(embedder, cache_dir: str | None):
+    """The answer model's sentence encoder (see ANSWER_ENCODER); the search embedder if it cannot load."""
+    name = os.environ.get("ASSISTANT_ANSWER_MODEL") or ANSWER_ENCODER
+    if name == "same" or name == embedder.model_id:
+        return embedder
+    try:
+        return load_embedder(name, cache_dir=cache_dir)
+    except Exception as e:
+        log.warning("answer encoder %s unavailable (%s): the search embedder scores sentences", name, e)
+        return embedder
+
+
+def _word_vectors_for(embedder):
+    """The bundled chiVe word vectors for query expansion when ``embedder`` has none of its own
+    (a sentence encoder): its neighbours (送り迎え → 送迎) bridge residents' words and the plans'."""
+    if getattr(embedder, "_neighbours", None) is None or embedder._neighbours() is not None:
+        return None
+    try:
+        return load_embedder(BUNDLED_WORD_VECTORS)
+    except Exception as e:  # expansion is a help, never a reason not to answer
+        log.warning("bundled word vectors unavailable for query expansion (%s)", e)
+        return None
 
 
 def _merge_overlapping(texts: list[str]) -> str:

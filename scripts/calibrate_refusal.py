@@ -1,5 +1,9 @@
 """Print the evidence scores that decide refusal, to set ``answering.REFUSAL_THRESHOLD``.
 
+This calibrates the hand-weighted evidence score, used when the answer encoder is ``bundled:chive-ja``
+(``ASSISTANT_ANSWER_MODEL=same`` with the default search model). The default path (e5 answer encoder)
+is fitted by ``scripts/fit_answer_model.py`` instead.
+
 Positives: the dev set's answerable questions. Negatives: its unanswerable questions plus JSQuAD
 validation questions (Wikipedia trivia) asked against the bundled corpus, which cannot answer them.
 For each candidate threshold it prints the refusal rate on negatives and the false-refusal rate
@@ -11,6 +15,7 @@ on positives, so the choice is visible and reproducible:
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 from pathlib import Path
@@ -29,6 +34,7 @@ def main() -> None:
     ap.add_argument("--jsquad", type=int, default=300, help="how many JSQuAD questions to sample")
     ap.add_argument("--index", default=str(ROOT / "index"))
     args = ap.parse_args()
+    os.environ.setdefault("ASSISTANT_ANSWER_MODEL", "same")  # the hand-weighted evidence path (see above)
 
     a = Assistant.load(ROOT / "corpus", args.index)
     items = [json.loads(x) for x in Path(args.qa).read_text(encoding="utf-8").splitlines() if x.strip()]

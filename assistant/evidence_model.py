@@ -1,0 +1,216 @@
+"""Sentence vectors and the calibrated answer model: which sentence answers, and whether any does.
+
+Two small logistic models combine the sentence encoder's judgement with lexical evidence:
+
+* the **sentence model** scores every sentence of the top passages (cosine between the question and
+  the sentence *in context* — its section heading, and the sentence before it when it is a list
+  item or a fragment — plus the passage's cosine and fused rank, IDF-weighted coverage of the
+  question's words, character-bigram overlap, whether it has what the question type asks for);
+* the **answerability model** turns question-level evidence (the best sentence score, the best
+  cosines, coverage …) into a probability that the plans answer the question; below the fitted
+  threshold the assistant refuses.
+
+Both are fitted by ``scripts/fit_answer_model.py`` and stored with their data hashes and threshold
+in ``assistant/data/answer_model.json``, one entry per embedding model (the cosines of different
+models are not comparable). A model without an entry gets the *lexical* entry, fitted on the same
+data without any cosine feature, and a log line saying so — never another model's threshold.
+
+Sentence vectors are computed at index build time (``sentences.npz`` in the build directory), keyed
+in the embedding cache by the hash of the exact text embedded, so unchanged text is never
+re-embedded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from . import japanese
+
+log = logging.getLogger(__name__)
+
+SENTENCES_FILE = "sentences.npz"
+# Bump when sentence_context() changes what is embedded (part of the index settings: a change rebuilds).
+SENTENCE_CONTEXT_VERSION = "1"
+LEXICAL = "lexical"
+# Sentence-model features: each needs the cosine features only when the entry lists them.
+SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior"]
+QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent"]
+COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max"}
+
+_ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
+
+
+def sentence_context(section: list[str], sentences: list[str], pos: int) -> str:
+    """What the encoder sees for sentence ``pos``: its nearest heading, and the sentence before it
+    when this one cannot stand alone (a list item, a fragment, a table row), since 「・相談窓口の設置」
+    means little without 「市民活動を次のとおり支援します。」."""
+    sent = sentences[pos]
+    head = section[-1] if section else ""
+    parts = [head] if head and japanese.compact(head) not in japanese.compact(sent) else []
+    if pos > 0 and (_ITEM_RE.match(sent.strip()) or len(japanese.compact(sent)) < 25 or " / " in sent):
+        prev = sentences[pos - 1]
+        if len(prev) < 120:
+            parts.append(prev)
+    parts.append(sent)
+    return "\n".join(parts)
+
+
+def chunk_sentence_texts(chunk) -> list[str]:
+    sents = japanese.split_sentences(chunk.text)
+    return [sentence_context(list(chunk.section), sents, i) for i in range(len(sents))]
+
+
+# --- vectors ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SentenceVectors:
+    """Per passage, one row per sentence of ``split_sentences(chunk.text)`` (same order)."""
+
+    offsets: np.ndarray  # [n_chunks + 1]
+    vectors: np.ndarray  # [n_sentences, dim], L2-normalized
+    model_id: str
+
+    def for_chunk(self, i: int) -> np.ndarray:
+        return self.vectors[self.offsets[i] : self.offsets[i + 1]]
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as f:
+            np.savez(f, offsets=self.offsets, vectors=self.vectors.astype(np.float16), model_id=np.array(self.model_id))
+
+    @classmethod
+    def load(cls, path: Path) -> "SentenceVectors | None":
+        if not path.is_file():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            return cls(offsets=z["offsets"].astype(np.int64), vectors=z["vectors"].astype(np.float32), model_id=str(z["model_id"]))
+
+
+def embed_sentences(chunks, embedder, cache, progress: bool = False) -> SentenceVectors:
+    """Sentence vectors for ``chunks`` through ``cache`` (an ``index.EmbeddingCache``)."""
+    from .index import text_hash
+
+    texts: list[str] = []
+    offsets = [0]
+    for c in chunks:
+        texts.extend(chunk_sentence_texts(c))
+        offsets.append(len(texts))
+    keys = [text_hash("sentence\0" + embedder.passage_prefix + t) for t in texts]
+    todo: dict[str, str] = {}
+    for k, t in zip(keys, texts):
+        if k not in cache.vectors:
+            todo.setdefault(k, t)
+    if todo:
+        new = embedder.encode_passages(list(todo.values()), show_progress=progress)
+        for k, v in zip(todo, new):
+            cache.vectors[k] = np.asarray(v, dtype=np.float32)
+    dim = int(embedder.dim)
+    vecs = np.stack([cache.vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
+    sv = SentenceVectors(offsets=np.asarray(offsets, dtype=np.int64), vectors=vecs, model_id=embedder.model_id)
+    sv.n_new = len(todo)  # type: ignore[attr-defined]
+    sv.keys = keys  # type: ignore[attr-defined]
+    return sv
+
+
+# --- the fitted models -----------------------------------------------------------------------
+
+
+@dataclass
+class Logistic:
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    def logit(self, x: dict[str, float]) -> float:
+        z = self.intercept
+        for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef):
+            z += c * (float(x.get(f, 0.0)) - m) / (s or 1.0)
+        return z
+
+    def prob(self, x: dict[str, float]) -> float:
+        z = self.logit(x)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Logistic":
+        return cls(d["features"], d["mean"], d["scale"], d["coef"], float(d["intercept"]))
+
+
+@dataclass
+class AnswerModel:
+    key: str  # the embedding model id it was fitted for, or LEXICAL
+    sentence: Logistic
+    answerable: Logistic
+    threshold: float  # refuse below this answerability probability
+    hedge: float  # between threshold and this, hedge the answer
+    info: dict
+    # other sentences join the best one when their score is at least this share of the best's
+    keep_ratio: float = 0.75
+    # "model": the sentence model orders candidates; "prior": the hand-weighted lexical score does
+    # (the sentence model then only feeds the answerability model) — whichever fitted better
+    choice: str = "prior"
+
+    @property
+    def uses_cosines(self) -> bool:
+        return bool(COSINE_FEATURES & set(self.sentence.features + self.answerable.features))
+
+
+def _model_file() -> dict:
+    try:
+        return json.loads((resources.files("assistant") / "data" / "answer_model.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+_CACHE: dict[str, AnswerModel | None] = {}
+
+
+def lexical() -> AnswerModel | None:
+    """The model-independent entry (no cosine features)."""
+    return for_embedder(LEXICAL)
+
+
+def for_embedder(model_id: str) -> AnswerModel | None:
+    """The fitted model for this embedding model; else the lexical one, with a warning; else None."""
+    if model_id in _CACHE:
+        return _CACHE[model_id]
+    entries = _model_file().get("models", {})
+    entry = entries.get(model_id)
+    key = model_id
+    if entry is None and model_id != LEXICAL:
+        entry, key = entries.get(LEXICAL), LEXICAL
+        if entry is not None:
+            log.warning(
+                "no answer model fitted for embedder %s: using the lexical-only model (no cosine evidence; "
+                "run scripts/fit_answer_model.py --model %s to fit one)", model_id, model_id,
+            )
+    model = None
+    if entry is not None and entry.get("use") == "legacy-evidence":
+        model = None  # this embedder keeps answering.evidence() and its own calibrated threshold
+    elif entry is not None:
+        model = AnswerModel(
+            key=key,
+            sentence=Logistic.from_dict(entry["sentence"]),
+            answerable=Logistic.from_dict(entry["answerable"]),
+            threshold=float(entry["threshold"]),
+            hedge=float(entry.get("hedge", entry["threshold"])),
+            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable")},
+            keep_ratio=float(entry.get("keep_ratio", 0.75)),
+            choice=entry.get("choice", "prior"),
+        )
+    _CACHE[model_id] = model
+    return model
+
+
+def clear_cache() -> None:
+    _CACHE.clear()

@@ -1,0 +1,300 @@
+"""Fit the answer model (sentence scorer + answerability) for one embedding model.
+
+Training data (never the evaluation's test split):
+
+* positives and in-scope negatives: the dev set (``../shared/devset/qa.jsonl``) and the
+  ``split == "tune"`` items of the plan QA set (``--qa``, repeatable);
+* out-of-scope negatives: ``scripts/data/out_of_scope_train.txt`` (everyday city-service questions
+  written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus.
+
+A sentence is a positive when it contains one of the item's answer keywords or evidence strings.
+The sentence model is fitted on the answerable items' candidate sentences; the answerability
+model on question-level features whose sentence scores come from *out-of-fold* sentence models
+(5 folds grouped by question), so its inputs look like those of unseen questions. The refusal
+threshold is the highest one whose out-of-fold false-refusal rate on answerable items is ≤ the
+target (0.05), reported with the out-of-scope refusal it gives.
+
+    python scripts/fit_answer_model.py [--model NAME] [--qa eval/plan_qa.jsonl] [--write]
+
+``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
+hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+
+from assistant import Assistant, answering, evidence_model, japanese  # noqa: E402
+from assistant.evaluation import jsquad_corpus  # noqa: E402
+
+K_CAND = answering.CANDIDATE_HITS
+
+
+def load_items(args) -> list[dict]:
+    items = []
+    for it in _jsonl(Path(args.dev)):
+        items.append(it | {"source": "dev"})
+    for path in args.qa:
+        for it in _jsonl(Path(path)):
+            if it.get("split") == "tune":
+                items.append(it | {"source": Path(path).name})
+    for line in (ROOT / "scripts" / "data" / "out_of_scope_train.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            items.append({"id": "oos:" + line[:12], "question": line.strip(), "docs": [], "source": "oos"})
+    _paras, questions = jsquad_corpus(Path(args.jsquad_file))
+    random.Random(0).shuffle(questions)
+    for q, _pid in questions[: args.jsquad]:
+        items.append({"id": "jsq:" + q[:12], "question": q, "docs": [], "source": "jsquad"})
+    return items
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def label(sentence: str, item: dict) -> bool:
+    c = japanese.compact(sentence)
+    if any(japanese.compact(k) in c for k in item.get("answer_keywords", []) if k):
+        return True
+    for e in item.get("evidence", []):
+        e = japanese.compact(e)
+        if e and (e in c or (len(c) >= 12 and c in e)):
+            return True
+    return False
+
+
+def extract(a, items, use_cos: bool) -> list[dict]:
+    """Per question: candidates' feature rows and labels, plus the question's fixed features."""
+    r = a.state.retriever
+    out = []
+    for it in items:
+        qa = r.analyze(it["question"])
+        hits = r.search(it["question"], k=answering.TOP_HITS, analysis=qa)
+        weights = answering._term_weights(r, qa)
+        qvec = r.answer_query_vector(qa.text) if use_cos else None
+        sv = r.index.sentence_vectors if use_cos else None
+        cands = answering.model_candidates(r, qa, hits[:K_CAND], weights, qvec, sv)
+        pcov = answering._evidence_parts(qa, hits, weights)[0]
+        out.append({
+            "item": it,
+            "answerable": bool(it.get("docs")),
+            "X": [c.features for c in cands],
+            "y": [label(c.text, it) for c in cands],
+            "texts": [c.text for c in cands],
+            "pcov": pcov,
+            "hits": hits,
+            "weights": weights,
+            "absent": answering.absent_weight(r, weights),
+            "cands": cands,
+        })
+    return out
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, features: list[str], C: float = 1.0, balanced: bool = False) -> evidence_model.Logistic:
+    from sklearn.linear_model import LogisticRegression
+
+    mean = X.mean(0)
+    scale = X.std(0)
+    scale[scale < 1e-9] = 1.0
+    m = LogisticRegression(C=C, class_weight="balanced" if balanced else None, max_iter=2000)
+    m.fit((X - mean) / scale, y)
+    return evidence_model.Logistic(features, mean.tolist(), scale.tolist(), m.coef_[0].tolist(), float(m.intercept_[0]))
+
+
+def matrix(rows: list[dict], features: list[str]) -> np.ndarray:
+    return np.array([[r.get(f, 0.0) for f in features] for r in rows], dtype=np.float64)
+
+
+def sentence_fit(data, feats, C=1.0):
+    X = [x for d in data if d["answerable"] for x in d["X"]]
+    y = [v for d in data if d["answerable"] for v in d["y"]]
+    return fit_logistic(matrix(X, feats), np.array(y), feats, C=C, balanced=True)
+
+
+def apply_sentence(model, d):
+    return [model.logit(x) for x in d["X"]]
+
+
+def question_rows(data, logits_per_q):
+    rows = []
+    for d, logits in zip(data, logits_per_q):
+        for c, z in zip(d["cands"], logits):
+            c.logit = z
+        rows.append(answering.question_features(d["cands"], d["hits"], d["pcov"], d["weights"], d["absent"]))
+    return rows
+
+
+def choose_threshold(p: np.ndarray, answerable: np.ndarray, source: np.ndarray, max_fr: float, min_refusal: float) -> float:
+    """The refusal threshold on out-of-fold answerability probabilities.
+
+    Out-of-scope refusal is the lowest refusal rate over the negative sources with at least 10
+    questions (the plan QA set's out-of-scope tune items, the out-of-scope list, JSQuAD), so an easy
+    source cannot hide a hard one. Among thresholds meeting both targets (false refusal ≤ ``max_fr``,
+    refusal ≥ ``min_refusal``) the one with the lowest false refusal; if none does, the one minimizing
+    false refusal + 2 × out-of-scope answered (a wrong answer on a city website costs more than a
+    refusal)."""
+    negs = [m for m in ((~answerable) & (source == s) for s in sorted(set(source))) if m.sum() >= 10]
+
+    def rates(th):
+        fr = float((p[answerable] < th).mean()) if answerable.any() else 0.0
+        refusals = [float((p[m] < th).mean()) for m in negs]
+        return fr, min(refusals) if refusals else 1.0
+
+    grid = sorted(set(np.round(p, 6).tolist()) | {0.0})
+    cands = [(th + 1e-6, *rates(th + 1e-6)) for th in grid]
+    ok = [c for c in cands if c[1] <= max_fr and c[2] >= min_refusal]
+    if ok:
+        return min(ok, key=lambda c: (c[1], -c[2]))[0]
+    return min(cands, key=lambda c: c[1] + 2 * (1 - c[2]))[0]
+
+
+def folds(n: int, k: int = 5, seed: int = 0) -> list[int]:
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)
+    f = [0] * n
+    for j, i in enumerate(idx):
+        f[i] = j % k
+    return f
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--index", default=None, help="index directory (default: index/ for the default model, else a temp one)")
+    ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
+    ap.add_argument("--qa", action="append", default=None, help="QA file whose split=='tune' items are used (default: eval/plan_qa.jsonl)")
+    ap.add_argument("--jsquad-file", default=str(SHARED / "bench" / "jsquad-valid-v1.3.json"))
+    ap.add_argument("--jsquad", type=int, default=200)
+    ap.add_argument("--target-false-refusal", type=float, default=0.05)
+    ap.add_argument("--target-refusal", type=float, default=0.90, help="out-of-scope refusal wanted")
+    ap.add_argument("--lexical", action="store_true", help="fit the model-independent (no cosine) entry")
+    ap.add_argument("--write", action="store_true")
+    ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
+    args = ap.parse_args()
+    if args.qa is None:
+        args.qa = [str(ROOT / "eval" / "plan_qa.jsonl")]
+
+    t0 = time.time()
+    a = Assistant.load(ROOT / "corpus", args.index or ROOT / "index", args.model)
+    use_cos = not args.lexical and a.state.search_index.sentence_vectors is not None
+    items = load_items(args)
+    data = extract(a, items, use_cos)
+    print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
+    s_feats = [f for f in evidence_model.SENTENCE_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
+    q_feats = [f for f in evidence_model.QUESTION_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
+
+    # out-of-fold sentence logits (folds over all questions; only answerable ones train the model)
+    fold = folds(len(data))
+    oof = [None] * len(data)
+    for k in range(5):
+        train = [d for d, f in zip(data, fold) if f != k]
+        m = sentence_fit(train, s_feats)
+        for i, d in enumerate(data):
+            if fold[i] == k:
+                oof[i] = apply_sentence(m, d)
+    ans = [(d, z) for d, z in zip(data, oof) if d["answerable"] and d["X"]]
+    have_pos = [(d, z) for d, z in ans if any(d["y"])]
+    top1 = sum(d["y"][int(np.argmax(z))] for d, z in have_pos) / max(len(have_pos), 1)
+    top3 = sum(any(d["y"][i] for i in np.argsort(z)[::-1][:3]) for d, z in have_pos) / max(len(have_pos), 1)
+    old1 = sum(d["y"][int(np.argmax([c.score for c in d["cands"]]))] for d, _z in have_pos) / max(len(have_pos), 1)
+    print(f"sentence model (out-of-fold): right sentence first {top1:.3f}, in top 3 {top3:.3f} "
+          f"(old score first: {old1:.3f}); {len(have_pos)}/{len(ans)} answerable items have a labelled candidate")
+
+    # how many sentences join the best one: the ratio with the best keyword hit (out-of-fold logits)
+    r = a.state.retriever
+    ratio_hits = {}
+    for ratio in (0.1, 0.2, 0.35, 0.5, 0.75):
+        ok = 0
+        for d, z in ans:
+            best = max(z)
+            for c, zz in zip(d["cands"], z):
+                c.score = float(np.exp(zz - best))
+            text, _cit = answering.compose(answering.choose(list(d["cands"]), r.following_chunks, ratio=ratio))
+            ok += all(japanese.compact(k) in japanese.compact(text) for k in d["item"].get("answer_keywords", []))
+        ratio_hits[ratio] = ok / max(len(ans), 1)
+    keep_ratio = max(ratio_hits, key=lambda x: (ratio_hits[x], x))
+    legacy_ok = 0
+    for d, _z in ans:
+        for c in d["cands"]:
+            c.score = c.features["prior"]
+        text, _cit = answering.compose(answering.choose(list(d["cands"]), r.following_chunks, ratio=0.75))
+        legacy_ok += all(japanese.compact(k) in japanese.compact(text) for k in d["item"].get("answer_keywords", []))
+    legacy_hit = legacy_ok / max(len(ans), 1)
+    print(f"keyword hit with the hand-weighted score and ratio 0.75 (no refusals): {legacy_hit:.3f}")
+    # the sentence model chooses the answer only where it measurably beats the hand-weighted score
+    choice = "model" if ratio_hits[keep_ratio] > legacy_hit else "prior"
+    if choice == "prior":
+        keep_ratio = 0.75
+    print("keyword hit by keep_ratio (out-of-fold):", ratio_hits)
+
+    # answerability on out-of-fold sentence logits, itself cross-validated
+    rows = question_rows(data, oof)
+    yq = np.array([d["answerable"] for d in data])
+    Xq = matrix(rows, q_feats)
+    pq = np.zeros(len(data))
+    for k in range(5):
+        tr = np.array([f != k for f in fold])
+        m = fit_logistic(Xq[tr], yq[tr], q_feats, C=1.0, balanced=True)
+        for i in np.where(~tr)[0]:
+            pq[i] = m.prob(rows[i])
+    from sklearn.metrics import roc_auc_score
+
+    auc = roc_auc_score(yq, pq)
+    pos = np.sort(pq[yq])
+    src = np.array([d["item"]["source"] for d in data])
+    th = choose_threshold(pq, yq, src, args.target_false_refusal, args.target_refusal)
+    # hedge: answers weaker than the weakest fifth of the answerable training questions
+    hedge = max(th, float(pos[int(np.floor(0.2 * len(pos)))])) if len(pos) else th
+    report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "false_refusal_oof": round(float((pq[yq] < th).mean()), 3)}
+    for s in sorted(set(src)):
+        neg = (~yq) & (src == s)
+        if neg.any():
+            report[f"refusal_oof[{s}]"] = round(float((pq[neg] < th).mean()), 3)
+    print(json.dumps(report, ensure_ascii=False))
+    if args.dump:
+        Path(args.dump).write_text(json.dumps([
+            {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r}
+            for d, p, r in zip(data, pq, rows)], ensure_ascii=False), encoding="utf-8")
+
+    # final models on all training data
+    s_model = sentence_fit(data, s_feats)
+    rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data])
+    q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=1.0, balanced=True)
+    print("sentence coef:", {f: round(c, 2) for f, c in zip(s_feats, s_model.coef)})
+    print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
+    if args.write:
+        key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
+        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, ROOT / "scripts" / "data" / "out_of_scope_train.txt"]}
+        entry = {
+            "sentence": s_model.__dict__,
+            "answerable": q_model.__dict__,
+            "threshold": th,
+            "hedge": hedge,
+            "keep_ratio": keep_ratio,
+            "choice": choice,
+            "retrieval_model": a.embedder.model_id if use_cos else None,
+            "fitted_on": {"data_sha256": hashes, "items": len(data), "answerable": int(yq.sum()), "jsquad_negatives": args.jsquad,
+                          "model_fingerprint": a.answer_encoder.fingerprint[:16] if use_cos else None},
+            "oof": report | {"sentence_first": round(top1, 3), "sentence_top3": round(top3, 3), "keyword_hit_model": ratio_hits, "keyword_hit_prior": round(legacy_hit, 3)},
+        }
+        path = ROOT / "assistant" / "data" / "answer_model.json"
+        current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": {}}
+        current.setdefault("models", {})[key] = entry
+        path.write_text(json.dumps(current, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {key} to {path}")
+
+
+if __name__ == "__main__":
+    main()
