@@ -554,3 +554,29 @@ def test_web_component_is_refused_on_a_site_not_in_allowed_origins(browser, live
         assert any("CORS" in e for e in errors), errors
     finally:
         ctx.close()
+
+
+def test_furigana_toggle_shows_readings_and_citations_still_open(browser, live_app):
+    base, _ = live_app
+    ctx, page, dialogs = _open(browser, base + "/", width=390, height=844)
+    try:
+        bot = _ask(page, "協働を担う人材育成のための取り組みは？")
+        assert bot.locator("ruby").count() >= 3
+        assert not bot.locator("rt").first.is_visible()  # off by default
+        plain = bot.inner_text().split("出典（タップで開く）")[0]
+        page.locator(".mq-furigana input").check()
+        bot.locator("rt").first.wait_for(state="visible")
+        readings = dict(bot.locator("ruby").evaluate_all(
+            "rs => rs.map(r => [r.firstChild.textContent, r.querySelector('rt').textContent])"))
+        assert readings.get("協働") == "きょうどう", readings
+        page.screenshot(path=str(ARTIFACTS / "e2e-furigana.png"))
+        link = bot.locator("a.mq-cite").first
+        link.click()
+        page.wait_for_timeout(400)
+        assert bot.locator("details.mq-fold").first.evaluate("d => d.open")
+        page.locator(".mq-furigana input").uncheck()
+        page.wait_for_timeout(200)
+        assert bot.inner_text().split("出典（タップで開く）")[0] == plain  # readings gone again
+        assert dialogs == []
+    finally:
+        ctx.close()

@@ -210,7 +210,8 @@ def _quote_terms(quote: Sequence[str]) -> list[str]:
     return [str(q).strip() for q in quote if str(q).strip() and len(str(q).strip()) >= 2]
 
 
-def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str] | None = None) -> str:
+def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str] | None = None,
+                           furigana: bool = False) -> str:
     """The assistant's chat bubble: the answer text with its [n] markers as links, then one
     fold per citation (tap to open: title, section path, page, the passage with the cited
     sentences highlighted, and a link to the original when the catalog has a url).
@@ -221,7 +222,14 @@ def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str
     """
     citations = _get(answer, "citations", []) or []
     numbers = {int(_get(c, "number", 0)) for c in citations}
-    text = _link_citations(escape_markdown(_get(answer, "text", "") or ""), turn, numbers)
+    raw = _get(answer, "text", "") or ""
+    if furigana:  # <ruby> over kanji; the page shows the readings only when ふりがな is on
+        from ..furigana import ruby
+
+        escaped = ruby(raw, escape_markdown)
+    else:
+        escaped = escape_markdown(raw)
+    text = _link_citations(escaped, turn, numbers)
     parts = [text]
     notes = [n for n in (_get(answer, "notes", []) or []) if str(n).strip()]
     if citations:

@@ -88,6 +88,13 @@ HEAD_SCRIPT = r"""
     });
   }).observe(document.documentElement, {childList: true, subtree: true, characterData: true,
                                         attributes: true, attributeFilter: ATTRS});
+  // ふりがな: the answers carry <ruby>; the readings show while the box is ticked.
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.type === "checkbox" && t.closest && t.closest(".mq-furigana")) {
+      document.documentElement.classList.toggle("mq-ruby-on", !!t.checked);
+    }
+  }, true);
   // [n] in an answer opens its passage: the card in the side panel when it is on screen and
   // belongs to the same answer (desktop), else the fold under the answer (phone).
   document.addEventListener("click", function (e) {
@@ -127,6 +134,9 @@ HEAD = (
     ".nav-holder { display: none !important; }"
     "@media (max-width: 480px) { .gradio-container .main { padding-left: 8px !important;"
     " padding-right: 8px !important; padding-top: 4px !important; } }"
+    # ふりがな on: the class is on <html>, outside the area Gradio scopes `css=` to.
+    "html.mq-ruby-on .mq-chatbot rt { display: ruby-text !important; font-size: 0.6em; }"
+    "html.mq-ruby-on .mq-chatbot [data-testid='bot'] { line-height: 2.1; }"
     "</style>"
 )
 
@@ -185,6 +195,8 @@ button.mq-send:hover { background: #9a3412 !important; }
 .dark .mq-num { color: #fdba74 !important; }
 .dark .mq-chatbot a.mq-cite { color: #93c5fd !important; }
 .dark .mq-folds-head, .dark .mq-fold-path, .dark .mq-fold .mq-meta { color: #d1d5db !important; }
+/* ふりがな: readings hidden until the box is ticked (then the lines open up for them). */
+.mq-chatbot rt { display: none; }  /* shown by the unscoped rule in HEAD when ticked */
 /* Example questions as buttons right under the question box. */
 .mq-examples-row { gap: 6px !important; flex-wrap: wrap !important; }
 .mq-examples-row button.mq-example-btn { flex: 1 1 45% !important; min-width: 150px !important;
@@ -264,7 +276,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
                     log.warning("section_context(%s) failed", cid, exc_info=True)
         turn_no = len(chat)  # the answer's index in the chat: unique on the page, for [n] anchors
         urls = {str(d.get("doc_id")): str(d.get("url") or "") for d in live.docs}
-        chat.append({"role": "assistant", "content": render_answer_markdown(answer, turn_no, urls)})
+        chat.append({"role": "assistant", "content": render_answer_markdown(answer, turn_no, urls, furigana=True)})
         del turns[: max(0, len(turns) - MAX_TURNS_KEPT + 1)]  # bound per-session memory; older turns can no longer be rated
         turns.append({
             "question": q,
@@ -336,6 +348,9 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
                 with gr.Row(elem_classes="mq-examples-row"):
                     example_btns = [gr.Button(q, size="sm", variant="secondary", elem_classes="mq-example-btn")
                                     for q in examples]
+                # readings are shown by the page's own script (HEAD): no server round trip
+                gr.Checkbox(label="回答にふりがなを表示", value=False, container=False,
+                            elem_classes="mq-furigana")
                 staff_btns = []
                 if not compact:
                     with gr.Accordion("職員向けの質問例", open=False, elem_classes="mq-staff-examples"):
