@@ -580,3 +580,47 @@ def test_furigana_toggle_shows_readings_and_citations_still_open(browser, live_a
         assert dialogs == []
     finally:
         ctx.close()
+
+
+def test_a_full_queue_says_so_in_japanese_and_keeps_the_question(browser, live_app, monkeypatch):
+    """One question at a time, one waiting: the third resident is refused by Gradio's queue.
+    Gradio's client says so in English; the page says it in Japanese and the typed question
+    stays visible in the box."""
+    from assistant.web import create_app
+
+    assistant = _LIVE["assistant"]
+    ask = assistant.ask
+
+    def slow(*a, **k):
+        time.sleep(5)
+        return ask(*a, **k)
+
+    monkeypatch.setattr(assistant, "ask", slow)
+    app = create_app(assistant, data_dir=ARTIFACTS / "busy-data", concurrency=1, queue_max_size=1,
+                     answer_cache_size=0)
+    with live_server(app) as base:
+        ctxs, pages = [], []
+        try:
+            for _ in range(3):
+                ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+                page = ctx.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.goto(base + "/", wait_until="load")
+                page.wait_for_selector(".mq-question textarea")
+                ctxs.append(ctx)
+                pages.append(page)
+            for i, page in enumerate(pages):
+                page.locator(".mq-question textarea").fill(f"地域協働体とは何ですか？（{i}）")
+                page.locator(".mq-send").click()
+                page.wait_for_timeout(300)
+            refused = pages[2]
+            refused.get_by_text("ただいま混み合っています").first.wait_for()
+            refused.wait_for_timeout(300)
+            assert "currently busy" not in refused.locator("body").inner_text()
+            box = refused.locator(".mq-question textarea").first
+            assert box.input_value() == "地域協働体とは何ですか？（2）"
+            assert box.is_visible() and not refused.locator(".mq-question .error").first.is_visible()
+            refused.screenshot(path=str(ARTIFACTS / "e2e-busy.png"))
+        finally:
+            for ctx in ctxs:
+                ctx.close()

@@ -19,7 +19,7 @@ from .admin import Admin, LiveCatalog, admin_tab
 from .api import Gate, _clean_text
 from .messages import (DEFAULT_MAX_HISTORY, EMBED_PATH, MAX_TURNS_KEPT, MSG_EMPTY, MSG_ERROR, MSG_FEEDBACK_THANKS,
                        MSG_BUSY, MSG_TOO_LONG, RESIDENT_EXAMPLES, SOURCES_PLACEHOLDER, STAFF_EXAMPLES, TITLE)
-from .render import _get, escape_markdown, render_answer_markdown, render_sources_html
+from .render import _get, escape_html, escape_markdown, render_answer_markdown, render_sources_html
 
 log = logging.getLogger("assistant.web")  # one logger name for the whole web face
 
@@ -162,6 +162,9 @@ CSS = """
   margin-top: 0.4rem; font-weight: 600; }
 .mq-sources mark { background: #ffe58a; color: inherit; padding: 0 1px; border-radius: 2px; }
 #mq-title h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
+.mq-sources-title h2 { font-size: 1.15rem; margin: 0; }
+.mq-sr-only { position: absolute !important; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0);
+  white-space: nowrap; margin: -1px; padding: 0; border: 0; }
 @media (max-width: 480px) {
   #mq-title h1 { font-size: 1.2rem; }
 }
@@ -195,6 +198,9 @@ button.mq-send:hover { background: #9a3412 !important; }
 .dark .mq-num { color: #fdba74 !important; }
 .dark .mq-chatbot a.mq-cite { color: #93c5fd !important; }
 .dark .mq-folds-head, .dark .mq-fold-path, .dark .mq-fold .mq-meta { color: #d1d5db !important; }
+/* A refused request (queue full): Gradio's toast says why, in Japanese (HEAD script); its
+   「エラー」 overlays would hide the question the resident typed, which stays in the box. */
+.mq-question > .wrap:has(.error), .mq-chatbot > .wrap:has(.error) { display: none !important; }
 /* ふりがな: readings hidden until the box is ticked (then the lines open up for them). */
 .mq-chatbot rt { display: none; }  /* shown by the unscoped rule in HEAD when ticked */
 /* Example questions as buttons right under the question box. */
@@ -313,6 +319,8 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         chat_state = gr.State([])  # the chat as displayed, kept on the server (see respond)
         if not compact and with_header:
             header()
+        elif compact:  # the page's name for screen readers; the frame shows no header
+            gr.HTML(f'<h1 class="mq-sr-only">{escape_html(title)}</h1>', js_on_load=None, padding=False)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300, elem_classes="mq-main"):
                 chatbot = gr.Chatbot(
@@ -371,7 +379,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
                         sources = gr.HTML(SOURCES_PLACEHOLDER, js_on_load=None,
                                           elem_classes=["mq-sources-panel", "mq-embed"])
                 else:
-                    gr.Markdown("### 出典")
+                    gr.Markdown("## 出典", elem_classes="mq-sources-title")
                     sources = gr.HTML(SOURCES_PLACEHOLDER, js_on_load=None,
                                       elem_classes="mq-sources-panel")
 
