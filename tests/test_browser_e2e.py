@@ -624,3 +624,15 @@ def test_a_full_queue_says_so_in_japanese_and_keeps_the_question(browser, live_a
         finally:
             for ctx in ctxs:
                 ctx.close()
+
+
+def test_an_english_question_the_plans_cannot_answer_is_told_so_in_english(browser, live_app):
+    base, _ = live_app
+    ctx, page, dialogs = _open(browser, base + "/", width=390, height=844)
+    try:
+        bot = _ask(page, "What is the target number of certified NPOs?")
+        note = bot.locator("p[lang='en']")
+        assert "Please ask in Japanese" in note.inner_text()
+        assert dialogs == []
+    finally:
+        ctx.close()

@@ -44,3 +44,12 @@ def test_answer_with_furigana_keeps_citation_links_and_escaping():
     assert "<ruby>協働<rt>きょうどう</rt></ruby>" in md
     assert "<img" not in md and "](" not in md  # no tag and no Markdown link can form
     assert escape_markdown("<img src=x>") in md
+
+
+def test_english_questions_are_recognised():
+    from assistant.web.ui import is_english
+
+    assert is_english("What is a regional collaboration body?")
+    assert not is_english("地域協働体とは何ですか？")
+    assert not is_english("NPO法人の認証数の目標は？")
+    assert not is_english("NPO?")

@@ -18,7 +18,7 @@ from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog, admin_tab
 from .api import Gate, _clean_text
 from .messages import (DEFAULT_MAX_HISTORY, EMBED_PATH, MAX_TURNS_KEPT, MSG_EMPTY, MSG_ERROR, MSG_FEEDBACK_THANKS,
-                       MSG_BUSY, MSG_TOO_LONG, RESIDENT_EXAMPLES, SOURCES_PLACEHOLDER, STAFF_EXAMPLES, TITLE)
+                       MSG_BUSY, MSG_ENGLISH_UNSUPPORTED, MSG_TOO_LONG, RESIDENT_EXAMPLES, SOURCES_PLACEHOLDER, STAFF_EXAMPLES, TITLE)
 from .render import _get, escape_html, escape_markdown, render_answer_markdown, render_sources_html
 
 log = logging.getLogger("assistant.web")  # one logger name for the whole web face
@@ -225,6 +225,16 @@ button.mq-send:hover { background: #9a3412 !important; }
 """
 
 
+def is_english(question: str) -> bool:
+    """Mostly Latin letters and no Japanese: a question asked in English (or another Latin-script
+    language)."""
+    letters = [c for c in question if c.isalpha()]
+    if not letters:
+        return False
+    latin = sum(1 for c in letters if c.isascii())
+    return latin / len(letters) >= 0.9 and latin >= 8
+
+
 def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: FeedbackLog,
              max_question_chars: int = 500, max_history: int = DEFAULT_MAX_HISTORY,
              title: str = TITLE, admin: Admin | None = None) -> gr.Blocks:
@@ -282,7 +292,10 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
                     log.warning("section_context(%s) failed", cid, exc_info=True)
         turn_no = len(chat)  # the answer's index in the chat: unique on the page, for [n] anchors
         urls = {str(d.get("doc_id")): str(d.get("url") or "") for d in live.docs}
-        chat.append({"role": "assistant", "content": render_answer_markdown(answer, turn_no, urls, furigana=True)})
+        content = render_answer_markdown(answer, turn_no, urls, furigana=True)
+        if bool(_get(answer, "refused", False)) and is_english(q):
+            content = f'<p lang="en">{escape_html(MSG_ENGLISH_UNSUPPORTED)}</p>\n\n' + content
+        chat.append({"role": "assistant", "content": content})
         del turns[: max(0, len(turns) - MAX_TURNS_KEPT + 1)]  # bound per-session memory; older turns can no longer be rated
         turns.append({
             "question": q,
