@@ -119,6 +119,7 @@ def test_admin_login_upload_and_answer(admin_app):
             page3 = ctx.new_page()
             page3.goto(base + "/", wait_until="load")
             page3.wait_for_selector(".mq-question textarea")
+            page3.locator(".mq-filters").first.get_by_text("絞り込み").first.click()  # folded by default
             page3.locator(".mq-muni-filter input").click()
             page3.get_by_role("option", name="あおば市").wait_for()
 

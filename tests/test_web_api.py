@@ -279,7 +279,8 @@ def test_answer_and_sources_render_document_text_inertly():
     ans = Answer(text=f"防災倉庫を点検します{evil} [1]", citations=[Citation(number=1, hit=hit)])
     md = render_answer_markdown(ans)
     assert "<img" not in md and "<script" not in md and "](" not in md and "${" not in md
-    assert "\\[1\\]" in md
+    assert '<a class="mq-cite" href="#mq-c-0-1">[1]</a>' in md  # [1] is our link to its fold
+    assert md.count("<a ") == 1 and "\n\n" not in md.split('<div class="mq-folds">')[1]
     ctx = {"c1": {"section": [XSS[1]], "lines": [1, 9], "text": f"全文 {evil} 防災倉庫"}}
     html = render_sources_html(ans, f"防災倉庫 {XSS[0]}", ctx)
     assert "<img" not in html and "<script" not in html and "javascript:alert(1))" in html.replace("&#40;", "(")

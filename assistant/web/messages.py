@@ -34,6 +34,10 @@ MSG_EMPTY = "質問を入力してください。"
 MSG_TOO_LONG = "質問が長すぎます。{n}文字以内で入力してください。"
 MSG_ERROR = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
 MSG_BUSY = "ただいま混み合っています。しばらくしてからもう一度お試しください。"
+# A question in English that the (Japanese) plans could not answer: said in English, once.
+MSG_ENGLISH_UNSUPPORTED = ("The plans are in Japanese and this assistant searches them in Japanese; it could "
+                           "not answer this English question. Please ask in Japanese, for example "
+                           "「地域協働体とは何ですか？」 (What is a regional collaboration body?).")
 MSG_FEEDBACK_THANKS = "フィードバックありがとうございます。"
 
 SOURCES_PLACEHOLDER = (

@@ -159,28 +159,111 @@ def _location(lines: Any, page: Any, label: Any = None) -> str:
     return "・".join(parts)
 
 
-def render_answer_markdown(answer: Any) -> str:
-    """The assistant's chat bubble: the answer text with its [n] markers, then the sources.
+_CITE_RE = re.compile(r"\\\[(\d{1,3})\\\]")  # an [n] marker after escape_markdown: \[n\]
 
-    Everything is escaped; the only Markdown we add is bold headings and line breaks. A
-    refusal's text already names the closest sections, so they are not repeated here (the
-    sources panel shows them as cards).
+
+def cite_anchor(turn: int | str, number: int) -> str:
+    """The id of citation ``number``'s fold under answer ``turn`` (unique on the page)."""
+    return f"mq-c-{turn}-{int(number)}"
+
+
+def _link_citations(escaped: str, turn: int | str, numbers: set[int]) -> str:
+    """Turn the escaped ``\\[n\\]`` markers of cited numbers into links to their folds.
+
+    Only numbers that are real citations become links; the link is our own markup around a
+    digit string, so no document or question text can reach an attribute.
     """
-    text = escape_markdown(_get(answer, "text", "") or "")
+    def sub(m: re.Match) -> str:
+        n = int(m.group(1))
+        if n not in numbers:
+            return m.group(0)
+        return f'<a class="mq-cite" href="#{cite_anchor(turn, n)}">[{n}]</a>'
+    return _CITE_RE.sub(sub, escaped)
+
+
+def original_link(url: Any, page: Any) -> str:
+    """A link to the original document when the catalog has an http(s) url (``#page=N`` for PDFs)."""
+    url = str(url or "").strip()
+    if not re.match(r"^https?://[^\s\"'<>]+$", url):
+        return ""
+    if page not in (None, "") and url.lower().split("#")[0].endswith(".pdf") and "#" not in url:
+        url += f"#page={int(page)}"
+    return (f'<a class="mq-orig" href="{escape_html(url)}" target="_blank" rel="noopener noreferrer">'
+            "原文を開く（市のサイト）</a>")
+
+
+_MD_ENTITY = {c: f"&#{ord(c)};" for c in "\\`*_[]()#+-.!|~:<>"}
+
+
+def inert_in_markdown(html_text: str) -> str:
+    """Our HTML (already escaped) made safe to sit inside a chat bubble's Markdown.
+
+    The folds are raw HTML in Markdown. A blank line would end the HTML block and let the
+    rest be parsed as Markdown, so newlines become ``<br>``; and Markdown punctuation in the
+    text becomes numeric entities, which Markdown decodes to characters but never reads as
+    syntax. Only text between tags is touched, never our own tags.
+    """
+    out = []
+    for part in re.split(r"(<[^>]*>|&#?[0-9A-Za-z]+;)", html_text):
+        if (part.startswith("<") and part.endswith(">")) or (part.startswith("&") and part.endswith(";")):
+            out.append(part)
+        else:
+            part = "".join(_MD_ENTITY.get(ch, ch) for ch in part)
+            out.append(part.replace("\r\n", "\n").replace("\n", "<br>"))
+    return "".join(out)
+
+
+def _quote_terms(quote: Sequence[str]) -> list[str]:
+    return [str(q).strip() for q in quote if str(q).strip() and len(str(q).strip()) >= 2]
+
+
+def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str] | None = None,
+                           furigana: bool = False) -> str:
+    """The assistant's chat bubble: the answer text with its [n] markers as links, then one
+    fold per citation (tap to open: title, section path, page, the passage with the cited
+    sentences highlighted, and a link to the original when the catalog has a url).
+
+    Everything from the answer or a document is escaped; the markup is our own. A refusal's
+    text already names the closest sections, so they are not repeated here (the sources
+    panel shows them as cards).
+    """
+    citations = _get(answer, "citations", []) or []
+    numbers = {int(_get(c, "number", 0)) for c in citations}
+    raw = _get(answer, "text", "") or ""
+    if furigana:  # <ruby> over kanji; the page shows the readings only when ふりがな is on
+        from ..furigana import ruby
+
+        escaped = ruby(raw, escape_markdown)
+    else:
+        escaped = escape_markdown(raw)
+    text = _link_citations(escaped, turn, numbers)
     parts = [text]
     notes = [n for n in (_get(answer, "notes", []) or []) if str(n).strip()]
-    citations = _get(answer, "citations", []) or []
     if citations:
-        lines = []
+        folds = []
         for c in citations:
+            n = int(_get(c, "number", 0))
+            hit = _get(c, "hit", c)
             label = f"{_get(c, 'title', '')}（{_get(c, 'municipality', '')}）"
             path = _section_path(_get(c, "section", []))
-            page = page_text(_get(c, "page", None), _get(c, "page_label", None))
-            lines.append(
-                f"\\[{int(_get(c, 'number', 0))}\\] " + escape_markdown(
-                    label + (" › " + path if path else "") + (f"（{page}）" if page else ""))
+            page = _get(c, "page", None)
+            loc = _location(_get(hit, "lines", None), page, _get(c, "page_label", None))
+            quote = _quote_terms(_get(c, "quote", []) or [])
+            passage = _get(hit, "text", "") or ""
+            body = highlight_html(passage, quote) if quote else escape_html(passage)
+            link = original_link((urls or {}).get(str(_get(hit, "doc_id", "") or "")), page)
+            folds.append(
+                f'<details class="mq-fold" id="{cite_anchor(turn, n)}" data-n="{n}">'
+                f'<summary><span class="mq-num">[{n}]</span> {escape_html(label)}'
+                + (f' <span class="mq-fold-path">› {escape_html(path)}</span>' if path else "")
+                + "</summary>"
+                + (f'<div class="mq-meta">{escape_html(loc)}</div>' if loc else "")
+                + f'<div class="mq-passage">{body}</div>'
+                + (f'<div class="mq-links">{link}</div>' if link else "")
+                + "</details>"
             )
-        parts.append("**出典**\n" + "\n".join(lines))
+        parts.append(inert_in_markdown('<div class="mq-folds"><div class="mq-folds-head">出典（タップで開く）</div>'
+                                       + "".join(folds) + "</div>"))
     if notes:
         parts.append("\n".join("※ " + escape_markdown(str(n)) for n in notes))
     return "\n\n".join(p for p in parts if p)
@@ -216,7 +299,8 @@ def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context:
         out.append(
             '<details class="mq-section"><summary>この節の全文を読む</summary>'
             f'<div class="mq-meta">{escape_html(" ・ ".join(x for x in (cpath, cloc) if x))}</div>'
-            f'<div class="mq-fulltext">{highlight_html(full, terms)}'
+            f'<div class="mq-fulltext" tabindex="0" role="region" aria-label="節の全文">'
+            f'{highlight_html(full, list(terms) + _quote_terms(quote))}'
             + ("<p class=\"mq-meta\">（長いため途中までを表示しています）</p>" if cut else "")
             + "</div></details>"
         )
@@ -224,7 +308,8 @@ def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context:
     return "".join(out)
 
 
-def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | None = None) -> str:
+def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | None = None,
+                        turn: int | str = "") -> str:
     """The sources panel: one card per cited passage (or the closest sections on a refusal).
 
     ``contexts`` maps chunk id → ``Assistant.section_context(id)`` and feeds the
@@ -251,5 +336,5 @@ def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | 
         for h in related[:5]:
             cards.append(_source_card(h, number=None, terms=terms,
                                       context=contexts.get(str(_get(h, "id", "")))))
-    return (f'<div class="mq-sources" lang="ja"><div class="mq-sources-head">{escape_html(heading)}</div>'
+    return (f'<div class="mq-sources" lang="ja" data-turn="{escape_html(turn)}"><div class="mq-sources-head">{escape_html(heading)}</div>'
             + "".join(cards) + "</div>")
