@@ -174,7 +174,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     asks for (a date, a figure, a place …)."""
     out: list[_Candidate] = []
     seen: set[str] = set()
-    top = hits[0].score if hits else 1.0
+    top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     for hit in hits:
         head = " ".join(hit.section)
@@ -190,7 +190,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
             # as 「《…条例抜粋》」 that names what the sentence is about)
             prev, prev_lemmas = sents[pos - 1] if pos > 0 else ("", frozenset())
             cov_ctx = _coverage(f"{head} {prev} {sent}", lemmas | head_lemmas | prev_lemmas, weights, qa)
-            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
+            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
             if qa.municipalities and any(m in sent for m in named):
                 score += 0.05
             if _introduces_list(sent, [x for x, _l in _sentences(hit.text)[pos + 1 : pos + 2]]):
@@ -214,7 +214,7 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
         for chunk in next_chunks:
             if len(items) >= MAX_LIST_ITEMS:
                 break
-            nxt = Hit(chunk=chunk, score=best.hit.score)
+            nxt = Hit(chunk=chunk, score=best.hit.score, fused=best.hit.fused)
             sents = [s for s, _l in _sentences(chunk.text)]
             if not sents or not _ITEM_RE.match(sents[0].strip()):
                 break  # the list ended
@@ -247,7 +247,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
     cands = _candidates(hits, qa, weights)
     qb = _question_bigrams(qa)
-    top = hits[0].score if hits else 1.0
+    top = hits[0].fusion_score if hits else 1.0
     pos_of = retriever._position
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     for c in cands:
@@ -267,7 +267,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
         c.features = {
             "cos": cos,
             "pcos": c.hit.dense,
-            "fused": c.hit.score / top if top > 0 else 0.0,
+            "fused": c.hit.fusion_score / top if top > 0 else 0.0,
             "inv_rank": 1.0 / max(c.hit.rank, 1),
             "cov": cov,
             "cov_ctx": cov_ctx,

@@ -20,6 +20,14 @@ CANDIDATES = 100
 # 山口市 says nothing about 長門市); a document whose city is unknown might still be that city's.
 OTHER_CITY_FACTOR = 0.4
 UNKNOWN_CITY_FACTOR = 0.8
+# Sentence signal: per passage, the best cosine between the question and one of its sentences
+# (the answer encoder's vectors, index.sentence_vectors, embedded in context at build time; the
+# question's vector is the one the answer model needs anyway). "rerank" (chosen, docs/BENCHMARKS.md
+# §9.1): re-score the top RERANK_N of the BM25 + dense fusion with SENTENCE_WEIGHT of it, min–max
+# normalized over that head; "fuse": a third term of the convex combination over all candidates.
+SENTENCE_WEIGHT = 0.35
+SENTENCE_MODE = "rerank"
+RERANK_N = 10
 
 
 class Retriever:
@@ -40,6 +48,9 @@ class Retriever:
         self._muni = np.array([c.municipality for c in index.chunks], dtype=object)
         self._doc = np.array([c.doc_id for c in index.chunks], dtype=object)
         self._position = {c.id: i for i, c in enumerate(index.chunks)}
+        self.sentence_weight = SENTENCE_WEIGHT
+        self.sentence_mode = SENTENCE_MODE
+        self.rerank_n = RERANK_N
 
     def following_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
@@ -75,6 +86,27 @@ class Retriever:
                 cache.clear()
             v = cache[text] = self.answer_encoder.encode_queries([text])[0]
         return v
+
+    def sentence_scores(self, text: str) -> np.ndarray | None:
+        """Per passage, the highest cosine between the answer encoder's query vector for ``text``
+        and the passage's sentence vectors; ``None`` when the index has none of that encoder's, or
+        when the answer encoder is the search embedder itself (only the separate sentence encoder,
+        e5 beside chive-ja, was measured to help)."""
+        sv = self.index.sentence_vectors
+        if self.answer_encoder is self.embedder or sv is None or sv.model_id != self.answer_encoder.model_id:
+            return None
+        if len(sv.offsets) != len(self.index.chunks) + 1:
+            return None
+        n = len(self.index.chunks)
+        out = np.zeros(n, dtype=np.float32)
+        if len(sv.vectors) == 0:
+            return out
+        sims = sv.vectors @ np.asarray(self.answer_query_vector(text), dtype=np.float32)
+        starts = sv.offsets[:-1]
+        has = sv.offsets[1:] > starts
+        if has.any():
+            out[has] = np.maximum.reduceat(sims, starts[has])
+        return out
 
     def analyze(self, query: str) -> QueryAnalysis:
         return analyze_query(query, self.thesaurus, self.neighbours, self.municipalities, self.index.doc_freq)
@@ -126,15 +158,32 @@ class Retriever:
         if len(cand) == 0:
             return []
 
-        fused = (1 - alpha) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand])
+        beta = self.sentence_weight
+        sent = self.sentence_scores(qa.text) if beta > 0 else None
+        fuse3 = sent is not None and self.sentence_mode == "fuse"
+        if fuse3:
+            sent_masked = np.where(mask, sent, -np.inf)
+            sent_top = np.argpartition(-sent_masked, min(n_cand, n) - 1)[:n_cand]
+            cand = np.unique(np.concatenate([cand, sent_top[mask[sent_top]]]).astype(np.int64))
+            fused = (1 - alpha - beta) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand]) + beta * _minmax(sent[cand])
+        else:
+            fused = (1 - alpha) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand])
         if qa.municipalities and len(self.municipalities) > 1:
             munis = self._muni[cand]
             named = np.isin(munis, qa.municipalities)
             unknown = munis == "不明"
             fused = np.where(named, fused, fused * np.where(unknown, UNKNOWN_CITY_FACTOR, OTHER_CITY_FACTOR))
-        order = np.argsort(-fused, kind="stable")[:k]
+        ranking = fused
+        if sent is not None and not fuse3:
+            # rerank the head: the sentence signal (min–max over the head) counts beta; below the head it
+            # counts 0. Hit.score is this ranking score; Hit.fused keeps the BM25 + dense fusion, which
+            # the answer model's features (fitted before the rerank) read.
+            top = np.argsort(-fused, kind="stable")[: self.rerank_n]
+            ranking = (1 - beta) * fused
+            ranking[top] = (1 - beta) * fused[top] + beta * _minmax(sent[cand[top]])
+        order = np.argsort(-ranking, kind="stable")[:k]
         return [
-            Hit(chunk=chunks[int(cand[i])], score=float(fused[i]), bm25=float(bm25[cand[i]]), dense=float(dense[cand[i]]), rank=r + 1)
+            Hit(chunk=chunks[int(cand[i])], score=float(ranking[i]), fused=float(fused[i]), bm25=float(bm25[cand[i]]), dense=float(dense[cand[i]]), rank=r + 1)
             for r, i in enumerate(order)
         ]
 

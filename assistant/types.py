@@ -77,6 +77,13 @@ class Hit:
     bm25: float = 0.0
     dense: float = 0.0
     rank: int = 0
+    # the BM25 + dense fusion before the sentence rerank reordered the head (None: the same as score);
+    # the answer model's features read this one, as they were fitted on it
+    fused: float | None = None
+
+    @property
+    def fusion_score(self) -> float:
+        return self.score if self.fused is None else self.fused
 
     # Flat accessors: the design contract says ``hit.text``, ``hit.doc_id`` …
     @property

@@ -1,0 +1,86 @@
+"""Search's sentence signal: the answer encoder's sentence vectors rerank the head of the BM25 +
+dense fusion, so a paraphrased question (no word in common with its passage) still finds it."""
+
+from pathlib import Path
+
+import pytest
+
+from assistant import Assistant, retrieval
+
+PLAN = """みどり市子育て支援計画
+
+第1章 保育の充実
+
+保育所の定員を拡充し、待機児童の解消を図ります。あわせて、一時預かり事業を実施する施設を増やします。
+
+第2章 公園の整備
+
+子どもが安心して遊べる場所として、身近な公園の遊具を更新します。公園の数を増やしてほしいという要望に応え、空き地の活用を検討します。
+
+第3章 図書館
+
+図書館の開館時間を延長し、子ども向けの読書スペースを増やします。
+
+第4章 道路
+
+通学路の歩道を広げ、子どもが安全に歩ける場所を増やします。
+"""
+
+# shares no content word with 第1章 (保育所・一時預かり): BM25 scores every passage 0
+PARAPHRASE = "働いている間、小さい子を見てもらえるところはある？"
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Assistant:
+    root = tmp_path_factory.mktemp("sentence-signal")
+    (root / "corpus").mkdir()
+    (root / "corpus" / "plan.txt").write_text(PLAN, encoding="utf-8")
+    return Assistant.load(root / "corpus", root / "index")
+
+
+def _top(a: Assistant, q: str) -> str:
+    return a.search(q, k=5)[0].text
+
+
+def test_a_paraphrase_bm25_misses_is_found_through_its_sentence(toy):
+    r = toy.state.retriever
+    assert r.sentence_weight == retrieval.SENTENCE_WEIGHT > 0
+    hits = toy.search(PARAPHRASE, k=5)
+    assert all(h.bm25 == 0 for h in hits), "the question must share no search term with the plan"
+    assert "保育所の定員" in hits[0].text
+    r.sentence_weight = 0.0
+    try:
+        assert "保育所の定員" not in _top(toy, PARAPHRASE), "without the sentence signal the paraphrase is missed"
+    finally:
+        r.sentence_weight = retrieval.SENTENCE_WEIGHT
+
+
+def test_exact_wording_still_wins(toy):
+    assert "図書館の開館時間" in _top(toy, "図書館の開館時間は延長されますか")
+    assert "通学路の歩道" in _top(toy, "通学路の歩道を広げる計画はありますか")
+
+
+def test_per_passage_score_is_its_best_sentence(toy):
+    r = toy.state.retriever
+    sv = r.index.sentence_vectors
+    s = r.sentence_scores(PARAPHRASE)
+    q = r.answer_query_vector(PARAPHRASE)
+    for i in range(len(r.index.chunks)):
+        rows = sv.for_chunk(i)
+        assert s[i] == pytest.approx(float((rows @ q).max()) if len(rows) else 0.0, abs=1e-5)
+
+
+def test_without_sentence_vectors_search_is_the_two_way_fusion(toy):
+    r = toy.state.retriever
+    with_sv = [h.id for h in toy.search(PARAPHRASE, k=5)]
+    sv, r.index.sentence_vectors = r.index.sentence_vectors, None
+    r.sentence_weight = 0.0
+    try:
+        plain = [h.id for h in toy.search(PARAPHRASE, k=5)]
+        r.sentence_weight = retrieval.SENTENCE_WEIGHT
+        assert r.sentence_scores(PARAPHRASE) is None
+        assert [h.id for h in toy.search(PARAPHRASE, k=5)] == plain
+    finally:
+        r.index.sentence_vectors = sv
+        r.sentence_weight = retrieval.SENTENCE_WEIGHT
+    assert with_sv != plain
