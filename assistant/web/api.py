@@ -185,42 +185,47 @@ class BodySizeLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
             return await self.app(scope, receive, send)
-        for k, v in scope.get("headers") or []:
-            if k == b"content-length":
-                try:
-                    too_big = int(v) > self.max_bytes
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    return await self._reject(send)
-        seen = 0
-        started = False
+        await limit_body(self.app, scope, receive, send, self.max_bytes)
 
-        class _TooLarge(Exception):
-            pass
 
-        async def limited_receive():
-            nonlocal seen
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge()
-            return msg
+async def limit_body(app, scope, receive, send, max_bytes: int):
+    """Run ``app`` with its request body capped at ``max_bytes``: 413 JSON when ``Content-Length``
+    says more, or when a streamed (chunked) body grows past it before the response started."""
+    for k, v in scope.get("headers") or []:
+        if k == b"content-length":
+            try:
+                if int(v) > max_bytes:
+                    return await too_large(scope, receive, send, max_bytes)
+            except ValueError:
+                pass
+    seen = 0
+    started = False
 
-        async def tracking_send(msg):
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
+    class _TooLarge(Exception):
+        pass
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+    async def limited_receive():
+        nonlocal seen
+        msg = await receive()
+        if msg["type"] == "http.request":
+            seen += len(msg.get("body", b""))
+            if seen > max_bytes:
+                raise _TooLarge()
+        return msg
 
-    async def _reject(self, send):
-        kb = self.max_bytes // 1024
-        resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {kb} KB）。")
-        await resp({"type": "http"}, None, send)
+    async def tracking_send(msg):
+        nonlocal started
+        if msg["type"] == "http.response.start":
+            started = True
+        await send(msg)
+
+    try:
+        await app(scope, limited_receive, tracking_send)
+    except _TooLarge:
+        if not started:
+            await too_large(scope, receive, send, max_bytes)
+
+
+async def too_large(scope, receive, send, max_bytes: int):
+    resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {max_bytes // 1024} KB）。")
+    await resp(scope, receive, send)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 from urllib.parse import unquote
 
-from .api import _error_response
+from .api import _error_response, limit_body as _limit_body, too_large as _too_large
 
 ADMIN_COOKIE = "mq_admin"
 
@@ -274,47 +274,6 @@ class GradioGuard:
             return await receive()
 
         return await self.app(scope, replay, send)
-
-
-async def _limit_body(app, scope, receive, send, max_bytes: int):
-    for k, v in scope.get("headers") or []:
-        if k == b"content-length":
-            try:
-                if int(v) > max_bytes:
-                    return await _too_large(scope, receive, send, max_bytes)
-            except ValueError:
-                pass
-    seen = 0
-    started = False
-
-    class _TooLarge(Exception):
-        pass
-
-    async def limited_receive():
-        nonlocal seen
-        msg = await receive()
-        if msg["type"] == "http.request":
-            seen += len(msg.get("body", b""))
-            if seen > max_bytes:
-                raise _TooLarge()
-        return msg
-
-    async def tracking_send(msg):
-        nonlocal started
-        if msg["type"] == "http.response.start":
-            started = True
-        await send(msg)
-
-    try:
-        await app(scope, limited_receive, tracking_send)
-    except _TooLarge:
-        if not started:
-            await _too_large(scope, receive, send, max_bytes)
-
-
-async def _too_large(scope, receive, send, max_bytes: int):
-    resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {max_bytes // 1024} KB）。")
-    await resp(scope, receive, send)
 
 
 def frame_ancestors(origins: Iterable[str]) -> str:
