@@ -7,6 +7,7 @@ after NFKC + whitespace removal. Items with no ``docs`` are unanswerable: the as
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -15,7 +16,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .japanese import compact
 
@@ -203,22 +204,29 @@ def jsquad_corpus(path: Path) -> tuple[list[dict], list[tuple[str, str]]]:
     return list(paras.values()), questions
 
 
-def eval_jsquad(path: Path, model: str | None = None, limit: int | None = None, k: int = 10) -> dict[str, Any]:
-    """Index JSQuAD paragraphs as a JSONL corpus in a temp dir and measure paragraph retrieval."""
+@contextlib.contextmanager
+def paragraph_assistant(paras: list[dict], name: str, model: str | None = None) -> Iterator[tuple[Any, float]]:
+    """An ``Assistant`` over ``paras`` (``{"id","title","text"}`` records) written as one JSONL
+    corpus in a temporary directory; yields it with its build time in seconds."""
     from .core import Assistant
 
-    paras, questions = jsquad_corpus(path)
-    if limit:
-        questions = questions[:limit]
     with tempfile.TemporaryDirectory() as tmp:
         corpus_dir = Path(tmp) / "corpus"
         corpus_dir.mkdir()
-        with open(corpus_dir / "jsquad.jsonl", "w", encoding="utf-8") as f:
+        with open(corpus_dir / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for p in paras:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
         t0 = time.perf_counter()
         a = Assistant.load(corpus_dir, Path(tmp) / "index", model, progress=False)
-        build_s = time.perf_counter() - t0
+        yield a, time.perf_counter() - t0
+
+
+def eval_jsquad(path: Path, model: str | None = None, limit: int | None = None, k: int = 10) -> dict[str, Any]:
+    """Index JSQuAD paragraphs as a JSONL corpus in a temp dir and measure paragraph retrieval."""
+    paras, questions = jsquad_corpus(path)
+    if limit:
+        questions = questions[:limit]
+    with paragraph_assistant(paras, "jsquad", model) as (a, build_s):
         ranks = []
         t0 = time.perf_counter()
         for q, pid in questions:

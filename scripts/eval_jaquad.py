@@ -26,14 +26,13 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluation import _p95, is_hedged  # noqa: E402
+from assistant.evaluation import _p95, is_hedged, paragraph_assistant  # noqa: E402
 from assistant.japanese import compact  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "jaquad" / "dev.json.gz"
@@ -60,18 +59,8 @@ def sample(path: Path, n: int, seed: int) -> tuple[list[dict], list[dict]]:
 
 
 def run(path: Path, n: int, seed: int, model: str | None) -> dict:
-    from assistant.core import Assistant
-
     paras, questions = sample(path, n, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus_dir = Path(tmp) / "corpus"
-        corpus_dir.mkdir()
-        with open(corpus_dir / "jaquad.jsonl", "w", encoding="utf-8") as f:
-            for p in paras:
-                f.write(json.dumps(p, ensure_ascii=False) + "\n")
-        t0 = time.perf_counter()
-        a = Assistant.load(corpus_dir, Path(tmp) / "index", model, progress=False)
-        build_s = time.perf_counter() - t0
+    with paragraph_assistant(paras, "jaquad", model) as (a, build_s):
         rows, lat = [], []
         for q in questions:
             golds = [compact(g) for g in q["gold"]]
