@@ -67,24 +67,21 @@ class Retriever:
     def query_vector(self, text: str) -> np.ndarray:
         """The embedder's query vector for ``text``, remembered for the last few questions (search
         and the answer model both need it)."""
-        cache = self.__dict__.setdefault("_qvec_cache", {})
-        v = cache.get(text)
-        if v is None:
-            if len(cache) > 256:
-                cache.clear()
-            v = cache[text] = self.embedder.encode_queries([text])[0]
-        return v
+        return self._remembered_query_vector(self.embedder, "_qvec_cache", text)
 
     def answer_query_vector(self, text: str) -> np.ndarray:
         """The answer encoder's query vector (the search embedder's when they are the same model)."""
         if self.answer_encoder is self.embedder:
             return self.query_vector(text)
-        cache = self.__dict__.setdefault("_aqvec_cache", {})
+        return self._remembered_query_vector(self.answer_encoder, "_aqvec_cache", text)
+
+    def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
+        cache = self.__dict__.setdefault(cache_name, {})
         v = cache.get(text)
         if v is None:
             if len(cache) > 256:
                 cache.clear()
-            v = cache[text] = self.answer_encoder.encode_queries([text])[0]
+            v = cache[text] = encoder.encode_queries([text])[0]
         return v
 
     def sentence_scores(self, text: str) -> np.ndarray | None:
