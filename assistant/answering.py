@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import evidence_model, japanese
-from .conversation import BULLET_RE, clean_question, previously_cited, rewrite_followup
+from .conversation import BULLET_RE, clean_question, followup_aspect, last_answer, previously_cited, rewrite_followup
 from .query import QueryAnalysis, municipality_stem
 from .types import Answer, Citation, Hit
 
@@ -458,6 +458,80 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     return cands, model.answerable.prob(qf)
 
 
+# --- follow-ups asking one aspect of the previous answer (「それはいつまで？」「担当はどこ？」) -------------
+
+# what a sentence (or table cell) must contain to state the aspect
+_ASPECT_RES = {
+    "when": re.compile(r"((?:明治|大正|昭和|平成|令和)\s*(?:\d|元)|(?<![A-Za-z])[HR]\s*\d|\d\s*年|年度|\d\s*月|\d\s*日|期間|期限|までに|以降|から\s*\d)"),
+    "how_much": re.compile(r"(\d[\d,，.]*\s*(?:千|万|億|兆)?\s*円|予算|費用|金額|経費|負担金|補助率)"),
+    "where": re.compile(r"(課|室|センター|窓口|市役所|役場|支所|公民館|事務所|会館|施設|拠点|協議会)"),
+    "who": re.compile(r"(市民|住民|団体|市は|行政|事業者|企業|地域|自治会|協議会|担当|NPO|ボランティア|関係機関)"),
+}
+ASPECT_LABELS = {"when": "時期・期間（いつ）", "how_much": "費用・金額（いくら）", "where": "場所・窓口（どこ）", "who": "担い手（誰）"}
+ASPECT_LEAD = "前の回答の出典のうち、{label}について書かれている箇所です。"
+ASPECT_MISSING = "前の回答の出典には、{label}についての記載は見当たりませんでした。"
+
+
+def _aspect_part(sentence: str, pattern: re.Pattern) -> str:
+    """A table row narrowed to its label cell and the cells stating the aspect (verbatim cells);
+    any other sentence as it is."""
+    cells = [c for c in sentence.split(" / ")]
+    if len(cells) < 3 or not all(":" in c for c in cells):
+        return sentence
+    keep = [cells[0]] + [c for c in cells[1:] if pattern.search(c)]
+    return " / ".join(keep) if len(keep) > 1 else sentence
+
+
+def aspect_answer(retriever, aspect: str, history: list[dict] | None, query: str, notes: list[str]) -> Answer | None:
+    """That aspect of the passages the previous answer cited, or a plain "not stated there" with
+    those passages; ``None`` when the previous answer cited nothing we can find."""
+    quoted = previously_cited(history)
+    if not quoted:
+        return None
+    prev = japanese.compact(last_answer(history))
+    cited: list[tuple[int, object]] = []
+    for chunk in retriever.index.chunks:
+        text = japanese.compact(chunk.text)
+        at = [prev.find(s) for s in quoted if s in text]
+        if at:
+            cited.append((min(at), chunk))
+    if not cited:
+        return None
+    cited.sort(key=lambda t: t[0])
+    hits = [Hit(chunk=chunk, score=1.0, rank=i) for i, (_at, chunk) in enumerate(cited[:MAX_SOURCES])]
+    pattern = _ASPECT_RES[aspect]
+    cands: list[_Candidate] = []
+    for hit in hits:
+        mine: list[_Candidate] = []
+        sents = [s for s, _l in _sentences(hit.text)]
+        said = [i for i, s in enumerate(sents) if any(q in japanese.compact(s) or japanese.compact(_tidy(s))[:40] == q for q in quoted)]
+        for pos, sent in enumerate(sents):
+            if len(japanese.compact(sent)) < 6 or not pattern.search(sent):
+                continue
+            near = min((abs(pos - i) for i in said), default=len(sents))
+            mine.append(_Candidate(hit=hit, position=pos, text=_aspect_part(sent, pattern), score=1.0 / (1 + near), coverage=1.0))
+        # where the quoted sentences themselves state it, they are the answer; else the nearest that do
+        cands += [c for c in mine if c.score == 1.0] or mine
+    label = ASPECT_LABELS[aspect]
+    if not cands:
+        citations = [Citation(number=i + 1, hit=h) for i, h in enumerate(hits)]
+        where = "\n".join(f"・{_source_label(h)} {' > '.join(h.section) or '（本文）'} [{i + 1}]" for i, h in enumerate(hits))
+        text = ASPECT_MISSING.format(label=label) + "\n\n確認した箇所:\n" + where
+        return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=0.0, related=[], notes=notes)
+    cands.sort(key=lambda c: (-c.score, c.hit.rank, c.position))
+    chosen: list[_Candidate] = []
+    taken: set[str] = set()
+    for c in cands:
+        key = japanese.compact(c.text)
+        if key not in taken and len(chosen) < MAX_SENTENCES:
+            chosen.append(c)
+            taken.add(key)
+    chosen.sort(key=lambda c: (c.hit.rank, c.position))
+    text, citations = compose(chosen)
+    return Answer(text=ASPECT_LEAD.format(label=label) + "\n\n" + text, citations=citations, refused=False,
+                  query_used=query, confidence=1.0, related=[], notes=notes)
+
+
 def refusal(hits: list[Hit], query: str, notes: list[str], confidence: float) -> Answer:
     related: list[Hit] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -486,6 +560,12 @@ def answer(
         return Answer(text=EMPTY_PROMPT, refused=False, query_used="", notes=notes)
     first = retriever.analyze(q)
     query, wants_more = rewrite_followup(q, history, retriever.municipalities, first.words)
+    aspect = followup_aspect(q) if history else None
+    if aspect:
+        # 「それはいつまで？」: that aspect of the passages the previous answer cited
+        asked = aspect_answer(retriever, aspect, history, query, notes)
+        if asked is not None:
+            return asked
     qa = first if query == q else retriever.analyze(query)
     exclude: set[str] = set()
     if wants_more:

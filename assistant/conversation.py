@@ -67,7 +67,8 @@ def _assistant_turns(history: list[dict] | None) -> list[str]:
 
 def is_followup(question: str, analysis_words: list[str]) -> bool:
     q = question.strip()
-    return bool(_ANAPHORA_RE.match(q) or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q) or len(analysis_words) <= 1)
+    return bool(_ANAPHORA_RE.match(q) or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q) or len(analysis_words) <= 1
+                or _aspect_of(q) is not None)
 
 
 def rewrite_followup(question: str, history: list[dict] | None, municipalities: list[str], words: list[str]) -> tuple[str, bool]:
@@ -109,3 +110,49 @@ def previously_cited(history: list[dict] | None) -> set[str]:
             if len(c) >= 10:
                 out.add(c[:40])
     return out
+
+
+def last_answer(history: list[dict] | None) -> str:
+    """The previous assistant answer ('' if there is none)."""
+    turns = _assistant_turns(history)
+    return turns[-1] if turns else ""
+
+
+# --- follow-ups that ask one aspect of the previous answer (「それはいつまで？」「費用は？」) -----------
+
+# (aspect, keyword pattern), tried in order: 「どこが担当？」 asks who, 「担当はどこ？」 asks where
+_ASPECT_WORDS: list[tuple[str, str]] = [
+    ("who", r"誰|だれ|どなた|どこが(?:担当|やる|実施|行う|する)"),
+    ("how_much", r"いくら|費用|金額|何円|予算|料金|経費"),
+    ("when", r"いつ|期間|期限|何年|何月|何日|時期"),
+    ("where", r"どこ|窓口|場所|担当|問い合わせ先|問合せ先|連絡先"),
+]
+# what may surround the aspect word in such a follow-up: particles, copulas and light verbs
+_ASPECT_FILLER_RE = re.compile(
+    r"(?:ですか|でしょうか|でしょう|ですの|です|ますか|なんですか|なの|なん|"
+    r"かかりますか|かかります|かかるの|かかる|すればいい|すればよい|したらいい|したらよい|いいですか|いい|よい|"
+    r"相談|聞けば|やるの|やる|するの|する|します|って|まで|から|は|が|を|に|で|の|も|か|ね|よ)*"
+)
+
+
+def _aspect_of(question: str) -> str | None:
+    """The aspect asked when the question's only words ask one (「担当はどこ？」 → "where"), else None."""
+    rest = re.sub(r"[\s？?。、！!…]+", "", _ANAPHORA_RE.sub("", question.strip()))
+    found: str | None = None
+    for kind, pattern in _ASPECT_WORDS:
+        if re.search(pattern, rest):
+            found = found or kind
+            rest = re.sub(pattern, "", rest)
+    if found is None or not _ASPECT_FILLER_RE.fullmatch(rest):
+        return None
+    return found
+
+
+def followup_aspect(question: str) -> str | None:
+    """"when" / "where" / "who" / "how_much" for a follow-up (per ``is_followup``) whose only words
+    ask that aspect of the previous answer (「それはいつまでですか？」「担当はどこ？」「費用は？」);
+    ``None`` for any other question, 「他には？」 and 「長門市は？」 included."""
+    q = question.strip()
+    if not q or _MORE_RE.match(q) or _MUNI_ONLY_RE.match(q):
+        return None
+    return _aspect_of(q)
