@@ -229,3 +229,70 @@ async def limit_body(app, scope, receive, send, max_bytes: int):
 async def too_large(scope, receive, send, max_bytes: int):
     resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {max_bytes // 1024} KB）。")
     await resp(scope, receive, send)
+
+
+class RateLimit:
+    """At most ``per_minute`` requests per client in any sliding minute (page images: each one
+    renders a PDF page, so a client must not be able to keep the CPUs busy with them).
+
+    Clients are keyed by the connecting address, held in memory only for that minute and never
+    logged; at most ``max_clients`` are tracked (the oldest are forgotten first).
+    """
+
+    def __init__(self, per_minute: int = 60, max_clients: int = 10000):
+        self.per_minute, self.max_clients = max(1, int(per_minute)), int(max_clients)
+        self._seen: "collections.OrderedDict[str, collections.deque]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        import time
+
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._seen.pop(client, None) or collections.deque()
+            while q and now - q[0] >= 60:
+                q.popleft()
+            ok = len(q) < self.per_minute
+            if ok:
+                q.append(now)
+            self._seen[client] = q
+            while len(self._seen) > self.max_clients:
+                self._seen.popitem(last=False)
+            return ok
+
+
+@dataclass
+class PageImageRequest:
+    doc_id: str
+    page: int
+    chunk_id: str
+    sentences: list[int] | None
+
+
+_MAX_ID_CHARS = 300
+MAX_HIGHLIGHT_SENTENCES = 16
+
+
+def parse_page_image_query(params: Any) -> PageImageRequest:
+    """Validate ``/api/page-image`` query parameters (``doc``, ``page``, ``chunk``, optional ``s``
+    = comma-separated sentence numbers); raises :class:`ApiError` 400 with a Japanese message.
+
+    Only the shape is checked here; whether the names exist is the Assistant's to say (404)."""
+    def text(name: str) -> str:
+        v = params.get(name)
+        if not isinstance(v, str) or not v or len(v) > _MAX_ID_CHARS or _clean_text(v) != v:
+            raise ApiError(400, f"invalid_{name}", f"「{name}」の指定が正しくありません。")
+        return v
+
+    doc, chunk = text("doc"), text("chunk")
+    page = params.get("page")
+    if not isinstance(page, str) or not page.isascii() or not page.isdigit() or len(page) > 5 or int(page) < 1:
+        raise ApiError(400, "invalid_page", "「page」には1以上のページ番号を指定してください。")
+    raw = params.get("s")
+    sentences = None
+    if raw not in (None, ""):
+        parts = str(raw).split(",")
+        if len(parts) > MAX_HIGHLIGHT_SENTENCES or not all(p.isascii() and p.isdigit() and len(p) <= 4 for p in parts):
+            raise ApiError(400, "invalid_s", "「s」には文の番号をコンマ区切りで指定してください。")
+        sentences = sorted({int(p) for p in parts})
+    return PageImageRequest(doc, int(page), chunk, sentences)
