@@ -243,3 +243,60 @@ def test_too_many_pages_from_one_client_are_refused():
     assert [limit.allow("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
     assert limit.allow("b", now=3), "another client has its own budget"
     assert limit.allow("a", now=61), "a minute later it may ask again"
+
+
+# ---- what the citation card shows ------------------------------------------------------
+
+def _answer_citing(doc_id: str, page: int | None):
+    from assistant.types import Answer, Chunk, Citation, Hit
+
+    text = f"第2章 地域協働体への支援\n{CITED}\n{OTHER}"
+    chunk = Chunk(id="c-1", doc_id=doc_id, title="あおば市協働推進プラン", municipality="あおば市",
+                  section=["第2章 地域協働体への支援"], text=text, search_text=text, lines=(3, 5), page=page)
+    return Answer(text=f"{CITED}[1]", citations=[Citation(number=1, hit=Hit(chunk=chunk, score=1.0), quote=[CITED])])
+
+
+def test_a_pdf_citation_card_shows_its_page_lazily_with_japanese_alt_text():
+    import html as _html
+    from urllib.parse import parse_qs, urlsplit
+
+    from assistant.web.render import render_answer_markdown, render_sources_html
+
+    ans = _answer_citing("aoba_plan.pdf", 2)
+    for out in (render_answer_markdown(ans, 4, pdf_docs={"aoba_plan.pdf"}),
+                render_sources_html(ans, "地域協働体の支援は？", pdf_docs={"aoba_plan.pdf"})):
+        assert 'loading="lazy"' in out and 'alt="あおば市協働推進プラン の 2ページ目の画像' in out
+        raw_src = out.split('src="', 1)[1].split('"', 1)[0]
+        src = _html.unescape(raw_src)
+        url = urlsplit(src)
+        assert url.path == "/api/page-image"
+        assert parse_qs(url.query) == {"doc": ["aoba_plan.pdf"], "page": ["2"], "chunk": ["c-1"], "s": ["1"]}, \
+            "sentence 1 of the passage (after its heading) is the one quoted"
+        assert 'href="' + raw_src + '"' in out, "the image links to the full page"
+    # a text document, or a PDF passage without a page, gets no image
+    assert "mq-page-img" not in render_answer_markdown(_answer_citing("plan.txt", None), 4, pdf_docs={"aoba_plan.pdf"})
+    assert "mq-page-img" not in render_answer_markdown(_answer_citing("aoba_plan.pdf", None), 4, pdf_docs={"aoba_plan.pdf"})
+
+
+def test_the_original_is_linked_only_when_the_catalog_has_a_url():
+    from assistant.web.render import render_answer_markdown, render_sources_html
+
+    ans = _answer_citing("aoba_plan.pdf", 2)
+    urls = {"aoba_plan.pdf": "https://www.city.aoba.example.jp/plan.pdf"}
+    for out in (render_answer_markdown(ans, 1, urls), render_sources_html(ans, "q", urls=urls)):
+        assert 'href="https://www.city.aoba.example.jp/plan.pdf#page=2"' in out and "原文を開く" in out
+    for out in (render_answer_markdown(ans, 1, {}), render_sources_html(ans, "q"),
+                render_answer_markdown(ans, 1, {"aoba_plan.pdf": "javascript:alert(1)"})):
+        assert "原文を開く" not in out
+
+
+def test_the_bundled_catalog_states_what_the_seeds_say_and_no_guessed_url():
+    from assistant.corpus import read_catalog
+
+    cat = read_catalog(REPO / "corpus")
+    assert len(cat) == 5
+    for doc_id, entry in cat.items():
+        # what the text does not state is 「不明」 or absent, with a note saying how it was decided
+        assert entry["title"] and entry["municipality"] and entry["publisher"] and entry["note"]
+        assert isinstance(entry.get("year", 0), int)
+        assert not entry.get("url"), f"{doc_id}: no url is guessed"
