@@ -18,6 +18,9 @@ from fastapi.responses import JSONResponse
 from .messages import DEFAULT_MAX_HISTORY, MAX_HISTORY_CONTENT_CHARS, MAX_HISTORY_ITEMS, MSG_EMPTY, MSG_TOO_LONG
 
 
+MAX_SOURCE_IDS = 10  # passage ids an assistant turn of the history may carry (an answer cites a few)
+
+
 class ApiError(Exception):
     """A client error with a Japanese message; rendered as ``{"error": {...}}``."""
 
@@ -34,7 +37,7 @@ def _error_response(status: int, code: str, message: str) -> JSONResponse:
 @dataclass
 class AskRequest:
     question: str
-    history: list[dict[str, str]]
+    history: list[dict[str, Any]]
     municipality: str | None
     doc_id: str | None
 
@@ -89,7 +92,7 @@ class AnswerCache:
     @staticmethod
     def key(question: str, history: Sequence[dict], municipality: str | None, doc_id: str | None,
             version: Any) -> tuple:
-        hist = tuple((h.get("role", ""), h.get("content", "")) for h in history)
+        hist = tuple((h.get("role", ""), h.get("content", ""), tuple(h.get("sources") or ())) for h in history)
         return (question, hist, municipality or "", doc_id or "", str(version))
 
     def get(self, key: tuple):
@@ -155,7 +158,17 @@ def parse_ask_payload(payload: Any, *, max_question_chars: int, municipalities: 
         if len(content) > MAX_HISTORY_CONTENT_CHARS:
             raise ApiError(422, "history_too_long",
                            f"「history」の各発言は{MAX_HISTORY_CONTENT_CHARS}文字以内にしてください。")
-        history.append({"role": item["role"], "content": content})
+        turn: dict[str, Any] = {"role": item["role"], "content": content}
+        sources = item.get("sources")
+        if sources is not None:
+            # the ids of the passages that answer cited (its citations[].id), echoed back so a
+            # follow-up such as 「それはいつまで？」 answers from exactly those passages
+            if (item["role"] != "assistant" or not isinstance(sources, list) or len(sources) > MAX_SOURCE_IDS
+                    or not all(isinstance(x, str) and 0 < len(x) <= 300 for x in sources)):
+                raise ApiError(422, "invalid_history",
+                               f"「history」の「sources」は回答（assistant）の出典ID（citations[].id）の配列で、{MAX_SOURCE_IDS}件以内にしてください。")
+            turn["sources"] = list(sources)
+        history.append(turn)
     history = history[-max_history:] if max_history else []
 
     def opt(name: str, known: set[str], label: str) -> str | None:

@@ -272,10 +272,10 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         if len(q) > max_question_chars:
             gr.Warning(MSG_TOO_LONG.format(n=max_question_chars))
             return gr.update(), chat, chat, turns, gr.update()
-        history: list[dict[str, str]] = []
+        history: list[dict] = []
         for t in turns:
             history += [{"role": "user", "content": t["question"]},
-                        {"role": "assistant", "content": t["answer"]}]
+                        {"role": "assistant", "content": t["answer"], "sources": list(t.get("cited_ids") or [])}]
         history = history[-max_history:] if max_history else []
         chat.append({"role": "user", "content": escape_markdown(q)})
         try:
