@@ -186,8 +186,9 @@ CSS = """
 .mq-fold-path { color: var(--body-text-color-subdued); }
 .mq-page { margin-top: 0.4rem; }
 .mq-page-link { display: inline-block; max-width: 100%; }
-.mq-page-img { display: block; max-width: min(100%, 420px); height: auto; border: 1px solid var(--border-color-primary);
-  background: #fff; }
+/* Gradio shrinks images in chat messages to thumbnails; the cited page should fill the fold */
+.mq-page-img, .mq-chatbot .mq-page-img { display: block; width: 100%; max-width: 420px !important; height: auto !important;
+  max-height: none !important; border: 1px solid var(--border-color-primary); border-radius: 0; background: #fff; }
 .mq-page-cap { display: block; font-size: 0.85em; }
 .mq-chatbot mark, .mq-sources mark { background: #ffe58a; color: #111; padding: 0 1px; border-radius: 2px; }
 .mq-flash { animation: mq-flash 1.6s ease-out; }
