@@ -61,6 +61,7 @@ def test_the_rendered_page_highlights_the_cited_sentence_and_only_it(tmp_path):
     img = page_image.render_page(pdf, 2, [CITED])
     im = Image.open(io.BytesIO(img.png))
     assert im.format == "PNG" and im.size == (img.width, img.height)
+    im = im.convert("RGB")
     assert img.width <= page_image.MAX_WIDTH_PX
 
     x0, y0, x1, y1 = _word_bbox_px(pdf, 2, CITED, img.width)
@@ -164,7 +165,7 @@ def test_the_route_serves_the_cited_page_with_security_headers(pdf_app):
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
-    im = Image.open(io.BytesIO(r.content))
+    im = Image.open(io.BytesIO(r.content)).convert("RGB")
     x0, y0, x1, y1 = _word_bbox_px(base / "corpus" / "aoba_plan.pdf", 2, CITED, im.size[0])
     assert _yellowish(im.getpixel((int(x0) + 1, int(y0) + 1))) or _yellowish(im.getpixel((int((x0 + x1) / 2), int(y1) + 1)))
     assert list((base / "index" / "cache" / "pages").glob("*.png")), "the render is cached"
