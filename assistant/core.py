@@ -324,9 +324,10 @@ class Assistant:
         return found.get(doc_id)
 
     def pdf_page_image(self, doc_id: str, page: int, chunk_id: str,
-                       sentences: list[int] | None = None) -> bytes:
+                       sentences: list[int] | None = None, excerpt: bool = False) -> bytes:
         """PNG of page ``page`` of document ``doc_id``'s PDF, with passage ``chunk_id``'s
-        ``sentences`` (indexes into :meth:`cited_sentences`; all when None) highlighted.
+        ``sentences`` (indexes into :meth:`cited_sentences`; all when None) highlighted — with
+        ``excerpt``, only the band of the page around them.
 
         Raises ``KeyError`` when the passage is unknown, is not of that document, or the document
         is not a corpus PDF; ``ValueError`` for a page or sentence number out of range. Renders
@@ -354,11 +355,11 @@ class Assistant:
         except ValueError:
             mb = 64
         cache = page_image.PageImageCache(self.index_dir / "cache" / "pages", max_bytes=mb * 1024 * 1024)
-        key = cache.key(path, page, chosen)
+        key = cache.key(path, page, chosen, excerpt)
         png = cache.get(key)
         if png is None:
             try:
-                png = page_image.render_page(path, int(page), chosen).png
+                png = page_image.render_page(path, int(page), chosen, excerpt=excerpt).png
             except page_image.PageOutOfRange as e:
                 raise ValueError(str(e)) from None
             except page_image.PageImageError as e:  # the file changed into something unreadable

@@ -39,6 +39,10 @@ HIGHLIGHT_RGBA = (255, 214, 0, 110)  # semi-transparent yellow: the printed text
 OUTLINE_RGBA = (200, 120, 0, 200)
 MIN_PIECE_CHARS = 4  # a clause shorter than this would light up unrelated text
 PALETTE_COLOURS = 64
+EXCERPT_CONTEXT = 0.06  # an excerpt keeps this fraction of the page height above and below the marks
+EXCERPT_MIN_ASPECT = 0.45  # and is at least this high relative to its width
+EXCERPT_SIDE = 0.04  # beside the marks' column it keeps this fraction of the page width
+EXCERPT_MIN_WIDTH = 0.6  # and is at least this fraction of the page wide
 MAX_PAGES = 10000  # no plan has more; a larger number is refused before the file is opened
 
 
@@ -134,8 +138,33 @@ def _line_boxes(textpage, page, size, char_ids: list[int]) -> list[tuple[int, in
     return [(b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad) for b in boxes]
 
 
-def render_page(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[str] = ()) -> PageImage:
-    """Page ``page_number`` (1-based) of ``pdf_path`` as a PNG with ``texts`` highlighted.
+def _excerpt_band(size: tuple[int, int], boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The part of the page around the marks — their text column, the lines above and below: on a
+    phone a whole A4 page is a thumbnail whose text cannot be read, while the marked lines can."""
+    w, h = size
+
+    def span(lo: int, hi: int, pad: int, least: int, limit: int) -> tuple[int, int]:
+        lo, hi = max(0, lo - pad), min(limit, hi + pad)
+        short = least - (hi - lo)
+        if short > 0:  # at least ``least`` long, centred on the marks as far as the page allows
+            lo = max(0, lo - short // 2)
+            hi = min(limit, lo + least)
+            lo = max(0, hi - least)
+        return lo, hi
+
+    # the text column of the marks (not the page margins), then the lines around them
+    left, right = span(min(b[0] for b in boxes), max(b[2] for b in boxes), int(EXCERPT_SIDE * w),
+                       int(EXCERPT_MIN_WIDTH * w), w)
+    top, bottom = span(min(b[1] for b in boxes), max(b[3] for b in boxes), int(EXCERPT_CONTEXT * h),
+                       int(EXCERPT_MIN_ASPECT * (right - left)), h)
+    return (left, top, right, bottom)
+
+
+def render_page(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[str] = (),
+                excerpt: bool = False) -> PageImage:
+    """Page ``page_number`` (1-based) of ``pdf_path`` as a PNG with ``texts`` highlighted; with
+    ``excerpt``, only the full-width band around the highlights (the whole page when nothing is
+    highlighted). ``boxes`` are in the returned image's pixels.
 
     The width is capped at ``MAX_WIDTH_PX`` and the area at ``MAX_PIXELS``; raises
     :class:`PageImageError` for an unreadable file or a page out of range.
@@ -168,6 +197,10 @@ def render_page(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[s
             for b in boxes:
                 draw.rectangle(b, fill=HIGHLIGHT_RGBA, outline=OUTLINE_RGBA, width=2)
             image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+            if excerpt:
+                band = _excerpt_band(image.size, boxes)
+                image = image.crop(band)
+                boxes = [(b[0] - band[0], b[1] - band[1], b[2] - band[0], b[3] - band[1]) for b in boxes]
         out = io.BytesIO()
         # a 64-colour palette: a printed page is mostly paper and ink, and the PNG comes out about
         # 4× smaller and 8× faster to encode than full colour with optimize (docs/bench/page_images.md)
@@ -192,11 +225,11 @@ class PageImageCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[str]) -> str:
+    def key(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[str], excerpt: bool = False) -> str:
         st = os.stat(pdf_path)
         h = hashlib.sha256()
         for part in (RENDER_VERSION, str(Path(pdf_path).name), str(st.st_size), str(st.st_mtime_ns),
-                     str(int(page_number)), *texts):
+                     str(int(page_number)), "excerpt" if excerpt else "page", *texts):
             h.update(part.encode("utf-8", "surrogatepass") + b"\0")
         return h.hexdigest()[:32]
 

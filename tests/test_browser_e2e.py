@@ -668,9 +668,12 @@ def test_a_pdf_citation_shows_its_page_with_the_sentence_marked(browser, live_ap
         assert "2ページ目" in img.get_attribute("alt")
         src = img.get_attribute("src")
         assert src.startswith("/api/page-image?") and "doc=910_kadan_plan.pdf" in src and "page=2" in src
-        assert scope.locator("a.mq-page-link").first.get_attribute("href") == src
-        r = httpx.get(base + src)
-        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert "view=excerpt" in src  # the lines around the quote, readable on a phone
+        href = scope.locator("a.mq-page-link").first.get_attribute("href")
+        assert href == src.replace("&view=excerpt", ""), "the link opens the whole page"
+        for url in (src, href):
+            r = httpx.get(base + url)
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
         page.screenshot(path=str(ARTIFACTS / f"e2e-pdf-page-{width}.png"))
         found = _axe(page)
         assert found == [], found

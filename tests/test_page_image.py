@@ -76,6 +76,21 @@ def test_the_rendered_page_highlights_the_cited_sentence_and_only_it(tmp_path):
     assert not any(_yellowish(im.getpixel((x, int((oy0 + oy1) / 2)))) for x in range(int(ox0), int(ox1), 3))
 
 
+def test_an_excerpt_is_the_band_of_the_page_around_the_marks(tmp_path):
+    pdf = _plan_pdf(tmp_path)
+    full = page_image.render_page(pdf, 2, [CITED])
+    part = page_image.render_page(pdf, 2, [CITED], excerpt=True)
+    assert full.width * page_image.EXCERPT_MIN_WIDTH - 1 <= part.width < full.width and part.height < full.height / 2
+    assert part.height >= page_image.EXCERPT_MIN_ASPECT * part.width - 1
+    (bx0, by0, bx1, by1), = part.boxes
+    assert 0 <= bx0 < bx1 <= part.width and 0 <= by0 < by1 <= part.height
+    assert (bx1 - bx0, by1 - by0) == (full.boxes[0][2] - full.boxes[0][0], full.boxes[0][3] - full.boxes[0][1])
+    im = Image.open(io.BytesIO(part.png)).convert("RGB")
+    assert _yellowish(im.getpixel(((bx0 + bx1) // 2, by0 + 3))), "the mark is inside the excerpt"
+    # nothing marked: the excerpt is the whole page
+    assert page_image.render_page(pdf, 2, ["ここには無い文章です"], excerpt=True).height == full.height
+
+
 def test_no_text_to_mark_gives_the_plain_page(tmp_path):
     img = page_image.render_page(_plan_pdf(tmp_path), 1, [])
     assert img.boxes == []
@@ -171,6 +186,9 @@ def test_the_route_serves_the_cited_page_with_security_headers(pdf_app):
     assert list((base / "index" / "cache" / "pages").glob("*.png")), "the render is cached"
     again = client.get("/api/page-image", params={"doc": "aoba_plan.pdf", "page": "2", "chunk": chunk.id, "s": str(n)})
     assert again.content == r.content
+    part = client.get("/api/page-image", params={"doc": "aoba_plan.pdf", "page": "2", "chunk": chunk.id, "s": str(n),
+                                                 "view": "excerpt"})
+    assert part.status_code == 200 and Image.open(io.BytesIO(part.content)).size[1] < im.size[1] / 2
 
 
 @pytest.mark.parametrize("params, status", [
@@ -192,6 +210,7 @@ def test_the_route_serves_the_cited_page_with_security_headers(pdf_app):
     ({"doc": "aoba_plan.pdf", "page": "1", "s": "../1"}, 400),
     ({"doc": "aoba_plan.pdf", "page": "1", "s": "999"}, 404),
     ({"doc": "", "page": "1"}, 400),
+    ({"doc": "aoba_plan.pdf", "page": "1", "view": "../x"}, 400),
     ({"page": "1"}, 400),
 ])
 def test_anything_but_a_known_pdf_page_is_refused_without_reading(pdf_app, monkeypatch, params, status):
@@ -266,14 +285,13 @@ def test_a_pdf_citation_card_shows_its_page_lazily_with_japanese_alt_text():
     ans = _answer_citing("aoba_plan.pdf", 2)
     for out in (render_answer_markdown(ans, 4, pdf_docs={"aoba_plan.pdf"}),
                 render_sources_html(ans, "地域協働体の支援は？", pdf_docs={"aoba_plan.pdf"})):
-        assert 'loading="lazy"' in out and 'alt="あおば市協働推進プラン の 2ページ目の画像' in out
-        raw_src = out.split('src="', 1)[1].split('"', 1)[0]
-        src = _html.unescape(raw_src)
-        url = urlsplit(src)
-        assert url.path == "/api/page-image"
-        assert parse_qs(url.query) == {"doc": ["aoba_plan.pdf"], "page": ["2"], "chunk": ["c-1"], "s": ["1"]}, \
-            "sentence 1 of the passage (after its heading) is the one quoted"
-        assert 'href="' + raw_src + '"' in out, "the image links to the full page"
+        assert 'loading="lazy"' in out and 'alt="あおば市協働推進プラン の 2ページ目のうち、引用した文の周り' in out
+        src = urlsplit(_html.unescape(out.split('src="', 1)[1].split('"', 1)[0]))
+        href = urlsplit(_html.unescape(out.split('class="mq-page-link" href="', 1)[1].split('"', 1)[0]))
+        assert src.path == href.path == "/api/page-image"
+        assert parse_qs(href.query) == {"doc": ["aoba_plan.pdf"], "page": ["2"], "chunk": ["c-1"], "s": ["1"]}, \
+            "sentence 1 of the passage (after its heading) is the one quoted; the link opens the whole page"
+        assert parse_qs(src.query) == parse_qs(href.query) | {"view": ["excerpt"]}, "the card shows the lines around it"
     # a text document, or a PDF passage without a page, gets no image
     assert "mq-page-img" not in render_answer_markdown(_answer_citing("plan.txt", None), 4, pdf_docs={"aoba_plan.pdf"})
     assert "mq-page-img" not in render_answer_markdown(_answer_citing("aoba_plan.pdf", None), 4, pdf_docs={"aoba_plan.pdf"})

@@ -280,6 +280,7 @@ class PageImageRequest:
     page: int
     chunk_id: str
     sentences: list[int] | None
+    excerpt: bool = False
 
 
 _MAX_ID_CHARS = 300
@@ -288,7 +289,8 @@ MAX_HIGHLIGHT_SENTENCES = 16
 
 def parse_page_image_query(params: Any) -> PageImageRequest:
     """Validate ``/api/page-image`` query parameters (``doc``, ``page``, ``chunk``, optional ``s``
-    = comma-separated sentence numbers); raises :class:`ApiError` 400 with a Japanese message.
+    = comma-separated sentence numbers, optional ``view`` = ``page`` or ``excerpt``); raises
+    :class:`ApiError` 400 with a Japanese message.
 
     Only the shape is checked here; whether the names exist is the Assistant's to say (404)."""
     def text(name: str) -> str:
@@ -308,4 +310,7 @@ def parse_page_image_query(params: Any) -> PageImageRequest:
         if len(parts) > MAX_HIGHLIGHT_SENTENCES or not all(p.isascii() and p.isdigit() and len(p) <= 4 for p in parts):
             raise ApiError(400, "invalid_s", "「s」には文の番号をコンマ区切りで指定してください。")
         sentences = sorted({int(p) for p in parts})
-    return PageImageRequest(doc, int(page), chunk, sentences)
+    view = params.get("view") or "page"
+    if view not in ("page", "excerpt"):
+        raise ApiError(400, "invalid_view", "「view」には page か excerpt を指定してください。")
+    return PageImageRequest(doc, int(page), chunk, sentences, view == "excerpt")

@@ -185,7 +185,8 @@ def create_app(
             return _error_response(503, "busy", MSG_BUSY)
         try:
             png = await anyio.to_thread.run_sync(
-                lambda: gate.run(assistant.pdf_page_image, req.doc_id, req.page, req.chunk_id, req.sentences),
+                lambda: gate.run(assistant.pdf_page_image, req.doc_id, req.page, req.chunk_id, req.sentences,
+                                 req.excerpt),
                 limiter=_limiter())
         except KeyError:
             return _error_response(404, "not_found", "指定された文書のページ画像はありません（PDFの文書だけが対象です）。")

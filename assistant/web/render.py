@@ -227,10 +227,15 @@ def page_image_html(hit: Any, page: Any, quote: Sequence[str] = (), label: str =
     if numbers:
         params["s"] = ",".join(str(n) for n in numbers[:16])
     url = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params))
-    alt = escape_html(f"{label} の {page}ページ目の画像。引用した文を黄色で示しています。")
+    if numbers:  # the lines around the quote, readable on a phone; the link opens the whole page
+        src = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params | {"view": "excerpt"}))
+        alt = escape_html(f"{label} の {page}ページ目のうち、引用した文の周り。引用した文を黄色で示しています。")
+    else:
+        src = url
+        alt = escape_html(f"{label} の {page}ページ目の画像。引用した文を黄色で示しています。")
     return (f'<div class="mq-page"><a class="mq-page-link" href="{url}" target="_blank" rel="noopener">'
-            f'<img class="mq-page-img" src="{url}" loading="lazy" alt="{alt}" width="310" height="438">'
-            f'<span class="mq-page-cap">{page}ページ目を画像で見る（引用箇所は黄色）</span></a></div>')
+            f'<img class="mq-page-img" src="{src}" loading="lazy" alt="{alt}">'
+            f'<span class="mq-page-cap">{page}ページ目の全体を画像で見る（引用箇所は黄色）</span></a></div>')
 
 
 _MD_ENTITY = {c: f"&#{ord(c)};" for c in "\\`*_[]()#+-.!|~:<>"}
