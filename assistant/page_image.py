@@ -31,7 +31,7 @@ from typing import Sequence
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = "1"  # part of the cache key: bump when the drawing changes
+RENDER_VERSION = "2"  # part of the cache key: bump when the drawing changes
 MAX_WIDTH_PX = 1240  # resolution cap: about 150 dpi on A4, plenty for a phone screen
 MAX_PIXELS = 1240 * 1754 * 2  # a page of an odd shape (a long poster) is scaled down to this
 MAX_SCALE = 2.0  # never more than 144 dpi, however small the page
@@ -163,7 +163,7 @@ def _excerpt_band(size: tuple[int, int], boxes: list[tuple[int, int, int, int]])
 def render_page(pdf_path: str | os.PathLike, page_number: int, texts: Sequence[str] = (),
                 excerpt: bool = False) -> PageImage:
     """Page ``page_number`` (1-based) of ``pdf_path`` as a PNG with ``texts`` highlighted; with
-    ``excerpt``, only the full-width band around the highlights (the whole page when nothing is
+    ``excerpt``, only the part of the page around the highlights (the whole page when nothing is
     highlighted). ``boxes`` are in the returned image's pixels.
 
     The width is capped at ``MAX_WIDTH_PX`` and the area at ``MAX_PIXELS``; raises
