@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import evidence_model, japanese
-from .conversation import BULLET_RE, clean_question, followup_aspect, last_answer, previously_cited, rewrite_followup
+from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
+                           rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
 from .types import Answer, Citation, Hit
 
@@ -465,7 +466,15 @@ _ASPECT_RES = {
     "when": re.compile(r"((?:明治|大正|昭和|平成|令和)\s*(?:\d|元)|(?<![A-Za-z])[HR]\s*\d|\d\s*年|年度|\d\s*月|\d\s*日|期間|期限|までに|以降|から\s*\d)"),
     "how_much": re.compile(r"(\d[\d,，.]*\s*(?:千|万|億|兆)?\s*円|予算|費用|金額|経費|負担金|補助率)"),
     "where": re.compile(r"(課|室|センター|窓口|市役所|役場|支所|公民館|事務所|会館|施設|拠点|協議会)"),
-    "who": re.compile(r"(市民|住民|団体|市は|行政|事業者|企業|地域|自治会|協議会|担当|NPO|ボランティア|関係機関)"),
+    # an actor, not a topic word: a role (担当課, 所管, 実施主体, 〜が主体, 担い手), a named office of the
+    # administration (〜課, 〜部, 〜局, 〜室 — not 課題, 一部, 部分), or residents, groups, businesses
+    # or the city as the subject of what is done (「市民・団体が…担う」「市は…支援します」)
+    "who": re.compile(
+        r"(担当課|担当部署|所管|実施主体|事業主体|対象主体|が主体|主体(?:と|的|:|：)|担い手|実施者|"
+        r"[\u4e00-\u9fff\u30a1-\u30fa]{2,12}(?<![一全細内外])(?:課|部|局|室)(?=[がはにのでとや、。・）)」\s/:：]|$)|"
+        r"(?:市民|住民|団体|NPO|事業者|企業|自治会|地域協働体|協議会|行政|市|町|村)(?:等|など|の皆さん)?(?:が|は|と)"
+        r"(?=[^。]{0,40}?(?:担|行[いうっえ]|実施|取り?組|進め|支援|推進|設置|運営|役割|協力|参加|参画|連携|協働)))"
+    ),
 }
 ASPECT_LABELS = {"when": "時期・期間（いつ）", "how_much": "費用・金額（いくら）", "where": "場所・窓口（どこ）", "who": "担い手（誰）"}
 ASPECT_LEAD = "前の回答の出典のうち、{label}について書かれている箇所です。"
@@ -482,23 +491,35 @@ def _aspect_part(sentence: str, pattern: re.Pattern) -> str:
     return " / ".join(keep) if len(keep) > 1 else sentence
 
 
+def _previous_chunks(retriever, history: list[dict] | None, quoted: set[str]) -> list:
+    """The passages the previous answer cited, in citation order.
+
+    By id when the history carries them (``conversation.previous_sources``: a dictionary lookup
+    per id); otherwise — an API client sending plain text — each quoted sentence is searched for
+    and the passages that contain it verbatim are kept, so neither way scans every passage."""
+    ids = previous_sources(history)
+    if ids:
+        found = {i: retriever.index.chunk_by_id(i) for i in ids}  # dict: each id once, in order
+        return [c for c in found.values() if c is not None]
+    if not quoted:
+        return []
+    prev = japanese.compact(last_answer(history))
+    cited: dict[str, tuple[int, object]] = {}
+    for s in sorted(quoted, key=prev.find):
+        for hit in retriever.search(s, k=3):
+            if s in japanese.compact(hit.chunk.text) and hit.chunk.id not in cited:
+                cited[hit.chunk.id] = (prev.find(s), hit.chunk)
+    return [c for _at, c in sorted(cited.values(), key=lambda t: t[0])]
+
+
 def aspect_answer(retriever, aspect: str, history: list[dict] | None, query: str, notes: list[str]) -> Answer | None:
     """That aspect of the passages the previous answer cited, or a plain "not stated there" with
     those passages; ``None`` when the previous answer cited nothing we can find."""
     quoted = previously_cited(history)
-    if not quoted:
+    chunks = _previous_chunks(retriever, history, quoted)
+    if not chunks:
         return None
-    prev = japanese.compact(last_answer(history))
-    cited: list[tuple[int, object]] = []
-    for chunk in retriever.index.chunks:
-        text = japanese.compact(chunk.text)
-        at = [prev.find(s) for s in quoted if s in text]
-        if at:
-            cited.append((min(at), chunk))
-    if not cited:
-        return None
-    cited.sort(key=lambda t: t[0])
-    hits = [Hit(chunk=chunk, score=1.0, rank=i) for i, (_at, chunk) in enumerate(cited[:MAX_SOURCES])]
+    hits = [Hit(chunk=chunk, score=1.0, rank=i) for i, chunk in enumerate(chunks[:MAX_SOURCES])]
     pattern = _ASPECT_RES[aspect]
     cands: list[_Candidate] = []
     for hit in hits:

@@ -112,6 +112,21 @@ def previously_cited(history: list[dict] | None) -> set[str]:
     return out
 
 
+MAX_SOURCE_IDS = 10  # an answer cites at most a handful of passages
+
+
+def previous_sources(history: list[dict] | None) -> list[str]:
+    """The passage ids the previous answer cited, when the history carries them (the UI does; an
+    API client may echo ``citations[].id`` as ``"sources"`` on its assistant turns); else []."""
+    turns = [t for t in (history or []) if isinstance(t, dict) and t.get("role") == "assistant"]
+    if not turns:
+        return []
+    ids = turns[-1].get("sources")
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, str) and i][:MAX_SOURCE_IDS]
+
+
 def last_answer(history: list[dict] | None) -> str:
     """The previous assistant answer ('' if there is none)."""
     turns = _assistant_turns(history)
@@ -122,7 +137,7 @@ def last_answer(history: list[dict] | None) -> str:
 
 # (aspect, keyword pattern), tried in order: 「どこが担当？」 asks who, 「担当はどこ？」 asks where
 _ASPECT_WORDS: list[tuple[str, str]] = [
-    ("who", r"誰|だれ|どなた|どこが(?:担当|やる|実施|行う|する)"),
+    ("who", r"誰|だれ|どなた|どこが(?:担当|やる|実施|行う|する)|(?:実施)?主体|担い手|所管|担当課|担当部署"),
     ("how_much", r"いくら|費用|金額|何円|予算|料金|経費"),
     ("when", r"いつ|期間|期限|何年|何月|何日|時期"),
     ("where", r"どこ|窓口|場所|担当|問い合わせ先|問合せ先|連絡先"),

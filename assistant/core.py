@@ -60,6 +60,7 @@ class _State:
     search_index: index.SearchIndex
     retriever: Retriever
     by_id: dict[str, int]
+    pdf_files: dict[str, Path] | None = None  # doc_id → corpus PDF, found on first use (Assistant.pdf_source)
 
 
 class Assistant:
@@ -267,6 +268,8 @@ class Assistant:
                     "kind": entry.get("kind", ""),
                     "year": str(entry.get("year", entry.get("date", ""))),
                     "url": entry.get("url", ""),
+                    # its cited pages can be shown as images (pdf_page_image)
+                    "pdf": self.pdf_source(c.doc_id) is not None,
                 }
         return [info[d] | {"passages": counts[d]} for d in sorted(info)]
 
@@ -288,6 +291,81 @@ class Assistant:
             "lines": lines,
             "text": _merge_overlapping([x.text for x in same]),
         }
+
+    def cited_sentences(self, chunk_id: str) -> list[str]:
+        """A passage's sentences, numbered as ``pdf_page_image(sentences=…)`` counts them."""
+        st = self.state
+        i = st.by_id.get(chunk_id)
+        if i is None:
+            raise KeyError(f"unknown passage id: {chunk_id}")
+        from .japanese import split_sentences
+
+        return split_sentences(st.search_index.chunks[i].text)
+
+    def pdf_source(self, doc_id: str) -> Path | None:
+        """The corpus PDF a loaded document came from, or None (unknown id, not a PDF, or a file
+        that resolves outside the corpus directory, e.g. through a symlink).
+
+        Only names are compared — the id must be a document of the index being served and a
+        ``.pdf`` file of that name must be one of the corpus files — so no caller-supplied
+        string ever becomes a path."""
+        st = self.state
+        found = st.pdf_files
+        if found is None:
+            root = self.corpus_dir.resolve()
+            loaded = {c.doc_id for c in st.search_index.chunks}
+            found = {}
+            for p in corpus.iter_corpus_files(self.corpus_dir):
+                if p.suffix.lower() == ".pdf" and p.name in loaded and p.name not in found:
+                    real = p.resolve()
+                    if real.is_file() and real.is_relative_to(root):
+                        found[p.name] = real
+            st.pdf_files = found  # per loaded index: a rebuild (new file) makes a new _State
+        return found.get(doc_id)
+
+    def pdf_page_image(self, doc_id: str, page: int, chunk_id: str,
+                       sentences: list[int] | None = None, excerpt: bool = False) -> bytes:
+        """PNG of page ``page`` of document ``doc_id``'s PDF, with passage ``chunk_id``'s
+        ``sentences`` (indexes into :meth:`cited_sentences`; all when None) highlighted — with
+        ``excerpt``, only the band of the page around them.
+
+        Raises ``KeyError`` when the passage is unknown, is not of that document, or the document
+        is not a corpus PDF; ``ValueError`` for a page or sentence number out of range. Renders
+        are cached under ``<index>/cache/pages`` (size cap ``ASSISTANT_PAGE_CACHE_MB``, default 64).
+        """
+        from . import page_image
+
+        st = self.state
+        i = st.by_id.get(chunk_id)
+        if i is None or st.search_index.chunks[i].doc_id != doc_id:
+            raise KeyError("unknown passage for this document")
+        path = self.pdf_source(doc_id)
+        if path is None:
+            raise KeyError("not a PDF of the corpus")
+        sents = self.cited_sentences(chunk_id)
+        chosen = sents if sentences is None else []
+        for n in sentences or []:
+            if not 0 <= int(n) < len(sents):
+                raise ValueError(f"sentence {n} out of range")
+            chosen.append(sents[int(n)])
+        if not 1 <= int(page) <= page_image.MAX_PAGES:
+            raise ValueError(f"page {page} out of range")
+        try:
+            mb = int(os.environ.get("ASSISTANT_PAGE_CACHE_MB", "64"))
+        except ValueError:
+            mb = 64
+        cache = page_image.PageImageCache(self.index_dir / "cache" / "pages", max_bytes=mb * 1024 * 1024)
+        key = cache.key(path, page, chosen, excerpt)
+        png = cache.get(key)
+        if png is None:
+            try:
+                png = page_image.render_page(path, int(page), chosen, excerpt=excerpt).png
+            except page_image.PageOutOfRange as e:
+                raise ValueError(str(e)) from None
+            except page_image.PageImageError as e:  # the file changed into something unreadable
+                raise KeyError(str(e)) from None
+            cache.put(key, png)
+        return png
 
     def health(self) -> dict[str, Any]:
         """Counts and build time, plus what an operator must fix: ``status`` is "ok", or "stale"

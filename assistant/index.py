@@ -243,6 +243,15 @@ class SearchIndex:
     # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
     sentence_vectors: Any = None
 
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        """The passage with this id, or None — a dictionary lookup (built on first use; the index
+        is read-only, and two threads building it at once build the same dictionary)."""
+        ids = self.__dict__.get("_by_id")
+        if ids is None:
+            ids = {c.id: c for c in self.chunks}
+            self.__dict__["_by_id"] = ids
+        return ids.get(chunk_id)
+
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         if not tokens or not self.chunks:
             return np.zeros(len(self.chunks), dtype=np.float32)

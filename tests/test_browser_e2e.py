@@ -38,6 +38,13 @@ XSS_DOC = """あおば市防災まちづくり計画
 点検結果は[市のホームページ](javascript:alert(1))で公開します ${alert(1)} 。
 備蓄品の入れ替えは5年ごとに行います。
 """
+# a plan that exists only as a PDF, so that its citations carry the page image (issue 12)
+PDF_DOC = "910_kadan_plan.pdf"
+PDF_PAGES = [
+    ["第1章 公園の花壇", "あおば中央公園には季節の花を植えた花壇が12か所あります。"],
+    ["第2章 花壇ボランティア", "花壇ボランティアの活動日は毎月第2土曜日の午前9時からです。",
+     "花壇の苗と肥料は公園緑地課が用意します。"],
+]
 XSS_QUESTION = "<img src=x onerror=alert(1)><script>alert(1)</script>[リンク](javascript:alert(1)) 防災倉庫の点検はいつですか？"
 
 
@@ -81,6 +88,9 @@ def live_app(tmp_path_factory, city_sites):
     corpus = tmp / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     (corpus / "900_xss_test.txt").write_text(XSS_DOC, encoding="utf-8")
+    from conftest import DocBuilders
+
+    DocBuilders(corpus).pdf(PDF_DOC, PDF_PAGES, header="あおば市公園花壇計画", side_tab=None)
     assistant = Assistant.load(corpus_dir=corpus, index_dir=tmp / "index")
     _LIVE["assistant"] = assistant
     data_dir = tmp / "data"
@@ -633,6 +643,40 @@ def test_an_english_question_the_plans_cannot_answer_is_told_so_in_english(brows
         bot = _ask(page, "What is the target number of certified NPOs?")
         note = bot.locator("p[lang='en']")
         assert "Please ask in Japanese" in note.inner_text()
+        assert dialogs == []
+    finally:
+        ctx.close()
+
+
+@pytest.mark.parametrize("width,height", [(390, 844), (1280, 900)])
+def test_a_pdf_citation_shows_its_page_with_the_sentence_marked(browser, live_app, width, height):
+    """The cited page of a PDF, as printed, opens with the passage: a lazy image with Japanese alt
+    text that loads from the page-image route, linked to the full-size page; axe stays clean."""
+    base, _ = live_app
+    ctx, page, dialogs = _open(browser, base + "/", width=width, height=height)
+    try:
+        bot = _ask(page, "花壇ボランティアの活動日はいつですか？")
+        assert "第2土曜日" in bot.inner_text()
+        bot.locator("a.mq-cite").first.click()
+        page.wait_for_timeout(400)
+        scope = bot.locator("details.mq-fold").first if width < 768 else page.locator(".mq-sources #mq-src-1")
+        img = scope.locator("img.mq-page-img").first
+        img.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
+                               timeout=TIMEOUT_MS)
+        assert img.get_attribute("loading") == "lazy"
+        assert "2ページ目" in img.get_attribute("alt")
+        src = img.get_attribute("src")
+        assert src.startswith("/api/page-image?") and "doc=910_kadan_plan.pdf" in src and "page=2" in src
+        assert "view=excerpt" in src  # the lines around the quote, readable on a phone
+        href = scope.locator("a.mq-page-link").first.get_attribute("href")
+        assert href == src.replace("&view=excerpt", ""), "the link opens the whole page"
+        for url in (src, href):
+            r = httpx.get(base + url)
+            assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        page.screenshot(path=str(ARTIFACTS / f"e2e-pdf-page-{width}.png"))
+        found = _axe(page)
+        assert found == [], found
         assert dialogs == []
     finally:
         ctx.close()

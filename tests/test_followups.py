@@ -103,3 +103,104 @@ def test_non_aspect_follow_ups_behave_as_before(bundled_assistant, follow_up):
         assert ans.query_used.startswith("長門市")
         assert ans.citations and ans.citations[0].municipality == "長門市"
 
+
+
+# ---- "who" names an actor; the previous answer's passages are found by id -------------------
+
+@pytest.mark.parametrize("sentence, states_who", [
+    ("整理番号: Ⅳ-(1)-① / 種別 / 継続 担当課 / 協働推進課", True),
+    ("市民活動推進課が窓口となります。", True),
+    ("協働推進室と連携して進めます。", True),
+    ("市は運営費を補助します。", True),
+    ("市民・団体が主体となって取り組みます。", True),
+    ("地域住民が主体となった地域づくり協議会を設立します。", True),
+    ("地域づくりの担い手を育成します。", True),
+    ("実施主体は各地区の自治会です。", True),
+    # topic words are not actors
+    ("NPO法人の認証数 / 現状値 (H23年度): 13団体 / 目標値 (H29年度): 20団体", False),
+    ("地域の課題を解決するための仕組みが重要です。", False),
+    ("一部の地区で試行しています。", False),
+    ("大部分の住民が満足しています。", False),
+    ("「市民活動のきっかけづくり」を主体に置きながら進めてきました。", False),
+    ("市民活動団体数の推移", False),
+])
+def test_who_means_an_actor_not_a_topic(sentence, states_who):
+    from assistant.answering import _ASPECT_RES
+
+    assert bool(_ASPECT_RES["who"].search(sentence)) is states_who
+
+
+@pytest.mark.parametrize("question", ["担い手は？", "実施主体は？", "所管は？", "担当課は？", "誰が担当？"])
+def test_asking_for_the_actor_is_a_who_follow_up(question):
+    assert followup_aspect(question) == "who"
+
+
+def _turn_ids(assistant, question, history=None):
+    """A turn as the UI keeps it: the answer's cited passage ids travel with its text."""
+    ans = assistant.ask(question, history or [])
+    return ans, (history or []) + [{"role": "user", "content": question},
+                                   {"role": "assistant", "content": ans.text, "sources": [c.id for c in ans.citations]}]
+
+
+def test_who_follow_up_names_the_office_in_charge(bundled_assistant):
+    first, h = _turn_ids(bundled_assistant, "協働推進の体制は？")
+    assert not first.refused
+    ans = bundled_assistant.ask("誰がやるの？", h)
+    assert not ans.refused and "担当課" in ans.text and "協働推進課" in ans.text
+    assert {c.id for c in ans.citations} <= {c.id for c in first.citations}
+
+
+def test_who_follow_up_does_not_answer_with_counts(bundled_assistant):
+    """The issue's complaint: after a question about NPO counts, a follow-up got the counts again."""
+    first, h = _turn_ids(bundled_assistant, "NPO法人の認証数の目標値は？")
+    ans = bundled_assistant.ask("誰が担当ですか？", h)
+    assert "目標値" not in ans.text and "認証数 /" not in ans.text
+    assert {c.id for c in ans.citations} <= {c.id for c in first.citations}
+
+
+class _NoScan(list):
+    """A passage list that fails the test if anything walks through all of it."""
+
+    def __iter__(self):
+        raise AssertionError("the follow-up scanned every passage")
+
+
+def test_the_previous_passages_are_looked_up_by_id_not_by_scanning(bundled_assistant, monkeypatch):
+    first, h = _turn_ids(bundled_assistant, "市民活動団体への支援は？")
+    index = bundled_assistant.state.search_index
+    index.chunk_by_id(first.citations[0].id)  # the id map is built once per loaded index, before
+    monkeypatch.setattr(index, "chunks", _NoScan(index.chunks))
+    ans = bundled_assistant.ask("それはいつまでですか？", h)
+    assert not ans.refused and ans.citations
+    assert {c.id for c in ans.citations} <= {c.id for c in first.citations}
+
+
+def test_ids_decide_which_passages_even_when_the_text_differs(bundled_assistant):
+    first, h = _turn_ids(bundled_assistant, "NPO法人の認証数の目標値は？")
+    other, _ = _turn_ids(bundled_assistant, "協働推進の体制は？")
+    h[-1]["sources"] = [c.id for c in other.citations]  # the text says NPO counts, the ids say 体制
+    ans = bundled_assistant.ask("誰がやるの？", h)
+    assert {c.id for c in ans.citations} <= {c.id for c in other.citations}
+    assert "協働推進課" in ans.text
+
+
+def test_the_api_accepts_cited_ids_on_assistant_turns_only():
+    from assistant.web.api import AnswerCache, ApiError, parse_ask_payload
+
+    def parse(history):
+        return parse_ask_payload({"question": "誰が担当？", "history": history}, max_question_chars=500,
+                                 municipalities=set(), doc_ids=set())
+
+    ok = parse([{"role": "user", "content": "q"}, {"role": "assistant", "content": "a", "sources": ["c1", "c2"]}])
+    assert ok.history[-1]["sources"] == ["c1", "c2"]
+    for bad in ([{"role": "user", "content": "q", "sources": ["c1"]}],
+                [{"role": "assistant", "content": "a", "sources": "c1"}],
+                [{"role": "assistant", "content": "a", "sources": [1]}],
+                [{"role": "assistant", "content": "a", "sources": ["c"] * 11}]):
+        with pytest.raises(ApiError) as e:
+            parse(bad)
+        assert e.value.status == 422 and e.value.code == "invalid_history"
+    plain = parse([{"role": "assistant", "content": "a"}])
+    key = AnswerCache.key
+    assert key("q", ok.history[-1:], None, None, 1) != key("q", plain.history, None, None, 1), \
+        "an answer cached for other cited passages is not reused"

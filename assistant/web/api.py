@@ -18,6 +18,9 @@ from fastapi.responses import JSONResponse
 from .messages import DEFAULT_MAX_HISTORY, MAX_HISTORY_CONTENT_CHARS, MAX_HISTORY_ITEMS, MSG_EMPTY, MSG_TOO_LONG
 
 
+MAX_SOURCE_IDS = 10  # passage ids an assistant turn of the history may carry (an answer cites a few)
+
+
 class ApiError(Exception):
     """A client error with a Japanese message; rendered as ``{"error": {...}}``."""
 
@@ -34,7 +37,7 @@ def _error_response(status: int, code: str, message: str) -> JSONResponse:
 @dataclass
 class AskRequest:
     question: str
-    history: list[dict[str, str]]
+    history: list[dict[str, Any]]
     municipality: str | None
     doc_id: str | None
 
@@ -89,7 +92,7 @@ class AnswerCache:
     @staticmethod
     def key(question: str, history: Sequence[dict], municipality: str | None, doc_id: str | None,
             version: Any) -> tuple:
-        hist = tuple((h.get("role", ""), h.get("content", "")) for h in history)
+        hist = tuple((h.get("role", ""), h.get("content", ""), tuple(h.get("sources") or ())) for h in history)
         return (question, hist, municipality or "", doc_id or "", str(version))
 
     def get(self, key: tuple):
@@ -155,7 +158,17 @@ def parse_ask_payload(payload: Any, *, max_question_chars: int, municipalities: 
         if len(content) > MAX_HISTORY_CONTENT_CHARS:
             raise ApiError(422, "history_too_long",
                            f"「history」の各発言は{MAX_HISTORY_CONTENT_CHARS}文字以内にしてください。")
-        history.append({"role": item["role"], "content": content})
+        turn: dict[str, Any] = {"role": item["role"], "content": content}
+        sources = item.get("sources")
+        if sources is not None:
+            # the ids of the passages that answer cited (its citations[].id), echoed back so a
+            # follow-up such as 「それはいつまで？」 answers from exactly those passages
+            if (item["role"] != "assistant" or not isinstance(sources, list) or len(sources) > MAX_SOURCE_IDS
+                    or not all(isinstance(x, str) and 0 < len(x) <= 300 for x in sources)):
+                raise ApiError(422, "invalid_history",
+                               f"「history」の「sources」は回答（assistant）の出典ID（citations[].id）の配列で、{MAX_SOURCE_IDS}件以内にしてください。")
+            turn["sources"] = list(sources)
+        history.append(turn)
     history = history[-max_history:] if max_history else []
 
     def opt(name: str, known: set[str], label: str) -> str | None:
@@ -229,3 +242,75 @@ async def limit_body(app, scope, receive, send, max_bytes: int):
 async def too_large(scope, receive, send, max_bytes: int):
     resp = _error_response(413, "body_too_large", f"リクエストが大きすぎます（上限 {max_bytes // 1024} KB）。")
     await resp(scope, receive, send)
+
+
+class RateLimit:
+    """At most ``per_minute`` requests per client in any sliding minute (page images: each one
+    renders a PDF page, so a client must not be able to keep the CPUs busy with them).
+
+    Clients are keyed by the connecting address, held in memory only for that minute and never
+    logged; at most ``max_clients`` are tracked (the oldest are forgotten first).
+    """
+
+    def __init__(self, per_minute: int = 60, max_clients: int = 10000):
+        self.per_minute, self.max_clients = max(1, int(per_minute)), int(max_clients)
+        self._seen: "collections.OrderedDict[str, collections.deque]" = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, client: str, now: float | None = None) -> bool:
+        import time
+
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            q = self._seen.pop(client, None) or collections.deque()
+            while q and now - q[0] >= 60:
+                q.popleft()
+            ok = len(q) < self.per_minute
+            if ok:
+                q.append(now)
+            self._seen[client] = q
+            while len(self._seen) > self.max_clients:
+                self._seen.popitem(last=False)
+            return ok
+
+
+@dataclass
+class PageImageRequest:
+    doc_id: str
+    page: int
+    chunk_id: str
+    sentences: list[int] | None
+    excerpt: bool = False
+
+
+_MAX_ID_CHARS = 300
+MAX_HIGHLIGHT_SENTENCES = 16
+
+
+def parse_page_image_query(params: Any) -> PageImageRequest:
+    """Validate ``/api/page-image`` query parameters (``doc``, ``page``, ``chunk``, optional ``s``
+    = comma-separated sentence numbers, optional ``view`` = ``page`` or ``excerpt``); raises
+    :class:`ApiError` 400 with a Japanese message.
+
+    Only the shape is checked here; whether the names exist is the Assistant's to say (404)."""
+    def text(name: str) -> str:
+        v = params.get(name)
+        if not isinstance(v, str) or not v or len(v) > _MAX_ID_CHARS or _clean_text(v) != v:
+            raise ApiError(400, f"invalid_{name}", f"「{name}」の指定が正しくありません。")
+        return v
+
+    doc, chunk = text("doc"), text("chunk")
+    page = params.get("page")
+    if not isinstance(page, str) or not page.isascii() or not page.isdigit() or len(page) > 5 or int(page) < 1:
+        raise ApiError(400, "invalid_page", "「page」には1以上のページ番号を指定してください。")
+    raw = params.get("s")
+    sentences = None
+    if raw not in (None, ""):
+        parts = str(raw).split(",")
+        if len(parts) > MAX_HIGHLIGHT_SENTENCES or not all(p.isascii() and p.isdigit() and len(p) <= 4 for p in parts):
+            raise ApiError(400, "invalid_s", "「s」には文の番号をコンマ区切りで指定してください。")
+        sentences = sorted({int(p) for p in parts})
+    view = params.get("view") or "page"
+    if view not in ("page", "excerpt"):
+        raise ApiError(400, "invalid_view", "「view」には page か excerpt を指定してください。")
+    return PageImageRequest(doc, int(page), chunk, sentences, view == "excerpt")

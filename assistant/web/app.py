@@ -19,11 +19,12 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog
-from .api import AnswerCache, ApiError, BodySizeLimit, Gate, _error_response, parse_ask_payload
+from .api import (AnswerCache, ApiError, BodySizeLimit, Gate, RateLimit, _error_response, parse_ask_payload,
+                  parse_page_image_query)
 from .security import (ADMIN_COOKIE, AdminSessions, GradioGuard, SecurityHeaders, has_lone_surrogate, is_inside,
                        strict_json_loads)
 from .messages import (ADMIN_ENV, ADMIN_MAX_UPLOAD_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HISTORY, EMBED_PATH,
@@ -166,15 +167,47 @@ def create_app(
     async def api_documents():
         return JSONResponse({"documents": live.docs})
 
+    page_rate = RateLimit(_env_int("ASSISTANT_PAGE_IMAGES_PER_MINUTE", 60))
+
+    @app.get("/api/page-image")
+    async def api_page_image(request: Request):
+        """The cited page of a corpus PDF as a PNG with the cited sentences highlighted.
+
+        The client names a document, a page and a passage of the loaded index — never a path;
+        the Assistant resolves the name among the corpus PDFs (docs/SECURITY.md). Unknown names
+        answer 404 and read nothing; each client may ask for a limited number per minute.
+        """
+        req = parse_page_image_query(request.query_params)
+        client = request.client.host if request.client else ""
+        if not page_rate.allow(client):
+            return _error_response(429, "too_many_requests", "ページ画像の表示が多すぎます。1分ほど待ってからもう一度お試しください。")
+        if not gate.try_admit():
+            return _error_response(503, "busy", MSG_BUSY)
+        try:
+            png = await anyio.to_thread.run_sync(
+                lambda: gate.run(assistant.pdf_page_image, req.doc_id, req.page, req.chunk_id, req.sentences,
+                                 req.excerpt),
+                limiter=_limiter())
+        except KeyError:
+            return _error_response(404, "not_found", "指定された文書のページ画像はありません（PDFの文書だけが対象です）。")
+        except ValueError:
+            return _error_response(404, "page_not_found", "指定されたページ（または文）はありません。")
+        except Exception:
+            log.exception("page image failed")
+            return _error_response(500, "internal_error", MSG_ERROR)
+        finally:
+            gate.release_admission()
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def api_unknown(rest: str, request: Request):
         # Without this, unknown /api paths and wrong methods would fall through to the
         # Gradio mount at "/" and get an HTML/English error.
-        known = {"ask": "POST", "health": "GET", "documents": "GET"}
+        known = {"ask": "POST", "health": "GET", "documents": "GET", "page-image": "GET"}
         if rest in known:
             return _error_response(405, "method_not_allowed",
                                    f"/api/{rest} には {known[rest]} で送信してください。")
-        return _error_response(404, "not_found", "そのAPIはありません（/api/ask, /api/health, /api/documents）。")
+        return _error_response(404, "not_found", "そのAPIはありません（/api/ask, /api/health, /api/documents, /api/page-image）。")
 
     if admin_password is None:
         admin_password = os.environ.get(ADMIN_ENV) or None

@@ -192,6 +192,52 @@ def original_link(url: Any, page: Any) -> str:
             "原文を開く（市のサイト）</a>")
 
 
+PAGE_IMAGE_PATH = "/api/page-image"
+
+
+def quoted_sentence_numbers(passage: str, quote: Sequence[str]) -> list[int]:
+    """Which of the passage's sentences (``japanese.split_sentences``, as the page-image route
+    counts them) the answer quoted: those containing a quote or contained in one."""
+    from ..japanese import compact, split_sentences
+
+    qs = [compact(q) for q in quote if compact(q)]
+    out = []
+    for i, s in enumerate(split_sentences(passage)):
+        c = compact(s)
+        if c and any(q in c or c in q for q in qs):
+            out.append(i)
+    return out
+
+
+def page_image_html(hit: Any, page: Any, quote: Sequence[str] = (), label: str = "") -> str:
+    """The cited page as a lazy-loaded image, linked to the full-size PNG (PDF documents only).
+
+    The URL names the document, page and passage — the server looks them up in its index,
+    never a path — and the quoted sentences' numbers, which the server highlights."""
+    from urllib.parse import urlencode
+
+    if page in (None, ""):
+        return ""
+    try:
+        page = int(page)
+    except (TypeError, ValueError):
+        return ""
+    params = {"doc": str(_get(hit, "doc_id", "") or ""), "page": str(page), "chunk": str(_get(hit, "id", "") or "")}
+    numbers = quoted_sentence_numbers(str(_get(hit, "text", "") or ""), quote) if quote else []
+    if numbers:
+        params["s"] = ",".join(str(n) for n in numbers[:16])
+    url = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params))
+    if numbers:  # the lines around the quote, readable on a phone; the link opens the whole page
+        src = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params | {"view": "excerpt"}))
+        alt = escape_html(f"{label} の {page}ページ目のうち、引用した文の周り。引用した文を黄色で示しています。")
+    else:
+        src = url
+        alt = escape_html(f"{label} の {page}ページ目の画像。引用した文を黄色で示しています。")
+    return (f'<div class="mq-page"><a class="mq-page-link" href="{url}" target="_blank" rel="noopener">'
+            f'<img class="mq-page-img" src="{src}" loading="lazy" alt="{alt}">'
+            f'<span class="mq-page-cap">{page}ページ目の全体を画像で見る（引用箇所は黄色）</span></a></div>')
+
+
 _MD_ENTITY = {c: f"&#{ord(c)};" for c in "\\`*_[]()#+-.!|~:<>"}
 
 
@@ -218,10 +264,11 @@ def _quote_terms(quote: Sequence[str]) -> list[str]:
 
 
 def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str] | None = None,
-                           furigana: bool = False) -> str:
+                           furigana: bool = False, pdf_docs: set[str] | frozenset[str] = frozenset()) -> str:
     """The assistant's chat bubble: the answer text with its [n] markers as links, then one
     fold per citation (tap to open: title, section path, page, the passage with the cited
-    sentences highlighted, and a link to the original when the catalog has a url).
+    sentences highlighted, a link to the original when the catalog has a url, and for a
+    document in ``pdf_docs`` the cited page as an image).
 
     Everything from the answer or a document is escaped; the markup is our own. A refusal's
     text already names the closest sections, so they are not repeated here (the sources
@@ -251,7 +298,9 @@ def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str
             quote = _quote_terms(_get(c, "quote", []) or [])
             passage = _get(hit, "text", "") or ""
             body = highlight_html(passage, quote) if quote else escape_html(passage)
-            link = original_link((urls or {}).get(str(_get(hit, "doc_id", "") or "")), page)
+            doc_id = str(_get(hit, "doc_id", "") or "")
+            link = original_link((urls or {}).get(doc_id), page)
+            image = page_image_html(hit, page, quote, str(_get(c, "title", ""))) if doc_id in pdf_docs else ""
             folds.append(
                 f'<details class="mq-fold" id="{cite_anchor(turn, n)}" data-n="{n}">'
                 f'<summary><span class="mq-num">[{n}]</span> {escape_html(label)}'
@@ -259,6 +308,7 @@ def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str
                 + "</summary>"
                 + (f'<div class="mq-meta">{escape_html(loc)}</div>' if loc else "")
                 + f'<div class="mq-passage">{body}</div>'
+                + image
                 + (f'<div class="mq-links">{link}</div>' if link else "")
                 + "</details>"
             )
@@ -270,7 +320,7 @@ def render_answer_markdown(answer: Any, turn: int | str = 0, urls: dict[str, str
 
 
 def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context: dict | None,
-                 quote: Sequence[str] = ()) -> str:
+                 quote: Sequence[str] = (), url: str = "", pdf: bool = False) -> str:
     title = _get(hit, "title", "") or ""
     muni = _get(hit, "municipality", "") or ""
     path = _section_path(_get(hit, "section", []))
@@ -289,6 +339,11 @@ def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context:
     if meta:
         out.append(f'<div class="mq-meta">{escape_html(meta)}</div>')
     out.append(f'<div class="mq-passage">{highlight_html(_get(hit, "text", "") or "", terms)}</div>')
+    if pdf:
+        out.append(page_image_html(hit, _get(hit, "page", None), quote, title))
+    link = original_link(url, _get(hit, "page", None))
+    if link:
+        out.append(f'<div class="mq-links">{link}</div>')
     if context and context.get("text"):
         full = str(context["text"])
         cut = len(full) > MAX_SECTION_CHARS
@@ -309,7 +364,8 @@ def _source_card(hit: Any, *, number: int | None, terms: Sequence[str], context:
 
 
 def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | None = None,
-                        turn: int | str = "") -> str:
+                        turn: int | str = "", urls: dict[str, str] | None = None,
+                        pdf_docs: set[str] | frozenset[str] = frozenset()) -> str:
     """The sources panel: one card per cited passage (or the closest sections on a refusal).
 
     ``contexts`` maps chunk id → ``Assistant.section_context(id)`` and feeds the
@@ -325,9 +381,11 @@ def render_sources_html(answer: Any, question: str, contexts: dict[str, dict] | 
         heading = f"出典（{len(citations)}件）"
         for c in citations:
             hit = _get(c, "hit", c)
+            doc_id = str(_get(hit, "doc_id", "") or "")
             cards.append(_source_card(hit, number=int(_get(c, "number", 0)), terms=terms,
                                       context=contexts.get(str(_get(hit, "id", ""))),
-                                      quote=_get(c, "quote", []) or []))
+                                      quote=_get(c, "quote", []) or [], url=(urls or {}).get(doc_id, ""),
+                                      pdf=doc_id in pdf_docs))
     else:
         related = _get(answer, "related", []) or []
         if not related:

@@ -184,6 +184,12 @@ CSS = """
 .mq-fold summary { cursor: pointer; font-size: 0.9em; min-height: 24px; }
 .mq-fold .mq-passage { white-space: pre-wrap; font-size: 0.92em; }
 .mq-fold-path { color: var(--body-text-color-subdued); }
+.mq-page { margin-top: 0.4rem; }
+.mq-page-link { display: inline-block; max-width: 100%; }
+/* Gradio shrinks images in chat messages to thumbnails; the cited page should fill the fold */
+.mq-page-img, .mq-chatbot .mq-page-img { display: block; width: 100%; max-width: 420px !important; height: auto !important;
+  max-height: none !important; border: 1px solid var(--border-color-primary); border-radius: 0; background: #fff; }
+.mq-page-cap { display: block; font-size: 0.85em; }
 .mq-chatbot mark, .mq-sources mark { background: #ffe58a; color: #111; padding: 0 1px; border-radius: 2px; }
 .mq-flash { animation: mq-flash 1.6s ease-out; }
 @keyframes mq-flash { from { box-shadow: 0 0 0 4px #f59e0b; } to { box-shadow: 0 0 0 0 transparent; } }
@@ -267,10 +273,10 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         if len(q) > max_question_chars:
             gr.Warning(MSG_TOO_LONG.format(n=max_question_chars))
             return gr.update(), chat, chat, turns, gr.update()
-        history: list[dict[str, str]] = []
+        history: list[dict] = []
         for t in turns:
             history += [{"role": "user", "content": t["question"]},
-                        {"role": "assistant", "content": t["answer"]}]
+                        {"role": "assistant", "content": t["answer"], "sources": list(t.get("cited_ids") or [])}]
         history = history[-max_history:] if max_history else []
         chat.append({"role": "user", "content": escape_markdown(q)})
         try:
@@ -292,7 +298,8 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
                     log.warning("section_context(%s) failed", cid, exc_info=True)
         turn_no = len(chat)  # the answer's index in the chat: unique on the page, for [n] anchors
         urls = {str(d.get("doc_id")): str(d.get("url") or "") for d in live.docs}
-        content = render_answer_markdown(answer, turn_no, urls, furigana=True)
+        pdfs = {str(d.get("doc_id")) for d in live.docs if d.get("pdf")}
+        content = render_answer_markdown(answer, turn_no, urls, furigana=True, pdf_docs=pdfs)
         if bool(_get(answer, "refused", False)) and is_english(q):
             content = f'<p lang="en">{escape_html(MSG_ENGLISH_UNSUPPORTED)}</p>\n\n' + content
         chat.append({"role": "assistant", "content": content})
@@ -304,7 +311,7 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
             "refused": bool(_get(answer, "refused", False)),
             "msg_index": len(chat) - 1,
         })
-        return (gr.update() if keep_box else ""), chat, chat, turns, render_sources_html(answer, q, contexts, turn=turn_no)
+        return (gr.update() if keep_box else ""), chat, chat, turns, render_sources_html(answer, q, contexts, turn=turn_no, urls=urls, pdf_docs=pdfs)
 
     def on_like(turns, data: gr.LikeData):
         idx = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
