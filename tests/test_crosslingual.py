@@ -52,3 +52,26 @@ def test_without_the_multilingual_sentence_vectors_english_takes_the_usual_path(
 def test_japanese_questions_are_unchanged(toy):  # noqa: F811
     assert not crosslingual.applies(toy.state.retriever, "図書館の開館時間は延長されますか")
     assert not toy.ask("図書館の開館時間は延長されますか").text.startswith(crosslingual.LEAD)
+
+
+def test_the_english_question_set_is_well_formed_and_its_evidence_is_in_its_documents():
+    import json
+    from pathlib import Path
+
+    from assistant import chunking, corpus
+    from assistant.japanese import compact
+
+    root = Path(__file__).resolve().parent.parent
+    items = [json.loads(x) for x in (root / "eval" / "english_qa.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()]
+    assert len({it["id"] for it in items}) == len(items) >= 20
+    chunks: dict[str, list[str]] = {}
+    for c in chunking.chunk_corpus(corpus.load_corpus(root / "corpus")):
+        chunks.setdefault(c.doc_id, []).append(compact(c.text))
+    for it in items:
+        assert is_latin_question(it["question"]), it["id"]
+        assert it["split"] in ("tune", "test"), it["id"]
+        if it["type"] == "out_of_scope":
+            assert it["docs"] == [] and it["evidence"] == [] and it["answer_keywords"] == [], it["id"]
+            continue
+        for e in it["evidence"]:
+            assert any(compact(e) in t for d in it["docs"] for t in chunks[d]), (it["id"], e)
