@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, conversation, corpus, evidence_model, index, passage_cache
+from . import answering, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 
 BUNDLED_WORD_VECTORS = "bundled:chive-ja"
@@ -248,7 +248,11 @@ class Assistant:
     ) -> Answer:
         """Answer from the documents' own sentences with citations, or refuse. Never raises for user input.
 
-        ``k`` is how many passages are retrieved as evidence (the answer quotes from the best five)."""
+        ``k`` is how many passages are retrieved as evidence (the answer quotes from the best five).
+        An English question gets the closest Japanese passages under an English lead (crosslingual.py)."""
+        retriever = self.state.retriever
+        if crosslingual.applies(retriever, question):
+            return crosslingual.answer(retriever, question, municipality=municipality, doc_id=doc_id, k=k)
         return answering.answer(self.state.retriever, question, history, municipality=municipality, doc_id=doc_id, k=k)
 
     # --- what the faces show --------------------------------------------------------------

@@ -295,6 +295,14 @@ class SearchIndex:
         n = max(len(self.chunks), 1)
         return float(np.log(1 + (n - df + 0.5) / (df + 0.5))) if df else 0.0
 
+    def dense_cosines(self, query_vec: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact cosines of the given passages (for candidates that did not come from the dense search)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        vecs = self.dense.reconstruct_batch(ids)
+        return (vecs @ np.asarray(query_vec, dtype=np.float32).reshape(-1)).astype(np.float32)
+
     def dense_scores(self, query_vec: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` (ids, cosine scores) for one L2-normalized query vector."""
         k = min(k, len(self.chunks))

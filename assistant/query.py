@@ -55,6 +55,8 @@ class QueryAnalysis:
     municipalities: list[str] = field(default_factory=list)
     # which of the user's words each expansion stands in for (「補助金」 → ["金"] for 「お金」)
     covers: dict[str, list[str]] = field(default_factory=dict)
+    # written in English (or another Latin-script language): no word of it can match the plans' text
+    latin: bool = False
 
     def weighted_token_groups(self) -> list[tuple[float, list[str]]]:
         """Search tokens grouped by weight, for weighted BM25."""
@@ -133,6 +135,16 @@ _QTYPE_RULES = [
 ]
 
 
+_JA_CHAR_RE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
+_LATIN_WORD_RE = re.compile(r"[A-Za-z]{2,}")
+
+
+def is_latin_question(text: str) -> bool:
+    """A question with no Japanese character and at least three Latin-script words (「How do I …」), which
+    keyword search and the bag-of-words model cannot match against Japanese plans. 「NPOとは？」 is Japanese."""
+    return not _JA_CHAR_RE.search(text) and len(_LATIN_WORD_RE.findall(text)) >= 3
+
+
 def question_type(text: str) -> str:
     for name, rx in _QTYPE_RULES:
         if rx.search(text):
@@ -159,7 +171,7 @@ def analyze_query(
     toks = [t for t in all_toks if japanese.is_content(t)]
     # main verbs count too: without 出す, 「ごみの出し方は？」 would be about 「ごみ」 alone
     words = [t.lemma for t in all_toks if japanese.is_meaningful(t) and t.lemma not in _QUESTION_LEMMAS and t.pos1 != "接尾辞"]
-    qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm))
+    qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm), latin=is_latin_question(norm))
     if municipalities:
         qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
     thesaurus = thesaurus or load_thesaurus()
@@ -226,4 +238,44 @@ def municipality_stem(name: str) -> str:
 
 def _mentions(text: str, municipality: str) -> bool:
     stem = municipality_stem(municipality)
-    return municipality in text or (len(stem) >= 2 and stem in text)
+    if municipality in text or (len(stem) >= 2 and stem in text):
+        return True
+    return is_latin_question(text) and _romaji_mentions(text, stem)
+
+
+def _fold_romaji(s: str) -> str:
+    """Letters only, lower case, long vowels folded, so 「San'Youonoda」 (cutlet's Hepburn of 山陽小野田),
+    "Sanyo-Onoda" and "Sanyoonoda" compare equal."""
+    s = re.sub(r"[^a-z]", "", s.lower())
+    while True:
+        folded = re.sub(r"ou|uu|oo|aa|ii|ee", lambda m: m.group(0)[0], s)
+        if folded == s:
+            break
+        s = folded
+    return re.sub(r"(?<=[aeiou])h(?![aeiouy])", "", s)
+
+
+@functools.lru_cache(maxsize=256)
+def _romaji_key(stem: str) -> str:
+    import cutlet  # only English questions need it
+
+    return _fold_romaji(cutlet.Cutlet().romaji(stem))
+
+
+def _romaji_mentions(text: str, stem: str) -> bool:
+    """Does an English question name the city in romaji (「Nagato」, "Sanyo-Onoda City")? Matched on word
+    boundaries over up to four consecutive words, so "Ube" does not match inside "YouTube"."""
+    key = _romaji_key(stem)
+    if len(key) < 3:
+        return False
+    words = re.findall(r"[a-z]+", text.lower())
+    for i in range(len(words)):
+        acc = ""
+        for w in words[i : i + 4]:
+            acc += w
+            folded = _fold_romaji(acc)
+            if folded == key:
+                return True
+            if len(folded) > len(key):
+                break
+    return False

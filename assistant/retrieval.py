@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import rerank
 from .index import SearchIndex
-from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus
+from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
 from .types import Hit
 
 CANDIDATES = 100
@@ -24,7 +25,9 @@ UNKNOWN_CITY_FACTOR = 0.8
 # (the answer encoder's vectors, index.sentence_vectors, embedded in context at build time; the
 # question's vector is the one the answer model needs anyway). "rerank" (chosen, docs/BENCHMARKS.md
 # §9.1): re-score the top RERANK_N of the BM25 + dense fusion with SENTENCE_WEIGHT of it, min–max
-# normalized over that head; "fuse": a third term of the convex combination over all candidates.
+# normalized over that head; "fuse": a third term of the convex combination over all candidates;
+# "fitted": a wider pool (fusion top 30 ∪ the passages of the 10 nearest sentences) ordered by the
+# pairwise logistic model of rerank.py (assistant/data/rerank_model.json, no hand weight).
 SENTENCE_WEIGHT = 0.35
 SENTENCE_MODE = "rerank"
 RERANK_N = 10
@@ -51,6 +54,15 @@ class Retriever:
         self.sentence_weight = SENTENCE_WEIGHT
         self.sentence_mode = SENTENCE_MODE
         self.rerank_n = RERANK_N
+        self._rerank_model: rerank.RerankModel | None = None
+
+    @property
+    def rerank_model(self) -> rerank.RerankModel:
+        """The fitted reranker ("fitted" mode); loading it raises rerank.RerankModelError when its file is
+        missing or corrupt, so a broken install is one clear error rather than a silent other ranking."""
+        if self._rerank_model is None:
+            self._rerank_model = rerank.load()
+        return self._rerank_model
 
     def following_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
@@ -105,6 +117,33 @@ class Retriever:
             out[has] = np.maximum.reduceat(sims, starts[has])
         return out
 
+    def sentence_top2(self, text: str, positions: np.ndarray) -> np.ndarray:
+        """Second-best sentence cosine of each passage in ``positions`` (its best when it has one sentence)."""
+        sv = self.index.sentence_vectors
+        q = np.asarray(self.answer_query_vector(text), dtype=np.float32)
+        out = np.zeros(len(positions), dtype=np.float32)
+        for j, i in enumerate(positions):
+            sims = sv.vectors[sv.offsets[i] : sv.offsets[i + 1]] @ q
+            if len(sims):
+                out[j] = np.sort(sims)[-2] if len(sims) > 1 else sims[0]
+        return out
+
+    def fitted_pool(self, qa: QueryAnalysis, bm25: np.ndarray, fused_order: np.ndarray, mask: np.ndarray, sent: np.ndarray, city: np.ndarray):
+        """(pool positions, feature rows in ``rerank_model.features`` order) for the fitted reranker."""
+        model = self.rerank_model
+        pos = rerank.pool(fused_order, sent, mask, model.pool_fused, model.pool_sent)
+        skip = set(qa.municipalities) | {municipality_stem(m) for m in qa.municipalities}
+        weights = rerank.term_weights(self.index, qa.words, skip)
+        dense = np.zeros(len(self.index.chunks), dtype=np.float32)
+        if self.dense_weight > 0 or "dense" in model.features:
+            dense[pos] = self.index.dense_cosines(self.query_vector(qa.text), pos)
+        second = np.zeros(len(self.index.chunks), dtype=np.float32)
+        second[pos] = self.sentence_top2(qa.text, pos)
+        X = rerank.features(self.index, pos, bm25=bm25, dense=dense, sent_best=sent, sent_second=second,
+                            sent_max=float(sent[mask].max()), weights=weights, muni=city)
+        cols = [rerank.FEATURES.index(f) for f in model.features]
+        return pos, X[:, cols]
+
     def analyze(self, query: str) -> QueryAnalysis:
         return analyze_query(query, self.thesaurus, self.neighbours, self.municipalities, self.index.doc_freq)
 
@@ -156,7 +195,8 @@ class Retriever:
             return []
 
         beta = self.sentence_weight
-        sent = self.sentence_scores(qa.text) if beta > 0 else None
+        fitted = self.sentence_mode == "fitted"
+        sent = self.sentence_scores(qa.text) if (beta > 0 or fitted or qa.latin) else None
         fuse3 = sent is not None and self.sentence_mode == "fuse"
         if fuse3:
             sent_masked = np.where(mask, sent, -np.inf)
@@ -165,11 +205,12 @@ class Retriever:
             fused = (1 - alpha - beta) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand]) + beta * _minmax(sent[cand])
         else:
             fused = (1 - alpha) * _minmax(bm25[cand]) + alpha * _minmax(dense[cand])
-        if qa.municipalities and len(self.municipalities) > 1:
-            munis = self._muni[cand]
-            named = np.isin(munis, qa.municipalities)
-            unknown = munis == "不明"
-            fused = np.where(named, fused, fused * np.where(unknown, UNKNOWN_CITY_FACTOR, OTHER_CITY_FACTOR))
+        city = self._city_factor(qa)
+        fused = fused * city[cand]
+        if qa.latin and sent is not None:
+            return self._cross_lingual_hits(k, bm25, dense, cand, fused, mask, sent, city)
+        if fitted and sent is not None:
+            return self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, sent, city)
         ranking = fused
         if sent is not None and not fuse3:
             # rerank the head: the sentence signal (min–max over the head) counts beta; below the head it
@@ -182,6 +223,55 @@ class Retriever:
         return [
             Hit(chunk=chunks[int(cand[i])], score=float(ranking[i]), fused=float(fused[i]), bm25=float(bm25[cand[i]]), dense=float(dense[cand[i]]), rank=r + 1)
             for r, i in enumerate(order)
+        ]
+
+    def _city_factor(self, qa: QueryAnalysis) -> np.ndarray:
+        """Per passage: 1, or when the question names a city, 1 for that city's passages, UNKNOWN_CITY_FACTOR
+        for passages of unknown city and OTHER_CITY_FACTOR for other cities'."""
+        out = np.ones(len(self.index.chunks), dtype=np.float32)
+        if qa.municipalities and len(self.municipalities) > 1:
+            named = np.isin(self._muni, qa.municipalities)
+            unknown = self._muni == "不明"
+            out = np.where(named, 1.0, np.where(unknown, UNKNOWN_CITY_FACTOR, OTHER_CITY_FACTOR)).astype(np.float32)
+        return out
+
+    def _cross_lingual_hits(self, k, bm25, dense, cand, fused, mask, sent, city) -> list[Hit]:
+        """An English question: BM25 and the bag-of-words model see no shared word, while the multilingual
+        answer encoder (e5) compares meaning across languages, so passages rank by their best sentence
+        cosine (times the city factor). docs/BENCHMARKS.md §9.2: R@5 on eval/english_qa.jsonl's tune split
+        0.15 → 0.69.
+        ``Hit.score`` is that product; ``Hit.fused`` the BM25 + dense fusion (0 outside its candidates)."""
+        chunks = self.index.chunks
+        fused_all = np.zeros(len(chunks), dtype=np.float32)
+        fused_all[cand] = fused
+        score = np.where(mask, sent * city, -np.inf)
+        order = np.argsort(-score, kind="stable")[: min(k, int(mask.sum()))]
+        return [
+            Hit(chunk=chunks[int(i)], score=float(score[i]), fused=float(fused_all[i]), bm25=float(bm25[i]), dense=float(dense[i]), rank=r + 1)
+            for r, i in enumerate(order)
+        ]
+
+    def _fitted_hits(self, qa, k, bm25, dense, cand, fused, mask, sent, city) -> list[Hit]:
+        """The fitted reranker's order: the pool first by model score, then the rest of the fusion.
+
+        ``Hit.score`` is in (0, 1]: within the pool ``exp(s - s_best)`` of the model score ``s`` (1 for the first);
+        below the pool the fused score times the pool's lowest, so ranks stay sorted by score. ``Hit.fused``
+        keeps the BM25 + dense fusion (0 for a passage only the sentence vectors brought in)."""
+        chunks = self.index.chunks
+        fused_all = np.zeros(len(chunks), dtype=np.float32)
+        fused_all[cand] = fused
+        order_f = cand[np.argsort(-fused, kind="stable")]
+        pos, X = self.fitted_pool(qa, bm25, order_f, mask, sent, city)
+        s = self.rerank_model.scores(X)
+        rel = np.exp(s - s.max())
+        order = np.argsort(-s, kind="stable")
+        ranked = [(int(pos[j]), float(rel[j])) for j in order]
+        floor = float(rel.min()) if len(rel) else 1.0
+        in_pool = set(int(i) for i in pos)
+        ranked += [(int(i), float(fused_all[i]) * floor) for i in order_f if int(i) not in in_pool]
+        return [
+            Hit(chunk=chunks[i], score=sc, fused=float(fused_all[i]), bm25=float(bm25[i]), dense=float(dense[i]), rank=r + 1)
+            for r, (i, sc) in enumerate(ranked[:k])
         ]
 
 

@@ -3,7 +3,9 @@
     OMP_NUM_THREADS=1 python scripts/sweep_sentence_signal.py                # the §9.1 sweep
     OMP_NUM_THREADS=1 python scripts/sweep_sentence_signal.py rerank:0.35:10 fuse:0.3:0
 
-Each setting is MODE:WEIGHT:N (retrieval.SENTENCE_MODE / SENTENCE_WEIGHT / RERANK_N). Prints R@1/R@5/MRR@10
+Each setting is MODE:WEIGHT:N (retrieval.SENTENCE_MODE / SENTENCE_WEIGHT / RERANK_N); ``fitted:0:0`` is the
+fitted pool reranker of assistant/rerank.py (in-sample on these items: its out-of-fold figures come from
+scripts/fit_rerank_model.py). Prints R@1/R@5/MRR@10
 on tune, dev, the tune split's paraphrased items, the rest of tune, all, and how many items entered /
 left the top 5 against the first setting. Never reads the test split.
 """
