@@ -363,3 +363,82 @@ def test_a_ranking_row_of_a_chart_keeps_its_label_rank_and_printed_total():
 
     assert chart_row_label("消防・救急の充実強化 1【1】 (55.0％) 11.4% 43.6% 38.0% 5.4% 1.7%") == "消防・救急の充実強化 1【1】 (55.0％)"
     assert chart_row_label("男性 55.8% 26.4% 12.0% 1.7%") is None
+
+
+# ---- label | text columns without ruling (defect 5) ---------------------------------------
+
+
+def _comment_pages(doc_builders, name):
+    """Two pages of residents' comments filed by policy: a narrow label column (policy names,
+    wrapped) beside a wide text column of 「○」 comments wrapped at the column edge — no rules."""
+    path, c, (w, h) = _canvas(doc_builders, name)
+    size, lead, lx, tx, right = 9, 13, 40, 170, 525
+    per_line = int((right - tx) // size)  # characters that fill the text column
+
+    def comment(y, text):
+        first = True
+        while text:
+            n = per_line if first else per_line - 1
+            c.drawString(tx if first else tx + size, y, text[:n])
+            text, y, first = text[n:], y - lead, False
+        return y
+
+    c.setFont(MIN, size)
+    c.drawString(72, h - 60, "７ 高松市の施策・市政などについての御意見")
+    c.drawString(80, h - 90, "政策")
+    c.drawString(300, h - 90, "自由意見")
+    y = h - 110
+    c.drawString(lx, y, "1 子どもが健やかに生まれ育")
+    c.drawString(lx, y - lead, "つ環境の充実")
+    y = comment(y, "○東京都でも実施された様に可能であれば第二子の保育料無償化を行っていただきたいと思います。")
+    y = comment(y, "○出産時の費用無償化。育児手当の増加。高齢者ばかりに目を向けていると、いつまでも少子化は収まりません。")
+    y -= 6
+    c.drawString(lx, y, "2 支え合い、自分らしく暮ら")
+    c.drawString(lx, y - lead, "せる福祉社会の形成")
+    y = comment(y, "○社会福祉法人への補助金等の適切な指導、監督を希みます。地域の見守り活動も続けてほしいと思います。")
+    y = comment(y, "○年金受給額の補助をお願いします。高齢者や障害のある方など弱者が生活しやすい環境整備が重要だと思う。")
+    c.showPage()
+    c.setFont(MIN, size)
+    y = h - 60  # the next page continues policy 2's comments; its label column is empty
+    y = comment(y, "○歩道の段差やアップダウンを減らして歩道の道幅を広げ、車椅子でも通りやすくしてほしいと思います。")
+    y = comment(y, "○買い物に行くバスの便を増やしてほしい。病院へ通うにも不便で、家族に頼るしかないのが現状です。")
+    c.drawString(72, y - 30, "参考資料として、調査票を次のページ以降に掲載しています。調査票は二種類です。")
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_unruled_label_and_comment_columns_are_read_column_by_column(doc_builders):
+    doc = read_document(_comment_pages(doc_builders, "comments.pdf"))
+    text = "\n".join(doc.lines)
+    # a comment is whole and is filed under its policy, whose wrapped name is whole too
+    assert ("政策: 1 子どもが健やかに生まれ育つ環境の充実 / 自由意見: ○出産時の費用無償化。育児手当の増加。"
+            "高齢者ばかりに目を向けていると、いつまでも少子化は収まりません。") in doc.lines
+    assert "政策: 2 支え合い、自分らしく暮らせる福祉社会の形成 / 自由意見: ○社会福祉法人への補助金等の適切な指導、" \
+           "監督を希みます。地域の見守り活動も続けてほしいと思います。" in doc.lines
+    # the policy name is never glued into a comment (the columns are not read across)
+    assert "生まれ育○" not in text and "つ環境の充実○" not in text.replace(" ", "")
+    assert not any(l.startswith("つ環境の充実") for l in doc.lines)
+    # comments continued on the next page keep the policy of the previous page
+    bus = next(l for l in doc.lines if "バスの便" in l)
+    assert bus.startswith("政策: 2 支え合い、自分らしく暮らせる福祉社会の形成 / 自由意見: ○買い物に行くバスの便")
+    assert doc.pages[doc.lines.index(bus)] == 2
+    # text across the page after the block is body text again, under no policy
+    assert any(l.startswith("参考資料として") for l in doc.lines)
+
+
+def test_a_label_value_list_and_a_numbered_heading_are_not_label_columns(doc_builders):
+    """Short 「label value」 lines (「4 調査期間 令和５年1月15日～1月31日」) have a gap too, but their
+    right side is not running text: they stay as printed."""
+    path, c, (w, h) = _canvas(doc_builders, "summary.pdf")
+    c.setFont(MIN, 10)
+    rows = [("1 調査の目的", "市民の意見を把握するため"), ("2 調査対象", "市内在住の18歳以上の市民"),
+            ("3 調査方法", "郵送配布・郵送及びWeb回収"), ("4 調査期間", "令和５年1月15日～1月31日")]
+    for k, (a, b) in enumerate(rows):
+        c.drawString(72, h - 80 - 18 * k, a)
+        c.drawString(200, h - 80 - 18 * k, b)
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    assert not doc.meta["table_lines"]
+    assert any("調査期間" in l and "令和５年1月15日" in l for l in doc.lines)

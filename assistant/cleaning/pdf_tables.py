@@ -12,6 +12,9 @@ text cleaning then turns into labelled lines exactly like the tables of text fil
   spanning several columns of the same row is kept once.
 * Text inside a cell is tidied (``letter_spacing.tidy_cell``): wrapped lines joined,
   letter-spaced names closed up (「栗 林」 → 「栗林」).
+* A cell holding a list — two or more printed lines that start with a bullet (「○」「●」「・」),
+  such as a policy's residents' comments — becomes one row per item, the other cells repeated
+  (「1 子どもが…の充実 | ○東京都でも…」), and each item's wrapped lines are joined without a space.
 * Only real tables are taken: at least 2 rows and 2 columns with text in several cells, and
   most of the text inside the table's box must sit in its cells. Bar charts drawn with
   rectangles produce "tables" of empty cells and are left to the chart rule.
@@ -49,6 +52,34 @@ def _covering(tb, r: int, j: int) -> tuple | None:
     return best[1] if best else None
 
 
+_BULLET_RE = re.compile(r"^\s*[○●◎◇◆■□・]")
+
+
+def list_items(raw: str) -> list[str] | None:
+    """The items of a cell that holds a bulleted list (≥ 2 items), each on one line; else None."""
+    lines = [ln.strip() for ln in (raw or "").split("\n") if ln.strip()]
+    if sum(1 for ln in lines if _BULLET_RE.match(ln)) < 2 or not _BULLET_RE.match(lines[0]):
+        return None
+    items: list[str] = []
+    for ln in lines:
+        if _BULLET_RE.match(ln) or not items:
+            items.append(ln)
+        else:
+            glue = " " if re.search(r"[A-Za-z0-9]$", items[-1]) and re.match(r"[A-Za-z0-9]", ln) else ""
+            items[-1] += glue + ln
+    return [tidy_cell(it) for it in items]
+
+
+def _spread_lists(raw_row: list, cells: list[str]) -> list[list[str]]:
+    """One row per item where exactly one cell of the row holds a list (see module docstring)."""
+    lists = [(j, list_items(v)) for j, v in enumerate(raw_row) if v]
+    lists = [(j, items) for j, items in lists if items]
+    if len(lists) != 1:
+        return [cells]
+    j, items = lists[0]
+    return [cells[:j] + [it] + cells[j + 1:] for it in items]
+
+
 def table_rows(tb) -> list[list[str]]:
     """The table as rows of tidied cell texts, merged cells spread (see module docstring)."""
     raw = tb.extract()
@@ -72,7 +103,7 @@ def table_rows(tb) -> list[list[str]]:
             if owner is not None and owners and owners[-1] is not None and tuple(owners[-1]) == tuple(owner):
                 cells[-1] = ""
             owners.append(owner)
-        out.append(cells)
+        out.extend(_spread_lists(row, cells))
     return out
 
 
