@@ -72,7 +72,7 @@ def test_a_ruled_pdf_table_becomes_one_labelled_line_per_row_with_merged_cells_s
     rows = [doc.lines[i] for i in doc.meta["table_lines"]]
     total = next(r for r in rows if r.startswith("計"))
     assert "配布枚数（枚）: 2,500" in total and "回収率（％）: 36.8" in total
-    web = next(r for r in rows if "ウェブ" in r)
+    web = next(r for r in rows if "163" in r)
     assert web.startswith("A票") and "配布枚数（枚）: 1,250" in web, "a merged row label spreads to the rows it spans"
 
 
@@ -442,3 +442,68 @@ def test_a_label_value_list_and_a_numbered_heading_are_not_label_columns(doc_bui
     doc = read_document(path)
     assert not doc.meta["table_lines"]
     assert any("調査期間" in l and "令和５年1月15日" in l for l in doc.lines)
+
+
+# ---- two-row table headers (issue 11) -------------------------------------------------------
+
+
+def test_a_header_cell_spanning_sub_headers_names_each_sub_column(doc_builders):
+    """「回収数（枚）」 printed over 「紙」「WEB」: the values come out as 「回収数（枚）・紙: 603」."""
+    path, c, (w, h) = _canvas(doc_builders, "two_row_header.pdf")
+    xs, top, rh = [72, 132, 222, 282, 342], h - 100, 20
+    ys = [top - k * rh for k in range(5)]  # 2 header rows, 2 data rows
+    c.setLineWidth(0.5)
+    for x in (xs[0], xs[1], xs[2], xs[4]):
+        c.line(x, ys[0], x, ys[4])
+    c.line(xs[3], ys[1], xs[3], ys[4])  # 紙 | WEB only below the spanning header
+    c.line(xs[0], ys[0], xs[4], ys[0])
+    c.line(xs[2], ys[1], xs[4], ys[1])  # under the spanning header only: 区分 and 配布 span two rows
+    for y in ys[2:]:
+        c.line(xs[0], y, xs[4], y)
+    c.setFont(MIN, 10)
+    for x, y, t in [(75, ys[1] - 5, "区分"), (225 - 88, ys[1] - 5, "配布枚数（枚）"), (225, ys[0] - 14, "回収数（枚）"),
+                    (225, ys[1] - 14, "紙"), (285, ys[1] - 14, "WEB"),
+                    (75, ys[2] - 14, "A票"), (140, ys[2] - 14, "1,250"), (225, ys[2] - 14, "312"), (285, ys[2] - 14, "163"),
+                    (75, ys[3] - 14, "計"), (140, ys[3] - 14, "2,500"), (225, ys[3] - 14, "603"), (285, ys[3] - 14, "318")]:
+        c.drawString(x, y, t)
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if "計" in r)
+    assert total == "区分: 計 / 配布枚数（枚）: 2,500 / 回収数（枚）・紙: 603 / 回収数（枚）・WEB: 318"
+
+
+def test_sub_labels_printed_inside_the_cells_of_a_spanning_row_label_become_labelled_columns(doc_builders):
+    """The survey's response table: 「A票」 spans two rows whose cells read 「紙： 312」 / 「ウェブ： 163」
+    beside the total 475 — one row per 票, each value named by its header and sub-label."""
+    path, c, (w, h) = _canvas(doc_builders, "rate_sub.pdf")
+    _ruled_table(
+        c, 72, h - 100, [40, 90, 75, 80, 75, 80],
+        [["", "配布枚数（枚）", "回収数（枚）", "", "回収率（％）", ""],
+         ["A票", "1,250", "475", "紙： 312", "38.0", "紙： 25.0"],
+         ["", "", "", "ウェブ： 163", "", "ウェブ： 13.0"],
+         ["計", "2,500", "921", "紙： 603", "36.8", "紙： 24.1"],
+         ["", "", "", "ウェブ： 318", "", "ウェブ： 12.7"]],
+        spans={(1, 0): 2, (1, 1): 2, (1, 2): 2, (1, 4): 2, (3, 0): 2, (3, 1): 2, (3, 2): 2, (3, 4): 2},
+    )
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if r.startswith("計"))
+    assert total == ("計 / 配布枚数（枚）: 2,500 / 回収数（枚）: 921 / 回収数（枚）・紙: 603 / 回収数（枚）・ウェブ: 318 / "
+                     "回収率（％）: 36.8 / 回収率（％）・紙: 24.1 / 回収率（％）・ウェブ: 12.7")
+    assert sum(1 for r in rows if r.startswith("A票")) == 1, "the two rows of one 票 are one record"
+
+
+def test_a_table_cell_holding_a_list_of_comments_is_split_into_its_items():
+    """A ruled 政策 | 自由意見 row whose comment cell holds several 「○」 comments becomes one row per
+    comment (``_spread_lists``); each comment's wrapped lines are joined without a space."""
+    from assistant.cleaning.pdf_tables import _spread_lists, list_items
+
+    cell = "○ 一人一人が意識改革を。\n○ 思いやる気持ちを持って\nほしい。"
+    assert list_items(cell) == ["○ 一人一人が意識改革を。", "○ 思いやる気持ちを持ってほしい。"]
+    assert _spread_lists(["7 基本的人権の尊重", cell], ["7 基本的人権の尊重", "…"]) == [
+        ["7 基本的人権の尊重", "○ 一人一人が意識改革を。"], ["7 基本的人権の尊重", "○ 思いやる気持ちを持ってほしい。"]]
+    assert list_items("藤塚町一丁目\n多賀町一丁目") is None, "lines of a cell that are not a bulleted list stay one cell"

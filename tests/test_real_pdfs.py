@@ -41,6 +41,9 @@ def test_the_response_rate_table_is_labelled_rows_with_the_total(satisfaction):
     (row, page), *_ = _lines_with(satisfaction, "計 / 配布枚数")
     assert "配布枚数（枚）: 2,500" in row and "回収数（枚）: 921" in row and "回収率（％）: 36.8" in row
     assert page == 6
+    # the sub-division printed inside the cells (紙 / ウェブ) names its values, one row per 票
+    assert "回収数（枚）・紙: 603" in row and "回収数（枚）・ウェブ: 318" in row and "回収率（％）・ウェブ: 12.7" in row
+    assert len(_lines_with(satisfaction, "計 / 配布枚数")) == 1 and len(_lines_with(satisfaction, "A票 / ")) == 1
 
 
 def test_the_validity_date_printed_on_every_page_is_kept_once(schools):
