@@ -191,8 +191,10 @@ class ChiveVocab(ChiveTokenizer):
     def row_matrix(self) -> np.ndarray:
         return self.rows
 
-    def encode(self, texts: list[str]) -> np.ndarray:
+    def encode(self, texts: list[str], prompt: str | None = None) -> np.ndarray:
         """float32 [n, dim]: each text's weighted mean of word rows, L2-normalized (zero if no word)."""
+        if prompt:
+            texts = [prompt + t for t in texts]
         out = np.zeros((len(texts), self.rows.shape[1]), dtype=np.float32)
         for k, text in enumerate(texts):
             ids = self.word_ids(text)

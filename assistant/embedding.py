@@ -132,19 +132,23 @@ ROW_MATE_SIM = 0.9
 class Embedder:
     """A loaded model plus what the index needs to know about it.
 
-    ``model`` may be given as a ``loader`` instead: the bundled models are opened lazily, so a
-    one-shot command that only needs a query vector of the bundled chiVe model (``vocab``, numpy,
-    :mod:`assistant.chive_vocab`) never imports torch and sentence-transformers; the first
-    passage encoding (an index build) or an e5 encoding loads them.
+    ``model`` may be given as a ``loader`` instead: the bundled models are opened lazily, and
+    their query vectors come from a lighter ``query_model`` (anything with
+    ``encode(texts, prompt) -> float32 [n, dim]`` giving the same vectors), loaded on first use by
+    ``query_loader``: the chiVe model in numpy (:mod:`assistant.chive_vocab`), e5 with torch but
+    without sentence-transformers (:mod:`assistant.e5_core`). A one-shot question thus never
+    imports sentence-transformers; the first passage encoding (an index build) loads it.
     """
 
     def __init__(self, model, model_id: str, fingerprint: str, settings: dict, *, loader=None, dim: int | None = None,
-                 vocab=None):
+                 query_loader=None, vocab=None):
         if model is None and (loader is None or dim is None):
             raise ValueError("Embedder needs a model, or a loader and the dimension")
         self._model = model
         self._loader = loader
-        self._vocab = vocab
+        self._vocab = vocab  # the chiVe word vectors (numpy), for word_neighbours
+        self._query_model = None
+        self._query_loader = query_loader
         self.model_id = model_id
         self.fingerprint = fingerprint
         self.dim = int(dim if dim is not None else model.get_embedding_dimension())
@@ -161,6 +165,7 @@ class Embedder:
             with self._lock:
                 if self._model is None:
                     self._model = self._loader()
+                    self._query_model = None  # the full model encodes queries from now on: free the light one
         return self._model
 
     @property
@@ -189,10 +194,14 @@ class Embedder:
         return np.divide(vecs, norms, out=np.zeros_like(vecs), where=norms > 0)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """float32 [n, dim], L2-normalized rows, with the model's query prefix (numpy for the bundled
-        chiVe model while torch is not loaded: same vectors, see :mod:`assistant.chive_vocab`)."""
-        if self._vocab is not None and self._model is None and not self.query_prefix:
-            return self._vocab.encode(list(texts))
+        """float32 [n, dim], L2-normalized rows, with the model's query prefix (from the lighter
+        query model while the sentence-transformers one is not loaded: same vectors)."""
+        if self._model is None and self._query_loader is not None:
+            if self._query_model is None:
+                with self._lock:
+                    if self._query_model is None:
+                        self._query_model = self._query_loader()
+            return np.asarray(self._query_model.encode(list(texts), prompt=self.query_prefix or None), dtype=np.float32)
         return self._encode(texts, self.query_prefix, batch_size=32, show_progress=False)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 64) -> np.ndarray:
@@ -406,12 +415,23 @@ def _lazy_bundled(name: str, path: Path, fingerprint: str, cache_dir: str | None
 
             vocab = ChiveVocab.load(path)
             dim = vocab.get_embedding_dimension()
-        else:
+            query_loader = lambda: vocab  # noqa: E731
+        elif first.endswith(".E5SentenceEncoder"):
             vocab = None
+
+            def query_loader():
+                _set_torch_threads()
+                from assistant.e5_core import E5Core
+
+                return E5Core.load(str(path))
+
             dim = int(json.loads((path / "config.json").read_text(encoding="utf-8"))["hidden_size"])
             missing = [f for f in ("model.safetensors", "tokenizer.json") if not (path / f).is_file()]
             if missing:
                 raise OSError(f"missing {', '.join(missing)}")
+        else:
+            vocab = query_loader = None
+            dim = None
     except (OSError, ValueError, KeyError, IndexError) as e:
         raise EmbedderError(f"bundled model {name!r} in {path} is unreadable: {type(e).__name__}: {e}") from e
 
@@ -419,7 +439,11 @@ def _lazy_bundled(name: str, path: Path, fingerprint: str, cache_dir: str | None
         _set_torch_threads()
         return _load_local(path, cache_dir)
 
-    return Embedder(None, name, fingerprint, known_model_settings(name), loader=load, dim=dim, vocab=vocab)
+    if dim is None:  # a bundled model of another kind: loaded now, as any local model
+        st = load()
+        return Embedder(st, name, fingerprint, known_model_settings(name))
+    return Embedder(None, name, fingerprint, known_model_settings(name), loader=load, dim=dim,
+                    query_loader=query_loader, vocab=vocab)
 
 
 _cache: dict[tuple[str, str | None], Embedder] = {}

@@ -264,9 +264,20 @@ def test_a_python_process_running_search_side_code_does_not_import_torch(tmp_pat
         "from assistant.embedding import load_embedder\n"
         "load_embedder().encode_queries(['子育て支援'])\n"
         "bad = [m for m in ('torch', 'sentence_transformers', 'gradio', 'pdfplumber', 'docx') if m in sys.modules]\n"
+        "load_embedder('bundled:e5-small-ja').encode_queries(['子育て支援'])  # e5 needs torch, not sentence-transformers\n"
+        "bad += [m for m in ('sentence_transformers', 'transformers') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          cwd=str(BUNDLED.parents[2]))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == ""
+
+
+def test_the_e5_query_vector_without_sentence_transformers_equals_the_pipeline_one():
+    emb = load_embedder("bundled:e5-small-ja")
+    light = emb.encode_queries(QUERIES)
+    assert not emb.loaded and light.shape == (len(QUERIES), 384)
+    model = SentenceTransformer(str(E.MODELS_DIR / "e5-small-ja"), device="cpu", trust_remote_code=True, local_files_only=True)
+    full = model.encode(QUERIES, prompt="query: ", convert_to_numpy=True, normalize_embeddings=True)
+    assert np.abs(light - full).max() < 1e-5
