@@ -39,7 +39,7 @@ from sentence_transformers.base.modules.input_module import InputModule
 
 # the model itself is torch-only (e5_core); this module adds the sentence-transformers face
 from assistant.e5_core import (  # noqa: F401 – re-exported: scripts and tests import them from here
-    FORMAT_VERSION, NORMALIZER_FILE, QK, REBUILD_COMMAND, TOKENIZER_FILE, WEIGHTS_FILE, E5Core, E5Encoder,
+    _SPACES, FORMAT_VERSION, NORMALIZER_FILE, QK, REBUILD_COMMAND, TOKENIZER_FILE, WEIGHTS_FILE, E5Core, E5Encoder,
     E5ModelFileError, _file_error, dequantize_q4_0, quantize_int8,
 )
 
