@@ -217,8 +217,8 @@ def _file_under_labels(lines: list[dict], gx: float, anchors: list[tuple[float, 
             group.append({key: v for key, v in ln.items() if key not in ("chars", "_band")})
             continue
         flush()
-        if not right_only:
-            label = None  # text across the page: the label | text block has ended
+        if not right_only and not _is_page_number(ln["text"]):
+            label = None  # text across the page (not its page number): the label | text block has ended
         ln.pop("_band", None)
         out.append(ln)
     flush()
