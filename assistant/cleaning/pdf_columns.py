@@ -8,7 +8,11 @@ columns: 「1 子どもが健やかに生まれ育 ○東京都でも実施さ�
 
 The gutter is found from the word positions alone (no ruling needed): an x position that no
 word crosses over a run of consecutive printed lines, at least three of which have text on
-both sides of it. Inside that band
+both sides of it. Not every gap is such a gutter: the left column must be narrow (≤ 40 % of the
+band) and hold words, not item numbers; the right column must be running text (≥ 15 characters
+wide, ≥ 3 lines reaching its right edge, mostly letters, not numbers); chart pages are never
+searched (``formats/pdf.py``). A 「4 調査期間 令和５年1月15日～1月31日」 list stays as printed.
+Inside that band
 
 * the left column's lines form labels: a label continues on the next left line directly
   below it unless that line starts a new item (「8 地域を支える…」);
@@ -19,7 +23,10 @@ both sides of it. Inside that band
   (「政策: 1 子どもが健やかに生まれ育つ環境の充実 / 自由意見: ○東京都でも…」).
 
 Comments continuing on a page whose label column is empty keep the label of the previous page
-(``state["label"]``). Lines outside a band are returned untouched.
+(``state["label"]``, with the gutter and the text column's left edge); so does text below a
+ruled label | list table (``anchors``). The label ends at a line that reaches into the label
+column or starts away from the text column's edge (a centred 「参考資料」); a page number does
+not end it. Lines outside a band are returned untouched.
 """
 
 from __future__ import annotations
