@@ -130,18 +130,48 @@ ROW_MATE_SIM = 0.9
 
 
 class Embedder:
-    """A loaded model plus what the index needs to know about it."""
+    """A loaded model plus what the index needs to know about it.
 
-    def __init__(self, model, model_id: str, fingerprint: str, settings: dict):
-        self.model = model
+    ``model`` may be given as a ``loader`` instead: the bundled models are opened lazily, and
+    their query vectors come from a lighter ``query_model`` (anything with
+    ``encode(texts, prompt) -> float32 [n, dim]`` giving the same vectors), loaded on first use by
+    ``query_loader``: the chiVe model in numpy (:mod:`assistant.chive_vocab`), e5 with torch but
+    without sentence-transformers (:mod:`assistant.e5_core`). A one-shot question thus never
+    imports sentence-transformers; the first passage encoding (an index build) loads it.
+    """
+
+    def __init__(self, model, model_id: str, fingerprint: str, settings: dict, *, loader=None, dim: int | None = None,
+                 query_loader=None, vocab=None):
+        if model is None and (loader is None or dim is None):
+            raise ValueError("Embedder needs a model, or a loader and the dimension")
+        self._model = model
+        self._loader = loader
+        self._vocab = vocab  # the chiVe word vectors (numpy), for word_neighbours
+        self._query_model = None
+        self._query_loader = query_loader
         self.model_id = model_id
         self.fingerprint = fingerprint
-        self.dim = int(model.get_embedding_dimension())
+        self.dim = int(dim if dim is not None else model.get_embedding_dimension())
         self.dense_weight = float(settings["dense_weight"])
         self.query_prefix = settings["query_prefix"]
         self.passage_prefix = settings["passage_prefix"]
         self._lock = threading.Lock()
         self._neighbour_index = None
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._loader()
+                    self._query_model = None  # the full model encodes queries from now on: free the light one
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the sentence-transformers model (and torch) has been loaded."""
+        return self._model is not None
 
     def __repr__(self) -> str:
         return f"Embedder({self.model_id!r}, dim={self.dim}, fingerprint={self.fingerprint[:12]})"
@@ -164,7 +194,14 @@ class Embedder:
         return np.divide(vecs, norms, out=np.zeros_like(vecs), where=norms > 0)
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
-        """float32 [n, dim], L2-normalized rows, with the model's query prefix."""
+        """float32 [n, dim], L2-normalized rows, with the model's query prefix (from the lighter
+        query model while the sentence-transformers one is not loaded: same vectors)."""
+        if self._model is None and self._query_loader is not None:
+            if self._query_model is None:
+                with self._lock:
+                    if self._query_model is None:
+                        self._query_model = self._query_loader()
+            return np.asarray(self._query_model.encode(list(texts), prompt=self.query_prefix or None), dtype=np.float32)
         return self._encode(texts, self.query_prefix, batch_size=32, show_progress=False)
 
     def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 64) -> np.ndarray:
@@ -218,23 +255,27 @@ class Embedder:
         """Lazily: (module, unit-norm row matrix, row → its own word, row → usable as neighbour)."""
         if self._neighbour_index is not None:
             return self._neighbour_index or None
-        from assistant.st_modules import ChiveWordEmbedding
+        first = self._vocab
+        if first is None:
+            from assistant.st_modules import ChiveWordEmbedding
 
+            first = self.model[0] if len(self.model) else None
+            if not isinstance(first, ChiveWordEmbedding):
+                first = None
         with self._lock:
             if self._neighbour_index is None:
-                first = self.model[0] if len(self.model) else None
-                if not isinstance(first, ChiveWordEmbedding):
+                if first is None:
                     self._neighbour_index = ()
                 else:
                     mat = first.row_matrix()
                     norms = np.linalg.norm(mat, axis=1, keepdims=True)
                     unit = np.divide(mat, norms, out=np.zeros_like(mat), where=norms > 0)
-                    word_row = first.word_row.numpy()
+                    word_row = np.asarray(first.word_row)
                     rows_, first_idx = np.unique(word_row, return_index=True)
                     canon = [""] * len(mat)
                     for r, i in zip(rows_, first_idx):
                         canon[r] = first.words[i]
-                    weight = first.word_weight.detach().numpy()
+                    weight = np.asarray(first.word_weight.detach() if hasattr(first.word_weight, "detach") else first.word_weight)
                     ok = np.zeros(len(mat), dtype=bool)
                     for r, i in zip(rows_, first_idx):
                         ok[r] = weight[i] >= 0.5 and _is_wordlike(canon[r])
@@ -363,6 +404,48 @@ def _load_hub(model_id: str, cache_dir: str | None):
     ) from None
 
 
+def _lazy_bundled(name: str, path: Path, fingerprint: str, cache_dir: str | None) -> Embedder:
+    """A bundled model opened without torch: dimension from its files, the sentence-transformers
+    model loaded on first use; the chiVe model also gets its numpy query encoder."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        first = modules[0]["type"]
+        if first.endswith(".ChiveWordEmbedding"):
+            from assistant.chive_vocab import ChiveVocab
+
+            vocab = ChiveVocab.load(path)
+            dim = vocab.get_embedding_dimension()
+            query_loader = lambda: vocab  # noqa: E731
+        elif first.endswith(".E5SentenceEncoder"):
+            vocab = None
+
+            def query_loader():
+                _set_torch_threads()
+                from assistant.e5_core import E5Core
+
+                return E5Core.load(str(path))
+
+            dim = int(json.loads((path / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+            missing = [f for f in ("model.safetensors", "tokenizer.json") if not (path / f).is_file()]
+            if missing:
+                raise OSError(f"missing {', '.join(missing)}")
+        else:
+            vocab = query_loader = None
+            dim = None
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        raise EmbedderError(f"bundled model {name!r} in {path} is unreadable: {type(e).__name__}: {e}") from e
+
+    def load():
+        _set_torch_threads()
+        return _load_local(path, cache_dir)
+
+    if dim is None:  # a bundled model of another kind: loaded now, as any local model
+        st = load()
+        return Embedder(st, name, fingerprint, known_model_settings(name))
+    return Embedder(None, name, fingerprint, known_model_settings(name), loader=load, dim=dim,
+                    query_loader=query_loader, vocab=vocab)
+
+
 _cache: dict[tuple[str, str | None], Embedder] = {}
 _cache_lock = threading.Lock()
 
@@ -377,15 +460,17 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-        _set_torch_threads()
-        from assistant.st_modules import TOKENIZER_VERSION
+        from assistant.chive_vocab import TOKENIZER_VERSION
 
         if name.startswith(BUNDLED_PREFIX):
             path = _resolve_bundled(name)
-            st = _load_local(path, cache_dir)
             fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}")
-            settings = known_model_settings(name)
-        elif Path(name).expanduser().is_dir():
+            emb = _lazy_bundled(name, path, fp, cache_dir)
+            log.info("opened bundled embedder %r (dim %d, fingerprint %s; torch loads on first use)", name, emb.dim, fp[:16])
+            _cache[key] = emb
+            return emb
+        _set_torch_threads()
+        if Path(name).expanduser().is_dir():
             path = Path(name).expanduser().resolve()
             st = _load_local(path, cache_dir)
             fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}")

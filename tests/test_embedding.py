@@ -218,3 +218,66 @@ def test_missing_directory_and_unknown_bundled_name(tmp_path):
         load_embedder(str(tmp_path / "nope") + "/")
     with pytest.raises(EmbedderError, match="unknown bundled model"):
         load_embedder("bundled:nope")
+
+
+# ---- one-shot start: the bundled query side without torch (issue 11) -------------------------
+
+QUERIES = SENTENCES + [
+    "子育て支援の補助金はいくらですか？", "空き家バンクの登録件数を教えてください", "ｘｙｚｚｙ",
+    "令和5年度の高松市の市民満足度調査の回収率は？", "送り迎え　お年寄り　ＮＰＯ法人",
+]
+
+
+def test_the_numpy_query_vector_of_the_bundled_model_equals_the_sentence_transformers_one():
+    from assistant.chive_vocab import ChiveVocab
+
+    model = SentenceTransformer(str(BUNDLED), device="cpu", trust_remote_code=True, local_files_only=True)
+    st = model.encode(QUERIES, convert_to_numpy=True, normalize_embeddings=True)
+    np_vecs = ChiveVocab.load(BUNDLED).encode(QUERIES)
+    assert np_vecs.dtype == np.float32 and np_vecs.shape == st.shape
+    assert np.abs(np_vecs - st).max() < 1e-6
+    assert not np_vecs[QUERIES.index("")].any()  # no word: zero vector, as before
+
+
+def test_opening_the_bundled_embedder_and_encoding_queries_does_not_load_torch_until_passages():
+    emb = load_embedder()
+    assert not emb.loaded, "opening the bundled model reads its files only"
+    q = emb.encode_queries(QUERIES)
+    assert not emb.loaded, "a query vector of the bundled model needs no torch"
+    assert emb.word_neighbours("送り迎え", k=3) and not emb.loaded
+    p = emb.encode_queries(QUERIES[:0])
+    assert p.shape == (0, 300)
+    emb.encode_passages(["子育て支援"])  # an index build loads the sentence-transformers model
+    assert emb.loaded
+    assert np.abs(emb.encode_queries(QUERIES) - q).max() < 1e-6, "same vectors either way"
+
+
+def test_a_python_process_running_search_side_code_does_not_import_torch(tmp_path):
+    """The import graph, pinned in a fresh interpreter: the CLI module, the embedder and a bundled
+    query vector import neither torch nor sentence-transformers (nor gradio/pdfplumber/docx)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import assistant.cli, assistant.core\n"
+        "from assistant.embedding import load_embedder\n"
+        "load_embedder().encode_queries(['子育て支援'])\n"
+        "bad = [m for m in ('torch', 'sentence_transformers', 'gradio', 'pdfplumber', 'docx') if m in sys.modules]\n"
+        "load_embedder('bundled:e5-small-ja').encode_queries(['子育て支援'])  # e5 needs torch, not sentence-transformers\n"
+        "bad += [m for m in ('sentence_transformers', 'transformers') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=str(BUNDLED.parents[2]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == ""
+
+
+def test_the_e5_query_vector_without_sentence_transformers_equals_the_pipeline_one():
+    emb = load_embedder("bundled:e5-small-ja")
+    light = emb.encode_queries(QUERIES)
+    assert not emb.loaded and light.shape == (len(QUERIES), 384)
+    model = SentenceTransformer(str(E.MODELS_DIR / "e5-small-ja"), device="cpu", trust_remote_code=True, local_files_only=True)
+    full = model.encode(QUERIES, prompt="query: ", convert_to_numpy=True, normalize_embeddings=True)
+    assert np.abs(light - full).max() < 1e-5

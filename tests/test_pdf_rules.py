@@ -72,7 +72,7 @@ def test_a_ruled_pdf_table_becomes_one_labelled_line_per_row_with_merged_cells_s
     rows = [doc.lines[i] for i in doc.meta["table_lines"]]
     total = next(r for r in rows if r.startswith("計"))
     assert "配布枚数（枚）: 2,500" in total and "回収率（％）: 36.8" in total
-    web = next(r for r in rows if "ウェブ" in r)
+    web = next(r for r in rows if "163" in r)
     assert web.startswith("A票") and "配布枚数（枚）: 1,250" in web, "a merged row label spreads to the rows it spans"
 
 
@@ -363,3 +363,147 @@ def test_a_ranking_row_of_a_chart_keeps_its_label_rank_and_printed_total():
 
     assert chart_row_label("消防・救急の充実強化 1【1】 (55.0％) 11.4% 43.6% 38.0% 5.4% 1.7%") == "消防・救急の充実強化 1【1】 (55.0％)"
     assert chart_row_label("男性 55.8% 26.4% 12.0% 1.7%") is None
+
+
+# ---- label | text columns without ruling (defect 5) ---------------------------------------
+
+
+def _comment_pages(doc_builders, name):
+    """Two pages of residents' comments filed by policy: a narrow label column (policy names,
+    wrapped) beside a wide text column of 「○」 comments wrapped at the column edge — no rules."""
+    path, c, (w, h) = _canvas(doc_builders, name)
+    size, lead, lx, tx, right = 9, 13, 40, 170, 525
+    per_line = int((right - tx) // size)  # characters that fill the text column
+
+    def comment(y, text):
+        first = True
+        while text:
+            n = per_line if first else per_line - 1
+            c.drawString(tx if first else tx + size, y, text[:n])
+            text, y, first = text[n:], y - lead, False
+        return y
+
+    c.setFont(MIN, size)
+    c.drawString(72, h - 60, "７ 高松市の施策・市政などについての御意見")
+    c.drawString(80, h - 90, "政策")
+    c.drawString(300, h - 90, "自由意見")
+    y = h - 110
+    c.drawString(lx, y, "1 子どもが健やかに生まれ育")
+    c.drawString(lx, y - lead, "つ環境の充実")
+    y = comment(y, "○東京都でも実施された様に可能であれば第二子の保育料無償化を行っていただきたいと思います。")
+    y = comment(y, "○出産時の費用無償化。育児手当の増加。高齢者ばかりに目を向けていると、いつまでも少子化は収まりません。")
+    y -= 6
+    c.drawString(lx, y, "2 支え合い、自分らしく暮ら")
+    c.drawString(lx, y - lead, "せる福祉社会の形成")
+    y = comment(y, "○社会福祉法人への補助金等の適切な指導、監督を希みます。地域の見守り活動も続けてほしいと思います。")
+    y = comment(y, "○年金受給額の補助をお願いします。高齢者や障害のある方など弱者が生活しやすい環境整備が重要だと思う。")
+    c.showPage()
+    c.setFont(MIN, size)
+    y = h - 60  # the next page continues policy 2's comments; its label column is empty
+    y = comment(y, "○歩道の段差やアップダウンを減らして歩道の道幅を広げ、車椅子でも通りやすくしてほしいと思います。")
+    y = comment(y, "○買い物に行くバスの便を増やしてほしい。病院へ通うにも不便で、家族に頼るしかないのが現状です。")
+    c.drawString(72, y - 30, "参考資料として、調査票を次のページ以降に掲載しています。調査票は二種類です。")
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_unruled_label_and_comment_columns_are_read_column_by_column(doc_builders):
+    doc = read_document(_comment_pages(doc_builders, "comments.pdf"))
+    text = "\n".join(doc.lines)
+    # a comment is whole and is filed under its policy, whose wrapped name is whole too
+    assert ("政策: 1 子どもが健やかに生まれ育つ環境の充実 / 自由意見: ○出産時の費用無償化。育児手当の増加。"
+            "高齢者ばかりに目を向けていると、いつまでも少子化は収まりません。") in doc.lines
+    assert "政策: 2 支え合い、自分らしく暮らせる福祉社会の形成 / 自由意見: ○社会福祉法人への補助金等の適切な指導、" \
+           "監督を希みます。地域の見守り活動も続けてほしいと思います。" in doc.lines
+    # the policy name is never glued into a comment (the columns are not read across)
+    assert "生まれ育○" not in text and "つ環境の充実○" not in text.replace(" ", "")
+    assert not any(l.startswith("つ環境の充実") for l in doc.lines)
+    # comments continued on the next page keep the policy of the previous page
+    bus = next(l for l in doc.lines if "バスの便" in l)
+    assert bus.startswith("政策: 2 支え合い、自分らしく暮らせる福祉社会の形成 / 自由意見: ○買い物に行くバスの便")
+    assert doc.pages[doc.lines.index(bus)] == 2
+    # text across the page after the block is body text again, under no policy
+    assert any(l.startswith("参考資料として") for l in doc.lines)
+
+
+def test_a_label_value_list_and_a_numbered_heading_are_not_label_columns(doc_builders):
+    """Short 「label value」 lines (「4 調査期間 令和５年1月15日～1月31日」) have a gap too, but their
+    right side is not running text: they stay as printed."""
+    path, c, (w, h) = _canvas(doc_builders, "summary.pdf")
+    c.setFont(MIN, 10)
+    rows = [("1 調査の目的", "市民の意見を把握するため"), ("2 調査対象", "市内在住の18歳以上の市民"),
+            ("3 調査方法", "郵送配布・郵送及びWeb回収"), ("4 調査期間", "令和５年1月15日～1月31日")]
+    for k, (a, b) in enumerate(rows):
+        c.drawString(72, h - 80 - 18 * k, a)
+        c.drawString(200, h - 80 - 18 * k, b)
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    assert not doc.meta["table_lines"]
+    assert any("調査期間" in l and "令和５年1月15日" in l for l in doc.lines)
+
+
+# ---- two-row table headers (issue 11) -------------------------------------------------------
+
+
+def test_a_header_cell_spanning_sub_headers_names_each_sub_column(doc_builders):
+    """「回収数（枚）」 printed over 「紙」「WEB」: the values come out as 「回収数（枚）・紙: 603」."""
+    path, c, (w, h) = _canvas(doc_builders, "two_row_header.pdf")
+    xs, top, rh = [72, 132, 222, 282, 342], h - 100, 20
+    ys = [top - k * rh for k in range(5)]  # 2 header rows, 2 data rows
+    c.setLineWidth(0.5)
+    for x in (xs[0], xs[1], xs[2], xs[4]):
+        c.line(x, ys[0], x, ys[4])
+    c.line(xs[3], ys[1], xs[3], ys[4])  # 紙 | WEB only below the spanning header
+    c.line(xs[0], ys[0], xs[4], ys[0])
+    c.line(xs[2], ys[1], xs[4], ys[1])  # under the spanning header only: 区分 and 配布 span two rows
+    for y in ys[2:]:
+        c.line(xs[0], y, xs[4], y)
+    c.setFont(MIN, 10)
+    for x, y, t in [(75, ys[1] - 5, "区分"), (225 - 88, ys[1] - 5, "配布枚数（枚）"), (225, ys[0] - 14, "回収数（枚）"),
+                    (225, ys[1] - 14, "紙"), (285, ys[1] - 14, "WEB"),
+                    (75, ys[2] - 14, "A票"), (140, ys[2] - 14, "1,250"), (225, ys[2] - 14, "312"), (285, ys[2] - 14, "163"),
+                    (75, ys[3] - 14, "計"), (140, ys[3] - 14, "2,500"), (225, ys[3] - 14, "603"), (285, ys[3] - 14, "318")]:
+        c.drawString(x, y, t)
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if "計" in r)
+    assert total == "区分: 計 / 配布枚数（枚）: 2,500 / 回収数（枚）・紙: 603 / 回収数（枚）・WEB: 318"
+
+
+def test_sub_labels_printed_inside_the_cells_of_a_spanning_row_label_become_labelled_columns(doc_builders):
+    """The survey's response table: 「A票」 spans two rows whose cells read 「紙： 312」 / 「ウェブ： 163」
+    beside the total 475 — one row per 票, each value named by its header and sub-label."""
+    path, c, (w, h) = _canvas(doc_builders, "rate_sub.pdf")
+    _ruled_table(
+        c, 72, h - 100, [40, 90, 75, 80, 75, 80],
+        [["", "配布枚数（枚）", "回収数（枚）", "", "回収率（％）", ""],
+         ["A票", "1,250", "475", "紙： 312", "38.0", "紙： 25.0"],
+         ["", "", "", "ウェブ： 163", "", "ウェブ： 13.0"],
+         ["計", "2,500", "921", "紙： 603", "36.8", "紙： 24.1"],
+         ["", "", "", "ウェブ： 318", "", "ウェブ： 12.7"]],
+        spans={(1, 0): 2, (1, 1): 2, (1, 2): 2, (1, 4): 2, (3, 0): 2, (3, 1): 2, (3, 2): 2, (3, 4): 2},
+    )
+    c.showPage()
+    c.save()
+    doc = read_document(path)
+    rows = [doc.lines[i] for i in doc.meta["table_lines"]]
+    total = next(r for r in rows if r.startswith("計"))
+    assert total == ("計 / 配布枚数（枚）: 2,500 / 回収数（枚）: 921 / 回収数（枚）・紙: 603 / 回収数（枚）・ウェブ: 318 / "
+                     "回収率（％）: 36.8 / 回収率（％）・紙: 24.1 / 回収率（％）・ウェブ: 12.7")
+    assert sum(1 for r in rows if r.startswith("A票")) == 1, "the two rows of one 票 are one record"
+
+
+def test_a_table_cell_holding_a_list_of_comments_is_split_into_its_items():
+    """A ruled 政策 | 自由意見 row whose comment cell holds several 「○」 comments becomes one row per
+    comment (``_spread_lists``); each comment's wrapped lines are joined without a space."""
+    from assistant.cleaning.pdf_tables import _spread_lists, list_items
+
+    cell = "○ 一人一人が意識改革を。\n○ 思いやる気持ちを持って\nほしい。"
+    assert list_items(cell) == ["○ 一人一人が意識改革を。", "○ 思いやる気持ちを持ってほしい。"]
+    assert _spread_lists(["7 基本的人権の尊重", cell], ["7 基本的人権の尊重", "…"]) == [
+        ["7 基本的人権の尊重", "○ 一人一人が意識改革を。"], ["7 基本的人権の尊重", "○ 思いやる気持ちを持ってほしい。"]]
+    assert list_items("藤塚町一丁目\n多賀町一丁目") is None, "lines of a cell that are not a bulleted list stay one cell"

@@ -41,6 +41,9 @@ def test_the_response_rate_table_is_labelled_rows_with_the_total(satisfaction):
     (row, page), *_ = _lines_with(satisfaction, "計 / 配布枚数")
     assert "配布枚数（枚）: 2,500" in row and "回収数（枚）: 921" in row and "回収率（％）: 36.8" in row
     assert page == 6
+    # the sub-division printed inside the cells (紙 / ウェブ) names its values, one row per 票
+    assert "回収数（枚）・紙: 603" in row and "回収数（枚）・ウェブ: 318" in row and "回収率（％）・ウェブ: 12.7" in row
+    assert len(_lines_with(satisfaction, "計 / 配布枚数")) == 1 and len(_lines_with(satisfaction, "A票 / ")) == 1
 
 
 def test_the_validity_date_printed_on_every_page_is_kept_once(schools):
@@ -79,3 +82,17 @@ def test_chart_rows_and_comment_lines_are_not_section_headings(satisfaction):
 
 def test_printed_page_numbers_and_the_table_of_contents_are_gone(satisfaction):
     assert not any(re.fullmatch(r"-\s*\d+\s*-", l) for l in satisfaction.lines)
+
+
+def test_residents_comments_are_whole_and_filed_under_their_policy(satisfaction):
+    """The 政策 | 自由意見 pages (p.48–64): the policy column is not read into the comments."""
+    rows = _lines_with(satisfaction, "自由意見: ○出産時の費用無償化")
+    assert len(rows) == 1
+    row, page = rows[0]
+    assert row.startswith("政策: 1 子どもが健やかに生まれ育つ環境の充実 / 自由意見: ○出産時の費用無償化。")
+    assert row.endswith("いつまでも少子化は収まりません。よろしくお願いします。住みやすい町に。") and page == 48
+    text = "\n".join(satisfaction.lines)
+    assert "生まれ育 ○" not in text and "\nつ環境の充実" not in text
+    # a comment on a page whose policy column is empty keeps the policy of the page before
+    (row, page), = _lines_with(satisfaction, "○離婚した場合の市の養育費")
+    assert row.startswith("政策: 1 子どもが健やかに生まれ育つ環境の充実 / 自由意見:") and page == 49

