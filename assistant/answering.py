@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 4
 MAX_LIST_ITEMS = 8
+# All lines of one answer: its sentences plus the lists they announce, belong to or head.
+MAX_ANSWER_LINES = 12
 MAX_SOURCES = 3
 TOP_HITS = 8
 # Passages whose sentences are answer candidates.
@@ -163,6 +165,56 @@ def _row_about_something_else(sentence: str, weights: dict[str, float]) -> bool:
     return shared < 0.5 * max(weights.values())
 
 
+def _marker(sentence: str) -> str | None:
+    """The kind of list marker a line starts with (「-」「・」, circled numbers, 「(1)」, 「(ア)」, 「ア.」),
+    or None for a line that is not a list item: items of one list share a kind, sub-items differ."""
+    m = _ITEM_RE.match(sentence.strip())
+    if not m:
+        return None
+    t = m.group(0)
+    if "①" <= t[0] <= "⑳":
+        return "circled"
+    if t[0] in "(（":
+        return "paren-digit" if t[1:-1].isdigit() else "paren-other"
+    if t[-1] in ".．":
+        return "kana"
+    return t[0]
+
+
+def _list_run(sents: list[str], pos: int, limit: int = MAX_LIST_ITEMS) -> list[int]:
+    """The positions of the list a line belongs to or heads, in reading order (empty when none).
+
+    * a label or parent item followed by items of another kind (「<主な取組>」「- 窓口サービスの提供体制」
+      then 「・窓口業務に…」): those sub-items, until the list ends or the parent's kind returns;
+    * a list item: its siblings — the unbroken run of items of the same kind around it, since one
+      item of 「職員研修会の開催 / 視察研修の実施 / 職員向けマニュアルの作成」 is not the answer to
+      「どんな取組？」; a window of ``limit`` lines centred on it when the list is longer.
+    """
+    here = _marker(sents[pos])
+    after = [i for i in range(pos + 1, len(sents))]
+    if after and _marker(sents[after[0]]) not in (None, here) and not sents[pos].rstrip().endswith("。"):
+        kind = _marker(sents[after[0]])
+        run = []
+        for i in after:
+            k = _marker(sents[i])
+            if k != kind:
+                break
+            run.append(i)
+        return [pos] + run[: limit]
+    if here is None:
+        return []
+    lo = pos
+    while lo > 0 and _marker(sents[lo - 1]) == here:
+        lo -= 1
+    hi = pos
+    while hi + 1 < len(sents) and _marker(sents[hi + 1]) == here:
+        hi += 1
+    if hi == lo:
+        return []
+    start = max(lo, min(pos - limit // 2, hi + 1 - limit))
+    return list(range(start, min(hi + 1, start + limit)))
+
+
 def _introduces_list(sentence: str, following: list[str]) -> bool:
     """「次の事項を基本理念として…進めます。」 followed by (1), (2) … items."""
     return bool(_LIST_INTRO_RE.search(sentence.strip())) and bool(following) and bool(_ITEM_RE.match(following[0].strip()))
@@ -205,8 +257,9 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
 
 def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
-    same passage and, when the items are headings of their own, from the passages that follow), or
-    the one sentence that carries on from it (「この開催に当たっては…」)."""
+    same passage and, when the items are headings of their own, from the passages that follow), the
+    list it belongs to or heads (``_list_run``: then the result includes ``best`` itself, in reading
+    order), or the one sentence that carries on from it (「この開催に当たっては…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and (not following or _ITEM_RE.match(following[0][2].strip())):
@@ -220,6 +273,9 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
                 break  # the list ended
             items.extend((nxt, i, s) for i, s in enumerate(sents) if _ITEM_RE.match(s.strip()))
         return [_Candidate(h, p, s, best.score, best.coverage) for h, p, s in items[:MAX_LIST_ITEMS]]
+    run = _list_run(sents, best.position)
+    if len(run) > 1:
+        return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage) for p in run]
     if allow_follow_on and following and _CONTINUES_RE.match(following[0][2].strip()):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
@@ -379,8 +435,8 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
-    ``MAX_SENTENCES`` in all), then what completes them: the list one of them announces (one list
-    per answer) or the sentence that carries on from the best one."""
+    ``MAX_SENTENCES`` in all), then what completes each: the list it announces, belongs to or heads,
+    or (for the best one) the sentence that carries on from it — ``MAX_ANSWER_LINES`` lines at most."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -400,14 +456,23 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         sources.add(c.hit.id)
     # reading order: by passage rank, then by position within the passage
     chosen.sort(key=lambda c: (c.hit.rank, c.position))
+    out: list[_Candidate] = []
+    in_out: set[str] = set()
     for i, c in enumerate(chosen):
-        extra = [x for x in _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if japanese.compact(x.text) not in taken]
-        if extra:
-            if len(extra) > 1:  # a list goes right after the sentence that announces it
-                return chosen[: i + 1] + extra + chosen[i + 1 :]
-            chosen.insert(i + 1, extra[0])
-            break
-    return chosen
+        if japanese.compact(c.text) in in_out:
+            continue  # already shown as part of an earlier sentence's list
+        room = MAX_ANSWER_LINES - len(out) - (len(chosen) - i - 1)
+        cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if room > 1 else []
+        if any(x is c for x in cont):
+            # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
+            add = [x for x in cont if japanese.compact(x.text) not in in_out][:room]
+        else:
+            # c, then the list it announces or the sentence that carries on from it (not shown elsewhere)
+            later = {japanese.compact(x.text) for x in chosen[i + 1 :]}
+            add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
+        out += add
+        in_out |= {japanese.compact(x.text) for x in add}
+    return out
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":
