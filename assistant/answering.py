@@ -298,6 +298,25 @@ def _question_bigrams(qa: QueryAnalysis) -> frozenset[str]:
     return frozenset(japanese.char_bigrams(text))
 
 
+_ACTION_RE = re.compile(r"施策|取組|取り組|推進内容|推進項目|事業|展開|方針|支援策|ねらい|具体的")
+_STATUS_RE = re.compile(r"現状|課題|背景|経緯|沿革|これまで|状況")
+
+
+def _section_kind(hit: Hit, sents, pos: int) -> tuple[float, float]:
+    """Whether a sentence sits under what the plan *does* (施策展開, 主な取組, 推進内容 …) or under
+    what it *found* (現状と課題, 背景 …), from the last two headings of its section path and the
+    nearest label line above it in the passage (「<主な取組>」「●現状」「【ねらい】」): residents ask
+    what the city does, and status sentences share their words without saying it."""
+    label = ""
+    for s, _l in reversed(sents[:pos]):
+        c = japanese.compact(s)
+        if len(c) < 16 and not s.rstrip().endswith("。") and (not _ITEM_RE.match(s.strip()) or _ACTION_RE.search(s) or _STATUS_RE.search(s)):
+            label = s
+            break
+    text = " ".join([*hit.section[-2:], label])
+    return (1.0 if _ACTION_RE.search(text) else 0.0, 1.0 if _STATUS_RE.search(text) else 0.0)
+
+
 def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], qvec, sv) -> list[_Candidate]:
     """Candidates with the features of the sentence model (``evidence_model.SENTENCE_FEATURES``)
     in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
@@ -334,7 +353,9 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
             "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
             "prior": c.score,  # the hand-weighted lexical score of _candidates, as one more feature
+            "item": 1.0 if _ITEM_RE.match(c.text.strip()) else 0.0,
         }
+        c.features["sec_action"], c.features["sec_status"] = _section_kind(c.hit, sents, c.position)
     if cands:
         best = max(c.features["cos"] for c in cands)
         for c in cands:
@@ -342,9 +363,34 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     return cands
 
 
-def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float) -> dict[str, float]:
-    """Question-level evidence for the answerability model (after candidates got ``logit``)."""
+_SPECIFIC_TYPES = ("when", "number", "where")
+
+
+def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
+    """The most distinctive question word that none of the top three passages (with title and
+    section path) contains, as a share of the weight of a word the corpus never uses: 「電話番号」 in
+    「協働推進課の電話番号は？」 — the topic is found, the asked thing is not written there."""
+    if not weights or not hits:
+        return 0.0
+    n = max(len(retriever.index.chunks), 1)
+    absent = float(np.log(1 + (n + 0.5) / 0.5))
+    texts = [_folded(" ".join([h.title, *h.section, h.text])) for h in hits[:3]]
+    lemmas = frozenset().union(*(_lemmas(" ".join([h.title, *h.section])) for h in hits[:3]), *(lem for h in hits[:3] for _s, lem in _sentences(h.text)))
+    missing = [w for w in weights if w not in lemmas and not (len(w) >= 2 and any(w.lower() in t for t in texts))]
+    return max((weights[w] for w in missing), default=0.0) / absent
+
+
+def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float,
+                      qtype: str = "general", miss: float = 0.0, near: float = 0.0) -> dict[str, float]:
+    """Question-level evidence for the answerability model (after candidates got ``logit``).
+
+    ``type_miss``: the question asks a date, a figure or a place and none of the three best
+    sentences (by the sentence model) has one; ``miss_max``: ``missing_max``; ``near_q``: how much
+    closer the question is to answerable training questions than to out-of-scope ones
+    (``evidence_model.QuestionBank``)."""
     logits = sorted((c.logit for c in cands), reverse=True)
+    top3 = sorted(cands, key=lambda c: -c.logit)[:3]
+    type_miss = 1.0 if qtype in _SPECIFIC_TYPES and not any(c.features["type"] for c in top3) else 0.0
     coss = [c.features["cos"] for c in cands]
     total = sum(weights.values())
     return {
@@ -357,6 +403,9 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "cov_pass": passage_cov,
         "bigram_max": max((c.features["bigram"] for c in cands), default=0.0),
         "absent": absent_weight / total if total > 0 else 0.0,
+        "type_miss": type_miss,
+        "miss_max": miss,
+        "near_q": near,
     }
 
 
@@ -502,6 +551,23 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     return model
 
 
+def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> None:
+    """Set each candidate's ``score`` (what ``choose`` orders by) from the fitted entry's choice:
+    "model" — odds relative to the best sentence, so ``choose`` keeps others within ``keep_ratio``;
+    "blend" — the hand-weighted score plus ``blend`` × the sentence model's probability;
+    "prior" — the hand-weighted score alone (unchanged)."""
+    if choice == "model":
+        best = max((c.logit for c in cands), default=0.0)
+        for c in cands:
+            c.score = float(np.exp(c.logit - best))
+    elif choice == "blend":
+        for c in cands:
+            c.score = c.features["prior"] + blend / (1.0 + float(np.exp(-max(-30.0, min(30.0, c.logit)))))
+    else:
+        for c in cands:
+            c.score = c.features["prior"]
+
+
 def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[list[_Candidate], float]:
     """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
     "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
@@ -513,13 +579,10 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv)
     for c in cands:
         c.logit = model.sentence.logit(c.features)
-    if model.choice == "model":
-        best = max((c.logit for c in cands), default=0.0)
-        for c in cands:
-            # odds relative to the best sentence: choose() keeps others within the model's keep_ratio
-            c.score = float(np.exp(c.logit - best))
+    order_by_model(cands, model.choice, model.blend)
     pcov = _evidence_parts(qa, hits, weights)[0]
-    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights))
+    near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), qa.qtype, missing_max(retriever, qa, hits, weights), near)
     return cands, model.answerable.prob(qf)
 
 
