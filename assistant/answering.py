@@ -367,7 +367,7 @@ _SPECIFIC_TYPES = ("when", "number", "where")
 
 
 def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
-    """The most distinctive question word that none of the top three passages (with title and
+    """The most distinctive question noun that none of the top three passages (with title and
     section path) contains, as a share of the weight of a word the corpus never uses: 「電話番号」 in
     「協働推進課の電話番号は？」 — the topic is found, the asked thing is not written there."""
     if not weights or not hits:
@@ -376,7 +376,8 @@ def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str
     absent = float(np.log(1 + (n + 0.5) / 0.5))
     texts = [_folded(" ".join([h.title, *h.section, h.text])) for h in hits[:3]]
     lemmas = frozenset().union(*(_lemmas(" ".join([h.title, *h.section])) for h in hits[:3]), *(lem for h in hits[:3] for _s, lem in _sentences(h.text)))
-    missing = [w for w in weights if w not in lemmas and not (len(w) >= 2 and any(w.lower() in t for t in texts))]
+    nouns = {t.lemma for t in japanese.analyze(qa.text) if t.pos1 == "名詞"}  # verbs (始める, 作る) ask no thing
+    missing = [w for w in weights if w in nouns and w not in lemmas and not (len(w) >= 2 and any(w.lower() in t for t in texts))]
     return max((weights[w] for w in missing), default=0.0) / absent
 
 
