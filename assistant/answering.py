@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 4
 MAX_LIST_ITEMS = 8
+# All lines of one answer: its sentences plus the lists they announce, belong to or head.
+MAX_ANSWER_LINES = 12
 MAX_SOURCES = 3
 TOP_HITS = 8
 # Passages whose sentences are answer candidates.
@@ -164,6 +166,56 @@ def _row_about_something_else(sentence: str, weights: dict[str, float]) -> bool:
     return shared < 0.5 * max(weights.values())
 
 
+def _marker(sentence: str) -> str | None:
+    """The kind of list marker a line starts with (「-」「・」, circled numbers, 「(1)」, 「(ア)」, 「ア.」),
+    or None for a line that is not a list item: items of one list share a kind, sub-items differ."""
+    m = _ITEM_RE.match(sentence.strip())
+    if not m:
+        return None
+    t = m.group(0)
+    if "①" <= t[0] <= "⑳":
+        return "circled"
+    if t[0] in "(（":
+        return "paren-digit" if t[1:-1].isdigit() else "paren-other"
+    if t[-1] in ".．":
+        return "kana"
+    return t[0]
+
+
+def _list_run(sents: list[str], pos: int, limit: int = MAX_LIST_ITEMS) -> list[int]:
+    """The positions of the list a line belongs to or heads, in reading order (empty when none).
+
+    * a label or parent item followed by items of another kind (「<主な取組>」「- 窓口サービスの提供体制」
+      then 「・窓口業務に…」): those sub-items, until the list ends or the parent's kind returns;
+    * a list item: its siblings — the unbroken run of items of the same kind around it, since one
+      item of 「職員研修会の開催 / 視察研修の実施 / 職員向けマニュアルの作成」 is not the answer to
+      「どんな取組？」; a window of ``limit`` lines centred on it when the list is longer.
+    """
+    here = _marker(sents[pos])
+    after = [i for i in range(pos + 1, len(sents))]
+    if after and _marker(sents[after[0]]) not in (None, here) and not sents[pos].rstrip().endswith("。"):
+        kind = _marker(sents[after[0]])
+        run = []
+        for i in after:
+            k = _marker(sents[i])
+            if k != kind:
+                break
+            run.append(i)
+        return [pos] + run[: limit]
+    if here is None:
+        return []
+    lo = pos
+    while lo > 0 and _marker(sents[lo - 1]) == here:
+        lo -= 1
+    hi = pos
+    while hi + 1 < len(sents) and _marker(sents[hi + 1]) == here:
+        hi += 1
+    if hi == lo:
+        return []
+    start = max(lo, min(pos - limit // 2, hi + 1 - limit))
+    return list(range(start, min(hi + 1, start + limit)))
+
+
 def _introduces_list(sentence: str, following: list[str]) -> bool:
     """「次の事項を基本理念として…進めます。」 followed by (1), (2) … items."""
     return bool(_LIST_INTRO_RE.search(sentence.strip())) and bool(following) and bool(_ITEM_RE.match(following[0].strip()))
@@ -206,8 +258,9 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
 
 def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
-    same passage and, when the items are headings of their own, from the passages that follow), or
-    the one sentence that carries on from it (「この開催に当たっては…」)."""
+    same passage and, when the items are headings of their own, from the passages that follow), the
+    list it belongs to or heads (``_list_run``: then the result includes ``best`` itself, in reading
+    order), or the one sentence that carries on from it (「この開催に当たっては…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and (not following or _ITEM_RE.match(following[0][2].strip())):
@@ -221,6 +274,9 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
                 break  # the list ended
             items.extend((nxt, i, s) for i, s in enumerate(sents) if _ITEM_RE.match(s.strip()))
         return [_Candidate(h, p, s, best.score, best.coverage) for h, p, s in items[:MAX_LIST_ITEMS]]
+    run = _list_run(sents, best.position)
+    if len(run) > 1:
+        return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage) for p in run]
     if allow_follow_on and following and _CONTINUES_RE.match(following[0][2].strip()):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
@@ -241,6 +297,25 @@ def _question_bigrams(qa: QueryAnalysis) -> frozenset[str]:
         text = text.replace(m, " ").replace(municipality_stem(m), " ")
     text = re.sub(r"(どこ|どう|どんな|いつ|なに|何|ですか|ますか|でしょうか|ください|教えて|について|ありますか|には)", " ", text)
     return frozenset(japanese.char_bigrams(text))
+
+
+_ACTION_RE = re.compile(r"施策|取組|取り組|推進内容|推進項目|事業|展開|方針|支援策|ねらい|具体的")
+_STATUS_RE = re.compile(r"現状|課題|背景|経緯|沿革|これまで|状況")
+
+
+def _section_kind(hit: Hit, sents, pos: int) -> tuple[float, float]:
+    """Whether a sentence sits under what the plan *does* (施策展開, 主な取組, 推進内容 …) or under
+    what it *found* (現状と課題, 背景 …), from the last two headings of its section path and the
+    nearest label line above it in the passage (「<主な取組>」「●現状」「【ねらい】」): residents ask
+    what the city does, and status sentences share their words without saying it."""
+    label = ""
+    for s, _l in reversed(sents[:pos]):
+        c = japanese.compact(s)
+        if len(c) < 16 and not s.rstrip().endswith("。") and (not _ITEM_RE.match(s.strip()) or _ACTION_RE.search(s) or _STATUS_RE.search(s)):
+            label = s
+            break
+    text = " ".join([*hit.section[-2:], label])
+    return (1.0 if _ACTION_RE.search(text) else 0.0, 1.0 if _STATUS_RE.search(text) else 0.0)
 
 
 def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], qvec, sv) -> list[_Candidate]:
@@ -279,7 +354,9 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
             "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
             "prior": c.score,  # the hand-weighted lexical score of _candidates, as one more feature
+            "item": 1.0 if _ITEM_RE.match(c.text.strip()) else 0.0,
         }
+        c.features["sec_action"], c.features["sec_status"] = _section_kind(c.hit, sents, c.position)
     if cands:
         best = max(c.features["cos"] for c in cands)
         for c in cands:
@@ -287,9 +364,35 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     return cands
 
 
-def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float) -> dict[str, float]:
-    """Question-level evidence for the answerability model (after candidates got ``logit``)."""
+_SPECIFIC_TYPES = ("when", "number", "where")
+
+
+def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
+    """The most distinctive question noun that none of the top three passages (with title and
+    section path) contains, as a share of the weight of a word the corpus never uses: 「電話番号」 in
+    「協働推進課の電話番号は？」 — the topic is found, the asked thing is not written there."""
+    if not weights or not hits:
+        return 0.0
+    n = max(len(retriever.index.chunks), 1)
+    absent = float(np.log(1 + (n + 0.5) / 0.5))
+    texts = [_folded(" ".join([h.title, *h.section, h.text])) for h in hits[:3]]
+    lemmas = frozenset().union(*(_lemmas(" ".join([h.title, *h.section])) for h in hits[:3]), *(lem for h in hits[:3] for _s, lem in _sentences(h.text)))
+    nouns = {t.lemma for t in japanese.analyze(qa.text) if t.pos1 == "名詞"}  # verbs (始める, 作る) ask no thing
+    missing = [w for w in weights if w in nouns and w not in lemmas and not (len(w) >= 2 and any(w.lower() in t for t in texts))]
+    return max((weights[w] for w in missing), default=0.0) / absent
+
+
+def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float,
+                      qtype: str = "general", miss: float = 0.0, near: float = 0.0) -> dict[str, float]:
+    """Question-level evidence for the answerability model (after candidates got ``logit``).
+
+    ``type_miss``: the question asks a date, a figure or a place and none of the three best
+    sentences (by the sentence model) has one; ``miss_max``: ``missing_max``; ``near_q``: how much
+    closer the question is to answerable training questions than to out-of-scope ones
+    (``evidence_model.QuestionBank``)."""
     logits = sorted((c.logit for c in cands), reverse=True)
+    top3 = sorted(cands, key=lambda c: -c.logit)[:3]
+    type_miss = 1.0 if qtype in _SPECIFIC_TYPES and not any(c.features["type"] for c in top3) else 0.0
     coss = [c.features["cos"] for c in cands]
     total = sum(weights.values())
     return {
@@ -302,6 +405,9 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "cov_pass": passage_cov,
         "bigram_max": max((c.features["bigram"] for c in cands), default=0.0),
         "absent": absent_weight / total if total > 0 else 0.0,
+        "type_miss": type_miss,
+        "miss_max": miss,
+        "near_q": near,
     }
 
 
@@ -380,8 +486,8 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
-    ``MAX_SENTENCES`` in all), then what completes them: the list one of them announces (one list
-    per answer) or the sentence that carries on from the best one."""
+    ``MAX_SENTENCES`` in all), then what completes each: the list it announces, belongs to or heads,
+    or (for the best one) the sentence that carries on from it — ``MAX_ANSWER_LINES`` lines at most."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -401,14 +507,23 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         sources.add(c.hit.id)
     # reading order: by passage rank, then by position within the passage
     chosen.sort(key=lambda c: (c.hit.rank, c.position))
+    out: list[_Candidate] = []
+    in_out: set[str] = set()
     for i, c in enumerate(chosen):
-        extra = [x for x in _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if japanese.compact(x.text) not in taken]
-        if extra:
-            if len(extra) > 1:  # a list goes right after the sentence that announces it
-                return chosen[: i + 1] + extra + chosen[i + 1 :]
-            chosen.insert(i + 1, extra[0])
-            break
-    return chosen
+        if japanese.compact(c.text) in in_out:
+            continue  # already shown as part of an earlier sentence's list
+        room = MAX_ANSWER_LINES - len(out) - (len(chosen) - i - 1)
+        cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if room > 1 else []
+        if any(x is c for x in cont):
+            # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
+            add = [x for x in cont if japanese.compact(x.text) not in in_out][:room]
+        else:
+            # c, then the list it announces or the sentence that carries on from it (not shown elsewhere)
+            later = {japanese.compact(x.text) for x in chosen[i + 1 :]}
+            add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
+        out += add
+        in_out |= {japanese.compact(x.text) for x in add}
+    return out
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":
@@ -438,6 +553,23 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     return model
 
 
+def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> None:
+    """Set each candidate's ``score`` (what ``choose`` orders by) from the fitted entry's choice:
+    "model" — odds relative to the best sentence, so ``choose`` keeps others within ``keep_ratio``;
+    "blend" — the hand-weighted score plus ``blend`` × the sentence model's probability;
+    "prior" — the hand-weighted score alone (unchanged)."""
+    if choice == "model":
+        best = max((c.logit for c in cands), default=0.0)
+        for c in cands:
+            c.score = float(np.exp(c.logit - best))
+    elif choice == "blend":
+        for c in cands:
+            c.score = c.features["prior"] + blend / (1.0 + float(np.exp(-max(-30.0, min(30.0, c.logit)))))
+    else:
+        for c in cands:
+            c.score = c.features["prior"]
+
+
 def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[list[_Candidate], float]:
     """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
     "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
@@ -449,13 +581,10 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv)
     for c in cands:
         c.logit = model.sentence.logit(c.features)
-    if model.choice == "model":
-        best = max((c.logit for c in cands), default=0.0)
-        for c in cands:
-            # odds relative to the best sentence: choose() keeps others within the model's keep_ratio
-            c.score = float(np.exp(c.logit - best))
+    order_by_model(cands, model.choice, model.blend)
     pcov = _evidence_parts(qa, hits, weights)[0]
-    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights))
+    near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), qa.qtype, missing_max(retriever, qa, hits, weights), near)
     return cands, model.answerable.prob(qf)
 
 

@@ -22,6 +22,7 @@ re-embedded.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -41,9 +42,9 @@ SENTENCES_FILE = "sentences.npz"
 SENTENCE_CONTEXT_VERSION = "1"
 LEXICAL = "lexical"
 # Sentence-model features: each needs the cosine features only when the entry lists them.
-SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior"]
-QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent"]
-COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max"}
+SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior", "sec_action", "sec_status", "item"]
+QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q"]
+COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max", "near_q"}
 
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
 
@@ -147,6 +148,37 @@ class Logistic:
 
 
 @dataclass
+class QuestionBank:
+    """The training questions' encoder vectors with their label (answerable or out of scope).
+
+    ``nearness(q)``: mean cosine of ``q`` to its ``k`` nearest answerable training questions minus
+    that to its ``k`` nearest out-of-scope ones. Everyday city-service questions (ごみ, 税, 手続き …)
+    resemble each other more than any sentence of the plans resembles them, so this says what kind
+    of question it is, which sentence cosines alone do not."""
+
+    vectors: np.ndarray  # [n, dim], L2-normalized
+    answerable: np.ndarray  # [n] bool
+    k: int = 3
+
+    def nearness(self, q: np.ndarray) -> float:
+        sims = self.vectors @ np.asarray(q, dtype=np.float32)
+        pos, neg = np.sort(sims[self.answerable])[::-1], np.sort(sims[~self.answerable])[::-1]
+        if not len(pos) or not len(neg):
+            return 0.0
+        return float(pos[: self.k].mean() - neg[: self.k].mean())
+
+    def to_dict(self) -> dict:
+        return {"k": self.k, "answerable": self.answerable.astype(int).tolist(),
+                "vectors_f16_b64": base64.b64encode(self.vectors.astype("<f2").tobytes()).decode("ascii"),
+                "dim": int(self.vectors.shape[1])}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "QuestionBank":
+        vec = np.frombuffer(base64.b64decode(d["vectors_f16_b64"]), dtype="<f2").astype(np.float32).reshape(-1, int(d["dim"]))
+        return cls(vectors=vec, answerable=np.asarray(d["answerable"], dtype=bool), k=int(d.get("k", 3)))
+
+
+@dataclass
 class AnswerModel:
     key: str  # the embedding model id it was fitted for, or LEXICAL
     sentence: Logistic
@@ -157,8 +189,12 @@ class AnswerModel:
     # other sentences join the best one when their score is at least this share of the best's
     keep_ratio: float = 0.75
     # "model": the sentence model orders candidates; "prior": the hand-weighted lexical score does
-    # (the sentence model then only feeds the answerability model) — whichever fitted better
+    # (the sentence model then only feeds the answerability model); "blend": their sum, see below —
+    # whichever composed answers holding the asked fact most often, out of fold
     choice: str = "prior"
+    # "blend": score = hand-weighted score + blend × sentence-model probability (both fitted out of fold)
+    blend: float = 0.0
+    bank: QuestionBank | None = None
 
     @property
     def uses_cosines(self) -> bool:
@@ -204,9 +240,11 @@ def for_embedder(model_id: str) -> AnswerModel | None:
             answerable=Logistic.from_dict(entry["answerable"]),
             threshold=float(entry["threshold"]),
             hedge=float(entry.get("hedge", entry["threshold"])),
-            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable")},
+            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable", "bank")},
             keep_ratio=float(entry.get("keep_ratio", 0.75)),
             choice=entry.get("choice", "prior"),
+            blend=float(entry.get("blend", 0.0)),
+            bank=QuestionBank.from_dict(entry["bank"]) if entry.get("bank") else None,
         )
     _CACHE[model_id] = model
     return model
