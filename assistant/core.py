@@ -110,7 +110,8 @@ class Assistant:
             chunker_version=chunking.CHUNKER_VERSION,
             settings={
                 "chunking": chunking.ChunkSettings().as_dict(),
-                "hnsw_threshold": index.HNSW_THRESHOLD,
+                "large_threshold": index.LARGE_THRESHOLD,
+                "sentence_vectors_max": index.sentence_vectors_max(),
                 "pipeline_code": _pipeline_code_hash(),
                 "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
                 "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint},
@@ -155,12 +156,9 @@ class Assistant:
         return built
 
     def _swap(self, loaded: index.SearchIndex) -> None:
-        self._state = _State(
-            search_index=loaded,
-            retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
-                                neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder),
-            by_id={c.id: i for i, c in enumerate(loaded.chunks)},
-        )
+        retriever = Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
+                              neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder)
+        self._state = _State(search_index=loaded, retriever=retriever, by_id=retriever.positions)
         # sentence tokenization of passages is cached; on a small corpus fill the cache off the
         # request path (on a large one it would only compete with the first questions for the GIL)
         if len(loaded.chunks) <= WARM_UP_MAX_PASSAGES:
@@ -310,7 +308,15 @@ class Assistant:
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
+            # "memory" (everything loaded) or "disk" (a large index: SQLite passages, mmapped BM25/IVF)
+            "storage": m.get("storage", "memory"),
+            # false when the build skipped them (large index, ASSISTANT_SENTENCE_VECTORS_MAX): the
+            # answer model then uses its lexical entry
+            "sentence_vectors": bool(m.get("sentence_vectors", {}).get("built", True)),
         }
+        skipped = m.get("sentence_vectors", {}).get("skipped")
+        if skipped:
+            h["sentence_vectors_skipped"] = skipped
         if warnings:
             h["warnings"] = warnings
         if cat:
