@@ -67,7 +67,7 @@ def partial_dir(builds: Path, key: str) -> Path:
 
 
 def _save_npz_atomic(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # workers never share a temporary file
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
@@ -83,37 +83,80 @@ def _shard_ok(path: Path) -> bool:
         return False
 
 
+def build_workers() -> int:
+    """Processes that compute shards: ``ASSISTANT_BUILD_WORKERS``, else one per core (at most 8)."""
+    raw = os.environ.get("ASSISTANT_BUILD_WORKERS", "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"ASSISTANT_BUILD_WORKERS must be a whole number of processes, not {raw!r}") from None
+        if value < 1:
+            raise ValueError(f"ASSISTANT_BUILD_WORKERS must be ≥ 1, not {value}")
+        return value
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+# what forked shard workers read (set in the parent just before the fork; never pickled)
+_JOB: dict[str, Any] = {}
+
+
+def _die_with_parent() -> None:
+    """A shard worker must not outlive a killed builder (Linux; elsewhere it finishes its shard)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+
+
+def _compute_shard(s: int) -> int:
+    chunks, embedder, path = _JOB["chunks"], _JOB["embedder"], _JOB["paths"][s]
+    part = chunks[s * SHARD_SIZE : (s + 1) * SHARD_SIZE]
+    vectors = np.asarray(embedder.encode_passages([_JOB["passage_text"](c) for c in part]), dtype=np.float32)
+    vocab: dict[str, int] = {}
+    indptr, tok, tf, doclen = [0], [], [], []
+    for c in part:
+        tokens = japanese.search_tokens(_JOB["index_text"](c))
+        counts = Counter(tokens)
+        tok.extend(vocab.setdefault(t, len(vocab)) for t in counts)
+        tf.extend(counts.values())
+        indptr.append(len(tok))
+        doclen.append(len(tokens))
+    _save_npz_atomic(path, vectors=vectors, vocab=np.array(list(vocab), dtype=str), indptr=np.asarray(indptr, np.int64),
+                     tok=np.asarray(tok, np.int32), tf=np.asarray(tf, np.int32), doclen=np.asarray(doclen, np.int64))
+    return len(part)
+
+
 def write_shards(work: Path, chunks: list[Chunk], embedder, passage_text, index_text, progress: bool) -> tuple[list[Path], int]:
-    """Vectors and per-passage token counts, ``SHARD_SIZE`` passages per file. Finished shards are
-    kept (a rerun skips them). Returns (shard paths in order, how many were computed now)."""
+    """Vectors and per-passage token counts, ``SHARD_SIZE`` passages per file, computed by
+    ``build_workers()`` forked processes. Finished shards are kept (a rerun skips them).
+    Returns (shard paths in order, how many were computed now)."""
     n_shards = (len(chunks) + SHARD_SIZE - 1) // SHARD_SIZE
     paths = [work / f"shard-{s:05d}.npz" for s in range(n_shards)]
-    done = [p for p in paths if p.exists() and _shard_ok(p)]
-    if done:
-        log.info("resuming a partial build: %d of %d shards already done in %s", len(done), n_shards, work)
-    made = 0
-    bar = tqdm(total=len(chunks), desc="embed + tokenize", unit="passage", disable=not progress)
-    for s, path in enumerate(paths):
-        part = chunks[s * SHARD_SIZE : (s + 1) * SHARD_SIZE]
-        if path in done:
-            bar.update(len(part))
-            continue
-        vectors = embedder.encode_passages([passage_text(c) for c in part]).astype(np.float32)
-        vocab: dict[str, int] = {}
-        indptr, tok, tf, doclen = [0], [], [], []
-        for c in part:
-            tokens = japanese.search_tokens(index_text(c))
-            counts = Counter(tokens)
-            tok.extend(vocab.setdefault(t, len(vocab)) for t in counts)
-            tf.extend(counts.values())
-            indptr.append(len(tok))
-            doclen.append(len(tokens))
-            bar.update(1)
-        _save_npz_atomic(path, vectors=vectors, vocab=np.array(list(vocab), dtype=str), indptr=np.asarray(indptr, np.int64),
-                         tok=np.asarray(tok, np.int32), tf=np.asarray(tf, np.int32), doclen=np.asarray(doclen, np.int64))
-        made += 1
-    bar.close()
-    return paths, made
+    todo = [s for s, p in enumerate(paths) if not (p.exists() and _shard_ok(p))]
+    if len(todo) < n_shards:
+        log.info("resuming a partial build: %d of %d shards already done in %s", n_shards - len(todo), n_shards, work)
+    bar = tqdm(total=len(chunks), initial=len(chunks) - sum(min(SHARD_SIZE, len(chunks) - s * SHARD_SIZE) for s in todo),
+               desc="embed + tokenize", unit="passage", disable=not progress, smoothing=0.1)
+    _JOB.update(chunks=chunks, embedder=embedder, paths=paths, passage_text=passage_text, index_text=index_text)
+    try:
+        workers = min(build_workers(), len(todo))
+        if workers > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent) as pool:
+                for done in pool.imap_unordered(_compute_shard, todo):
+                    bar.update(done)
+        else:
+            for s in todo:
+                bar.update(_compute_shard(s))
+    finally:
+        _JOB.clear()
+        bar.close()
+    return paths, len(todo)
 
 
 def write_bm25(out: Path, shards: list[Path], n_docs: int, version: str, progress: bool) -> None:

@@ -142,6 +142,7 @@ class _Dies(Exception):
 
 def test_a_killed_large_build_resumes_from_its_finished_shards_and_matches_a_fresh_one(small, tmp_path, monkeypatch):
     monkeypatch.setattr(large_build, "SHARD_SIZE", 5)
+    monkeypatch.setenv("ASSISTANT_BUILD_WORKERS", "1")  # the kill below counts calls in this process
     chunks = list(small.state.search_index.chunks)
     n_shards = -(-len(chunks) // 5)
     assert n_shards >= 4
@@ -167,6 +168,7 @@ def test_a_killed_large_build_resumes_from_its_finished_shards_and_matches_a_fre
     assert stats["shards"] == n_shards and stats["shards_computed"] == n_shards - 2, "continues, does not restart"
     assert not list((where / "builds").glob(".partial-*")), "the shards are removed once published"
 
+    monkeypatch.setenv("ASSISTANT_BUILD_WORKERS", "2")  # and forked workers compute the same shards
     _stats, fresh = _build_large(small, tmp_path / "fresh", monkeypatch)
     q = small.embedder.encode_queries(["協働のまちづくり"])[0]
     assert list(resumed.dense_scores(q, 5)[0]) == list(fresh.dense_scores(q, 5)[0])
@@ -203,6 +205,7 @@ def test_a_half_written_shard_is_cleaned_and_recomputed(small, tmp_path, monkeyp
     stats, large = _build_large(small, where, monkeypatch)
     assert stats["shards_computed"] == stats["shards"]
     assert len(large.chunks) == len(chunks)
+    assert not work.exists(), "the leftover and the bad shard went with the finished partial build"
 
 
 # --- sentence vectors above the limit -------------------------------------------------------------
@@ -220,7 +223,10 @@ def test_sentence_vectors_are_skipped_above_the_limit_and_health_says_so(small_c
     assert ans.text  # answers (or refuses) through the fallback, never raises
 
 
-def test_a_bad_sentence_vector_limit_is_a_clear_error(monkeypatch):
+def test_bad_size_settings_are_clear_errors(monkeypatch):
     monkeypatch.setenv("ASSISTANT_SENTENCE_VECTORS_MAX", "lots")
     with pytest.raises(ValueError, match="ASSISTANT_SENTENCE_VECTORS_MAX"):
         index.sentence_vectors_max()
+    monkeypatch.setenv("ASSISTANT_BUILD_WORKERS", "0")
+    with pytest.raises(ValueError, match="ASSISTANT_BUILD_WORKERS"):
+        large_build.build_workers()
