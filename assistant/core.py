@@ -254,18 +254,23 @@ class Assistant:
         counts: dict[str, int] = {}
         info: dict[str, dict[str, Any]] = {}
         catalog = self._catalog()
-        for c in self.state.search_index.chunks:
-            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
-            if c.doc_id not in info:
-                entry = catalog.get(c.doc_id, {})
-                info[c.doc_id] = {
-                    "doc_id": c.doc_id,
-                    "title": c.title,
-                    "municipality": c.municipality,
-                    "kind": entry.get("kind", ""),
-                    "year": str(entry.get("year", entry.get("date", ""))),
-                    "url": entry.get("url", ""),
-                }
+        st = self.state
+        # the document column, then one passage per document (a large index keeps passages on disk)
+        first: dict[str, int] = {}
+        for i, d in enumerate(st.search_index.chunk_column("doc_id")):
+            counts[d] = counts.get(d, 0) + 1
+            first.setdefault(d, i)
+        for d, i in first.items():
+            c = st.search_index.chunks[i]
+            entry = catalog.get(c.doc_id, {})
+            info[c.doc_id] = {
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "municipality": c.municipality,
+                "kind": entry.get("kind", ""),
+                "year": str(entry.get("year", entry.get("date", ""))),
+                "url": entry.get("url", ""),
+            }
         return [info[d] | {"passages": counts[d]} for d in sorted(info)]
 
     def section_context(self, chunk_id: str) -> dict[str, Any]:
@@ -276,7 +281,8 @@ class Assistant:
             raise KeyError(f"unknown passage id: {chunk_id}")
         chunks = st.search_index.chunks
         c = chunks[i]
-        same = [x for x in chunks if x.doc_id == c.doc_id and x.section == c.section]
+        # only this document's passages are read (a large index keeps them on disk)
+        same = [x for x in (chunks[int(j)] for j in st.retriever.positions_of_doc(c.doc_id)) if x.section == c.section]
         lines = [min(x.lines[0] for x in same), max(x.lines[1] for x in same)]
         return {
             "doc_id": c.doc_id,

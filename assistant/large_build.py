@@ -36,7 +36,7 @@ from .types import Chunk
 
 log = logging.getLogger(__name__)
 
-SHARD_SIZE = 20_000
+SHARD_SIZE = 5_000
 TARGET_RECALL = 0.95
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 RECALL_QUERIES = 200

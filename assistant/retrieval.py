@@ -59,6 +59,10 @@ class Retriever:
         """Passage id → position in the index (read-only; shared with core's state)."""
         return self._position
 
+    def positions_of_doc(self, doc_id: str) -> np.ndarray:
+        """Positions of one document's passages, in order."""
+        return np.flatnonzero(self._doc == doc_id)
+
     def following_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
         i = self._position.get(hit.id)

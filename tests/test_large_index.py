@@ -230,3 +230,21 @@ def test_bad_size_settings_are_clear_errors(monkeypatch):
     monkeypatch.setenv("ASSISTANT_BUILD_WORKERS", "0")
     with pytest.raises(ValueError, match="ASSISTANT_BUILD_WORKERS"):
         large_build.build_workers()
+
+
+# --- the assistant over a large index -------------------------------------------------------------
+
+
+def test_the_assistant_over_a_large_index_shows_the_same_documents_sections_and_health(small, small_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(index, "LARGE_THRESHOLD", 10)
+    big = Assistant.load(small_corpus, tmp_path / "index")
+    assert big.state.search_index.manifest["storage"] == "disk"
+    assert big.documents() == small.documents()
+    some = small.state.search_index.chunks[4].id
+    assert big.section_context(some) == small.section_context(some)
+    h = big.health()
+    assert h["storage"] == "disk" and h["sentence_vectors"] is False and "large index" in h["sentence_vectors_skipped"]
+    assert small.health()["storage"] == "memory"
+    hits = big.search("市民活動の支援", k=3)
+    assert hits and all(isinstance(x.id, str) for x in hits)
+    assert big.ask("市民活動を支援する取り組みは？").text
