@@ -290,11 +290,33 @@ class SearchIndex:
         posting = np.asarray(indices[indptr[tid] : indptr[tid + 1]])
         if len(posting) <= DOC_FREQ_SCAN_MAX:
             return sum(1 for i in posting if target in self._compact(int(i)))
-        # a very common bigram in a large index: count an evenly spaced sample and scale (reading
-        # 100k passages per query word would take seconds); small corpora never get here
+        # Only a large corpus gets here (the rarest bigram in more than DOC_FREQ_SCAN_MAX passages):
+        # keep the passages that hold *every* bigram of the word (postings are sorted by passage,
+        # so each step is a binary search), then read at most DOC_FREQ_SCAN_MAX of them and scale.
+        # (An occurrence split by a space has no bigram across the space and is not counted here.)
+        posting = self.holding_all(posting, bigrams, stop_at=DOC_FREQ_SCAN_MAX)
+        if len(posting) <= DOC_FREQ_SCAN_MAX:
+            return sum(1 for i in posting if target in self._compact(int(i)))
         sample = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_SCAN_MAX).astype(np.int64)]
         found = sum(1 for i in sample if target in self._compact(int(i)))
         return int(round(found * len(posting) / len(sample)))
+
+    def holding_all(self, posting: np.ndarray, tokens: list[str], stop_at: int = 0) -> np.ndarray:
+        """The passages of ``posting`` (sorted positions) whose index text has every one of
+        ``tokens``, rarest token first; stops early once at most ``stop_at`` remain."""
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        for tok in sorted(set(tokens), key=self.token_df):
+            if len(posting) <= stop_at:
+                break
+            t = self.bm25.vocab_dict.get(tok)
+            if t is None:
+                return posting[:0]
+            other = indices[indptr[t] : indptr[t + 1]]
+            if len(other) == 0:
+                return posting[:0]
+            at = np.searchsorted(other, posting)
+            posting = posting[(at < len(other)) & (np.asarray(other[np.minimum(at, len(other) - 1)]) == posting)]
+        return posting
 
     def _compact(self, i: int) -> str:
         cache = self.__dict__.setdefault("_compact_cache", {})

@@ -248,3 +248,18 @@ def test_the_assistant_over_a_large_index_shows_the_same_documents_sections_and_
     hits = big.search("市民活動の支援", k=3)
     assert hits and all(isinstance(x.id, str) for x in hits)
     assert big.ask("市民活動を支援する取り組みは？").text
+
+
+def test_a_common_word_is_looked_up_only_in_passages_holding_all_its_bigrams(small, tmp_path, monkeypatch):
+    from assistant import japanese
+
+    _stats, large = _build_large(small, tmp_path / "large", monkeypatch)
+    everyone = np.arange(len(large.chunks))
+    for w in ["市民活動", "まちづくり", "協働", "地域の担い手", "スターリン"]:
+        bigrams = ["#" + b for b in japanese.char_bigrams(w)]
+        narrowed = set(large.holding_all(everyone, bigrams).tolist())
+        verbatim = {i for i, c in enumerate(large.chunks) if japanese.compact(w).lower() in japanese.compact(index.index_text(c)).lower()}
+        holding = {i for i, c in enumerate(large.chunks) if set(bigrams) <= set(japanese.search_tokens(index.index_text(c)))}
+        assert narrowed == holding, w
+        assert verbatim <= narrowed, w
+    assert large.holding_all(everyone, ["#ぬぬ"]).size == 0
