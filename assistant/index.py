@@ -413,9 +413,13 @@ def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info
     _write_manifest(build_dir, manifest)
 
 
-def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedder, info: BuildInfo, extra: dict, progress: bool) -> dict:
+def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedder, info: BuildInfo, extra: dict, progress: bool) -> None:
     """A large build's files (large_build.py) and its manifest into ``build_dir``."""
     made = large_build.write_files(build_dir, work, chunks, embedder, passage_text, index_text, bm25s.__version__, progress)
+    stats = extra["build"]  # the caller's stats too
+    stats |= {"shards": made["shards"], "shards_computed": made["shards_computed"],
+              "embedded": len(chunks) * made["shards_computed"] // max(made["shards"], 1)}
+    stats["reused"] = len(chunks) - stats["embedded"]
     manifest = info.as_dict() | {
         "counts": {"documents": len({c.doc_id for c in chunks}), "passages": len(chunks), "dim": int(embedder.dim)},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -425,7 +429,6 @@ def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedde
         "files": _file_checksums(build_dir),
     } | extra
     _write_manifest(build_dir, manifest)
-    return made
 
 
 @contextmanager
@@ -588,10 +591,7 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         extra |= {"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {}
         if large:
             work = large_build.partial_dir(builds, large_build.input_key(chunks, info.as_dict(), int(embedder.dim)))
-            made = _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress)
-            stats |= {"shards": made["shards"], "shards_computed": made["shards_computed"],
-                      "embedded": len(chunks) * made["shards_computed"] // max(made["shards"], 1)}
-            stats["reused"] = len(chunks) - stats["embedded"]
+            _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress)
         else:
             _write_build(staging / "b", chunks, vectors, info, extra, sentences)
         os.replace(staging / "b", final)

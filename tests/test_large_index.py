@@ -166,6 +166,7 @@ def test_a_killed_large_build_resumes_from_its_finished_shards_and_matches_a_fre
     monkeypatch.setattr(small.embedder, "encode_passages", real)
     stats, resumed = _build_large(small, where, monkeypatch)
     assert stats["shards"] == n_shards and stats["shards_computed"] == n_shards - 2, "continues, does not restart"
+    assert resumed.manifest["build"]["shards_computed"] == n_shards - 2
     assert not list((where / "builds").glob(".partial-*")), "the shards are removed once published"
 
     monkeypatch.setenv("ASSISTANT_BUILD_WORKERS", "2")  # and forked workers compute the same shards
@@ -263,3 +264,23 @@ def test_a_common_word_is_looked_up_only_in_passages_holding_all_its_bigrams(sma
         assert narrowed == holding, w
         assert verbatim <= narrowed, w
     assert large.holding_all(everyone, ["#ぬぬ"]).size == 0
+
+
+def test_recall_counts_duplicate_passages_as_equally_right(tmp_path):
+    import faiss
+
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((50, 16)).astype(np.float32)
+    faiss.normalize_L2(base)
+    vectors = np.concatenate([base] * 4)  # every passage four times, as boilerplate repeats
+    shard = tmp_path / "shard-00000.npz"
+    np.savez(shard, vectors=vectors)
+    exact = faiss.IndexFlatIP(16)
+    exact.add(vectors[::-1].copy())  # same vectors, other ids: ties come back in another order
+    queries = base[:10].copy()
+    truth = large_build.exact_top(queries, [shard], 10)
+    assert truth.shape == (10, 10)
+    assert large_build.recall_at(exact, queries, truth) == 1.0
+    half = faiss.IndexFlatIP(16)
+    half.add(base[10:].copy())  # the queries' own passages missing: the best results are gone
+    assert large_build.recall_at(half, queries, truth) < 0.5
