@@ -112,6 +112,28 @@ class ChunkStore(Sequence):
                 self._cache.popitem(last=False)
         return c
 
+    def get_many(self, positions: Iterable[int]) -> list[Chunk]:
+        """The passages at ``positions`` (in that order), fetched in a few queries instead of one
+        per passage; used where a search reads hundreds of passages at once."""
+        positions = [int(i) for i in positions]
+        found: dict[int, Chunk] = {}
+        with self._cache_lock:
+            for i in positions:
+                c = self._cache.get(i)
+                if c is not None:
+                    found[i] = c
+        missing = sorted({i for i in positions if i not in found})
+        con = self._conn()
+        for k in range(0, len(missing), 500):
+            part = missing[k : k + 500]
+            q = f"SELECT i, data FROM chunks WHERE i IN ({','.join('?' * len(part))})"
+            for i, data in con.execute(q, part):
+                found[int(i)] = Chunk.from_dict(json.loads(data))
+        for i in positions:
+            if i not in found:
+                raise IndexError(f"passage {i} out of range (0..{self._n - 1})")
+        return [found[i] for i in positions]
+
     def __iter__(self) -> Iterator[Chunk]:
         # fetched in pages on this thread's connection; not cached (a full scan would evict the LRU)
         start = 0

@@ -70,8 +70,10 @@ LARGE_THRESHOLD = 200_000
 # Above it the answer model falls back to its lexical entry. ASSISTANT_SENTENCE_VECTORS_MAX overrides.
 SENTENCE_VECTORS_MAX = 20_000
 KEEP_BUILDS = 2
-# doc_freq reads at most this many passages per word (then estimates); its text cache is bounded
+# doc_freq reads every passage of a word's rarest bigram up to DOC_FREQ_SCAN_MAX; beyond (large corpora)
+# it narrows them by the word's other bigrams and reads at most DOC_FREQ_SAMPLE. Its text cache is bounded.
 DOC_FREQ_SCAN_MAX = 2_000
+DOC_FREQ_SAMPLE = 200
 COMPACT_CACHE_MAX = 50_000
 
 
@@ -288,18 +290,31 @@ class SearchIndex:
         indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
         target = japanese.compact(word).lower()
         posting = np.asarray(indices[indptr[tid] : indptr[tid + 1]])
-        if len(posting) <= DOC_FREQ_SCAN_MAX:
-            return sum(1 for i in posting if target in self._compact(int(i)))
+        # an index on disk pays for every passage read, so it narrows sooner
+        if len(posting) <= (DOC_FREQ_SAMPLE if isinstance(self.chunks, chunk_store.ChunkStore) else DOC_FREQ_SCAN_MAX):
+            return self._count_holding(posting, target)
         # Only a large corpus gets here (the rarest bigram in more than DOC_FREQ_SCAN_MAX passages):
         # keep the passages that hold *every* bigram of the word (postings are sorted by passage,
-        # so each step is a binary search), then read at most DOC_FREQ_SCAN_MAX of them and scale.
-        # (An occurrence split by a space has no bigram across the space and is not counted here.)
-        posting = self.holding_all(posting, bigrams, stop_at=DOC_FREQ_SCAN_MAX)
-        if len(posting) <= DOC_FREQ_SCAN_MAX:
-            return sum(1 for i in posting if target in self._compact(int(i)))
-        sample = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_SCAN_MAX).astype(np.int64)]
-        found = sum(1 for i in sample if target in self._compact(int(i)))
-        return int(round(found * len(posting) / len(sample)))
+        # so each step is a binary search); read them all when at most DOC_FREQ_SAMPLE remain,
+        # else read an evenly spaced DOC_FREQ_SAMPLE and scale (a word that common only needs its
+        # order of magnitude). An occurrence split by a space has no bigram across the space and
+        # is not counted on this path.
+        posting = self.holding_all(posting, bigrams, stop_at=DOC_FREQ_SAMPLE)
+        if len(posting) <= DOC_FREQ_SAMPLE:
+            return self._count_holding(posting, target)
+        sample = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_SAMPLE).astype(np.int64)]
+        return int(round(self._count_holding(sample, target) * len(posting) / len(sample)))
+
+    def _count_holding(self, positions: np.ndarray, target: str) -> int:
+        """How many of the passages at ``positions`` contain ``target`` (compact, lower case)."""
+        cache = self.__dict__.setdefault("_compact_cache", {})
+        missing = [int(i) for i in positions if int(i) not in cache]
+        if missing and isinstance(self.chunks, chunk_store.ChunkStore):
+            if len(cache) + len(missing) > COMPACT_CACHE_MAX:
+                cache.clear()
+            for i, c in zip(missing, self.chunks.get_many(missing)):  # one query, not one per passage
+                cache[i] = japanese.compact(index_text(c)).lower()
+        return sum(1 for i in positions if target in self._compact(int(i)))
 
     def holding_all(self, posting: np.ndarray, tokens: list[str], stop_at: int = 0) -> np.ndarray:
         """The passages of ``posting`` (sorted positions) whose index text has every one of

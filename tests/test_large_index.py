@@ -51,6 +51,9 @@ def test_chunk_store_reads_like_the_list_it_replaces(small, tmp_path):
     assert store.column("id") == [c.id for c in chunks]
     assert store.column("municipality") == [c.municipality for c in chunks]
     assert store.position(chunks[7].id) == 7 and store.position("no-such-id") is None
+    assert store.get_many([9, 2, 9, 0]) == [chunks[9], chunks[2], chunks[9], chunks[0]]
+    with pytest.raises(IndexError):
+        store.get_many([1, len(chunks)])
     with pytest.raises(IndexError):
         store[len(chunks)]
     with pytest.raises(ValueError, match="no column"):
