@@ -74,6 +74,7 @@ KEEP_BUILDS = 2
 # it narrows them by the word's other bigrams and reads at most DOC_FREQ_SAMPLE. Its text cache is bounded.
 DOC_FREQ_SCAN_MAX = 2_000
 DOC_FREQ_SAMPLE = 200
+DOC_FREQ_NARROW_MAX = 20_000
 COMPACT_CACHE_MAX = 50_000
 
 
@@ -299,11 +300,15 @@ class SearchIndex:
         # else read an evenly spaced DOC_FREQ_SAMPLE and scale (a word that common only needs its
         # order of magnitude). An occurrence split by a space has no bigram across the space and
         # is not counted on this path.
+        scale = 1.0
+        if len(posting) > DOC_FREQ_NARROW_MAX:  # even the rarest bigram is everywhere: narrow a sample of it
+            scale = len(posting) / DOC_FREQ_NARROW_MAX
+            posting = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_NARROW_MAX).astype(np.int64)]
         posting = self.holding_all(posting, bigrams, stop_at=DOC_FREQ_SAMPLE)
         if len(posting) <= DOC_FREQ_SAMPLE:
-            return self._count_holding(posting, target)
+            return int(round(self._count_holding(posting, target) * scale))
         sample = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_SAMPLE).astype(np.int64)]
-        return int(round(self._count_holding(sample, target) * len(posting) / len(sample)))
+        return int(round(self._count_holding(sample, target) * len(posting) / len(sample) * scale))
 
     def _count_holding(self, positions: np.ndarray, target: str) -> int:
         """How many of the passages at ``positions`` contain ``target`` (compact, lower case)."""
