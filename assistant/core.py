@@ -111,7 +111,8 @@ class Assistant:
             chunker_version=chunking.CHUNKER_VERSION,
             settings={
                 "chunking": chunking.ChunkSettings().as_dict(),
-                "hnsw_threshold": index.HNSW_THRESHOLD,
+                "large_threshold": index.LARGE_THRESHOLD,
+                "sentence_vectors_max": index.sentence_vectors_max(),
                 "pipeline_code": _pipeline_code_hash(),
                 "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
                 "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint},
@@ -156,12 +157,9 @@ class Assistant:
         return built
 
     def _swap(self, loaded: index.SearchIndex) -> None:
-        self._state = _State(
-            search_index=loaded,
-            retriever=Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
-                                neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder),
-            by_id={c.id: i for i, c in enumerate(loaded.chunks)},
-        )
+        retriever = Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
+                              neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder)
+        self._state = _State(search_index=loaded, retriever=retriever, by_id=retriever.positions)
         # sentence tokenization of passages is cached; on a small corpus fill the cache off the
         # request path (on a large one it would only compete with the first questions for the GIL)
         if len(loaded.chunks) <= WARM_UP_MAX_PASSAGES:
@@ -261,20 +259,25 @@ class Assistant:
         counts: dict[str, int] = {}
         info: dict[str, dict[str, Any]] = {}
         catalog = self._catalog()
-        for c in self.state.search_index.chunks:
-            counts[c.doc_id] = counts.get(c.doc_id, 0) + 1
-            if c.doc_id not in info:
-                entry = catalog.get(c.doc_id, {})
-                info[c.doc_id] = {
-                    "doc_id": c.doc_id,
-                    "title": c.title,
-                    "municipality": c.municipality,
-                    "kind": entry.get("kind", ""),
-                    "year": str(entry.get("year", entry.get("date", ""))),
-                    "url": entry.get("url", ""),
-                    # its cited pages can be shown as images (pdf_page_image)
-                    "pdf": self.pdf_source(c.doc_id) is not None,
-                }
+        st = self.state
+        # the document column, then one passage per document (a large index keeps passages on disk)
+        first: dict[str, int] = {}
+        for i, d in enumerate(st.search_index.chunk_column("doc_id")):
+            counts[d] = counts.get(d, 0) + 1
+            first.setdefault(d, i)
+        for d, i in first.items():
+            c = st.search_index.chunks[i]
+            entry = catalog.get(c.doc_id, {})
+            info[c.doc_id] = {
+                "doc_id": c.doc_id,
+                "title": c.title,
+                "municipality": c.municipality,
+                "kind": entry.get("kind", ""),
+                "year": str(entry.get("year", entry.get("date", ""))),
+                "url": entry.get("url", ""),
+                # its cited pages can be shown as images (pdf_page_image)
+                "pdf": self.pdf_source(c.doc_id) is not None,
+            }
         return [info[d] | {"passages": counts[d]} for d in sorted(info)]
 
     def section_context(self, chunk_id: str) -> dict[str, Any]:
@@ -285,7 +288,8 @@ class Assistant:
             raise KeyError(f"unknown passage id: {chunk_id}")
         chunks = st.search_index.chunks
         c = chunks[i]
-        same = [x for x in chunks if x.doc_id == c.doc_id and x.section == c.section]
+        # only this document's passages are read (a large index keeps them on disk)
+        same = [x for x in (chunks[int(j)] for j in st.retriever.positions_of_doc(c.doc_id)) if x.section == c.section]
         lines = [min(x.lines[0] for x in same), max(x.lines[1] for x in same)]
         return {
             "doc_id": c.doc_id,
@@ -392,7 +396,15 @@ class Assistant:
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
+            # "memory" (everything loaded) or "disk" (a large index: SQLite passages, mmapped BM25/IVF)
+            "storage": m.get("storage", "memory"),
+            # false when the build skipped them (large index, ASSISTANT_SENTENCE_VECTORS_MAX): the
+            # answer model then uses its lexical entry
+            "sentence_vectors": bool(m.get("sentence_vectors", {}).get("built", True)),
         }
+        skipped = m.get("sentence_vectors", {}).get("skipped")
+        if skipped:
+            h["sentence_vectors_skipped"] = skipped
         if warnings:
             h["warnings"] = warnings
         if cat:

@@ -5,6 +5,8 @@ Layout of ``index_dir``::
     index/
       current -> builds/20261122T0203-ab12cd   (symlink, swapped atomically)
       builds/<build id>/{manifest.json, chunks.jsonl, dense.faiss, bm25/…}
+                                               (large: chunks.sqlite instead of chunks.jsonl)
+      builds/.partial-<key>/shard-*.npz        (a large build in progress; a rerun resumes it)
       cache/<model fingerprint>.npz            (passage embeddings keyed by content hash)
       cache/passages/<key>.jsonl               (passages of one corpus file, checksummed)
       .build.lock
@@ -19,6 +21,10 @@ Why this shape:
 - The embedding cache keys vectors by a hash of the exact passage text (after the model's passage
   prefix), as simonw/llm does, so a rebuild after one document changed re-embeds only that
   document's passages.
+- *Large indexes stay on disk* (``LARGE_THRESHOLD`` passages and up, large_build.py): passages in
+  SQLite read by position, BM25 matrices memory-mapped, an IVF dense index memory-mapped, no
+  sentence vectors; the build goes through resumable shards. Below the threshold nothing changes:
+  exact FlatIP search and everything in RAM, so the bundled corpus's answers do not move.
 - Everything that *writes* here (passage cache, embedding cache, build directory, ``current``)
   happens under ``.build.lock``, so whatever temporary file exists when a builder acquires the
   lock was left by a killed builder and is removed (``clean_leftovers``). The failure model is
@@ -46,7 +52,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from . import evidence_model, japanese
+from . import chunk_store, evidence_model, japanese, large_build
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -56,9 +62,20 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 SCHEMA_VERSION = 2
 # Tokenizer version: bump when japanese.search_tokens changes output.
 TOKENIZER_VERSION = "fugashi-unidic-lite-1.0.8/lemma-content+bigram/v1"
-# Above this many passages an approximate (HNSW) index replaces exact search; see docs/BENCHMARKS.md.
-HNSW_THRESHOLD = 200_000
+# From this many passages on, the build is a *large* one (large_build.py): passages in SQLite, BM25
+# memory-mapped, an IVF dense index memory-mapped, no sentence vectors; see docs/BENCHMARKS.md §4.
+LARGE_THRESHOLD = 200_000
+# Sentence vectors for the answer model (evidence_model) are embedded only up to this many passages
+# (~7 sentences each; e5-small does ~25 sentences/s on two cores: 20k passages are already ~1.5 h).
+# Above it the answer model falls back to its lexical entry. ASSISTANT_SENTENCE_VECTORS_MAX overrides.
+SENTENCE_VECTORS_MAX = 20_000
 KEEP_BUILDS = 2
+# doc_freq reads every passage of a word's rarest bigram up to DOC_FREQ_SCAN_MAX; beyond (large corpora)
+# it narrows them by the word's other bigrams and reads at most DOC_FREQ_SAMPLE. Its text cache is bounded.
+DOC_FREQ_SCAN_MAX = 2_000
+DOC_FREQ_SAMPLE = 200
+DOC_FREQ_NARROW_MAX = 20_000
+COMPACT_CACHE_MAX = 50_000
 
 
 class IndexError_(Exception):
@@ -237,7 +254,8 @@ class SearchIndex:
 
     path: Path
     manifest: dict[str, Any]
-    chunks: list[Chunk]
+    # a list, or for a large index a chunk_store.ChunkStore (same Sequence interface, read lazily)
+    chunks: list[Chunk] | chunk_store.ChunkStore
     bm25: bm25s.BM25
     dense: faiss.Index
     # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
@@ -281,13 +299,70 @@ class SearchIndex:
             return 0
         indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
         target = japanese.compact(word).lower()
-        return sum(1 for i in indices[indptr[tid] : indptr[tid + 1]] if target in self._compact(int(i)))
+        posting = np.asarray(indices[indptr[tid] : indptr[tid + 1]])
+        # an index on disk pays for every passage read, so it narrows sooner
+        if len(posting) <= (DOC_FREQ_SAMPLE if isinstance(self.chunks, chunk_store.ChunkStore) else DOC_FREQ_SCAN_MAX):
+            return self._count_holding(posting, target)
+        # Only a large corpus gets here (the rarest bigram in more than DOC_FREQ_SCAN_MAX passages):
+        # keep the passages that hold *every* bigram of the word (postings are sorted by passage,
+        # so each step is a binary search); read them all when at most DOC_FREQ_SAMPLE remain,
+        # else read an evenly spaced DOC_FREQ_SAMPLE and scale (a word that common only needs its
+        # order of magnitude). An occurrence split by a space has no bigram across the space and
+        # is not counted on this path.
+        scale = 1.0
+        if len(posting) > DOC_FREQ_NARROW_MAX:  # even the rarest bigram is everywhere: narrow a sample of it
+            scale = len(posting) / DOC_FREQ_NARROW_MAX
+            posting = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_NARROW_MAX).astype(np.int64)]
+        posting = self.holding_all(posting, bigrams, stop_at=DOC_FREQ_SAMPLE)
+        if len(posting) <= DOC_FREQ_SAMPLE:
+            return int(round(self._count_holding(posting, target) * scale))
+        sample = posting[np.linspace(0, len(posting) - 1, DOC_FREQ_SAMPLE).astype(np.int64)]
+        return int(round(self._count_holding(sample, target) * len(posting) / len(sample) * scale))
+
+    def _count_holding(self, positions: np.ndarray, target: str) -> int:
+        """How many of the passages at ``positions`` contain ``target`` (compact, lower case)."""
+        cache = self.__dict__.setdefault("_compact_cache", {})
+        missing = [int(i) for i in positions if int(i) not in cache]
+        if missing and isinstance(self.chunks, chunk_store.ChunkStore):
+            if len(cache) + len(missing) > COMPACT_CACHE_MAX:
+                cache.clear()
+            for i, c in zip(missing, self.chunks.get_many(missing)):  # one query, not one per passage
+                cache[i] = japanese.compact(index_text(c)).lower()
+        return sum(1 for i in positions if target in self._compact(int(i)))
+
+    def holding_all(self, posting: np.ndarray, tokens: list[str], stop_at: int = 0) -> np.ndarray:
+        """The passages of ``posting`` (sorted positions) whose index text has every one of
+        ``tokens``, rarest token first; stops early once at most ``stop_at`` remain."""
+        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
+        for tok in sorted(set(tokens), key=self.token_df):
+            if len(posting) <= stop_at:
+                break
+            t = self.bm25.vocab_dict.get(tok)
+            if t is None:
+                return posting[:0]
+            other = indices[indptr[t] : indptr[t + 1]]
+            if len(other) == 0:
+                return posting[:0]
+            at = np.searchsorted(other, posting)
+            posting = posting[(at < len(other)) & (np.asarray(other[np.minimum(at, len(other) - 1)]) == posting)]
+        return posting
 
     def _compact(self, i: int) -> str:
         cache = self.__dict__.setdefault("_compact_cache", {})
         if i not in cache:
+            if len(cache) >= COMPACT_CACHE_MAX:  # bounded: a large index must not creep into RAM
+                cache.clear()
             cache[i] = japanese.compact(index_text(self.chunks[i])).lower()
         return cache[i]
+
+    def chunk_column(self, name: str) -> list[str]:
+        """``id``, ``doc_id`` or ``municipality`` of every passage, in order, without decoding every
+        passage of a large index."""
+        if isinstance(self.chunks, chunk_store.ChunkStore):
+            return self.chunks.column(name)
+        if name not in chunk_store.COLUMNS:
+            raise ValueError(f"no column {name!r} (one of {', '.join(chunk_store.COLUMNS)})")
+        return [getattr(c, name) for c in self.chunks]
 
     def idf(self, token: str) -> float:
         """Inverse document frequency of a search token (0 for tokens not in the index)."""
@@ -313,17 +388,44 @@ class SearchIndex:
         return ids[0][keep], scores[0][keep]
 
 
+def sentence_vectors_max() -> int:
+    """How many passages an index may have and still get sentence vectors (see SENTENCE_VECTORS_MAX)."""
+    raw = os.environ.get("ASSISTANT_SENTENCE_VECTORS_MAX", "").strip()
+    if not raw:
+        return SENTENCE_VECTORS_MAX
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"ASSISTANT_SENTENCE_VECTORS_MAX must be a whole number of passages, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"ASSISTANT_SENTENCE_VECTORS_MAX must be ≥ 0, not {value}")
+    return value
+
+
+def is_large(n_passages: int) -> bool:
+    return n_passages >= LARGE_THRESHOLD
+
+
 def _make_faiss(vectors: np.ndarray) -> faiss.Index:
-    dim = vectors.shape[1]
-    if len(vectors) >= HNSW_THRESHOLD:
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 96
-    else:
-        index = faiss.IndexFlatIP(dim)
+    """Exact inner-product search (small builds; large ones use large_build.write_ivf)."""
+    index = faiss.IndexFlatIP(vectors.shape[1])
     if len(vectors):
         index.add(vectors)
     return index
+
+
+def _file_checksums(build_dir: Path) -> dict[str, dict[str, Any]]:
+    files = {}
+    for p in sorted(build_dir.rglob("*")):
+        if p.is_file():
+            files[str(p.relative_to(build_dir))] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+    return files
+
+
+def _write_manifest(build_dir: Path, manifest: dict[str, Any]) -> None:
+    tmp = build_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, build_dir / "manifest.json")
 
 
 def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict, sentences=None) -> None:
@@ -338,19 +440,32 @@ def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info
     retriever.index(corpus_tokens or [[""]], show_progress=False)
     retriever.save(str(build_dir / "bm25"), show_progress=False)
     faiss.write_index(_make_faiss(vectors), str(build_dir / "dense.faiss"))
-    files = {}
-    for p in sorted(build_dir.rglob("*")):
-        if p.is_file():
-            files[str(p.relative_to(build_dir))] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     manifest = info.as_dict() | {
         "counts": {"documents": len({c.doc_id for c in chunks}), "passages": len(chunks), "dim": int(vectors.shape[1])},
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "dense_index": "HNSW" if len(chunks) >= HNSW_THRESHOLD else "FlatIP",
-        "files": files,
+        "dense_index": "FlatIP",
+        "storage": "memory",
+        "files": _file_checksums(build_dir),
     } | extra
-    tmp = build_dir / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, build_dir / "manifest.json")
+    _write_manifest(build_dir, manifest)
+
+
+def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedder, info: BuildInfo, extra: dict, progress: bool) -> None:
+    """A large build's files (large_build.py) and its manifest into ``build_dir``."""
+    made = large_build.write_files(build_dir, work, chunks, embedder, passage_text, index_text, bm25s.__version__, progress)
+    stats = extra["build"]  # the caller's stats too
+    stats |= {"shards": made["shards"], "shards_computed": made["shards_computed"],
+              "embedded": len(chunks) * made["shards_computed"] // max(made["shards"], 1)}
+    stats["reused"] = len(chunks) - stats["embedded"]
+    manifest = info.as_dict() | {
+        "counts": {"documents": len({c.doc_id for c in chunks}), "passages": len(chunks), "dim": int(embedder.dim)},
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "dense_index": "IVFFlat",
+        "dense": made["dense"],
+        "storage": "disk",
+        "files": _file_checksums(build_dir),
+    } | extra
+    _write_manifest(build_dir, manifest)
 
 
 @contextmanager
@@ -385,6 +500,7 @@ def clean_leftovers(index_dir: Path | str, before: float | None = None) -> list[
         *index_dir.glob(".replaced-current-*"),
         *index_dir.glob("cache/*.tmp"),
         *index_dir.glob("cache/passages/*.tmp"),
+        *index_dir.glob("builds/.partial-*/*.tmp"),  # a shard being written; finished shards stay
     ]
     removed = []
     for p in candidates:
@@ -479,21 +595,42 @@ def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
 def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInfo, progress: bool,
                   corpus_dir: Path | str | None, sentence_encoder=None) -> dict[str, Any]:
     t0 = time.perf_counter()
-    vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
-    t_embed = time.perf_counter() - t0
-    sentences, s_new = _embed_sentences(chunks, sentence_encoder or embedder, index_dir / "cache", progress)
-    t_sent = time.perf_counter() - t0 - t_embed
-    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
+    large = is_large(len(chunks))
     builds = index_dir / "builds"
-    staging = None
+    limit = sentence_vectors_max()
+    sentences, s_new, t_sent, n_new = None, 0, 0.0, len(chunks)
+    if large:
+        skipped = f"{len(chunks):,} passages: a large index (≥ {LARGE_THRESHOLD:,}) has no sentence vectors"
+    elif len(chunks) > limit:
+        skipped = f"{len(chunks):,} passages > ASSISTANT_SENTENCE_VECTORS_MAX {limit:,}"
+    else:
+        skipped = None
+    if skipped:
+        log.warning("sentence vectors skipped (%s): the answer model uses its lexical entry", skipped)
+    if large:
+        vectors = None
+        t_embed = 0.0
+    else:
+        vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
+        t_embed = time.perf_counter() - t0
+        if not skipped:
+            sentences, s_new = _embed_sentences(chunks, sentence_encoder or embedder, index_dir / "cache", progress)
+        t_sent = time.perf_counter() - t0 - t_embed
+    build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
+    staging = work = None
     try:
         builds.mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=builds))
         final = builds / build_id
         stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3),
                  "sentences_embedded": s_new, "sentence_seconds": round(t_sent, 3)}
-        extra = {"build": stats} | ({"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {})
-        _write_build(staging / "b", chunks, vectors, info, extra, sentences)
+        extra = {"build": stats, "sentence_vectors": {"built": sentences is not None, "skipped": skipped}}
+        extra |= {"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {}
+        if large:
+            work = large_build.partial_dir(builds, large_build.input_key(chunks, info.as_dict(), int(embedder.dim)))
+            _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress)
+        else:
+            _write_build(staging / "b", chunks, vectors, info, extra, sentences)
         os.replace(staging / "b", final)
         _point_current(index_dir, final)
     except OSError as e:
@@ -501,9 +638,11 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+    if work is not None:  # published: the shards are no longer needed
+        shutil.rmtree(work, ignore_errors=True)
     _prune(builds, keep={final.name})
     stats["seconds"] = round(time.perf_counter() - t0, 3)
-    log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), n_new, len(chunks) - n_new, stats["seconds"])
+    log.info("index built: %d passages (%d embedded, %d reused) in %.1fs", len(chunks), stats["embedded"], stats["reused"], stats["seconds"])
     return stats
 
 
@@ -579,9 +718,16 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
             if not isinstance(meta, dict) or p.stat().st_size != meta.get("bytes") or sha256_file(p) != meta.get("sha256"):
                 raise CorruptIndexError(f"{p} does not match its checksum (truncated or modified)")
     try:
-        chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
-        retriever = bm25s.BM25.load(str(root / "bm25"), show_progress=False, verbosity=0)
-        dense = faiss.read_index(str(root / "dense.faiss"))
+        if (root / chunk_store.FILE).is_file():
+            chunks = chunk_store.ChunkStore(root / chunk_store.FILE)
+        else:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in (root / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        # a large build's matrices stay on disk and are paged in as queries touch them
+        on_disk = manifest.get("storage") == "disk"
+        retriever = bm25s.BM25.load(str(root / "bm25"), show_progress=False, verbosity=0, mmap=on_disk)
+        dense = faiss.read_index(str(root / "dense.faiss"), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if on_disk else 0)
+        if isinstance(manifest.get("dense"), dict) and manifest["dense"].get("nprobe"):
+            faiss.extract_index_ivf(dense).nprobe = int(manifest["dense"]["nprobe"])
         sentences = evidence_model.SentenceVectors.load(root / evidence_model.SENTENCES_FILE)
     except Exception as e:
         raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e

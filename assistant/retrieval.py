@@ -47,10 +47,12 @@ class Retriever:
         self.answer_encoder = answer_encoder or embedder
         self.thesaurus = thesaurus or load_thesaurus()
         self.dense_weight = embedder.dense_weight if dense_weight is None else dense_weight
-        self.municipalities = sorted({c.municipality for c in index.chunks if c.municipality and c.municipality != "不明"})
-        self._muni = np.array([c.municipality for c in index.chunks], dtype=object)
-        self._doc = np.array([c.doc_id for c in index.chunks], dtype=object)
-        self._position = {c.id: i for i, c in enumerate(index.chunks)}
+        # metadata columns, not whole passages: a large index keeps its passages on disk
+        self._muni = np.array(index.chunk_column("municipality"), dtype=object)
+        self._doc = np.array(index.chunk_column("doc_id"), dtype=object)
+        self._ids = np.array(index.chunk_column("id"), dtype=object)
+        self.municipalities = sorted({m for m in set(self._muni.tolist()) if m and m != "不明"})
+        self._position = {c: i for i, c in enumerate(self._ids.tolist())}
         self.sentence_weight = SENTENCE_WEIGHT
         self.sentence_mode = SENTENCE_MODE
         self.rerank_n = RERANK_N
@@ -63,6 +65,15 @@ class Retriever:
         if self._rerank_model is None:
             self._rerank_model = rerank.load()
         return self._rerank_model
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """Passage id → position in the index (read-only; shared with core's state)."""
+        return self._position
+
+    def positions_of_doc(self, doc_id: str) -> np.ndarray:
+        """Positions of one document's passages, in order."""
+        return np.flatnonzero(self._doc == doc_id)
 
     def following_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
@@ -172,7 +183,7 @@ class Retriever:
         if doc_id:
             mask &= self._doc == doc_id
         if exclude_ids:
-            mask &= np.array([c.id not in exclude_ids for c in chunks])
+            mask &= ~np.isin(self._ids, list(exclude_ids))
         if not mask.any():
             return []
 

@@ -5,7 +5,8 @@
 Vectors are the bundled model's real embeddings of JSQuAD paragraphs, repeated with small noise
 to reach each size (random vectors would make HNSW look better than it is on clustered text).
 Prints build time, single-query latency p50/p95 (k=100, the candidate count retrieval asks for)
-and HNSW recall@10 against exact search. Used to set ``index.HNSW_THRESHOLD``.
+and HNSW recall@10 against exact search. Used to set the old ``index.HNSW_THRESHOLD`` (HNSW has since
+given way to the large path's memory-mapped IVF index at ``index.LARGE_THRESHOLD``; BENCHMARKS §4.1).
 """
 
 from __future__ import annotations

@@ -99,13 +99,13 @@ def test_current_is_swapped_atomically_and_old_builds_are_pruned(built):
     assert not list((idx / "builds").glob(".staging-*"))
 
 
-def test_large_corpora_switch_to_an_approximate_index_that_still_finds_the_exact_passage(built, monkeypatch, tmp_path):
+def test_large_corpora_switch_to_an_on_disk_index_that_still_finds_the_exact_passage(built, monkeypatch, tmp_path):
     a, _corpus, _idx = built
-    monkeypatch.setattr(index, "HNSW_THRESHOLD", 10)
-    idx2 = tmp_path / "hnsw"
+    monkeypatch.setattr(index, "LARGE_THRESHOLD", 10)
+    idx2 = tmp_path / "large"
     index.build(idx2, a.state.search_index.chunks, a.embedder, a.build_info())
     loaded = index.load(idx2, a.build_info())
-    assert loaded.manifest["dense_index"] == "HNSW"
+    assert loaded.manifest["dense_index"] == "IVFFlat" and loaded.manifest["storage"] == "disk"
     chunk = loaded.chunks[5]
     vec = a.embedder.encode_passages([index.passage_text(chunk)])[0]
     ids, _scores = loaded.dense_scores(vec, 3)
