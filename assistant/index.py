@@ -262,13 +262,15 @@ class SearchIndex:
     sentence_vectors: Any = None
 
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:
-        """The passage with this id, or None — a dictionary lookup (built on first use; the index
-        is read-only, and two threads building it at once build the same dictionary)."""
-        ids = self.__dict__.get("_by_id")
-        if ids is None:
-            ids = {c.id: c for c in self.chunks}
-            self.__dict__["_by_id"] = ids
-        return ids.get(chunk_id)
+        """The passage with this id, or None — a dictionary lookup id → position (built on first use
+        from the id column, so a large index decodes only the passage asked for; the index is
+        read-only, and two threads building it at once build the same dictionary)."""
+        positions = self.__dict__.get("_position_by_id")
+        if positions is None:
+            positions = {cid: i for i, cid in enumerate(self.chunk_column("id"))}
+            self.__dict__["_position_by_id"] = positions
+        i = positions.get(chunk_id)
+        return None if i is None else self.chunks[i]
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
         if not tokens or not self.chunks:
