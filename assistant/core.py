@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, conversation, corpus, evidence_model, index, passage_cache
+from . import answering, backends, chunking, conversation, corpus, evidence_model, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 
 BUNDLED_WORD_VECTORS = "bundled:chive-ja"
@@ -57,14 +57,19 @@ def _pipeline_code_hash() -> str:
 class _State:
     """Everything a search needs, swapped as one reference so a question never sees half an index."""
 
-    search_index: index.SearchIndex
+    search_index: index.SearchIndex | backends.SearchBackend
     retriever: Retriever
     by_id: dict[str, int]
 
 
 class Assistant:
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None):
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None,
+                 backend: str | None = None):
         self.corpus_dir = Path(corpus_dir)
+        # where searches run (backends.parse_spec: "local", "milvus:PATH.db", "milvus:http://…");
+        # a remote store connects now, so an unreachable server is one clear error naming its URI
+        self.backend_spec = backends.parse_spec(backend)
+        self.store = backends.open_backend(backend)
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.answer_encoder = answer_encoder or embedder
@@ -91,14 +96,17 @@ class Assistant:
         rebuild: bool = False,
         dense_weight: float | None = None,
         cache_dir: str | None = None,
+        backend: str | None = None,
     ) -> "Assistant":
         """Open the assistant over ``corpus_dir``, (re)building ``index_dir`` when needed.
 
-        ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder.
+        ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder;
+        ``backend=None`` reads ``ASSISTANT_BACKEND`` (default ``local``; see :mod:`assistant.backends`).
         """
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
-        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir))
+        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir),
+                backend=backend)
         a.refresh(force=rebuild, progress=progress)
         return a
 
@@ -128,6 +136,13 @@ class Assistant:
             raise FileNotFoundError(f"corpus directory not found: {self.corpus_dir}")
         expected = self.build_info()
         with self._lock:
+            if self.store is not None and not force:
+                # a replica over a shared store: the published build is current → serve it, no local files
+                m = self.store.current_manifest()
+                if m is not None and index.staleness(m, expected) is None:
+                    self.stale = None
+                    self._swap(self.store.open_current())
+                    return False
             loaded = None
             if not force:
                 try:
@@ -150,6 +165,9 @@ class Assistant:
                     self.last_build = stats
                     built = True
                 loaded = index.load(self.index_dir, expected)
+            if self.store is not None:
+                # the local build is the staging area: copy it into the store, then swap its alias
+                loaded = self.store.publish(loaded, progress=progress)
             self.stale = None
             self._swap(loaded)
         return built
@@ -310,6 +328,7 @@ class Assistant:
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
+            "backend": self.state.retriever.index.describe(),
         }
         if warnings:
             h["warnings"] = warnings
