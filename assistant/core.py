@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class Assistant:
         # a remote store connects now, so an unreachable server is one clear error naming its URI
         self.backend_spec = backends.parse_spec(backend)
         self.store = backends.open_backend(backend)
+        self._followed_at = 0.0
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.answer_encoder = answer_encoder or embedder
@@ -167,7 +169,9 @@ class Assistant:
                 loaded = index.load(self.index_dir, expected)
             if self.store is not None:
                 # the local build is the staging area: copy it into the store, then swap its alias
-                loaded = self.store.publish(loaded, progress=progress)
+                # (under the index's build lock: two admins' publishes never interleave)
+                with index.build_lock(self.index_dir):
+                    loaded = self.store.publish(loaded, progress=progress)
             self.stale = None
             self._swap(loaded)
         return built
@@ -248,7 +252,32 @@ class Assistant:
             raise RuntimeError("Assistant has no index loaded; use Assistant.load()")
         return self._state
 
+    def follow_store(self, *, every: float | None = None) -> bool:
+        """With a shared store: when another process (an admin's rebuild on another replica) has
+        pointed the alias at a newer build, open that one. Checked at most every ``every``
+        seconds (``ASSISTANT_BACKEND_POLL_S``, default 30) on the question path; the old build
+        stays in the store meanwhile (publish keeps two), so questions never fail over it.
+        Returns True when it switched."""
+        if self.store is None or self._state is None:
+            return False
+        every = float(os.environ.get("ASSISTANT_BACKEND_POLL_S", "30")) if every is None else every
+        now = time.monotonic()
+        if now - self._followed_at < every or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._followed_at = now
+            current = getattr(self._state.search_index, "collection", None)
+            target = self.store.target()
+            if target is None or target == current:
+                return False
+            log.info("the store's alias now names %s (was %s): switching", target, current)
+            self._swap(self.store.open_current())
+            return True
+        finally:
+            self._lock.release()
+
     def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
+        self.follow_store()
         query = conversation.clean_question(query)[0]
         if not query:
             return []
@@ -266,6 +295,7 @@ class Assistant:
         """Answer from the documents' own sentences with citations, or refuse. Never raises for user input.
 
         ``k`` is how many passages are retrieved as evidence (the answer quotes from the best five)."""
+        self.follow_store()
         return answering.answer(self.state.retriever, question, history, municipality=municipality, doc_id=doc_id, k=k)
 
     # --- what the faces show --------------------------------------------------------------
@@ -318,8 +348,11 @@ class Assistant:
         cat = self.catalog_error()
         if cat:
             warnings.append(f"目録 catalog.toml を修正してください / fix catalog.toml: {cat}")
+        backend = self.state.retriever.index.describe()
+        if backend.get("reachable") is False:
+            warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
         h = {
-            "status": "stale" if self.stale else "ok",
+            "status": "backend_unavailable" if backend.get("reachable") is False else "stale" if self.stale else "ok",
             "documents": m.get("counts", {}).get("documents", 0),
             "passages": m.get("counts", {}).get("passages", 0),
             "model": self.embedder.model_id,
@@ -328,7 +361,7 @@ class Assistant:
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             "built_at": m.get("built_at"),
-            "backend": self.state.retriever.index.describe(),
+            "backend": backend,
         }
         if warnings:
             h["warnings"] = warnings
