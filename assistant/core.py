@@ -65,12 +65,12 @@ class _State:
 
 class Assistant:
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None,
-                 backend: str | None = None):
+                 backend: str | None = None, store=None):
         self.corpus_dir = Path(corpus_dir)
         # where searches run (backends.parse_spec: "local", "milvus:PATH.db", "milvus:http://…");
         # a remote store connects now, so an unreachable server is one clear error naming its URI
         self.backend_spec = backends.parse_spec(backend)
-        self.store = backends.open_backend(backend)
+        self.store = store if store is not None else backends.open_backend(backend)
         self._followed_at = 0.0
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -105,10 +105,11 @@ class Assistant:
         ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder;
         ``backend=None`` reads ``ASSISTANT_BACKEND`` (default ``local``; see :mod:`assistant.backends`).
         """
+        store = backends.open_backend(backend)  # before loading models: an unreachable server fails fast
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
         a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir),
-                backend=backend)
+                backend=backend, store=store)
         a.refresh(force=rebuild, progress=progress)
         return a
 

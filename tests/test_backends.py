@@ -126,8 +126,11 @@ def test_health_names_the_backend(bundled_local, bundled_milvus):
 
 
 @pytest.fixture
-def lite(tmp_path, small_corpus):
+def lite(tmp_path, small_corpus, monkeypatch):
     milvus_lite_or_skip()
+    # these tests are about publishing, not the answer encoder: skip embedding every sentence with e5
+    # (the bundled-corpus tests above carry sentence vectors through Milvus)
+    monkeypatch.setenv("ASSISTANT_ANSWER_MODEL", "same")
     return {"corpus": small_corpus, "index": tmp_path / "index", "backend": f"milvus:{tmp_path / 'qa.db'}"}
 
 
