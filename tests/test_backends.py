@@ -201,6 +201,15 @@ def test_a_replica_serves_the_published_build_without_a_local_index(lite, tmp_pa
     assert [h.id for h in replica.search(q, k=5)] == [h.id for h in a.search(q, k=5)]
 
 
+def test_a_restarted_server_serves_the_published_build(lite, tmp_path):
+    a = _open(lite)
+    for c in a.store.client.list_collections():  # what a Milvus restart leaves: nothing loaded
+        a.store.client.release_collection(c)
+    before = [h.id for h in a.search("市民活動の支援", k=5)]  # the running app reloads what it searches
+    replica = _open(lite, index=tmp_path / "replica-index")
+    assert [h.id for h in replica.search("市民活動の支援", k=5)] == before
+
+
 def test_a_replica_follows_a_rebuild_made_by_another_process(lite, tmp_path):
     a = _open(lite)
     replica = _open(lite, index=tmp_path / "replica-index")

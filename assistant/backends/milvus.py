@@ -140,6 +140,7 @@ class MilvusStore:
         meta = name + "_meta"
         if not self.call("has_collection", meta):
             return None
+        self.call("load_collection", meta)  # after a server restart collections are released
         rows = self.call("query", meta, filter="id >= 0", output_fields=["kind", "part", "payload"], limit=MAX_LIMIT)
         by: dict[str, list] = {}
         for r in rows:
@@ -370,9 +371,16 @@ class MilvusBackend:
     def _search(self, field: str, data, k: int, expr: str) -> tuple[np.ndarray, np.ndarray]:
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        res = self.store.call("search", self.collection, data=[data], anns_field=field, limit=min(k, MAX_LIMIT),
-                              filter=expr, output_fields=["pos"],
-                              search_params={"metric_type": "IP", "params": {"ef": max(128, k)} if field == "dense" and not self.store.lite else {}})
+        kw = dict(data=[data], anns_field=field, limit=min(k, MAX_LIMIT), filter=expr, output_fields=["pos"],
+                  search_params={"metric_type": "IP", "params": {"ef": max(128, k)} if field == "dense" and not self.store.lite else {}})
+        try:
+            res = self.store.call("search", self.collection, **kw)
+        except BackendError as e:
+            if isinstance(e, BackendUnavailable) or "load" not in str(e):
+                raise
+            # a restarted server that did not reload the collection: load it and ask again, once
+            self.store.call("load_collection", self.collection)
+            res = self.store.call("search", self.collection, **kw)
         hits = res[0] if res else []
         return (np.array([h["entity"]["pos"] for h in hits], dtype=np.int64), np.array([h["distance"] for h in hits], dtype=np.float32))
 
