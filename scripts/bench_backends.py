@@ -95,6 +95,8 @@ def scale_one(corpus_dir: str, n_queries: int) -> dict:
         t0 = time.perf_counter()
         rep = Assistant.load(corpus_dir, Path(tmp) / "replica-index", backend=db)  # no local build: opens the alias
         open_s = time.perf_counter() - t0
+        if not loc.health()["passages"]:
+            raise SystemExit(f"nothing was indexed from {corpus_dir}: {[str(s) for s in loc.skipped][:3]}")
         qs = [q for q, _ in jsquad_corpus(JSQUAD)[1]][: 20 + n_queries]
         for q in qs[:20]:
             rep.search(q, k=10)
@@ -130,7 +132,8 @@ def scale(sizes: list[int], n_queries: int) -> None:
 
     print(f"machine: {os.cpu_count()} cores (shared); load {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}")
     tmp = tempfile.mkdtemp()
-    env = os.environ | {"ASSISTANT_ANSWER_MODEL": "same", "PYTHONPATH": str(ROOT)}
+    # one synthetic JSONL file of 100k passages is > 20 MB, the default per-file limit for text
+    env = os.environ | {"ASSISTANT_ANSWER_MODEL": "same", "PYTHONPATH": str(ROOT), "ASSISTANT_MAX_FILE_MB": "500"}
     for n in sizes:
         d = Path(tmp) / f"syn{n}"
         d.mkdir()
