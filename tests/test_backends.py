@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant import Assistant, backends, cli
-from assistant.backends import BackendError, BackendUnavailable, Filter, parse_spec
-from conftest import REPO, milvus_lite_or_skip
+from assistant.backends import BackendError, BackendUnavailable, parse_spec
+from conftest import milvus_lite_or_skip
 
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 

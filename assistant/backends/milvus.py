@@ -32,7 +32,7 @@ import json
 import logging
 import os
 import zlib
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
