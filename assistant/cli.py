@@ -25,6 +25,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", default=os.environ.get("ASSISTANT_INDEX"),
                    help="索引のフォルダ / index directory (default: index for ./corpus, otherwise <corpus>.index next to the corpus)")
     p.add_argument("--model", default=None, help="埋め込みモデル: HF id かローカルパス (default: ASSISTANT_MODEL or bundled offline model)")
+    p.add_argument("--backend", default=None,
+                   help="検索バックエンド / search backend: local (default), milvus:PATH.db, milvus:http://host:19530 "
+                        "(default: ASSISTANT_BACKEND or local)")
 
 
 def _print_json(obj) -> None:
@@ -263,10 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     from .embedding import EmbedderError
     from .index import IndexError_
 
+    from .backends import ENV as BACKEND_ENV, BackendError
+
     logging.getLogger("faiss").setLevel(logging.WARNING)
+    if getattr(args, "backend", None):
+        # through the environment, so serve's worker processes and eval's Assistants see it too
+        os.environ[BACKEND_ENV] = args.backend
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, EmbedderError, IndexError_) as e:
+    except (FileNotFoundError, ValueError, EmbedderError, IndexError_, BackendError) as e:
         print(f"エラー: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # disk full, no permission …: the path and the reason, never a traceback

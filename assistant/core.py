@@ -16,11 +16,12 @@ import json
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache
+from . import answering, backends, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache
 from .embedding import DEFAULT_MODEL, load_embedder
 
 BUNDLED_WORD_VECTORS = "bundled:chive-ja"
@@ -57,15 +58,21 @@ def _pipeline_code_hash() -> str:
 class _State:
     """Everything a search needs, swapped as one reference so a question never sees half an index."""
 
-    search_index: index.SearchIndex
+    search_index: index.SearchIndex | backends.SearchBackend
     retriever: Retriever
     by_id: dict[str, int]
     pdf_files: dict[str, Path] | None = None  # doc_id → corpus PDF, found on first use (Assistant.pdf_source)
 
 
 class Assistant:
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None):
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None,
+                 backend: str | None = None, store=None):
         self.corpus_dir = Path(corpus_dir)
+        # where searches run (backends.parse_spec: "local", "milvus:PATH.db", "milvus:http://…");
+        # a remote store connects now, so an unreachable server is one clear error naming its URI
+        self.backend_spec = backends.parse_spec(backend)
+        self.store = store if store is not None else backends.open_backend(backend)
+        self._followed_at = 0.0
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.answer_encoder = answer_encoder or embedder
@@ -92,14 +99,18 @@ class Assistant:
         rebuild: bool = False,
         dense_weight: float | None = None,
         cache_dir: str | None = None,
+        backend: str | None = None,
     ) -> "Assistant":
         """Open the assistant over ``corpus_dir``, (re)building ``index_dir`` when needed.
 
-        ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder.
+        ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder;
+        ``backend=None`` reads ``ASSISTANT_BACKEND`` (default ``local``; see :mod:`assistant.backends`).
         """
+        store = backends.open_backend(backend)  # before loading models: an unreachable server fails fast
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
-        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir))
+        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir),
+                backend=backend, store=store)
         a.refresh(force=rebuild, progress=progress)
         return a
 
@@ -130,6 +141,13 @@ class Assistant:
             raise FileNotFoundError(f"corpus directory not found: {self.corpus_dir}")
         expected = self.build_info()
         with self._lock:
+            if self.store is not None and not force:
+                # a replica over a shared store: the published build is current → serve it, no local files
+                m = self.store.current_manifest()
+                if m is not None and index.staleness(m, expected) is None:
+                    self.stale = None
+                    self._swap(self.store.open_current())
+                    return False
             loaded = None
             if not force:
                 try:
@@ -152,6 +170,11 @@ class Assistant:
                     self.last_build = stats
                     built = True
                 loaded = index.load(self.index_dir, expected)
+            if self.store is not None:
+                # the local build is the staging area: copy it into the store, then swap its alias
+                # (under the index's build lock: two admins' publishes never interleave)
+                with index.build_lock(self.index_dir):
+                    loaded = self.store.publish(loaded, progress=progress)
             self.stale = None
             self._swap(loaded)
         return built
@@ -229,7 +252,32 @@ class Assistant:
             raise RuntimeError("Assistant has no index loaded; use Assistant.load()")
         return self._state
 
+    def follow_store(self, *, every: float | None = None) -> bool:
+        """With a shared store: when another process (an admin's rebuild on another replica) has
+        pointed the alias at a newer build, open that one. Checked at most every ``every``
+        seconds (``ASSISTANT_BACKEND_POLL_S``, default 30) on the question path; the old build
+        stays in the store meanwhile (publish keeps two), so questions never fail over it.
+        Returns True when it switched."""
+        if self.store is None or self._state is None:
+            return False
+        every = float(os.environ.get("ASSISTANT_BACKEND_POLL_S", "30")) if every is None else every
+        now = time.monotonic()
+        if now - self._followed_at < every or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._followed_at = now
+            current = getattr(self._state.search_index, "collection", None)
+            target = self.store.target()
+            if target is None or target == current:
+                return False
+            log.info("the store's alias now names %s (was %s): switching", target, current)
+            self._swap(self.store.open_current())
+            return True
+        finally:
+            self._lock.release()
+
     def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
+        self.follow_store()
         query = conversation.clean_question(query)[0]
         if not query:
             return []
@@ -248,6 +296,7 @@ class Assistant:
 
         ``k`` is how many passages are retrieved as evidence (the answer quotes from the best five).
         An English question gets the closest Japanese passages under an English lead (crosslingual.py)."""
+        self.follow_store()
         retriever = self.state.retriever
         if crosslingual.applies(retriever, question):
             return crosslingual.answer(retriever, question, municipality=municipality, doc_id=doc_id, k=k)
@@ -386,8 +435,11 @@ class Assistant:
         cat = self.catalog_error()
         if cat:
             warnings.append(f"目録 catalog.toml を修正してください / fix catalog.toml: {cat}")
+        backend = self.state.retriever.index.describe()
+        if backend.get("reachable") is False:
+            warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
         h = {
-            "status": "stale" if self.stale else "ok",
+            "status": "backend_unavailable" if backend.get("reachable") is False else "stale" if self.stale else "ok",
             "documents": m.get("counts", {}).get("documents", 0),
             "passages": m.get("counts", {}).get("passages", 0),
             "model": self.embedder.model_id,
@@ -401,6 +453,7 @@ class Assistant:
             # false when the build skipped them (large index, ASSISTANT_SENTENCE_VECTORS_MAX): the
             # answer model then uses its lexical entry
             "sentence_vectors": bool(m.get("sentence_vectors", {}).get("built", True)),
+            "backend": backend,
         }
         skipped = m.get("sentence_vectors", {}).get("skipped")
         if skipped:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import rerank
+from .backends import Filter, SearchBackend, as_backend
 from .index import SearchIndex
 from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
 from .types import Hit
@@ -35,10 +36,12 @@ RERANK_N = 10
 
 class Retriever:
     def __init__(
-        self, index: SearchIndex, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None, neighbours=None,
+        self, index: SearchIndex | SearchBackend, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None, neighbours=None,
         answer_encoder=None,
     ):
-        self.index = index
+        # the search backend (backends.local wraps a loaded SearchIndex; backends.milvus a Milvus build)
+        self.index = as_backend(index)
+        index = self.index
         self.embedder = embedder
         # where query expansion finds word neighbours: the embedder itself (bundled chive-ja), or the
         # bundled word vectors next to a sentence encoder that has none
@@ -173,37 +176,30 @@ class Retriever:
             return []
         qa = analysis or self.analyze(query)
         n = len(chunks)
+        filt = Filter(municipality=municipality or None, doc_id=doc_id or None,
+                      exclude=frozenset(self._position[i] for i in exclude_ids if i in self._position))
+        n_cand = min(n, max(CANDIDATES, 5 * k))
+        alpha = self.dense_weight
+        if alpha > 0:
+            dense_top, dense_scores = self.index.dense_search(self.query_vector(qa.text), n_cand, filt)
+        else:
+            dense_top, dense_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # the backend returns BM25 of its top n_cand and of the dense side's candidates: the union
+        # is the candidate set, every member with both scores (a side that did not find it: 0)
+        cand, bm25_cand = self.index.sparse_search(list(qa.weighted_token_groups()), n_cand, filt, dense_top)
+        if len(cand) == 0:
+            return []
         bm25 = np.zeros(n, dtype=np.float32)
-        for w, toks in qa.weighted_token_groups():
-            bm25 += w * self.index.bm25_scores(toks)
-
-        mask = np.ones(n, dtype=bool)
+        bm25[cand] = bm25_cand
+        dense = np.zeros(n, dtype=np.float32)
+        dense[dense_top] = dense_scores
+        mask = np.ones(n, dtype=bool)  # for the "fuse" mode's sentence candidates
         if municipality:
             mask &= self._muni == municipality
         if doc_id:
             mask &= self._doc == doc_id
-        if exclude_ids:
-            mask &= ~np.isin(self._ids, list(exclude_ids))
-        if not mask.any():
-            return []
-
-        dense = np.zeros(n, dtype=np.float32)
-        alpha = self.dense_weight
-        n_cand = min(n, max(CANDIDATES, 5 * k))
-        if alpha > 0:
-            qvec = self.query_vector(qa.text)
-            ids, scores = self.index.dense_scores(qvec, n_cand if mask.all() else n)
-            dense[ids] = scores
-            dense_top = ids[: n_cand]
-        else:
-            dense_top = np.zeros(0, dtype=np.int64)
-
-        bm25_masked = np.where(mask, bm25, -np.inf)
-        bm25_top = np.argpartition(-bm25_masked, min(n_cand, n) - 1)[:n_cand]
-        cand = np.unique(np.concatenate([bm25_top, dense_top]).astype(np.int64))
-        cand = cand[mask[cand]]
-        if len(cand) == 0:
-            return []
+        if filt.exclude:
+            mask[list(filt.exclude)] = False
 
         beta = self.sentence_weight
         fitted = self.sentence_mode == "fitted"

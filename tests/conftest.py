@@ -209,8 +209,8 @@ def doc_builders(tmp_path: Path) -> DocBuilders:
 
 
 @pytest.fixture(scope="session")
-def web_assistant(bundled_assistant):
-    return bundled_assistant
+def web_assistant(bundled_local):
+    return bundled_local
 
 
 # --------------------------------------------------------------------------------------
@@ -222,10 +222,35 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def bundled_assistant(tmp_path_factory):
+def bundled_local(tmp_path_factory):
     from assistant import Assistant
 
-    return Assistant.load(corpus_dir=REPO / "corpus", index_dir=tmp_path_factory.mktemp("bundled-index"))
+    return Assistant.load(corpus_dir=REPO / "corpus", index_dir=tmp_path_factory.mktemp("bundled-index"), backend="local")
+
+
+def milvus_lite_or_skip() -> None:
+    """Skip (with the reason) where milvus-lite cannot run; CI installs it with the test extra."""
+    try:
+        import milvus_lite  # noqa: F401
+        import pymilvus  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"milvus-lite is not installed here ({e}); pip install '.[test]'")
+
+
+@pytest.fixture(scope="session")
+def bundled_milvus(bundled_local, tmp_path_factory):
+    """The same corpus and build published to a milvus-lite file (backends.milvus)."""
+    from assistant import Assistant
+
+    milvus_lite_or_skip()
+    db = tmp_path_factory.mktemp("bundled-milvus") / "bundled.db"
+    return Assistant.load(corpus_dir=REPO / "corpus", index_dir=bundled_local.index_dir, backend=f"milvus:{db}")
+
+
+@pytest.fixture(scope="session", params=["local", "milvus"])
+def bundled_assistant(request):
+    """The bundled-corpus Assistant on each search backend: retrieval and answer tests run on both."""
+    return request.getfixturevalue(f"bundled_{request.param}")
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_missing_corpus_is_reported_not_a_traceback(tmp_path):
 
 
 @pytest.mark.parametrize("question", ["", "   "])
-def test_empty_question_gets_the_prompt(bundled_assistant, question):
-    code, out, err = run("ask", question, "--corpus", str(REPO / "corpus"), "--index", str(bundled_assistant.index_dir))
+def test_empty_question_gets_the_prompt(bundled_local, question):
+    code, out, err = run("ask", question, "--corpus", str(REPO / "corpus"), "--index", str(bundled_local.index_dir))
     assert code == 0, err
     assert "入力してください" in out

@@ -88,9 +88,9 @@ def test_cleaning_never_raises_and_leaves_nothing_invisible(q):
 
 
 @given(q=question_text, history=st.lists(question_text, max_size=3))
-def test_ask_never_raises_on_any_text(bundled_assistant, q, history):
+def test_ask_never_raises_on_any_text(bundled_local, q, history):
     hist = [{"role": "user" if i % 2 == 0 else "assistant", "content": h} for i, h in enumerate(history)]
-    answer = bundled_assistant.ask(q, history=hist)
+    answer = bundled_local.ask(q, history=hist)
     assert isinstance(answer.text, str)
     assert _visible(answer.query_used)
     json.dumps(answer.to_dict(), ensure_ascii=False).encode("utf-8")
@@ -110,8 +110,8 @@ def test_parse_ask_payload_answers_or_raises_a_client_error(payload):
 
 
 @pytest.fixture(scope="module")
-def api(bundled_assistant, tmp_path_factory):
-    app = create_app(bundled_assistant, data_dir=tmp_path_factory.mktemp("fuzz-data"), answer_cache_size=0)
+def api(bundled_local, tmp_path_factory):
+    app = create_app(bundled_local, data_dir=tmp_path_factory.mktemp("fuzz-data"), answer_cache_size=0)
     with TestClient(app, raise_server_exceptions=True) as c:
         yield c
 
@@ -149,8 +149,8 @@ def test_server_is_still_up_after_the_fuzzing(api):
 
 
 @given(question_text)
-def test_ui_respond_never_raises(bundled_assistant, tmp_path_factory, q):
-    app = _ui_app(bundled_assistant, tmp_path_factory)
+def test_ui_respond_never_raises(bundled_local, tmp_path_factory, q):
+    app = _ui_app(bundled_local, tmp_path_factory)
     respond = next(f.fn for f in app.state.blocks.fns.values() if getattr(f.fn, "__name__", "") == "respond")
     _q, chat, shown, turns, _sources = respond(q, [], [], "", "")
     assert chat == shown

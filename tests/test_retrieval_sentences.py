@@ -30,12 +30,18 @@ PLAN = """みどり市子育て支援計画
 PARAPHRASE = "働いている間、小さい子を見てもらえるところはある？"
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Assistant:
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def toy(tmp_path_factory, request) -> Assistant:
+    """The toy plan on each search backend (the milvus one: a milvus-lite file)."""
     root = tmp_path_factory.mktemp("sentence-signal")
     (root / "corpus").mkdir()
     (root / "corpus" / "plan.txt").write_text(PLAN, encoding="utf-8")
-    return Assistant.load(root / "corpus", root / "index")
+    if request.param == "milvus":
+        from conftest import milvus_lite_or_skip
+
+        milvus_lite_or_skip()
+        return Assistant.load(root / "corpus", root / "index", backend=f"milvus:{root / 'toy.db'}")
+    return Assistant.load(root / "corpus", root / "index", backend="local")
 
 
 def _top(a: Assistant, q: str) -> str:

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 
+from ..backends import BackendUnavailable
 from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog
 from .api import (AnswerCache, ApiError, BodySizeLimit, Gate, RateLimit, _error_response, parse_ask_payload,
@@ -28,7 +29,7 @@ from .api import (AnswerCache, ApiError, BodySizeLimit, Gate, RateLimit, _error_
 from .security import (ADMIN_COOKIE, AdminSessions, GradioGuard, SecurityHeaders, has_lone_surrogate, is_inside,
                        strict_json_loads)
 from .messages import (ADMIN_ENV, ADMIN_MAX_UPLOAD_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HISTORY, EMBED_PATH,
-                       MSG_BUSY, MSG_ERROR, TITLE)
+                       MSG_BACKEND_DOWN, MSG_BUSY, MSG_ERROR, TITLE)
 from .ui import CSS, HEAD, build_ui
 
 log = logging.getLogger("assistant.web")  # one logger name for the whole web face
@@ -147,6 +148,12 @@ def create_app(
                 lambda: cached_ask(req.question, req.history, req.municipality, req.doc_id),
                 limiter=_limiter(),
             )
+        except BackendUnavailable as e:
+            # transient: the next question tries the backend again, no restart needed
+            log.error("search backend unavailable: %s", e)
+            r = _error_response(503, "backend_unavailable", MSG_BACKEND_DOWN)
+            r.headers["Retry-After"] = "10"
+            return r
         except Exception:
             log.exception("ask failed")
             return _error_response(500, "internal_error", MSG_ERROR)
@@ -161,7 +168,9 @@ def create_app(
         except Exception:
             log.exception("health failed")
             return JSONResponse({"status": "error"}, status_code=503)
-        return JSONResponse(h, headers={"Cache-Control": "no-store"})
+        # a replica whose backend does not answer is out of a load balancer's rotation until it does
+        down = h.get("status") == "backend_unavailable"
+        return JSONResponse(h, status_code=503 if down else 200, headers={"Cache-Control": "no-store"})
 
     @app.get("/api/documents")
     async def api_documents():

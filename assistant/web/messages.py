@@ -34,6 +34,8 @@ MSG_EMPTY = "質問を入力してください。"
 MSG_TOO_LONG = "質問が長すぎます。{n}文字以内で入力してください。"
 MSG_ERROR = "申し訳ありません。回答の作成中にエラーが発生しました。時間をおいてもう一度お試しください。"
 MSG_BUSY = "ただいま混み合っています。しばらくしてからもう一度お試しください。"
+# The search backend (a Milvus server shared by the replicas) does not answer; the next question tries again.
+MSG_BACKEND_DOWN = "ただいま検索システムに接続できません。しばらくしてからもう一度お試しください。"
 # A question in English that the (Japanese) plans could not answer: said in English, once.
 MSG_ENGLISH_UNSUPPORTED = ("The plans are in Japanese and this assistant searches them in Japanese; it could "
                            "not answer this English question. Please ask in Japanese, for example "

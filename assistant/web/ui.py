@@ -17,7 +17,8 @@ import gradio as gr
 from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog, admin_tab
 from .api import Gate, _clean_text
-from .messages import (DEFAULT_MAX_HISTORY, EMBED_PATH, MAX_TURNS_KEPT, MSG_EMPTY, MSG_ERROR, MSG_FEEDBACK_THANKS,
+from ..backends import BackendUnavailable
+from .messages import (DEFAULT_MAX_HISTORY, EMBED_PATH, MAX_TURNS_KEPT, MSG_BACKEND_DOWN, MSG_EMPTY, MSG_ERROR, MSG_FEEDBACK_THANKS,
                        MSG_BUSY, MSG_ENGLISH_UNSUPPORTED, MSG_TOO_LONG, RESIDENT_EXAMPLES, SOURCES_PLACEHOLDER, STAFF_EXAMPLES, TITLE)
 from .render import _get, escape_html, escape_markdown, render_answer_markdown, render_sources_html
 
@@ -281,9 +282,10 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         chat.append({"role": "user", "content": escape_markdown(q)})
         try:
             answer = ask(q, history, muni or None, doc_id or None)
-        except Exception:
+        except Exception as e:
             log.exception("ask failed in UI")
-            chat.append({"role": "assistant", "content": escape_markdown(MSG_ERROR)})
+            down = isinstance(e, BackendUnavailable)
+            chat.append({"role": "assistant", "content": escape_markdown(MSG_BACKEND_DOWN if down else MSG_ERROR)})
             # the question stays in the box, to be sent again as it is
             return gr.update(), chat, chat, turns, gr.update()
         contexts: dict[str, dict] = {}
