@@ -297,6 +297,27 @@ def test_a_pdf_citation_card_shows_its_page_lazily_with_japanese_alt_text():
     assert "mq-page-img" not in render_answer_markdown(_answer_citing("aoba_plan.pdf", None), 4, pdf_docs={"aoba_plan.pdf"})
 
 
+@pytest.mark.parametrize("public_url, prefix", [
+    ("https://qa.city.example.jp/", "https://qa.city.example.jp/api/page-image?"),
+    ("https://city.example.jp/qa", "https://city.example.jp/qa/api/page-image?"),
+    ("javascript:alert(1)", "/api/page-image?"),          # not an http(s) origin: ignored
+    ("https://qa.example.jp/?x=1", "/api/page-image?"),    # a query string is no base: ignored
+    ("", "/api/page-image?"),
+])
+def test_page_images_point_at_the_public_url_when_one_is_set(monkeypatch, public_url, prefix):
+    """Inside the <gradio-app> web component the answer's HTML lives in the city's page, so a
+    root-relative image URL would point at the city's own site: ASSISTANT_PUBLIC_URL makes it absolute."""
+    import html as _html
+
+    from assistant.web.render import render_answer_markdown
+
+    monkeypatch.setenv("ASSISTANT_PUBLIC_URL", public_url)
+    out = render_answer_markdown(_answer_citing("aoba_plan.pdf", 2), 4, pdf_docs={"aoba_plan.pdf"})
+    src = _html.unescape(out.split('src="', 1)[1].split('"', 1)[0])
+    href = _html.unescape(out.split('class="mq-page-link" href="', 1)[1].split('"', 1)[0])
+    assert src.startswith(prefix) and href.startswith(prefix)
+
+
 def test_the_original_is_linked_only_when_the_catalog_has_a_url():
     from assistant.web.render import render_answer_markdown, render_sources_html
 

@@ -195,6 +195,24 @@ def original_link(url: Any, page: Any) -> str:
 PAGE_IMAGE_PATH = "/api/page-image"
 
 
+def page_image_base() -> str:
+    """``ASSISTANT_PUBLIC_URL`` (the app's own public address, e.g. ``https://qa.city.example.jp``)
+    without its trailing slash, or "" when unset. Page-image URLs start with it, so that inside the
+    ``<gradio-app>`` web component — whose HTML lives in the city's page — they still point at the
+    app instead of the city's own site. Anything but an http(s) origin (with an optional path) is
+    ignored: an answer never carries a URL the operator did not mean."""
+    import os
+    from urllib.parse import urlsplit
+
+    raw = os.environ.get("ASSISTANT_PUBLIC_URL", "").strip().rstrip("/")
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return ""
+    return raw
+
+
 def quoted_sentence_numbers(passage: str, quote: Sequence[str]) -> list[int]:
     """Which of the passage's sentences (``japanese.split_sentences``, as the page-image route
     counts them) the answer quoted: those containing a quote or contained in one."""
@@ -226,9 +244,10 @@ def page_image_html(hit: Any, page: Any, quote: Sequence[str] = (), label: str =
     numbers = quoted_sentence_numbers(str(_get(hit, "text", "") or ""), quote) if quote else []
     if numbers:
         params["s"] = ",".join(str(n) for n in numbers[:16])
-    url = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params))
+    path = page_image_base() + PAGE_IMAGE_PATH
+    url = escape_html(path + "?" + urlencode(params))
     if numbers:  # the lines around the quote, readable on a phone; the link opens the whole page
-        src = escape_html(PAGE_IMAGE_PATH + "?" + urlencode(params | {"view": "excerpt"}))
+        src = escape_html(path + "?" + urlencode(params | {"view": "excerpt"}))
         alt = escape_html(f"{label} の {page}ページ目のうち、引用した文の周り。引用した文を黄色で示しています。")
     else:
         src = url
