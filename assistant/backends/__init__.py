@@ -84,6 +84,13 @@ class SearchBackend(Protocol):
     def describe(self) -> dict[str, Any]:
         """What ``/api/health`` reports: ``{"kind": …, …}`` without secrets."""
 
+    def chunk_column(self, name: str) -> list[str]:
+        """``id``, ``doc_id`` or ``municipality`` of every passage, in position order (filters and
+        document lists read these instead of decoding every passage)."""
+
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        """The passage with this id, or None (follow-ups re-read the passages an answer cited)."""
+
 
 def parse_spec(spec: str | None) -> tuple[str, str | None]:
     """``local`` → ("local", None); ``milvus:URI`` → ("milvus", URI). A clear error otherwise."""

@@ -332,6 +332,22 @@ class MilvusBackend:
         self.df = df
         self.sentence_vectors = sentence_vectors
         self.path = f"{store.uri}#{collection}"
+        self._position = {c.id: i for i, c in enumerate(chunks)}
+
+    def chunk_column(self, name: str) -> list[str]:
+        """One metadata column of every passage, in position order (the passages are in memory)."""
+        if name not in ("id", "doc_id", "municipality"):
+            raise ValueError(f"no column {name!r} (one of id, doc_id, municipality)")
+        return [getattr(c, name) for c in self.chunks]
+
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        i = self._position.get(chunk_id)
+        return None if i is None else self.chunks[i]
+
+    def dense_cosines(self, query_vec: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Not available here: the dense vectors live in Milvus, not in this process. Only the
+        measured, non-default ``"fitted"`` rerank mode asks for them."""
+        raise BackendError("the fitted rerank mode needs the local backend (dense vectors are not kept by a Milvus replica)")
 
     def describe(self) -> dict[str, Any]:
         """The store and this build's collection, and whether the server answers right now."""
