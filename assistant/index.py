@@ -52,7 +52,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from . import chunk_store, evidence_model, japanese, large_build
+from . import chunk_store, evidence_model, japanese, large_build, settings
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -292,11 +292,10 @@ class SearchIndex:
         df = self.token_df(word)
         if df:
             return df
-        bigrams = ["#" + b for b in japanese.char_bigrams(word)]
+        bigrams = bigram_tokens(word)
         if not bigrams:
             return 0
-        rarest = min(bigrams, key=self.token_df)
-        tid = self.bm25.vocab_dict.get(rarest)
+        tid = self.bm25.vocab_dict.get(min(bigrams, key=self.token_df))
         if tid is None:
             return 0
         indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
@@ -390,18 +389,15 @@ class SearchIndex:
         return ids[0][keep], scores[0][keep]
 
 
+def bigram_tokens(word: str) -> list[str]:
+    """The search tokens of ``word``'s character bigrams (how a word that is no indexed lemma is
+    found: ``doc_freq`` starts from its rarest one)."""
+    return ["#" + b for b in japanese.char_bigrams(word)]
+
+
 def sentence_vectors_max() -> int:
     """How many passages an index may have and still get sentence vectors (see SENTENCE_VECTORS_MAX)."""
-    raw = os.environ.get("ASSISTANT_SENTENCE_VECTORS_MAX", "").strip()
-    if not raw:
-        return SENTENCE_VECTORS_MAX
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"ASSISTANT_SENTENCE_VECTORS_MAX must be a whole number of passages, not {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"ASSISTANT_SENTENCE_VECTORS_MAX must be ≥ 0, not {value}")
-    return value
+    return settings.env_whole_number("ASSISTANT_SENTENCE_VECTORS_MAX", SENTENCE_VECTORS_MAX, minimum=0, unit="passages")
 
 
 def is_large(n_passages: int) -> bool:

@@ -31,7 +31,7 @@ import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import chunk_store, japanese
+from . import chunk_store, japanese, settings
 from .types import Chunk
 
 log = logging.getLogger(__name__)
@@ -85,16 +85,8 @@ def _shard_ok(path: Path) -> bool:
 
 def build_workers() -> int:
     """Processes that compute shards: ``ASSISTANT_BUILD_WORKERS``, else one per core (at most 8)."""
-    raw = os.environ.get("ASSISTANT_BUILD_WORKERS", "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"ASSISTANT_BUILD_WORKERS must be a whole number of processes, not {raw!r}") from None
-        if value < 1:
-            raise ValueError(f"ASSISTANT_BUILD_WORKERS must be ≥ 1, not {value}")
-        return value
-    return max(1, min(os.cpu_count() or 1, 8))
+    return settings.env_whole_number("ASSISTANT_BUILD_WORKERS", max(1, min(os.cpu_count() or 1, 8)),
+                                     minimum=1, unit="processes")
 
 
 # what forked shard workers read (set in the parent just before the fork; never pickled)

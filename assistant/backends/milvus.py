@@ -432,16 +432,15 @@ class MilvusBackend:
         """As :meth:`assistant.index.SearchIndex.doc_freq`; the rarest bigram's passages come from a
         one-term sparse search (its posting list)."""
         from .. import japanese
-        from ..index import index_text
+        from ..index import bigram_tokens, index_text
 
         df = self.token_df(word)
         if df:
             return df
-        bigrams = ["#" + b for b in japanese.char_bigrams(word)]
+        bigrams = bigram_tokens(word)
         if not bigrams:
             return 0
-        rarest = min(bigrams, key=self.token_df)
-        tid = self.vocab.get(rarest)
+        tid = self.vocab.get(min(bigrams, key=self.token_df))
         if tid is None or not self.df[tid]:
             return 0
         ids, _ = self._search("sparse", {tid: 1.0}, int(self.df[tid]), "")
