@@ -93,8 +93,16 @@ def build_workers() -> int:
 _JOB: dict[str, Any] = {}
 
 
-def _die_with_parent() -> None:
-    """A shard worker must not outlive a killed builder (Linux; elsewhere it finishes its shard)."""
+def _init_worker() -> None:
+    """Set up a forked shard worker.
+
+    It must not outlive a killed builder (Linux; elsewhere it finishes its shard). And it must not
+    use an OpenMP thread pool inherited from the parent: when the parent has already run torch
+    (a server, a test session), libgomp's team in the child waits forever for threads that were not
+    forked (seen as a hang in ``embedding_bag``). One intra-op thread per worker runs inline, and the
+    workers are the parallelism anyway."""
+    import sys
+
     try:
         import ctypes
         import signal
@@ -102,6 +110,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - best effort
         pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 def _compute_shard(s: int) -> int:
@@ -139,7 +150,7 @@ def write_shards(work: Path, chunks: list[Chunk], embedder, passage_text, index_
         if workers > 1:
             import multiprocessing
 
-            with multiprocessing.get_context("fork").Pool(workers, initializer=_die_with_parent) as pool:
+            with multiprocessing.get_context("fork").Pool(workers, initializer=_init_worker) as pool:
                 for done in pool.imap_unordered(_compute_shard, todo):
                     bar.update(done)
         else:

@@ -287,3 +287,32 @@ def test_recall_counts_duplicate_passages_as_equally_right(tmp_path):
     half = faiss.IndexFlatIP(16)
     half.add(base[10:].copy())  # the queries' own passages missing: the best results are gone
     assert large_build.recall_at(half, queries, truth) < 0.5
+
+
+def test_forked_shard_workers_do_not_hang_after_the_parent_ran_torch():
+    """A server or a test session has already run torch with an OpenMP pool; a worker forked from
+    it that uses torch again must finish (libgomp's inherited team once made it wait forever).
+    Run in a child process so that a regression fails by timeout instead of hanging the suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import multiprocessing, torch
+        from assistant import large_build
+        torch.set_num_threads(2)
+        w = torch.randn(5000, 64)
+        idx = torch.randint(0, 5000, (20000,))
+        offsets = torch.arange(0, 20000, 10)
+        torch.nn.functional.embedding_bag(idx, w, offsets)   # the parent's OpenMP team exists now
+
+        def work(_):
+            return float(torch.nn.functional.embedding_bag(idx, w, offsets).sum())
+
+        with multiprocessing.get_context("fork").Pool(2, initializer=large_build._init_worker) as pool:
+            print(len(pool.map(work, range(4))))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "4"
