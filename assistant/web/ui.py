@@ -18,6 +18,7 @@ from ..feedback import FeedbackLog
 from .admin import Admin, LiveCatalog, admin_tab
 from .api import Gate, _clean_text
 from ..backends import BackendUnavailable
+from .. import crosslingual
 from .messages import (DEFAULT_MAX_HISTORY, EMBED_PATH, MAX_TURNS_KEPT, MSG_BACKEND_DOWN, MSG_EMPTY, MSG_ERROR, MSG_FEEDBACK_THANKS,
                        MSG_BUSY, MSG_ENGLISH_UNSUPPORTED, MSG_TOO_LONG, RESIDENT_EXAMPLES, SOURCES_PLACEHOLDER, STAFF_EXAMPLES, TITLE)
 from .render import _get, escape_html, escape_markdown, render_answer_markdown, render_sources_html
@@ -304,6 +305,10 @@ def build_ui(assistant: Any, *, live: LiveCatalog, ask, gate: Gate, feedback: Fe
         content = render_answer_markdown(answer, turn_no, urls, furigana=True, pdf_docs=pdfs)
         if bool(_get(answer, "refused", False)) and is_english(q):
             content = f'<p lang="en">{escape_html(MSG_ENGLISH_UNSUPPORTED)}</p>\n\n' + content
+        elif str(_get(answer, "text", "")).startswith(crosslingual.LEAD):
+            # an English question pointed to Japanese passages: its English lead is marked as English
+            # (the page is Japanese), so screen readers read it in English
+            content = f'<p lang="en">{escape_html(crosslingual.LEAD)}</p>\n\n' + content.partition("\n")[2]
         chat.append({"role": "assistant", "content": content})
         del turns[: max(0, len(turns) - MAX_TURNS_KEPT + 1)]  # bound per-session memory; older turns can no longer be rated
         turns.append({
