@@ -261,15 +261,19 @@ class SearchIndex:
     # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
     sentence_vectors: Any = None
 
-    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
-        """The passage with this id, or None — a dictionary lookup id → position (built on first use
-        from the id column, so a large index decodes only the passage asked for; the index is
-        read-only, and two threads building it at once build the same dictionary)."""
+    def id_positions(self) -> dict[str, int]:
+        """Passage id → position, built once per loaded index from the id column (so a large index
+        decodes no passage for it; the index is read-only, and two threads building it at once build
+        the same dictionary). Retrieval, follow-ups and filters all share this one map."""
         positions = self.__dict__.get("_position_by_id")
         if positions is None:
             positions = {cid: i for i, cid in enumerate(self.chunk_column("id"))}
             self.__dict__["_position_by_id"] = positions
-        i = positions.get(chunk_id)
+        return positions
+
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        """The passage with this id, or None — a dictionary lookup, decoding only that passage."""
+        i = self.id_positions().get(chunk_id)
         return None if i is None else self.chunks[i]
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:

@@ -53,9 +53,8 @@ class Retriever:
         # metadata columns, not whole passages: a large index keeps its passages on disk
         self._muni = np.array(index.chunk_column("municipality"), dtype=object)
         self._doc = np.array(index.chunk_column("doc_id"), dtype=object)
-        self._ids = np.array(index.chunk_column("id"), dtype=object)
         self.municipalities = sorted({m for m in set(self._muni.tolist()) if m and m != "不明"})
-        self._position = {c: i for i, c in enumerate(self._ids.tolist())}
+        self._position = index.id_positions()  # the index's own map, not a second copy
         self.sentence_weight = SENTENCE_WEIGHT
         self.sentence_mode = SENTENCE_MODE
         self.rerank_n = RERANK_N

@@ -88,6 +88,9 @@ class SearchBackend(Protocol):
         """``id``, ``doc_id`` or ``municipality`` of every passage, in position order (filters and
         document lists read these instead of decoding every passage)."""
 
+    def id_positions(self) -> dict[str, int]:
+        """Passage id → position, one shared map per loaded build (read-only)."""
+
     def chunk_by_id(self, chunk_id: str) -> Chunk | None:
         """The passage with this id, or None (follow-ups re-read the passages an answer cited)."""
 

@@ -334,6 +334,10 @@ class MilvusBackend:
         self.path = f"{store.uri}#{collection}"
         self._position = {c.id: i for i, c in enumerate(chunks)}
 
+    def id_positions(self) -> dict[str, int]:
+        """Passage id → position (the passages are in memory)."""
+        return self._position
+
     def chunk_column(self, name: str) -> list[str]:
         """One metadata column of every passage, in position order (the passages are in memory)."""
         if name not in ("id", "doc_id", "municipality"):

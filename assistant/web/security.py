@@ -136,12 +136,7 @@ class AdminSessions:
         then posts the ticket to ``/admin/session``, which can. The password itself is only
         ever checked once, in the event.
         """
-        t = secrets.token_urlsafe(32)
-        with self._lock:
-            self._tickets[t] = self.clock() + self.TICKET_TTL
-            while len(self._tickets) > self.max_tokens:
-                self._tickets.popitem(last=False)
-        return t
+        return self._new_secret(self._tickets, self.TICKET_TTL)
 
     def redeem(self, ticket: Any) -> str | None:
         """A new session token for a live ticket (used up at once), else None."""
@@ -155,12 +150,17 @@ class AdminSessions:
         return self.issue() if exp >= now else None
 
     def issue(self) -> str:
-        token = secrets.token_urlsafe(32)
+        return self._new_secret(self._tokens, self.ttl)
+
+    def _new_secret(self, store: "collections.OrderedDict[str, float]", ttl: float) -> str:
+        """A random secret remembered in ``store`` until ``ttl`` s from now; the oldest are
+        forgotten beyond ``max_tokens``, so a flood of logins cannot grow memory."""
+        secret = secrets.token_urlsafe(32)
         with self._lock:
-            self._tokens[token] = self.clock() + self.ttl
-            while len(self._tokens) > self.max_tokens:
-                self._tokens.popitem(last=False)
-        return token
+            store[secret] = self.clock() + ttl
+            while len(store) > self.max_tokens:
+                store.popitem(last=False)
+        return secret
 
     def valid(self, token: str | None) -> bool:
         if not token or not isinstance(token, str):
