@@ -6,9 +6,9 @@ its heading path can be cited as 「第2章 › (2) 市民活動の活性化」 
 
 How:
 1. Every line is classified as a heading (with a level) or body. Levels, coarse to fine:
-   0 「第N編/部」, 1 「第N章」, 2 「5 市民が主役の地域づくり」/ Ⅰ Ⅱ / 「1. はじめに」,
+   0 「第N編/部」, 1 「第N章」, 1.5 「第N節」, 2 「5 市民が主役の地域づくり」/ Ⅰ Ⅱ / 「1. はじめに」,
    3 「(1)」「（１）」「推進施策 (N)」「基本施策N」, 4 structural labels (基本方針, 現状と課題, 施策展開 …),
-   5 「①」「個別施策 (N)」, 6 「ア.」 (and 「●現状」 inside 現状と課題), 7 「(ア)」,
+   5 「①」「個別施策 (N)」, 6 「ア.」「㋐」 (and 「●現状」 inside 現状と課題), 7 「(ア)」,
    8 ●/◆/■ lines, 【…】, 〈…〉, < … >, 《…》, unnumbered markdown.
    A heading pops every open heading of the same or a finer level → the section path.
 2. Body lines are split into sentences (``japanese.split_sentences``); a table row (one line
@@ -36,7 +36,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "4"
+CHUNKER_VERSION = "5"
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,14 @@ _STRUCT_LABELS = (
     "目標指標|成果指標|数値目標|主な取組|主な取り組み|主要施策|具体的取組|具体的な取組|取組内容|"
     "計画の目指すもの|はじめに|おわりに|目的|背景|概要|まとめ|用語解説"
 )
-_HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
-    (0, re.compile(rf"^第\s*(?:{_NUM})\s*[編部](?:\s|$|[:：、])")),
-    (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、])")),
+# 「第4章施策の展開」: the title glued to the number (a PDF whose space glyph is narrower than a gap
+# that counts as a space); not 「第3章では、…」「第2章の…」, a sentence that names a chapter
+_TITLE_GLUED = r"(?=[^\sでにのをはがとへもや、。）)])"
+_HEADING_PATTERNS: list[tuple[float, re.Pattern]] = [
+    (0, re.compile(rf"^第\s*(?:{_NUM})\s*[編部](?:\s|$|[:：、]|{_TITLE_GLUED})")),
+    (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、]|{_TITLE_GLUED})")),
+    # 「第N節」 sits between a chapter and its numbered items (Word-made plans: 第1章 › 第1節 › 1)
+    (1.5, re.compile(rf"^第\s*(?:{_NUM})\s*節(?:\s|$|[:：、]|{_TITLE_GLUED})")),
     (5, re.compile(rf"^(?:個別施策|具体的施策|主な事業|事業)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
     (3, re.compile(rf"^(?:推進施策|施策|基本施策|重点施策|基本方針)\s*[(（]\s*(?:{_NUM})\s*[)）]")),
     (3, re.compile(r"^(?:基本施策|推進施策|重点施策)\s*[0-9]+(?:\s|$)")),
@@ -74,6 +79,7 @@ _HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
     (3, re.compile(r"^[0-9]{1,2}\)\s*\S")),
     (5, re.compile(r"^[①-⑳㉑-㉟]\s*\S")),
     (6, re.compile(r"^[ア-ン][.．、\s]\s*\S")),
+    (6, re.compile(r"^[㋐-㋾]\s*\S")),
     (7, re.compile(r"^[(（]\s*[ア-ン]\s*[)）]\s*\S")),
     (8, re.compile(r"^[●◆■◇□◎]\s*\S")),
     (8, re.compile(r"^(?:【[^】]+】|〈[^〉]+〉|<[^<>]+>|＜[^＜＞]+＞|《[^》]+》|≪[^≫]+≫)$")),
@@ -97,7 +103,7 @@ _BULLET_RE = re.compile(r"^(?:[-*+・]\s|・)")
 _MD_DEPTH_LEVEL = {1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 8}
 
 
-def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> int | None:
+def heading_level(line: str, max_len: int = 60, md_depth: bool = False) -> float | None:
     """Heading level of a cleaned display line, or None for body text (see module docstring).
 
     Numbering decides the level (「(1)」 is always finer than 「5 …」); an unnumbered markdown
@@ -146,6 +152,7 @@ _SEQ_KINDS = (
     ("num", re.compile(r"^([0-9]{1,2})(?:\s+|[.．]\s*)(?=[^\s0-9.．%])")),
     ("paren", re.compile(r"^[(（]\s*([0-9]{1,2})\s*[)）]")),
     ("circled", re.compile(r"^([①-⑳㉑-㉟㊱-㊿])")),
+    ("circled-kana", re.compile(r"^([㋐-㋾])")),
 )
 # 「4 調査期間 令和５年1月15日～1月31日」: a numbered label with its value on the same line is
 # content (the answer to "when?"), not a heading; it still counts in the numbering.
@@ -176,7 +183,7 @@ class _Numbering:
             if not m:
                 continue
             g = m.group(1)
-            n = _circled_number(g) if kind == "circled" else int(g)
+            n = _circled_number(g) if kind == "circled" else ord(g) - 0x32D0 + 1 if kind == "circled-kana" else int(g)
             if kind == "num" and _TWO_ITEMS_RE.search(t):
                 return False  # two numbered items side by side: columns, not a heading
             last = self.last.get(kind)
@@ -205,7 +212,7 @@ def _merge_label_lines(doc: Document) -> list[tuple[str, int, int | None]]:
             if not numbering.accept(heading_text(line), lvl) or _LABEL_VALUE_RE.match(_fold_width(heading_text(line))):
                 lvl = None
         t = _fold_width(heading_text(line))
-        if lvl in (0, 1) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章]", t) and i + 1 < len(lines):
+        if lvl in (0, 1, 1.5) and re.fullmatch(rf"第\s*(?:{_NUM})\s*[編部章節]", t) and i + 1 < len(lines):
             nxt = heading_text(lines[i + 1])
             if heading_level(lines[i + 1]) is None and len(nxt) <= 40 and "。" not in nxt and " / " not in nxt:
                 out.append((heading_text(line) + " " + nxt, i, lvl))
@@ -238,15 +245,28 @@ def _units(doc: Document) -> Iterator[_Unit]:
     stack: list[tuple[int, str]] = []
     table_lines = set(doc.meta.get("table_lines", ()))
     prev_heading = None
+    # In a layout format (PDF) the only markdown-marked lines are chart captions (formats/pdf:
+    # 「令和4年度 施策に対する満足度の高い順」 over its ranking rows): such a heading holds for
+    # the rest of its page, never beyond — the next page's text is not part of that chart.
+    layout = str(doc.meta.get("format", "")).lower() in _LAYOUT_FORMATS and doc.pages is not None
+    page_scoped: int | None = None  # stack depth of the caption heading, while one is open
+    scoped_page = None
     for line, idx, lvl in _merge_label_lines(doc):
         if not line.strip():
             continue
+        if page_scoped is not None and doc.pages[idx] != scoped_page:
+            del stack[page_scoped:]
+            page_scoped = None
         if lvl is not None and idx not in table_lines:
             if heading_text(line) == prev_heading:
                 continue  # 「第1章 / はじめに」 label page followed by the same heading
             prev_heading = heading_text(line)
             while stack and stack[-1][0] >= lvl:
                 stack.pop()
+            if page_scoped is not None and len(stack) < page_scoped:
+                page_scoped = None
+            if layout and page_scoped is None and _MD_RE.match(line.strip()):
+                page_scoped, scoped_page = len(stack), doc.pages[idx]
             stack.append((lvl, heading_text(line)))
             yield _Unit(heading_text(line), idx, tuple(h for _, h in stack), heading=True)
             continue
@@ -361,6 +381,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
 
     chunks: list[Chunk] = []
     line_ends = doc.meta.get("line_ends") or doc.line_numbers
+    title = passage_title(doc)
     for ordinal, units in enumerate(groups):
         body = [u for u in units if not u.heading]
         section = list(_common_prefix([u.path for u in body]))
@@ -377,7 +398,7 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
             Chunk(
                 id=cid,
                 doc_id=doc.doc_id,
-                title=doc.title,
+                title=title,
                 municipality=doc.municipality,
                 section=section,
                 text=text,
@@ -389,6 +410,16 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
             )
         )
     return chunks
+
+
+def passage_title(doc: Document) -> str:
+    """The title every passage of ``doc`` carries: the document's title, with the validity note
+    the document prints on every page (``meta["as_of"]``, 「（平成３０年６月２８日現在）」) when
+    there is one — it qualifies every passage, and 「いつ現在？」 is asked of any of them."""
+    as_of = str(doc.meta.get("as_of") or "").strip()
+    if not as_of or japanese.compact(as_of) in japanese.compact(doc.title):
+        return doc.title
+    return f"{doc.title}{as_of}" if as_of[:1] in "(（［[" else f"{doc.title}（{as_of}）"
 
 
 def chunk_id(doc_id: str, section: list[str], text: str, ordinal: int) -> str:

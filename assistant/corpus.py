@@ -334,6 +334,8 @@ def read_document(path: str | Path, catalog_entry: dict | None = None) -> Docume
             log.warning("%s: %s", path.name, w)
         if getattr(result, "page_labels", None):  # printed page numbers (「-9-」 on page 13)
             meta["page_labels"] = {str(k): str(v) for k, v in result.page_labels.items()}
+        if getattr(result, "as_of", None):  # a validity note printed on every page
+            meta["as_of"] = str(result.as_of)
     doc = make_document(path.name, raw_lines, pages, catalog_entry, meta, str(path), title=title)
     if not doc.lines:
         raise SkipFile("no text after cleaning")

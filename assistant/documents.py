@@ -14,10 +14,11 @@ _MD_HEADING_RE = re.compile(r"^#{1,6}\s+")
 
 def _first_heading(lines: list[str]) -> str:
     for l in lines:
-        if _MD_HEADING_RE.match(l):
+        # (not 「######」: the finest mark is what PDFs give a chart's caption, never a title)
+        if _MD_HEADING_RE.match(l) and not l.startswith("######"):
             return _MD_HEADING_RE.sub("", l).strip()
     for l in lines:
-        t = l.strip()
+        t = _MD_HEADING_RE.sub("", l).strip()
         if t and len(t) <= 60 and "。" not in t:
             return t
     return ""

@@ -507,3 +507,104 @@ def test_a_table_cell_holding_a_list_of_comments_is_split_into_its_items():
     assert _spread_lists(["7 基本的人権の尊重", cell], ["7 基本的人権の尊重", "…"]) == [
         ["7 基本的人権の尊重", "○ 一人一人が意識改革を。"], ["7 基本的人権の尊重", "○ 思いやる気持ちを持ってほしい。"]]
     assert list_items("藤塚町一丁目\n多賀町一丁目") is None, "lines of a cell that are not a bulleted list stay one cell"
+
+
+# ---- answer-side causes found on the real PDFs (issue 11 follow-up) ------------------------
+
+
+def _glyph(text, x0, top, size):
+    return {"text": text, "x0": x0, "x1": x0 + size, "top": top, "bottom": top + size, "size": size}
+
+
+def test_a_katakana_printed_inside_a_circle_is_the_circled_character():
+    from assistant.formats.pdf import compose_enclosed
+
+    # 「○」 12 pt with a smaller 「ア」 drawn inside it, then the heading text
+    chars = [_glyph("○", 80, 146, 12), _glyph("ア", 81.5, 147.3, 8), _glyph("各", 92, 146, 12)]
+    assert "".join(c["text"] for c in compose_enclosed(chars)) == "㋐各"
+    # two digits inside a circle: ⑫; a number without a character of its own stays as printed
+    chars = [_glyph("○", 80, 100, 12), _glyph("1", 81, 102, 6), _glyph("2", 84, 102, 6)]
+    assert "".join(c["text"] for c in compose_enclosed(chars)) == "⑫"
+    chars = [_glyph("○", 80, 100, 12), _glyph("5", 81, 102, 6), _glyph("5", 84, 102, 6)]
+    assert "".join(c["text"] for c in compose_enclosed(chars)) == "○55"
+    # a 「○」 bullet followed by a word beside it is a bullet
+    chars = [_glyph("○", 80, 100, 12), _glyph("ア", 93, 100, 12), _glyph("ン", 105, 100, 12)]
+    assert "".join(c["text"] for c in compose_enclosed(chars)) == "○アン"
+
+
+def test_a_circled_katakana_line_is_a_heading_under_its_numbered_section():
+    sections = _sections(["（３）各施策の満足度", "㋐各施策の満足度", "消防・救急の充実強化の満足度が最も高くなっています。"])
+    assert "（３）各施策の満足度 > ㋐各施策の満足度" in sections
+
+
+def test_a_total_row_names_the_rows_it_adds_up_and_only_when_they_do():
+    from assistant.cleaning.pdf_tables import label_totals
+
+    rows = [["", "配布枚数（枚）", "回収率（％）"], ["A票", "1,250", "38.0"], ["B票", "1,250", "35.7"], ["計", "2,500", "36.8"]]
+    assert label_totals(rows)[3][0] == "計（A票・B票）"
+    wrong = [r[:] for r in rows]
+    wrong[3][1] = "2,600"  # not their sum: a 計 of something else, left as printed
+    assert label_totals(wrong)[3][0] == "計"
+    many = [rows[0]] + [[f"{k}区", "1", "1"] for k in range(8)] + [["計", "8", "1"]]
+    assert label_totals(many)[-1][0] == "計", "eight parts are not listed"
+
+
+def test_a_wrapped_cell_line_that_starts_with_hiragana_continues_the_word():
+    assert tidy_cell("1．子どもが健やかに生まれ育\nつ環境の充実") == "1．子どもが健やかに生まれ育つ環境の充実"
+    assert tidy_cell("支え合い、自分らしく暮ら\nせる福祉社会の形成") == "支え合い、自分らしく暮らせる福祉社会の形成"
+    assert tidy_cell("塩上町一丁目8番\n多賀町一丁目") == "塩上町一丁目8番 多賀町一丁目", "separate items keep their space"
+
+
+def test_superscript_note_marks_between_two_printed_lines_do_not_cut_the_sentence():
+    from assistant.cleaning.pdf_lines import drop_superscript_marks
+
+    def line(text, x0, x1, top, size):
+        return {"text": text, "x0": x0, "x1": x1, "top": top, "bottom": top + size}
+
+    lines = [line("ここでは、各施策の満足度について、昨年度の結", 93, 522, 84.2, 12),
+             line("※1 ※2", 201, 371, 99.9, 8),  # raised marks, overlapping the next line
+             line("果と比較し、上位10施策を抽出しています。", 79, 524, 103.2, 12)]
+    assert [l["text"] for l in drop_superscript_marks(lines)] == [lines[0]["text"], lines[2]["text"]]
+    alone = [lines[0], line("※1 ※2", 201, 371, 140, 12), line("次の段落です。", 79, 300, 170, 12)]
+    assert len(drop_superscript_marks(alone)) == 3, "a line of marks at full size is printed text"
+
+
+def test_a_ranking_charts_caption_is_found_above_its_rows_past_the_legend_notes():
+    from assistant.cleaning.charts import ranking_captions
+
+    texts = ["図表17", "【 】は令和3年度順位", "令和4年度 施策に対する満足度の高い順", "( )は満足・やや満足の合計",
+             "消防・救急の充実強化 1【1】 (55.0％)", "水の安定供給 2【2】 (48.0％)", "医療体制の充実 3【5】 (44.6％)",
+             "満足 やや満足 どちらともいえない"]
+    assert ranking_captions([{"text": t} for t in texts]) == [2]
+    # two rows are no ranking; a sentence above the rows is no caption
+    assert ranking_captions([{"text": t} for t in texts[:6]]) == []
+    assert ranking_captions([{"text": "満足度の高い順に並べました。"}] + [{"text": t} for t in texts[4:7]]) == []
+
+
+def test_a_chart_caption_heads_the_rest_of_its_page_only():
+    from assistant.chunking import chunk_document
+    from assistant.types import Document
+
+    lines = ["第1章 結果", "###### 施策に対する満足度の高い順", "消防・救急の充実強化 1【1】 (55.0％)",
+             "水の安定供給 2【2】 (48.0％)", "次のページの本文です。"]
+    doc = Document(doc_id="x.pdf", title="t", lines=lines, line_numbers=[1, 2, 3, 4, 5], pages=[1, 1, 1, 1, 2],
+                   meta={"format": "pdf"})
+    by_page = {c.page: c.section for c in chunk_document(doc)}
+    assert by_page[1] == ["第1章 結果", "施策に対する満足度の高い順"]
+    assert by_page[2] == ["第1章 結果"]
+
+
+def test_a_validity_date_on_every_page_goes_with_every_passage_in_its_title(doc_builders):
+    from assistant.chunking import chunk_document
+
+    path = _furnished_pdf(doc_builders, "asof_title.pdf")
+    assert extract_pdf(path).as_of == "（平成３０年６月２８日現在）"
+    doc = read_document(path)
+    assert doc.title == "高松市小・中学校区一覧表", "the document's own title is unchanged"
+    assert {c.title for c in chunk_document(doc)} == {"高松市小・中学校区一覧表（平成３０年６月２８日現在）"}
+
+
+def test_section_and_glued_chapter_headings_and_a_sentence_naming_a_chapter():
+    sections = _sections(["第4章施策の展開", "第1節 子育て支援", "1 保育の充実", "保育所を整備します。", "第3章では、現状を整理しました"])
+    assert "第4章施策の展開 > 第1節 子育て支援 > 1 保育の充実" in sections
+    assert not any("第3章では" in s for s in sections)

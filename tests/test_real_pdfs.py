@@ -38,17 +38,46 @@ def _lines_with(doc, needle):
 
 
 def test_the_response_rate_table_is_labelled_rows_with_the_total(satisfaction):
-    (row, page), *_ = _lines_with(satisfaction, "計 / 配布枚数")
+    (row, page), *_ = _lines_with(satisfaction, "計（A票・B票） / 配布枚数")
     assert "配布枚数（枚）: 2,500" in row and "回収数（枚）: 921" in row and "回収率（％）: 36.8" in row
     assert page == 6
     # the sub-division printed inside the cells (紙 / ウェブ) names its values, one row per 票
     assert "回収数（枚）・紙: 603" in row and "回収数（枚）・ウェブ: 318" in row and "回収率（％）・ウェブ: 12.7" in row
-    assert len(_lines_with(satisfaction, "計 / 配布枚数")) == 1 and len(_lines_with(satisfaction, "A票 / ")) == 1
+    assert len(_lines_with(satisfaction, "計（A票・B票） / 配布枚数")) == 1 and len(_lines_with(satisfaction, "A票 / ")) == 1
 
 
 def test_the_validity_date_printed_on_every_page_is_kept_once(schools):
     assert [p for _, p in _lines_with(schools, "平成３０年６月２８日現在")] == [1]
     assert schools.title == "高松市小・中学校区一覧表"
+
+
+def test_the_validity_date_printed_on_every_page_goes_with_every_passage(schools):
+    chunks = chunking.chunk_document(schools)
+    assert {c.title for c in chunks} == {"高松市小・中学校区一覧表（平成３０年６月２８日現在）"}
+    assert {c.page for c in chunks} == {1, 2, 3, 4, 5, 6}
+
+
+def test_a_circled_katakana_drawn_as_two_glyphs_is_one_character_and_heads_its_section(satisfaction):
+    chunks = chunking.chunk_document(satisfaction)
+    on_18 = next(c for c in chunks if c.page == 18 and "55.0％と最も高く" in c.text)
+    text = "\n".join(satisfaction.lines)
+    assert "㋐各施策の満足度" in on_18.text and "○ア各施策" not in text and "○イ 各施策" not in text
+    assert "○アンケート" in text, "a 「○」 bullet before a word stays a bullet"
+    ranking = next(c for c in chunks if c.page == 18 and "消防・救急の充実強化 1【1】" in c.text)
+    assert ranking.section[-2:] == ["㋐各施策の満足度", "令和4年度 施策に対する満足度の高い順"]
+
+
+def test_a_ranking_charts_caption_heads_its_rows_on_its_page_only(satisfaction):
+    chunks = chunking.chunk_document(satisfaction)
+    reference = next(c for c in chunks if c.page == 19 and "公共交通の利便性の向上 1 <35.9％>" in c.text)
+    assert reference.section[-1].startswith("＜参考＞令和３年度 施策に対する不満度の高い順")
+    # the appendix's ranking header (p.45) does not run on into the next pages' comments
+    assert not any(c.page >= 46 and any("順位" in s for s in c.section) for c in chunks)
+
+
+def test_superscript_note_marks_do_not_cut_the_sentence_they_sit_in(satisfaction):
+    assert any("昨年度の結果と比較し、" in l for l in satisfaction.lines)
+    assert "※1 ※2" not in satisfaction.lines
 
 
 def test_school_district_rows_read_cell_by_cell_with_names_closed_up(schools):

@@ -155,3 +155,53 @@ def chart_row_label(text: str) -> str | None:
     if rest != text.strip() and _TOTAL_RE.search(rest) and _LABEL_CHARS_RE.search(rest):
         return rest
     return None
+
+
+# A legend note between a chart's caption and its rows: 「( )は満足・やや満足の合計」「【 】は令和3年度順位」
+# 「< >はやや不満・不満の合計」「※…」, or the figure number alone (「図表17」).
+_MARK_NOTE_RE = re.compile(r"^(?:[(（【<＜〈《\[]\s*[)）】>＞〉》\]]\s*は|※|図\s*表?\s*[0-9０-９]+$|表\s*[0-9０-９]+$)")
+_MIN_RANKING_ROWS = 3
+# a ranking row as printed: label, rank (and last year's in 【】), total in brackets —
+# 「消防・救急の充実強化 1【1】 (55.0％)」「公共交通の利便性の向上 1 <35.9％>」
+_RANKING_ROW_RE = re.compile(
+    r"^[^\s。].*[\u3041-\u30ff\u4e00-\u9fff]\s*[0-9０-９]{1,2}\s*(?:【\s*[0-9０-９]+\s*】)?\s*"
+    r"[(（<＜〈]\s*[0-9０-９.．]+\s*[%％]\s*[)）>＞〉]$"
+)
+
+
+def _ranking_row(ln: dict) -> bool:
+    return not ln.get("table") and bool(_RANKING_ROW_RE.match(ln["text"].strip()))
+
+
+def ranking_captions(lines: list[dict]) -> list[int]:
+    """Indices of the captions that head a chart's ranking rows.
+
+    A ranking chart prints its caption (「令和4年度 施策に対する満足度の高い順」) above its rows,
+    perhaps with legend notes in between (「( )は満足・やや満足の合計」). The rows alone
+    (「消防・救急の充実強化 1【1】 (55.0％)」) do not say what they rank; as a heading over them
+    the caption does — in the passage's section path, where "which policy is the most
+    satisfying?" finds it. The caption is the nearest line above a run of ≥ 3 ranking rows that
+    is not a legend note: short (≤ 60 characters), words rather than numbers (no percentage),
+    no sentence. (The chunker lets such a heading hold for the rest of its page only.)
+    """
+    out: list[int] = []
+    i = 0
+    while i < len(lines):
+        if not _ranking_row(lines[i]):
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and (_ranking_row(lines[j]) or _MARK_NOTE_RE.match(lines[j]["text"].strip())):
+            j += 1
+        rows = sum(1 for ln in lines[i:j] if _ranking_row(ln))
+        if rows >= _MIN_RANKING_ROWS:
+            k = i - 1
+            while k >= 0 and _MARK_NOTE_RE.match(lines[k]["text"].strip()):
+                k -= 1
+            if k >= 0 and not lines[k].get("table") and not _ranking_row(lines[k]):
+                t = lines[k]["text"].strip()
+                if (4 <= len(t) <= 60 and not re.search(r"[。．]", t) and not _PERCENT_RE.search(t)
+                        and numeric_share(t) < 0.3 and _LABEL_CHARS_RE.search(t)):
+                    out.append(k)
+        i = j
+    return out

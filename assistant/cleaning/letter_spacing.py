@@ -20,6 +20,9 @@ _CJK = r"[\u3005\u3041-\u3096\u30a1-\u30fa\u30fc\u4e00-\u9fff\uf900-\ufaff]"
 _SPACED3_RE = re.compile(rf"(?:(?<=^)|(?<=[\s]))({_CJK}(?:[ \u3000]{_CJK}){{2,}})(?=$|[\s、。，,）)」』])")
 _SPACED2_RE = re.compile(rf"^\s*{_CJK}[ \u3000]{_CJK}\s*$")
 _WORD_TAIL_RE = re.compile(r"^[^\s、，。]{1,4}[、，。）)]")
+# a printed line that starts with hiragana continues a word or phrase (「生まれ育」+「つ環境の充実」,
+# 「暮ら」+「せる福祉社会」): the items of a list cell are names, which do not start with hiragana
+_HIRAGANA_START_RE = re.compile(r"^[\u3041-\u3096ー]")
 _AFTER_COMMA_RE = re.compile(r"([、，])[ \u3000]+")
 
 
@@ -33,13 +36,14 @@ def close_letter_spacing(text: str) -> str:
 def tidy_cell(text: str) -> str:
     """A table cell's text as one line: letter spacing closed, the space after 「、」 dropped,
     its printed lines joined — without a space where a line was wrapped (it ends in 「、」, or
-    the next line starts with the tail of a split word: 「目、」「町。」), else with one: lines
-    of a cell are often separate items (「…8番」「多賀町一丁目」)."""
+    the next line starts with the tail of a split word: 「目、」「町。」, or with hiragana:
+    「生まれ育」+「つ環境の充実」), else with one: lines of a cell are often separate items
+    (「…8番」「多賀町一丁目」)."""
     parts = [close_letter_spacing(p.strip()) for p in (text or "").split("\n") if p.strip()]
     out, prev = "", ""
     for p in parts:
         if out:
-            wrapped = prev.endswith(("、", "，", "・", "～")) or bool(_WORD_TAIL_RE.match(p))
+            wrapped = prev.endswith(("、", "，", "・", "～")) or bool(_WORD_TAIL_RE.match(p) or _HIRAGANA_START_RE.match(p))
             out += "" if wrapped else " "
         out += p
         prev = p

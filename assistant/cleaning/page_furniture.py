@@ -12,7 +12,9 @@ Everything else that recurs is kept: a section heading that recurs because the s
 (「◆前年度調査との比較」 in every chapter) or a chapter header printed over a few pages is
 content. And of a running line that is dropped, the first occurrence is kept (unless it is
 the title, which the document carries anyway): the validity date printed on every page of a
-list (「（平成３０年６月２８日現在）」) must still answer "as of when?".
+list (「（平成３０年６月２８日現在）」) must still answer "as of when?". Such a running validity
+note qualifies every page, so it is also handed on (``Furniture.as_of``) for every passage of the
+document to carry beside the title.
 
 Edge lines are the first/last ``_EDGE_LINES`` text lines of a page inside the top/bottom
 ``_EDGE_BAND`` of its height; "the same place" is within ``_SAME_POSITION`` pt.
@@ -64,11 +66,23 @@ def _is_page_number(text: str) -> bool:
 _NOT_TITLE_RE = re.compile(r"現在|[0-9０-９]+\s*年\s*[0-9０-９]+\s*月|^[(（［\[].*[)）］\]]$")
 
 
+# A validity note: 「（平成３０年６月２８日現在）」「令和5年4月1日現在」「2023年3月末時点」.
+_AS_OF_RE = re.compile(r"^[(（［\[]?[^。]{0,24}[0-9０-９元]\s*[年月日末][^。]{0,16}(?:現在|時点)\s*[)）］\]]?$")
+
+
+def is_as_of_note(text: str) -> bool:
+    """Is this line a validity note (「（平成３０年６月２８日現在）」) — a date the content holds at?"""
+    return bool(_AS_OF_RE.match(text.strip()))
+
+
 @dataclass
 class Furniture:
     drop: set[tuple[int, int]] = field(default_factory=set)  # (page, line index) to leave out
     labels: dict[int, str] = field(default_factory=dict)  # page → printed page number
     title: str | None = None  # the title band, when the file declares no title
+    # a validity note printed on most pages (「（平成３０年６月２８日現在）」): it qualifies every
+    # page, so every passage carries it with the document's title (chunking), not only page 1's
+    as_of: str | None = None
 
 
 def _edges(lines: list[dict], height: float) -> dict[int, float]:
@@ -115,6 +129,8 @@ def find_furniture(pages_lines: list[tuple[int, float, list[dict]]], text_pages:
             )
             if is_title and f.title is None and title is None:
                 f.title = text
+            elif not is_title and f.as_of is None and is_as_of_note(text):
+                f.as_of = text
             f.drop.update(window if is_title else window[1:])
             break
     return f

@@ -15,7 +15,7 @@ geometry decides. Line ``a`` continues on line ``b`` when
   about one and a half characters right of it: the hanging indent under a 「○」 item),
   in the same font size (line heights within 10 %);
 * ``b`` does not start a list item or heading (「（２）」「・」「第3章」 …), and neither is a
-  table row.
+  table row or a chart's ranking row (whose box is its bars', no column width).
 
 Japanese is joined without a space; a space is kept only between two Latin letters/digits.
 """
@@ -37,7 +37,8 @@ def _size(ln: dict) -> float:
 def join_wrapped_lines(lines: list[dict]) -> list[dict]:
     """Lines of one page (dicts with ``text, x0, x1, top, bottom``; ``table`` marks table rows),
     wrapped lines merged (see module docstring). Order is kept."""
-    body = [ln for ln in lines if not ln.get("table")]
+    # (a chart's ranking row keeps the box of its bars, which is no column's width)
+    body = [ln for ln in lines if not ln.get("table") and not ln.get("chart")]
 
     def column_right(a: dict, x0: float, size: float) -> float:
         """The column's right edge, as other lines of the page show it (one line alone proves nothing)."""
@@ -46,7 +47,7 @@ def join_wrapped_lines(lines: list[dict]) -> list[dict]:
 
     out: list[dict] = []
     for ln in lines:
-        if out and not ln.get("table") and not out[-1].get("table"):
+        if out and not ln.get("table") and not out[-1].get("table") and not ln.get("chart") and not out[-1].get("chart"):
             a = out[-1]
             size = a.get("_last_size", _size(a))
             a_x0, a_x1, a_bottom = a.get("_last_x0", a["x0"]), float(a["x1"]), float(a["bottom"])
@@ -75,5 +76,30 @@ def join_wrapped_lines(lines: list[dict]) -> list[dict]:
                 )
                 out[-1] = merged
                 continue
+        out.append(ln)
+    return out
+
+
+# a line of reference marks only: 「※1 ※2」「*1」「注1 注2」
+_MARKS_ONLY_RE = re.compile(r"^(?:(?:※|\*|＊|注)\s*[0-9０-９]{1,2}\s*)+$")
+
+
+def drop_superscript_marks(lines: list[dict]) -> list[dict]:
+    """Lines of superscript reference marks (「※1 ※2」 printed small above 「｢満足度 ｣の高い順…」)
+    left out, so the paragraph they sit in is joined whole.
+
+    pdfplumber puts the raised marks on a line of their own between two printed lines of the
+    paragraph, which then cannot be joined (「…昨年度の結」 / 「※1 ※2」 / 「果と比較し…」). A
+    line is such marks when it is only marks, smaller than the line below it (≤ 80 % of its
+    height) and overlapping it vertically (raised above its baseline, not a line of its own).
+    The notes the marks refer to (「※1満足度…」) are printed elsewhere and stay."""
+    out: list[dict] = []
+    for i, ln in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else None
+        if (nxt is not None and not ln.get("table") and not nxt.get("table")
+                and _MARKS_ONLY_RE.match(ln["text"].strip())
+                and _size(ln) <= 0.8 * _size(nxt)
+                and float(ln["bottom"]) > float(nxt["top"])):
+            continue
         out.append(ln)
     return out

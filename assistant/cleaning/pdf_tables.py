@@ -21,6 +21,8 @@ text cleaning then turns into labelled lines exactly like the tables of text fil
   (「A票」) whose cells read 「紙： 312」 / 「ウェブ： 163」 under 「回収数（枚）」 — the rows of one
   label become one row whose values are labelled 「回収数（枚）: 475 / 回収数（枚）・紙: 312 /
   回収数（枚）・ウェブ: 163」, so a question about the total finds it with its header.
+* A total row names what it totals when its numbers prove it (``label_totals``): 「計」 under
+  「A票」「B票」 → 「計（A票・B票）」.
 * Only real tables are taken: at least 2 rows and 2 columns with text in several cells, and
   most of the text inside the table's box must sit in its cells. Bar charts drawn with
   rectangles produce "tables" of empty cells and are left to the chart rule.
@@ -239,5 +241,49 @@ def page_tables(page, min_cells: int = 3) -> list[tuple[tuple[float, float, floa
         in_cells = sum(len(c.replace(" ", "").replace("\n", "")) for r in tb.extract() for c in r if c)
         if inside and in_cells < 0.6 * len(inside):
             continue
-        out.append((tuple(tb.bbox), combine_headers(rows)))
+        out.append((tuple(tb.bbox), label_totals(combine_headers(rows))))
+    return out
+
+
+_TOTAL_LABELS = {"計", "合計", "総計", "総数"}
+
+
+def _number(cell: str) -> float | None:
+    t = cell.strip().replace(",", "").replace("，", "")
+    t = t.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def label_totals(rows: list[list[str]], max_parts: int = 6) -> list[list[str]]:
+    """A total row names what it totals: 「計」 under 「A票」「B票」 → 「計（A票・B票）」.
+
+    A total row's label is one character that says nothing of its own; a question about the
+    whole (「調査票は何枚配布？」) shares words with the part rows (「A票」) and not with it. The
+    parts are the labelled rows above it (up to the header or the previous total), and only when
+    the arithmetic proves it — at least one numeric column where the parts add up to the total
+    (to rounding) — so a 「計」 that is not their sum is left as printed. More than ``max_parts``
+    parts are not listed (the label would drown the row)."""
+    out = [list(r) for r in rows]
+    start = 1 if rows and _header_like(rows[0]) else 0
+    for i in range(start, len(out)):
+        label = out[i][0].strip() if out[i] else ""
+        if re.sub(r"\s+", "", label) not in _TOTAL_LABELS:
+            continue
+        parts = [r for r in out[start:i] if r and r[0].strip()]
+        if not 2 <= len(parts) <= max_parts or len({r[0] for r in parts}) != len(parts):
+            start = i + 1
+            continue
+        adds_up = False
+        for j in range(1, len(out[i])):
+            total = _number(out[i][j])
+            vals = [_number(r[j]) if j < len(r) else None for r in parts]
+            if total is not None and all(v is not None for v in vals) and abs(sum(vals) - total) <= max(0.5, 0.005 * abs(total)):
+                adds_up = True
+                break
+        if adds_up:
+            out[i][0] = f"{label}（{'・'.join(r[0].strip() for r in parts)}）"
+        start = i + 1
     return out

@@ -34,6 +34,7 @@ class Extracted:
     warnings: list[str] = field(default_factory=list)
     # PDF: page → the page number printed on it, where it differs from the page's position
     page_labels: dict[int, str] = field(default_factory=dict)
+    as_of: str | None = None  # a validity note printed on most pages (「（平成３０年６月２８日現在）」)
 
     def marked_lines(self) -> list[str]:
         """``lines`` with headings written as markdown headings (「## 計画期間」).
@@ -151,6 +152,7 @@ def _copy(ex: Extracted) -> Extracted:
         title=ex.title,
         warnings=list(ex.warnings),
         page_labels=dict(ex.page_labels),
+        as_of=ex.as_of,
     )
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Iterable
 
 from ..cleaning.page_furniture import _is_page_number, _line_key, find_furniture  # noqa: F401
-from ..cleaning.charts import chart_regions, chart_row_label, drop_number_runs, is_chart_text
+from ..cleaning.charts import chart_regions, chart_row_label, drop_number_runs, is_chart_text, ranking_captions
 from ..cleaning.pdf_columns import read_label_columns
-from ..cleaning.pdf_lines import join_wrapped_lines
+from ..cleaning.pdf_lines import drop_superscript_marks, join_wrapped_lines
 from ..cleaning.pdf_tables import page_tables
+from ..cleaning.pdf_text_columns import split_text_columns
 from .common import _JUNK_TITLE_RE, Extracted, FormatError, ScannedPdfError, _cached
 
 
@@ -86,6 +87,55 @@ def _vertical_tab_chars(chars: list[dict]) -> set[int]:
     return out
 
 
+_CIRCLES = "○◯"
+_KATAKANA_ORDER = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワヰヱヲ"
+
+
+def _enclosed(inner: str) -> str | None:
+    """The enclosed form of what is drawn inside a circle: ア → ㋐, 3 → ③, 21 → ㉑ (None: no such form)."""
+    if len(inner) == 1 and inner in _KATAKANA_ORDER:
+        return chr(0x32D0 + _KATAKANA_ORDER.index(inner))
+    d = inner.translate({ord(c): ord("0") + i for i, c in enumerate("０１２３４５６７８９")})
+    if not (d.isascii() and d.isdigit()) or not 1 <= int(d) <= 50:
+        return None
+    n = int(d)
+    return chr(ord("①") + n - 1) if n <= 20 else chr(0x3251 + n - 21) if n <= 35 else chr(0x32B1 + n - 36)
+
+
+def compose_enclosed(chars: list[dict]) -> list[dict]:
+    """Circled labels drawn as glyphs over each other — a 「○」 with a smaller 「ア」 or 「12」 printed
+    inside it — become the one character they show (㋐, ⑫).
+
+    Word makes 「㋐ 各施策の満足度」 this way when the font lacks ㋐; read as text it was
+    「○ア各施策の満足度」, which is neither a heading nor a bullet. The geometry proves it: the
+    inner glyphs are smaller and their centres lie inside the circle's box. A 「○」 bullet followed
+    by a word (「○アンケート」) has its next glyph beside it, not inside it; a circled number with
+    no character of its own (「○55」) is left as it is.
+
+    The circle's glyph dict is changed in place (it is the page's own object, so the filtered
+    page sees it); the inner glyphs are left out of the returned list."""
+    out: list[dict] = []
+    skip: set[int] = set()
+    for i, c in enumerate(chars):
+        if i in skip:
+            continue
+        if c.get("text") in _CIRCLES:
+            size = float(c.get("size") or 0)
+            inner: list[int] = []
+            for j in range(i + 1, min(i + 3, len(chars))):
+                d = chars[j]
+                cx, cy = (d["x0"] + d["x1"]) / 2, (d["top"] + d["bottom"]) / 2
+                if not (float(d.get("size") or 0) < size and c["x0"] <= cx <= c["x1"] and c["top"] <= cy <= c["bottom"]):
+                    break
+                inner.append(j)
+            form = _enclosed("".join(chars[j].get("text", "") for j in inner)) if inner else None
+            if form:
+                c["text"] = form
+                skip.update(inner)
+        out.append(c)
+    return out
+
+
 class _IndexedChars(list):
     """A char list whose ``index()`` is O(1) (by identity).
 
@@ -111,7 +161,7 @@ def _pdf_page_lines(page, state: dict | None = None) -> list[dict]:
 
     chars = dedupe_chars(_IndexedChars(page.chars), tolerance=1)
     drop = _vertical_tab_chars(chars)
-    keep = {id(c) for i, c in enumerate(chars) if i not in drop}
+    keep = {id(c) for c in compose_enclosed([c for i, c in enumerate(chars) if i not in drop])}
     page = page.filter(lambda obj: obj.get("object_type") != "char" or id(obj) in keep)
     # Ruled tables are read cell by cell (cleaning/pdf_tables.py): their text is taken out of
     # the line stream and each row comes back as one tab-separated line where the table stands.
@@ -142,17 +192,21 @@ def _pdf_page_lines(page, state: dict | None = None) -> list[dict]:
     # a ruled label | list table (cleaning/pdf_tables.py) hands its last label to the text below it
     anchors = [(bbox[3], rows[-1][0]) for bbox, rows in tables if len(rows[-1]) == 2 and rows[-1][0] and rows[-1][1][:1] in "○●◎◇◆■□・"]
     # (not on chart pages: a chart's legend beside its notes is no label column)
-    lines = kept if regions else read_label_columns(kept, state if state is not None else {}, anchors)
+    # and a page set in two text columns is read one column after the other (cleaning/pdf_text_columns.py)
+    lines = kept if regions else read_label_columns(split_text_columns(kept), state if state is not None else {}, anchors)
     for ln in lines:
         ln.pop("chars", None)
     for bbox, rows in tables:
         for k, row in enumerate(rows):
             y = bbox[1] + 0.001 * k  # keeps the rows in order where the table stands
             lines.append({"text": "\t".join(row), "x0": bbox[0], "x1": bbox[2], "top": y, "bottom": y, "table": True})
-    lines.sort(key=lambda ln: ln["top"])
+    lines.sort(key=lambda ln: ln.get("_order", ln["top"]))
     lines = drop_number_runs(lines)
     # lines wrapped at the column width become one line again (cleaning/pdf_lines.py)
-    return join_wrapped_lines(lines)
+    lines = join_wrapped_lines(drop_superscript_marks(lines))
+    for k in ranking_captions(lines):  # a ranking chart's caption heads its rows (cleaning/charts.py)
+        lines[k] = dict(lines[k], caption=True)
+    return lines
 
 
 def _pdf_title(pdf) -> str | None:
@@ -246,6 +300,7 @@ def extract_pdf(path: Path) -> Extracted:
 
     out_lines: list[str] = []
     out_pages: list[int | None] = []
+    headings: list[tuple[int, int, str]] = []  # chart captions over their ranking rows
     for pno, _height, lines in pages_lines:
         for i, ln in enumerate(lines):
             if ln.get("table"):
@@ -257,6 +312,8 @@ def extract_pdf(path: Path) -> Extracted:
                 continue
             if len(re.sub(r"\s+", "", text)) <= 1:
                 continue  # side-tab glyphs, stray bullets, lone page numbers
+            if ln.get("caption"):
+                headings.append((len(out_lines), 6, text))
             out_lines.append(text)
             out_pages.append(pno)
 
@@ -271,4 +328,5 @@ def extract_pdf(path: Path) -> Extracted:
     if not out_lines:
         raise ScannedPdfError(path, "only page furniture (headers/page numbers) has a text layer")
     labels = {p: lab for p, lab in furniture.labels.items() if lab != str(p)}
-    return Extracted(lines=out_lines, pages=out_pages, headings=None, title=title, warnings=warnings, page_labels=labels)
+    return Extracted(lines=out_lines, pages=out_pages, headings=headings or None, title=title, warnings=warnings, page_labels=labels,
+                     as_of=furniture.as_of)

@@ -12,6 +12,7 @@ import hmac
 import logging
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -94,6 +95,44 @@ def reason_ja(reason: str) -> str:
         if r.startswith(prefix) or (prefix in ("binary", "undecodable", "catalog") and prefix in r):
             return f"{ja}（{r}）"
     return f"読み込めませんでした（{r}）" if r else "読み込めませんでした"
+
+
+# extraction warnings (formats/pdf) → what the administrator reads
+_WARNINGS_JA = (
+    (re.compile(r"^pages without a text layer \(scanned\?\), their content is not indexed: (.*)$"),
+     "文字情報のないページ（スキャン画像？）は検索の対象になりません: {}ページ"),
+    (re.compile(r"^pages that could not be parsed, their content is not indexed: (.*)$"),
+     "読み取れなかったページは検索の対象になりません: {}ページ"),
+)
+
+
+def warning_ja(warning: str) -> str:
+    """An extraction warning in Japanese, the pages it names kept (the English kept in brackets)."""
+    w = str(warning or "").strip()
+    for rx, ja in _WARNINGS_JA:
+        m = rx.match(w)
+        if m:
+            return ja.format(m.group(1)) + f"（{w}）"
+    return w
+
+
+def upload_message(results) -> str:
+    """One line per added file (``ingest.AddResult``), with its warnings — a scanned page by its number."""
+    lines = []
+    for r in results:
+        src = os.path.basename(str(r.source))
+        if not r.ok:
+            lines.append(f"✗ {src}: 追加できませんでした — {reason_ja(r.reason)}")
+            continue
+        what = "登録済みのものと同じ内容です（メタデータのみ更新）" if r.unchanged else (
+            "置き換えました" if r.replaced else "追加しました")
+        pages = f"、{r.pages}ページ" if r.pages else ""
+        line = f"✓ {src}: {what} → 文書ID {r.doc_id}（「{r.title}」{pages}）"
+        if r.renamed:
+            line += "　※同じ名前の別の文書があるため、名前を変えて保存しました"
+        lines.append(line)
+        lines.extend(f"　⚠ {warning_ja(w)}" for w in r.warnings)
+    return "\n".join(lines)
 
 
 @dataclass
@@ -202,19 +241,7 @@ class Admin:
                                     year=str(year).strip() if year not in (None, "") else None,
                                     kind=(kind or "").strip() or None, url=(url or "").strip() or None,
                                     names=names)
-            lines = []
-            for r in results:
-                src = os.path.basename(str(r.source))
-                if not r.ok:
-                    lines.append(f"✗ {src}: 追加できませんでした — {reason_ja(r.reason)}")
-                    continue
-                what = "登録済みのものと同じ内容です（メタデータのみ更新）" if r.unchanged else (
-                    "置き換えました" if r.replaced else "追加しました")
-                pages = f"、{r.pages}ページ" if r.pages else ""
-                line = f"✓ {src}: {what} → 文書ID {r.doc_id}（「{r.title}」{pages}）"
-                if r.renamed:
-                    line += "　※同じ名前の別の文書があるため、名前を変えて保存しました"
-                lines.append(line)
+            lines = [upload_message(results)]
             accepted = any(r.ok for r in results)
             if accepted:
                 lines.append(self._refresh_locked())
