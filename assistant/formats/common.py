@@ -21,7 +21,10 @@ class Extracted:
     ``lines``: text lines in reading order, no empty lines. ``pages[i]``: 1-based physical page
     of ``lines[i]`` (``None`` for formats without pages; then ``pages`` itself is ``None``).
     ``headings``: ``(line index, level, text)`` for formats that mark headings (docx, html);
-    ``None`` where the format does not know (PDF), so the caller can fall back to heuristics.
+    ``None`` where the format does not know, so the caller can fall back to heuristics; a PDF marks
+    only the captions that head a ranking chart's rows (level 6, held for the rest of their page by
+    the chunker). ``as_of``: a validity note the file prints on most pages (PDF), which every passage
+    carries with the title.
     ``title``: a title the file declares itself (PDF metadata, docx core properties, HTML
     ``<h1>``/``<title>``), or ``None``. ``warnings``: non-fatal problems worth showing an
     administrator (e.g. pages without a text layer).
