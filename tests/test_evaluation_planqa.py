@@ -12,7 +12,7 @@ import pytest
 
 from assistant import chunking, corpus
 from assistant.evaluation import assign_splits
-from assistant.japanese import compact
+from assistant.japanese import compact, content_words
 
 ROOT = Path(__file__).resolve().parent.parent
 QA = ROOT / "eval" / "plan_qa.jsonl"
@@ -20,7 +20,12 @@ TYPES = {"resident", "staff", "number", "date", "paraphrase", "multi_doc", "out_
 
 # sha256 over the sorted ids of the frozen test split (recorded when the batches were committed).
 # If this changes, an item moved between tune and test — that must not happen.
-TEST_IDS_SHA256 = "e32905d6a59300e9057c287468f60b3d00ece96bdc07c1d062fdaf31ebebc3b1"
+# Batch 3 (q180–q295) added its test ids; batches 1–2 kept theirs (checked when it was appended).
+TEST_IDS_SHA256 = "6de931ca604ab05481f28e80a4a233c36f228409d2ad46aeae9e6c8bcfa80798"
+
+
+def _by_id():
+    return {it["id"]: it for it in _items()}
 
 
 def _items():
@@ -28,12 +33,17 @@ def _items():
 
 
 @pytest.fixture(scope="module")
-def chunks_by_doc():
+def raw_chunks_by_doc():
     docs = corpus.load_corpus(ROOT / "corpus")
     out: dict[str, list[str]] = {}
     for c in chunking.chunk_corpus(docs):
-        out.setdefault(c.doc_id, []).append(compact(c.text))
+        out.setdefault(c.doc_id, []).append(c.text)
     return out
+
+
+@pytest.fixture(scope="module")
+def chunks_by_doc(raw_chunks_by_doc):
+    return {d: [compact(t) for t in texts] for d, texts in raw_chunks_by_doc.items()}
 
 
 def test_items_well_formed():
@@ -87,3 +97,52 @@ def test_split_follows_the_hash_rule_and_is_pinned():
     assert {it["id"]: it["split"] for it in items} == rule
     test_ids = sorted(it["id"] for it in items if it["split"] == "test")
     assert hashlib.sha256(",".join(test_ids).encode()).hexdigest() == TEST_IDS_SHA256
+
+
+# Municipality names and the bare 市/町 do not count as shared words (eval/README.md).
+_IGNORED_WORDS = {"山陽小野田", "山口", "長門", "日南", "市", "町"}
+
+
+def test_paraphrase_flag_follows_the_readme_rule(raw_chunks_by_doc):
+    """`paraphrase` is true exactly when the question shares no content word (lemma) with any chunk of
+    its documents that holds one of its evidence strings — computed, never judged by eye."""
+    wrong = []
+    for it in _items():
+        if not it["docs"]:
+            assert it["paraphrase"] is False, it["id"]
+            continue
+        evs = [compact(e) for e in it["evidence"]]
+        passage_words: set[str] = set()
+        for d in it["docs"]:
+            for text in raw_chunks_by_doc.get(d, []):
+                if any(e in compact(text) for e in evs):
+                    passage_words |= set(content_words(text))
+        shared = (set(content_words(it["question"])) - _IGNORED_WORDS) & passage_words
+        if it["paraphrase"] != (not shared):
+            wrong.append((it["id"], sorted(shared)))
+    assert not wrong
+
+
+def test_batch_3_is_a_large_blind_batch_with_every_type():
+    """Batch 3 (issue 10): ≥ 110 items, ids continuing after q179, each type present, ≥ 20 paraphrased."""
+    b3 = [it for it in _items() if it.get("batch") == 3]
+    assert len(b3) >= 110
+    assert min(int(it["id"][1:]) for it in b3) == 180
+    types = Counter(it["type"] for it in b3)
+    assert set(types) == TYPES
+    assert types["out_of_scope"] >= 15
+    assert sum(it["paraphrase"] for it in b3) >= 20
+
+
+def test_questions_are_not_repeated_across_the_set_or_the_training_data():
+    """No question appears twice. The answer model's training questions may repeat a tune item (q167 does:
+    tuning on tune is allowed) but never a frozen test item, nor any item of batch 3 (written blind)."""
+    seen = Counter(compact(it["question"]) for it in _items())
+    assert not [q for q, n in seen.items() if n > 1]
+    data = ROOT / "scripts" / "data"
+    train = {compact(line) for line in (data / "out_of_scope_train.txt").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")}
+    train |= {compact(json.loads(line)["question"])
+              for line in (data / "in_scope_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+    leaked = [it["id"] for it in _items() if compact(it["question"]) in train]
+    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") == 3]
