@@ -144,8 +144,9 @@ def cmd_eval(args) -> int:
     if args.jsquad:
         report = evaluation.eval_jsquad(Path(args.jsquad), model=args.model, limit=args.limit)
     else:
+        batches = evaluation.parse_batches(args.batch) if args.batch else None  # a typo fails before loading
         a = _load(args, progress=False)
-        report = evaluation.eval_qa(a, Path(args.qa), split=args.split)
+        report = evaluation.eval_qa(a, Path(args.qa), split=args.split, batches=batches)
         if args.details:  # per-item rows for error analysis; the printed report stays short
             Path(args.details).write_text(json.dumps(report["items"], ensure_ascii=False, indent=1), encoding="utf-8")
     print(evaluation.format_report(report) if not args.json else json.dumps(report, ensure_ascii=False, indent=2))
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jsquad", default=None, help="JSQuAD JSON file: paragraph retrieval benchmark")
     p.add_argument("--limit", type=int, default=None, help="JSQuAD: only the first N questions")
     p.add_argument("--split", choices=["tune", "test"], default=None, help="QA set: only this split (eval/plan_qa.jsonl); default all")
+    p.add_argument("--batch", default=None, metavar="N", help="QA set: only these batches (3, 1,2 or 1-2; eval/plan_qa.jsonl); default all")
     p.add_argument("--details", default=None, metavar="FILE", help="QA set: write per-item results (answer, rank, missing keywords …) as JSON")
     p.add_argument("--json", action="store_true")
     _common(p)

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .japanese import compact
 
@@ -44,8 +44,10 @@ SPLITS = ("tune", "test")
 TEST_SHARE = 0.4
 
 
-def load_qa(path: Path, split: str | None = None) -> list[dict[str, Any]]:
-    """Items of a QA JSONL file; with ``split``, only the items whose ``split`` field equals it."""
+def load_qa(path: Path, split: str | None = None, batches: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """Items of a QA JSONL file; with ``split``, only the items whose ``split`` field equals it; with
+    ``batches``, only the items whose ``batch`` is one of them (a later batch, written apart from the
+    tuning, can then be reported on its own)."""
     items = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if split is not None:
         if split not in SPLITS:
@@ -53,7 +55,36 @@ def load_qa(path: Path, split: str | None = None) -> list[dict[str, Any]]:
         if not any("split" in it for it in items):
             raise ValueError(f"{path} has no split field; evaluate it without --split")
         items = [it for it in items if it.get("split") == split]
+    if batches is not None:
+        wanted = set(batches)
+        if not any("batch" in it for it in items):
+            raise ValueError(f"{path} has no batch field; evaluate it without --batch")
+        items = [it for it in items if it.get("batch") in wanted]
     return items
+
+
+def parse_batches(text: str) -> list[int]:
+    """``"3"`` → [3], ``"1,2"`` → [1, 2], ``"1-2"`` → [1, 2]; anything else is a clear error."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ValueError(f"--batch wants numbers like 3, 1,2 or 1-2, not {text!r}") from None
+    if not out:
+        raise ValueError(f"--batch wants numbers like 3, 1,2 or 1-2, not {text!r}")
+    return out
+
+
+def report_for_batches(rep: dict[str, Any], batches: Iterable[int]) -> dict[str, Any]:
+    """The report of ``eval_qa`` recomputed over the rows of some batches only (no new ask/search calls):
+    one run per split then gives the figures of every batch group."""
+    wanted = set(batches)
+    sub = _report(rep["dataset"], None if rep["split"] == "all" else rep["split"],
+                  [r for r in rep["items"] if r.get("batch") in wanted])
+    sub["batch"] = ",".join(map(str, sorted(wanted)))
+    return sub
 
 
 def assign_splits(items: list[dict[str, Any]], test_share: float = TEST_SHARE) -> dict[str, str]:
@@ -112,13 +143,15 @@ def _latency(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {"p50": 1000 * statistics.median(xs) if xs else 0.0, "p95": 1000 * _p95(xs)}
 
 
-def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None) -> dict[str, Any]:
+def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None,
+            batches: Iterable[int] | None = None) -> dict[str, Any]:
     """Ask every question (and search it, for passage metrics); report retrieval, answer and refusal
-    metrics overall and per type. ``split`` limits a set with a ``split`` field to "tune" or "test".
+    metrics overall and per type. ``split`` limits a set with a ``split`` field to "tune" or "test",
+    ``batches`` one with a ``batch`` field to those batches.
 
     Passage ranks come from ``assistant.search`` (retrieval alone); keyword hit, refusal and hedging
     from ``assistant.ask``. ``items`` holds one row per question for error analysis."""
-    items = load_qa(path, split)
+    items = load_qa(path, split, batches)
     rows: list[dict[str, Any]] = []
     for it in items:
         docs = it.get("docs") or []
@@ -127,7 +160,8 @@ def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None) -> dic
         ans = assistant.ask(it["question"])
         ask_s = time.perf_counter() - t0
         row: dict[str, Any] = {
-            "id": it["id"], "type": it.get("type", "?"), "split": it.get("split"), "question": it["question"],
+            "id": it["id"], "type": it.get("type", "?"), "split": it.get("split"), "batch": it.get("batch"),
+            "question": it["question"],
             "answerable": answerable, "paraphrase": bool(it.get("paraphrase")),
             "refused": bool(ans.refused), "hedged": is_hedged(ans), "confidence": round(float(ans.confidence), 3),
             "ask_ms": round(1000 * ask_s, 1), "answer": ans.text,
@@ -147,7 +181,10 @@ def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None) -> dic
                 "docs": docs,
             })
         rows.append(row)
-    return _report(str(path), split, rows)
+    rep = _report(str(path), split, rows)
+    if batches is not None:
+        rep["batch"] = ",".join(map(str, sorted(set(batches))))
+    return rep
 
 
 def _report(dataset: str, split: str | None, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -247,7 +284,10 @@ def eval_jsquad(path: Path, model: str | None = None, limit: int | None = None, 
 def format_report(rep: dict[str, Any]) -> str:
     head = f"dataset: {rep['dataset']}"
     if "split" in rep:
-        head += f"  split: {rep['split']}  (n={rep['n']})"
+        head += f"  split: {rep['split']}"
+        if rep.get("batch"):
+            head += f"  batch: {rep['batch']}"
+        head += f"  (n={rep['n']})"
     lines = [head]
     r = rep["retrieval"]
     lines.append(f"passages (answerable, n={r['n']}): R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  MRR@10 {r['MRR@10']:.3f}")

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from assistant import answering
-from assistant.evaluation import assign_splits, eval_qa, format_report, is_hedged, load_qa
+from assistant.evaluation import (
+    assign_splits, eval_qa, format_report, is_hedged, load_qa, parse_batches, report_for_batches,
+)
 from assistant.types import Answer, Chunk, Citation, Hit
 
 
@@ -131,3 +133,29 @@ def test_assign_splits_is_stratified_and_order_free():
     more = items + [{"id": f"y{i}", "type": "a", "batch": 2} for i in range(3)]
     s3 = assign_splits(more)
     assert all(s3[i] == s1[i] for i in s1)
+
+
+def test_batch_filter_and_per_batch_reports(tmp_path, fake):
+    """--batch asks only a batch's questions; report_for_batches splits one run's rows by batch without
+    asking again, and gives the same figures as a filtered run."""
+    p = tmp_path / "qa.jsonl"
+    batch_of = {"a1": 1, "a2": 2, "a3": 2, "o1": 1, "o2": 2}
+    p.write_text("".join(json.dumps({**it, "batch": batch_of[it["id"]]}) + "\n" for it in ITEMS), encoding="utf-8")
+    only2 = eval_qa(fake, p, batches=[2])
+    assert {d["id"] for d in only2["items"]} == {"a2", "a3", "o2"}
+    assert only2["batch"] == "2" and "batch: 2" in format_report(only2)
+    full = eval_qa(fake, p)
+    assert {d["id"]: d["batch"] for d in full["items"]} == batch_of
+    sub = report_for_batches(full, [2])
+    assert sub["retrieval"] == only2["retrieval"] and sub["answers"] == only2["answers"]
+    assert {d["id"] for d in report_for_batches(full, [1])["items"]} == {"a1", "o1"}
+    assert {d["id"] for d in eval_qa(fake, p, split="tune", batches=[1, 2])["items"]} == {"a1", "a2", "o1"}
+
+
+def test_batch_filter_needs_a_batch_field_and_a_readable_value(qa_file):
+    with pytest.raises(ValueError):
+        load_qa(qa_file, batches=[1])
+    assert parse_batches("3") == [3] and parse_batches("1,2") == [1, 2] and parse_batches("1-3") == [1, 2, 3]
+    for bad in ("", "x", "1,,2", "2-a"):
+        with pytest.raises(ValueError):
+            parse_batches(bad)
