@@ -459,8 +459,10 @@ def _source_label(hit: Hit) -> str:
     return hit.title
 
 
-def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
-    """Lead naming the source(s), then each sentence with its ``[n]``; citations numbered in order."""
+def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[Citation]]:
+    """Lead naming the source(s), then each sentence with its ``[n]``; citations numbered in order.
+    ``grouped``: every source gets its own 「…では、」 part even when there is only one (an answer
+    that set out to say what each city's plan says)."""
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
     for c in chosen:
@@ -475,7 +477,7 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     parts: list[str] = []
     for group in by_doc.values():
         label = _source_label(group[0].hit)
-        lead = f"{label}によると、" if len(by_doc) == 1 else f"{label}では、"
+        lead = f"{label}によると、" if len(by_doc) == 1 and not grouped else f"{label}では、"
         lines = [f"{_tidy(c.text)} [{numbers[c.hit.id]}]" for c in group]
         if len(lines) == 1:
             parts.append(lead + lines[0])
@@ -484,10 +486,12 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     return "\n\n".join(parts), citations
 
 
-def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75) -> list[_Candidate]:
-    """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
-    ``MAX_SENTENCES`` in all), then what completes each: the list it announces, belongs to or heads,
-    or (for the best one) the sentence that carries on from it — ``MAX_ANSWER_LINES`` lines at most."""
+def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
+           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES) -> list[_Candidate]:
+    """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
+    ``max_sentences`` in all), then what completes each: the list it announces, belongs to or heads,
+    or (for the best one) the sentence that carries on from it — ``max_lines`` lines at most (an
+    answer about several cities gives each city its share of these)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -496,11 +500,11 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     taken = {japanese.compact(best.text)}
     sources = {best.hit.id}
     for c in cands[1:]:
-        if len(chosen) >= MAX_SENTENCES:
+        if len(chosen) >= max_sentences:
             break
         if c.score < ratio * best.score or c.coverage <= 0 or japanese.compact(c.text) in taken:
             continue
-        if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
+        if c.hit.id not in sources and len(sources) >= max_sources:
             continue
         chosen.append(c)
         taken.add(japanese.compact(c.text))
@@ -512,7 +516,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     for i, c in enumerate(chosen):
         if japanese.compact(c.text) in in_out:
             continue  # already shown as part of an earlier sentence's list
-        room = MAX_ANSWER_LINES - len(out) - (len(chosen) - i - 1)
+        room = max_lines - len(out) - (len(chosen) - i - 1)
         cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if room > 1 else []
         if any(x is c for x in cont):
             # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
@@ -721,16 +725,13 @@ def answer(
     if wants_more:
         quoted = previously_cited(history)
         exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
+    if len(qa.municipalities) >= 2 and not municipality and not doc_id:
+        # 「山口市と長門市で、…はそれぞれ何ですか？」: one search and one answer part per named city
+        return per_city_answer(retriever, qa, query, notes, k=k, exclude=exclude)
     hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)
     model = answer_model(retriever)
-    if model is None:
-        conf = evidence(retriever, qa, hits, weights)
-        refuse_below, hedge_below = REFUSAL_THRESHOLD, HEDGE_THRESHOLD
-        cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
-    else:
-        cands, conf = _score_with_model(retriever, model, qa, hits, weights)
-        refuse_below, hedge_below = model.threshold, model.hedge
+    cands, conf, refuse_below, hedge_below = _judge(retriever, model, qa, hits, weights)
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio)
@@ -739,5 +740,90 @@ def answer(
     text, citations = compose(chosen)
     if conf < hedge_below:
         # weak but not absent evidence: say so rather than present a loosely related passage as the answer
+        text = f"{HEDGE_TEXT}\n\n{text}"
+    return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
+
+
+def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]):
+    """(candidates, answerability, refusal threshold, hedge threshold): the fitted answer model's, or
+    with no fitted model the hand-calibrated evidence score's."""
+    if model is None:
+        conf = evidence(retriever, qa, hits, weights)
+        cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
+        return cands, conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
+    cands, conf = _score_with_model(retriever, model, qa, hits, weights)
+    return cands, conf, model.threshold, model.hedge
+
+
+# --- questions about two or more cities' plans -------------------------------------------------
+
+CITY_MISSING_TEXT = "{city}の計画書からは、ご質問に当てはまる記載は見つかりませんでした。"
+_JOIN = r"(?:と|、|,|，|や|及び|および|並びに|ならびに)"
+# words that ask for the comparison itself, which the per-city composition gives: not part of what
+# each city's plan must say
+_COMPARE_RE = re.compile(r"それぞれ|比べると|比較すると|比べて")
+
+
+def city_question(text: str, city: str, others: list[str]) -> str:
+    """The question as asked of ``city`` alone: every other named city is removed with the particle
+    that joins it to the list (「山口市と長門市で、…」 → 「長門市で、…」 / 「山口市で、…」), and
+    「それぞれ」「比べると」 go, since one city's plan cannot compare. The city's own name stays, so
+    the per-city question is analysed like any single-city question."""
+    for other in others:
+        names = "|".join(re.escape(n) for n in sorted({other, municipality_stem(other)}, key=len, reverse=True) if len(n) >= 2)
+        followed = re.compile(rf"(?:{names})\s*{_JOIN}\s*")
+        text, n = followed.subn("", text, count=1)
+        if not n:
+            text = re.sub(rf"\s*{_JOIN}?\s*(?:{names})", "", text, count=1)
+    out = re.sub(r"^[のとでは、,，\s]+", "", _COMPARE_RE.sub("", text)).strip(" 、,，")
+    return out or text
+
+
+def _first_mention(text: str, city: str) -> int:
+    found = [i for i in (text.find(city), text.find(municipality_stem(city))) if i >= 0]
+    return min(found, default=len(text))
+
+
+def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], *, k: int = TOP_HITS,
+                    exclude: set[str] | frozenset[str] = frozenset()) -> Answer:
+    """A question naming two or more cities, answered one city at a time: each city's question
+    (``city_question``) is searched with that city as the filter and judged by the same answer model;
+    the answer has one part per city that its plan answers — each with its own sentences and
+    citations, in the order the question names them — and says plainly which named city's plans do
+    not. Refused only when no city's plans answer. Each part gets an equal share of the lines and
+    sentences one answer may have, so that one city's long list cannot crowd out the other."""
+    model = answer_model(retriever)
+    cities = sorted(qa.municipalities, key=lambda c: _first_mention(qa.text, c))
+    n = len(cities)
+    chosen_all: list[_Candidate] = []
+    missing: list[str] = []
+    confs: list[float] = []
+    all_hits: list[Hit] = []
+    refuse_at = hedge_at = 0.0
+    for city in cities:
+        sub = city_question(qa.text, city, [c for c in cities if c != city])
+        cqa = retriever.analyze(sub)
+        hits = retriever.search(sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa)
+        all_hits += hits
+        weights = _term_weights(retriever, cqa)
+        cands, conf, refuse_at, hedge_at = _judge(retriever, model, cqa, hits, weights)
+        chosen = []
+        if hits and conf >= refuse_at:
+            chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
+                            max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
+                            max_lines=max(2, MAX_ANSWER_LINES // n))
+        if chosen:
+            chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
+            confs.append(conf)
+        else:
+            missing.append(city)
+    if not chosen_all:
+        all_hits.sort(key=lambda h: -h.score)
+        return refusal(all_hits, query, notes, max(confs, default=0.0))
+    text, citations = compose(chosen_all, grouped=True)
+    if missing:
+        text += "\n\n" + "\n".join(CITY_MISSING_TEXT.format(city=c) for c in missing)
+    conf = min(confs)
+    if conf < hedge_at:
         text = f"{HEDGE_TEXT}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
