@@ -134,10 +134,27 @@ def _type_bonus(qtype: str, sentence: str) -> float:
     return 0.12 if rx is not None and rx.search(sentence) else 0.0
 
 
-def _is_heading_like(s: str, section: list[str]) -> bool:
+# 「何名」「どれだけ」「いくら」 ask for a figure too, though query.question_type leaves them "general"
+_NUMBER_ASK_RE = re.compile(r"何名|何人|何歳|何割|何回|何校|どれだけ|どれほど|いくら|金額|数字|人数")
+# a line that is nothing but the name of an office or a contact point: 「市民協働推進室」「協働推進課」
+_OFFICE_LINE_RE = re.compile(r"[^\s。、]{1,20}(?:課|室|係|センター|窓口|事務所|支所|出張所)")
+
+
+def asked_type(qa: QueryAnalysis) -> str:
+    """What the question asks for, for choosing sentences: ``qa.qtype``, except that a "general"
+    question asking 「何名」「どれだけ」「いくら」 asks for a figure."""
+    if qa.qtype == "general" and _NUMBER_ASK_RE.search(qa.text):
+        return "number"
+    return qa.qtype
+
+
+def _is_heading_like(s: str, section: list[str], asked: str = "general") -> bool:
     """Section titles, bracket labels (「< 地区市民センターの体制 >」) and header-only table rows make
-    poor answers on their own."""
+    poor answers on their own — except, for a question asking where (「担当の窓口はどこ？」), a line
+    that is just an office's name (「市民協働推進室」 under 「問い合わせ先」): that *is* the answer."""
     c = japanese.compact(s)
+    if asked == "where" and _OFFICE_LINE_RE.fullmatch(c):
+        return False
     if any(c == japanese.compact(h) or c.endswith(japanese.compact(h)) for h in section if h):
         return True
     if re.fullmatch(r"[<＜〈《【\[].*[>＞〉》】\]]", c):
@@ -229,6 +246,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     seen: set[str] = set()
     top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
+    asked = asked_type(qa)
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
@@ -243,12 +261,12 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
             # as 「《…条例抜粋》」 that names what the sentence is about)
             prev, prev_lemmas = sents[pos - 1] if pos > 0 else ("", frozenset())
             cov_ctx = _coverage(f"{head} {prev} {sent}", lemmas | head_lemmas | prev_lemmas, weights, qa)
-            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
+            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(asked, sent)
             if qa.municipalities and any(m in sent for m in named):
                 score += 0.05
             if _introduces_list(sent, [x for x, _l in _sentences(hit.text)[pos + 1 : pos + 2]]):
                 score += 0.08  # the list it announces will be part of the answer
-            if _is_heading_like(sent, hit.section):
+            if _is_heading_like(sent, hit.section, asked):
                 score *= 0.5
             elif _row_about_something_else(sent, weights):
                 score *= 0.8
@@ -323,6 +341,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
     cands = _candidates(hits, qa, weights)
     qb = _question_bigrams(qa)
+    asked = asked_type(qa)
     top = hits[0].fusion_score if hits else 1.0
     pos_of = retriever._position
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
@@ -348,8 +367,8 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "cov": cov,
             "cov_ctx": cov_ctx,
             "bigram": _bigram_share(qb, c.text),
-            "type": 1.0 if _type_bonus(qa.qtype, c.text) else 0.0,
-            "heading": 1.0 if _is_heading_like(c.text, c.hit.section) else 0.0,
+            "type": 1.0 if _type_bonus(asked, c.text) else 0.0,
+            "heading": 1.0 if _is_heading_like(c.text, c.hit.section, asked) else 0.0,
             "row_other": 1.0 if _row_about_something_else(c.text, weights) else 0.0,
             "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
             "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
@@ -588,7 +607,7 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     order_by_model(cands, model.choice, model.blend)
     pcov = _evidence_parts(qa, hits, weights)[0]
     near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
-    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), qa.qtype, missing_max(retriever, qa, hits, weights), near)
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near)
     return cands, model.answerable.prob(qf)
 
 

@@ -107,7 +107,7 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "hits": hits,
             "weights": weights,
             "absent": answering.absent_weight(r, weights),
-            "qtype": qa.qtype,
+            "qtype": answering.asked_type(qa),
             "miss": answering.missing_max(r, qa, hits, weights),
             "qvec": qvec,
             "cands": cands,
