@@ -134,10 +134,27 @@ def _type_bonus(qtype: str, sentence: str) -> float:
     return 0.12 if rx is not None and rx.search(sentence) else 0.0
 
 
-def _is_heading_like(s: str, section: list[str]) -> bool:
+# 「何名」「どれだけ」「いくら」 ask for a figure too, though query.question_type leaves them "general"
+_NUMBER_ASK_RE = re.compile(r"何名|何人|何歳|何割|何回|何校|どれだけ|どれほど|いくら|金額|数字|人数")
+# a line that is nothing but the name of an office or a contact point: 「市民協働推進室」「協働推進課」
+_OFFICE_LINE_RE = re.compile(r"[^\s。、]{1,20}(?:課|室|係|センター|窓口|事務所|支所|出張所)")
+
+
+def asked_type(qa: QueryAnalysis) -> str:
+    """What the question asks for, for choosing sentences: ``qa.qtype``, except that a "general"
+    question asking 「何名」「どれだけ」「いくら」 asks for a figure."""
+    if qa.qtype == "general" and _NUMBER_ASK_RE.search(qa.text):
+        return "number"
+    return qa.qtype
+
+
+def _is_heading_like(s: str, section: list[str], asked: str = "general") -> bool:
     """Section titles, bracket labels (「< 地区市民センターの体制 >」) and header-only table rows make
-    poor answers on their own."""
+    poor answers on their own — except, for a question asking where (「担当の窓口はどこ？」), a line
+    that is just an office's name (「市民協働推進室」 under 「問い合わせ先」): that *is* the answer."""
     c = japanese.compact(s)
+    if asked == "where" and _OFFICE_LINE_RE.fullmatch(c):
+        return False
     if any(c == japanese.compact(h) or c.endswith(japanese.compact(h)) for h in section if h):
         return True
     if re.fullmatch(r"[<＜〈《【\[].*[>＞〉》】\]]", c):
@@ -229,6 +246,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     seen: set[str] = set()
     top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
+    asked = asked_type(qa)
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
@@ -243,12 +261,12 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
             # as 「《…条例抜粋》」 that names what the sentence is about)
             prev, prev_lemmas = sents[pos - 1] if pos > 0 else ("", frozenset())
             cov_ctx = _coverage(f"{head} {prev} {sent}", lemmas | head_lemmas | prev_lemmas, weights, qa)
-            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(qa.qtype, sent)
+            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(asked, sent)
             if qa.municipalities and any(m in sent for m in named):
                 score += 0.05
             if _introduces_list(sent, [x for x, _l in _sentences(hit.text)[pos + 1 : pos + 2]]):
                 score += 0.08  # the list it announces will be part of the answer
-            if _is_heading_like(sent, hit.section):
+            if _is_heading_like(sent, hit.section, asked):
                 score *= 0.5
             elif _row_about_something_else(sent, weights):
                 score *= 0.8
@@ -323,6 +341,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
     cands = _candidates(hits, qa, weights)
     qb = _question_bigrams(qa)
+    asked = asked_type(qa)
     top = hits[0].fusion_score if hits else 1.0
     pos_of = retriever._position
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
@@ -348,8 +367,8 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "cov": cov,
             "cov_ctx": cov_ctx,
             "bigram": _bigram_share(qb, c.text),
-            "type": 1.0 if _type_bonus(qa.qtype, c.text) else 0.0,
-            "heading": 1.0 if _is_heading_like(c.text, c.hit.section) else 0.0,
+            "type": 1.0 if _type_bonus(asked, c.text) else 0.0,
+            "heading": 1.0 if _is_heading_like(c.text, c.hit.section, asked) else 0.0,
             "row_other": 1.0 if _row_about_something_else(c.text, weights) else 0.0,
             "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
             "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
@@ -459,8 +478,10 @@ def _source_label(hit: Hit) -> str:
     return hit.title
 
 
-def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
-    """Lead naming the source(s), then each sentence with its ``[n]``; citations numbered in order."""
+def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[Citation]]:
+    """Lead naming the source(s), then each sentence with its ``[n]``; citations numbered in order.
+    ``grouped``: every source gets its own 「…では、」 part even when there is only one (an answer
+    that set out to say what each city's plan says)."""
     numbers: dict[str, int] = {}
     citations: list[Citation] = []
     for c in chosen:
@@ -475,7 +496,7 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     parts: list[str] = []
     for group in by_doc.values():
         label = _source_label(group[0].hit)
-        lead = f"{label}によると、" if len(by_doc) == 1 else f"{label}では、"
+        lead = f"{label}によると、" if len(by_doc) == 1 and not grouped else f"{label}では、"
         lines = [f"{_tidy(c.text)} [{numbers[c.hit.id]}]" for c in group]
         if len(lines) == 1:
             parts.append(lead + lines[0])
@@ -484,10 +505,12 @@ def compose(chosen: list[_Candidate]) -> tuple[str, list[Citation]]:
     return "\n\n".join(parts), citations
 
 
-def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75) -> list[_Candidate]:
-    """The best sentence plus others nearly as good (from at most ``MAX_SOURCES`` passages,
-    ``MAX_SENTENCES`` in all), then what completes each: the list it announces, belongs to or heads,
-    or (for the best one) the sentence that carries on from it — ``MAX_ANSWER_LINES`` lines at most."""
+def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
+           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES) -> list[_Candidate]:
+    """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
+    ``max_sentences`` in all), then what completes each: the list it announces, belongs to or heads,
+    or (for the best one) the sentence that carries on from it — ``max_lines`` lines at most (an
+    answer about several cities gives each city its share of these)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -496,11 +519,11 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     taken = {japanese.compact(best.text)}
     sources = {best.hit.id}
     for c in cands[1:]:
-        if len(chosen) >= MAX_SENTENCES:
+        if len(chosen) >= max_sentences:
             break
         if c.score < ratio * best.score or c.coverage <= 0 or japanese.compact(c.text) in taken:
             continue
-        if c.hit.id not in sources and len(sources) >= MAX_SOURCES:
+        if c.hit.id not in sources and len(sources) >= max_sources:
             continue
         chosen.append(c)
         taken.add(japanese.compact(c.text))
@@ -512,7 +535,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     for i, c in enumerate(chosen):
         if japanese.compact(c.text) in in_out:
             continue  # already shown as part of an earlier sentence's list
-        room = MAX_ANSWER_LINES - len(out) - (len(chosen) - i - 1)
+        room = max_lines - len(out) - (len(chosen) - i - 1)
         cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if room > 1 else []
         if any(x is c for x in cont):
             # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
@@ -584,7 +607,7 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     order_by_model(cands, model.choice, model.blend)
     pcov = _evidence_parts(qa, hits, weights)[0]
     near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
-    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), qa.qtype, missing_max(retriever, qa, hits, weights), near)
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near)
     return cands, model.answerable.prob(qf)
 
 
@@ -721,16 +744,13 @@ def answer(
     if wants_more:
         quoted = previously_cited(history)
         exclude = {c.id for c in retriever.index.chunks if any(s in japanese.compact(c.text) for s in quoted)}
+    if len(qa.municipalities) >= 2 and not municipality and not doc_id:
+        # 「山口市と長門市で、…はそれぞれ何ですか？」: one search and one answer part per named city
+        return per_city_answer(retriever, qa, query, notes, k=k, exclude=exclude)
     hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)
     model = answer_model(retriever)
-    if model is None:
-        conf = evidence(retriever, qa, hits, weights)
-        refuse_below, hedge_below = REFUSAL_THRESHOLD, HEDGE_THRESHOLD
-        cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
-    else:
-        cands, conf = _score_with_model(retriever, model, qa, hits, weights)
-        refuse_below, hedge_below = model.threshold, model.hedge
+    cands, conf, refuse_below, hedge_below = _judge(retriever, model, qa, hits, weights)
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio)
@@ -739,5 +759,90 @@ def answer(
     text, citations = compose(chosen)
     if conf < hedge_below:
         # weak but not absent evidence: say so rather than present a loosely related passage as the answer
+        text = f"{HEDGE_TEXT}\n\n{text}"
+    return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
+
+
+def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]):
+    """(candidates, answerability, refusal threshold, hedge threshold): the fitted answer model's, or
+    with no fitted model the hand-calibrated evidence score's."""
+    if model is None:
+        conf = evidence(retriever, qa, hits, weights)
+        cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
+        return cands, conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
+    cands, conf = _score_with_model(retriever, model, qa, hits, weights)
+    return cands, conf, model.threshold, model.hedge
+
+
+# --- questions about two or more cities' plans -------------------------------------------------
+
+CITY_MISSING_TEXT = "{city}の計画書からは、ご質問に当てはまる記載は見つかりませんでした。"
+_JOIN = r"(?:と|、|,|，|や|及び|および|並びに|ならびに)"
+# words that ask for the comparison itself, which the per-city composition gives: not part of what
+# each city's plan must say
+_COMPARE_RE = re.compile(r"それぞれ|比べると|比較すると|比べて")
+
+
+def city_question(text: str, city: str, others: list[str]) -> str:
+    """The question as asked of ``city`` alone: every other named city is removed with the particle
+    that joins it to the list (「山口市と長門市で、…」 → 「長門市で、…」 / 「山口市で、…」), and
+    「それぞれ」「比べると」 go, since one city's plan cannot compare. The city's own name stays, so
+    the per-city question is analysed like any single-city question."""
+    for other in others:
+        names = "|".join(re.escape(n) for n in sorted({other, municipality_stem(other)}, key=len, reverse=True) if len(n) >= 2)
+        followed = re.compile(rf"(?:{names})\s*{_JOIN}\s*")
+        text, n = followed.subn("", text, count=1)
+        if not n:
+            text = re.sub(rf"\s*{_JOIN}?\s*(?:{names})", "", text, count=1)
+    out = re.sub(r"^[のとでは、,，\s]+", "", _COMPARE_RE.sub("", text)).strip(" 、,，")
+    return out or text
+
+
+def _first_mention(text: str, city: str) -> int:
+    found = [i for i in (text.find(city), text.find(municipality_stem(city))) if i >= 0]
+    return min(found, default=len(text))
+
+
+def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], *, k: int = TOP_HITS,
+                    exclude: set[str] | frozenset[str] = frozenset()) -> Answer:
+    """A question naming two or more cities, answered one city at a time: each city's question
+    (``city_question``) is searched with that city as the filter and judged by the same answer model;
+    the answer has one part per city that its plan answers — each with its own sentences and
+    citations, in the order the question names them — and says plainly which named city's plans do
+    not. Refused only when no city's plans answer. Each part gets an equal share of the lines and
+    sentences one answer may have, so that one city's long list cannot crowd out the other."""
+    model = answer_model(retriever)
+    cities = sorted(qa.municipalities, key=lambda c: _first_mention(qa.text, c))
+    n = len(cities)
+    chosen_all: list[_Candidate] = []
+    missing: list[str] = []
+    confs: list[float] = []
+    all_hits: list[Hit] = []
+    refuse_at = hedge_at = 0.0
+    for city in cities:
+        sub = city_question(qa.text, city, [c for c in cities if c != city])
+        cqa = retriever.analyze(sub)
+        hits = retriever.search(sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa)
+        all_hits += hits
+        weights = _term_weights(retriever, cqa)
+        cands, conf, refuse_at, hedge_at = _judge(retriever, model, cqa, hits, weights)
+        chosen = []
+        if hits and conf >= refuse_at:
+            chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
+                            max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
+                            max_lines=max(2, MAX_ANSWER_LINES // n))
+        if chosen:
+            chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
+            confs.append(conf)
+        else:
+            missing.append(city)
+    if not chosen_all:
+        all_hits.sort(key=lambda h: -h.score)
+        return refusal(all_hits, query, notes, max(confs, default=0.0))
+    text, citations = compose(chosen_all, grouped=True)
+    if missing:
+        text += "\n\n" + "\n".join(CITY_MISSING_TEXT.format(city=c) for c in missing)
+    conf = min(confs)
+    if conf < hedge_at:
         text = f"{HEDGE_TEXT}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

@@ -8,7 +8,9 @@ Training data (never the evaluation's test split):
 * out-of-scope negatives: ``scripts/data/out_of_scope_train.txt`` (everyday city-service questions
   written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus.
 
-A sentence is a positive when it contains one of the item's answer keywords or evidence strings.
+A sentence is a positive when it — or what choosing it brings into the answer: the list it announces,
+belongs to or heads, the sentence carrying on from it — contains one of the item's answer keywords or
+evidence strings.
 The sentence model is fitted on the answerable items' candidate sentences; the answerability
 model on question-level features whose sentence scores come from *out-of-fold* sentence models
 (5 folds grouped by question), so its inputs look like those of unseen questions. The refusal
@@ -85,6 +87,15 @@ def label(sentence: str, item: dict) -> bool:
     return False
 
 
+def brought(r, c) -> str:
+    """What choosing candidate ``c`` puts into an answer: the sentence and what completes it
+    (``answering._continuation``: the list it announces, belongs to or heads, or the sentence carrying on
+    from it). 「次の事項を基本理念として…」 holds the asked 「自助、共助及び公助」 through the items it brings,
+    so it is labelled a right sentence; labelled by its own text it taught the model that list intros are
+    wrong answers."""
+    return " ".join([c.text, *(x.text for x in answering._continuation(c, r.following_chunks(c.hit)))])
+
+
 def extract(a, items, use_cos: bool) -> list[dict]:
     """Per question: candidates' feature rows and labels, plus the question's fixed features."""
     r = a.state.retriever
@@ -101,13 +112,13 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "item": it,
             "answerable": bool(it.get("docs")),
             "X": [c.features for c in cands],
-            "y": [label(c.text, it) for c in cands],
+            "y": [label(brought(r, c), it) for c in cands],
             "texts": [c.text for c in cands],
             "pcov": pcov,
             "hits": hits,
             "weights": weights,
             "absent": answering.absent_weight(r, weights),
-            "qtype": qa.qtype,
+            "qtype": answering.asked_type(qa),
             "miss": answering.missing_max(r, qa, hits, weights),
             "qvec": qvec,
             "cands": cands,
@@ -310,6 +321,9 @@ def main() -> None:
         neg = (~yq) & (src == s)
         if neg.any():
             report[f"refusal_oof[{s}]"] = round(float((pq[neg] < th).mean()), 3)
+        pos_s = yq & (src == s)
+        if pos_s.any():  # where the false refusals come from: the QA sets, or the everyday in-scope questions
+            report[f"false_refusal_oof[{s}]"] = round(float((pq[pos_s] < th).mean()), 3)
     print(json.dumps(report, ensure_ascii=False))
     if args.dump:
         Path(args.dump).write_text(json.dumps([
@@ -345,7 +359,9 @@ def main() -> None:
         path = ROOT / "assistant" / "data" / "answer_model.json"
         current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": {}}
         current.setdefault("models", {})[key] = entry
-        path.write_text(json.dumps(current, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        tmp = path.with_suffix(".json.tmp")  # atomic: a killed fit never leaves a half-written model file
+        tmp.write_text(json.dumps(current, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
         print(f"wrote {key} to {path}")
 
 

@@ -128,3 +128,22 @@ def test_an_everyday_question_not_in_the_training_list_is_refused(bundled_assist
     # not in scripts/data/out_of_scope_train.txt. (Near misses that share the plans' words —
     # 「市民活動支援センターの受付は何時まで？」 — are still answered: docs/BENCHMARKS.md §9.3.)
     assert bundled_assistant.ask("犬の鑑札をなくしたらどうすればいい？").refused
+
+
+def test_the_fit_labels_a_list_intro_by_the_items_it_brings():
+    from fit_answer_model import brought, label
+
+    text = "次の事項を基本理念として、市民協働を進めます。\n(1) 互いの立場の尊重\n(2) 自助、共助及び公助という役割分担\n別の話です。"
+    hit = _hit(text)
+
+    class _R:  # the retriever's one method the fit uses here: no following passages
+        @staticmethod
+        def following_chunks(_hit):
+            return []
+
+    item = {"answer_keywords": ["自助、共助及び公助"], "evidence": []}
+    intro = _cand(hit, "次の事項を基本理念として、市民協働を進めます。", 1.0)
+    other = _cand(hit, "別の話です。", 1.0)
+    assert not label(intro.text, item)  # its own words do not hold the fact …
+    assert label(brought(_R, intro), item)  # … but the list it brings into the answer does
+    assert not label(brought(_R, other), item)

@@ -68,11 +68,12 @@ def test_questions_the_plans_do_not_cover_are_refused_with_related_sections(bund
     "question, must_mention",
     [
         # 000 mentions the 市パスポートセンター where the documents for an application can be obtained.
-        # Known failure since the issue-10 refit (docs/BENCHMARKS.md §9.3): with 100 more everyday
-        # out-of-scope training questions its answerability (0.40) sits just under the threshold (0.42);
-        # not tuned away, to be decided when the answer model is refit after the merge.
+        # Known failure since the issue-10 refit (docs/BENCHMARKS.md §9.3, §9.5): its answerability sits
+        # under the threshold (0.40 < 0.42 then; 0.46 < 0.49 after 19 more everyday-wording in-scope
+        # training questions, §9.5). 「書類」 is the asked thing and the plan names the documents (戸籍謄抄本, 県収入
+        # 証紙) without that word; not tuned away.
         pytest.param("パスポートの申請に必要な書類は？", "パスポート",
-                     marks=pytest.mark.xfail(reason="refused since the issue-10 refit; BENCHMARKS §9.3", strict=False)),
+                     marks=pytest.mark.xfail(reason="refused since the issue-10 refit; BENCHMARKS §9.3, §9.5", strict=False)),
         # 000: 公金（税・国保料…）を納付できるコンビニ納付サービス — found through 国民健康保険料 ⇔ 国保料
         ("国民健康保険料の納付方法は？", "コンビニ"),
     ],
