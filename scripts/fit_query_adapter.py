@@ -15,7 +15,7 @@ plus ``--lam`` × ‖W − I‖². Seeded, full determinism on CPU (torch.use_de
 
 Measured (never the test split): e5 dense-only R@5 (best sentence per passage), the search pool's
 recall (fusion top 30 ∪ the 10 passages with the best adapted sentence cosine), and end to end
-``search`` with the adapted vector in the default sentence rerank — each on tune, tune paraphrased,
+``search`` with the adapted vector in the plain sentence rerank (``SENTENCE_MODE = "rerank"``) — each on tune, tune paraphrased,
 tune other and dev, against the same without the adapter.
 
     OMP_NUM_THREADS=1 python scripts/fit_query_adapter.py --jaquad /tmp/h10p_cache/jaquad.npz          # fit + measure
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
 
-from assistant import japanese, query_adapter  # noqa: E402
+from assistant import japanese, query_adapter, retrieval  # noqa: E402
 from assistant.evaluation import _rank, load_qa  # noqa: E402
 from assistant.query import load_thesaurus  # noqa: E402
 
@@ -67,9 +67,7 @@ def synonym_rewrite(text: str, thesaurus, min_weight: float = 0.5) -> str | None
 
 def structure_pairs(index, thesaurus, seed: int = SEED) -> list[tuple[str, int, int, str]]:
     """(pseudo-query, target sentence row in index.sentence_vectors, passage position, kind) from the plans."""
-    from assistant.evidence_model import chunk_sentence_texts  # noqa: F401 (same split as the vectors)
-
-    sv = index.sentence_vectors
+    sv = index.sentence_vectors  # one row per japanese.split_sentences() sentence, as evidence_model embeds them
     rng = np.random.RandomState(seed)
     out = []
     for i, c in enumerate(index.chunks):
@@ -202,13 +200,14 @@ def measure(a, items, rel, qvecs, fused30, adapter, end_to_end: bool = True) -> 
     out = {"dense_R@5": {g: r_at(dense_ranks, ix) for g, ix in G.items()},
            "pool_recall": {g: r_at(pool_hit, ix, 1) for g, ix in G.items()}}
     if end_to_end:
+        r.sentence_mode = "rerank"  # the adapter in the plain sentence rerank (the gated mode's pool: fit_rerank_model.py)
         r.use_query_adapter = adapter is not None
         r.query_adapter = adapter
         ranks = [_rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", [])) for it in items]
         out["search_R@5"] = {g: r_at(ranks, ix) for g, ix in G.items()}
         out["search_R@1"] = {g: r_at(ranks, ix, 1) for g, ix in G.items()}
         out["search_ranks"] = ranks
-        r.use_query_adapter = False
+        r.use_query_adapter, r.sentence_mode = False, retrieval.SENTENCE_MODE
     out["dense_ranks"] = dense_ranks
     return out
 
@@ -301,11 +300,13 @@ def main() -> None:
         "method": f"in-batch-negatives softmax (scale {args.scale}), same-passage negatives masked, + {args.lam}·|W − I|², "
                   f"Adam lr {args.lr}, batch {args.batch}, {args.epochs} epochs, torch deterministic, seed {args.seed}",
         "pairs": counts, "data_sha256": hashes,
-        "sources": {"jaquad": "JaQuAD train (SkelterLabsInc/JaQuAD, CC BY-SA 3.0): questions → answer sentences",
-                    "corpus": "the bundled plans: heading → first body sentence, sentence → neighbouring sentence, Sudachi-synonym rewrites (Apache-2.0 dictionary)"},
+        "sources": {k: v for k, v in {
+            "jaquad": "JaQuAD train (SkelterLabsInc/JaQuAD, CC BY-SA 3.0): questions → answer sentences (first question of randomly drawn paragraphs, seed 0)",
+            "corpus": "the bundled plans: heading → first body sentence, sentence → neighbouring sentence, Sudachi-synonym rewrites (Apache-2.0 dictionary)",
+        }.items() if (k == "jaquad" and "jaquad" in counts) or (k == "corpus" and len(counts) > ("jaquad" in counts))},
         "license": "W derives from JaQuAD (CC BY-SA 3.0, attribution: SkelterLabs JaQuAD) and the e5 model (MIT)",
         "fit_seconds": round(fit_s, 1), "machine": "2 shared CPU cores",
-        "command": "python scripts/query_adapter_pairs.py jaquad --n N --out J.npz && python scripts/fit_query_adapter.py --jaquad J.npz " + " ".join(
+        "command": f"python scripts/query_adapter_pairs.py jaquad --n {counts.get('jaquad', 0)} --out J.npz && python scripts/fit_query_adapter.py --jaquad J.npz " + " ".join(
             f"--{k} {getattr(args, k)}" for k in ("sources", "lam", "epochs", "scale", "lr", "batch", "seed")) + " --write",
         "measured_tune_dev": figures,
     }
