@@ -145,7 +145,7 @@ def features(
     for i in cand:
         c = index.chunks[int(i)]
         if total > 0:
-            body = index._compact(int(i))
+            body = _body(index, int(i))
             head = _heading(c)
             cov = sum(wt for w, wt in weights.items() if w.lower() in body) / total
             hcov = sum(wt for w, wt in weights.items() if w.lower() in head) / total
@@ -159,6 +159,17 @@ def features(
     for r in rows:
         r["weak_gap"], r["weak_sent2"] = weak * r["sent_gap"], weak * r["sent2"]
     return np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def _body(index, i: int) -> str:
+    """The passage as BM25 indexed it (title, section path, text), compacted and lower-cased: the local
+    index's cached copy, or computed from the passage on a backend without one (Milvus)."""
+    own = getattr(index, "_compact", None)
+    if own is not None:
+        return own(i)
+    from .index import index_text
+
+    return japanese.compact(index_text(index.chunks[i])).lower()
 
 
 def _heading(chunk) -> str:

@@ -66,7 +66,6 @@ class Retriever:
         self.rerank_n = RERANK_N
         self._rerank_model: rerank.RerankModel | None = None
         self.use_query_adapter = QUERY_ADAPTER
-        self._no_gate = False  # set when the backend cannot serve the gated mode's features
         self._query_adapter: query_adapter.QueryAdapter | None = None
 
     @property
@@ -253,13 +252,14 @@ class Retriever:
         if fitted and sent is not None:
             gated = self.sentence_mode == "gated"
             try:
-                hits = None if gated and self._no_gate else self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, city, gated=gated)
+                hits = self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, city, gated=gated)
             except BackendError:
                 if not gated:
                     raise
-                # a Milvus replica keeps no dense vectors for the pool's exact cosines: the gated mode is
-                # then the default rerank (the fitted mode, asked for explicitly, stays an error)
-                self._no_gate, hits = True, None
+                # a backend that could not score the whole pool (an approximate dense index on a Milvus
+                # server may miss a passage): this question gets the default rerank, the mode asked for
+                # explicitly ("fitted") stays an error
+                hits = None
             if hits is not None:
                 return hits
         ranking = fused
