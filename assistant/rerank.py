@@ -12,7 +12,10 @@ question, and a small **pairwise logistic model** orders the pool from per-candi
 * ``sent2`` — its second-best sentence cosine (a passage that answers usually has two close sentences),
 * ``cov`` / ``hcov`` — IDF-weighted share of the question's own words found in the passage (with its
   title and section path) / in the title and section path alone,
-* ``muni`` — the city factor (1 named or no city asked, 0.8 unknown city, 0.4 another city).
+* ``muni`` — the city factor (1 named or no city asked, 0.8 unknown city, 0.4 another city),
+* ``weak_gap`` / ``weak_sent2`` — ``sent_gap`` / ``sent2`` times (1 − the pool's best ``cov``): a gate, so
+  the sentence cosines can count for a question whose words no passage holds (a paraphrase) and little
+  for one whose wording a passage repeats (measured in docs/BENCHMARKS.md §9.4).
 
 The coefficients are fitted by ``scripts/fit_rerank_model.py`` on the tune split of the plan QA set and
 the dev set (never the test split) and stored with out-of-fold figures and data hashes in
@@ -31,7 +34,7 @@ import numpy as np
 
 from . import japanese
 
-FEATURES = ["bm25", "dense", "sent_gap", "sent2", "cov", "hcov", "muni"]
+FEATURES = ["bm25", "dense", "sent_gap", "sent2", "cov", "hcov", "muni", "weak_gap", "weak_sent2"]
 POOL_FUSED = 30
 POOL_SENT = 10
 MODEL_FILE = "rerank_model.json"
@@ -53,6 +56,17 @@ class RerankModel:
     pool_fused: int = POOL_FUSED
     pool_sent: int = POOL_SENT
     info: dict = field(default_factory=dict)
+    # "gated" search mode: the model orders the pool only when the pool's best ``cov`` is below this
+    # (a lexically weak question); otherwise the default sentence rerank stands. None: always the model.
+    gate_cov: float | None = None
+    # whether the ``sent_*`` features were fitted on the query adapter's vector (query_adapter.py)
+    query_adapter: bool = False
+
+    def gated_out(self, X_all: np.ndarray) -> bool:
+        """True when the gate sends this question back to the default order (``X_all``: every FEATURES column)."""
+        if self.gate_cov is None or len(X_all) == 0:
+            return False
+        return float(X_all[:, FEATURES.index("cov")].max()) >= self.gate_cov
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Pairwise-logistic scores (higher ranks first; only differences within one query mean anything)."""
@@ -62,7 +76,8 @@ class RerankModel:
         return {
             "features": self.features, "mean": [float(x) for x in self.mean], "scale": [float(x) for x in self.scale],
             "coef": [float(x) for x in self.coef], "search_model": self.search_model, "answer_encoder": self.answer_encoder,
-            "pool_fused": self.pool_fused, "pool_sent": self.pool_sent, **self.info,
+            "pool_fused": self.pool_fused, "pool_sent": self.pool_sent, "gate_cov": self.gate_cov,
+            "query_adapter": self.query_adapter, **self.info,
         }
 
     @classmethod
@@ -74,9 +89,13 @@ class RerankModel:
         arrays = [np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
         if any(a.shape != (len(feats),) or not np.all(np.isfinite(a)) for a in arrays) or np.any(arrays[1] <= 0):
             raise ValueError("mean/scale/coef must be finite, one per feature, scales positive")
-        info = {k: v for k, v in d.items() if k not in ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent")}
+        gate = d.get("gate_cov")
+        if gate is not None and not (isinstance(gate, (int, float)) and math.isfinite(gate)):
+            raise ValueError(f"gate_cov must be a number or null, not {gate!r}")
+        keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter")
+        info = {k: v for k, v in d.items() if k not in keys}
         return cls(feats, *arrays, str(d["search_model"]), str(d["answer_encoder"]), int(d.get("pool_fused", POOL_FUSED)),
-                   int(d.get("pool_sent", POOL_SENT)), info)
+                   int(d.get("pool_sent", POOL_SENT)), info, None if gate is None else float(gate), bool(d.get("query_adapter", False)))
 
 
 def default_path() -> Path:
@@ -126,7 +145,7 @@ def features(
     for i in cand:
         c = index.chunks[int(i)]
         if total > 0:
-            body = index._compact(int(i))
+            body = _body(index, int(i))
             head = _heading(c)
             cov = sum(wt for w, wt in weights.items() if w.lower() in body) / total
             hcov = sum(wt for w, wt in weights.items() if w.lower() in head) / total
@@ -136,7 +155,21 @@ def features(
             "bm25": float(bm25[i]) / top if top > 0 else 0.0, "dense": float(dense[i]), "sent_gap": float(sent_best[i]) - sent_max,
             "sent2": float(sent_second[i]), "cov": cov, "hcov": hcov, "muni": float(muni[i]),
         })
+    weak = 1.0 - max((r["cov"] for r in rows), default=0.0)
+    for r in rows:
+        r["weak_gap"], r["weak_sent2"] = weak * r["sent_gap"], weak * r["sent2"]
     return np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64).reshape(len(rows), len(FEATURES))
+
+
+def _body(index, i: int) -> str:
+    """The passage as BM25 indexed it (title, section path, text), compacted and lower-cased: the local
+    index's cached copy, or computed from the passage on a backend without one (Milvus)."""
+    own = getattr(index, "_compact", None)
+    if own is not None:
+        return own(i)
+    from .index import index_text
+
+    return japanese.compact(index_text(index.chunks[i])).lower()
 
 
 def _heading(chunk) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import rerank
-from .backends import Filter, SearchBackend, as_backend
+from . import query_adapter, rerank
+from .backends import BackendError, Filter, SearchBackend, as_backend
 from .index import SearchIndex
 from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
 from .types import Hit
@@ -28,10 +28,16 @@ UNKNOWN_CITY_FACTOR = 0.8
 # §9.1): re-score the top RERANK_N of the BM25 + dense fusion with SENTENCE_WEIGHT of it, min–max
 # normalized over that head; "fuse": a third term of the convex combination over all candidates;
 # "fitted": a wider pool (fusion top 30 ∪ the passages of the 10 nearest sentences) ordered by the
-# pairwise logistic model of rerank.py (assistant/data/rerank_model.json, no hand weight).
+# pairwise logistic model of rerank.py (assistant/data/rerank_model.json, no hand weight); "gated": the
+# fitted order only for a lexically weak question (the pool's best word coverage below the model's
+# gate_cov, a paraphrase), the "rerank" order otherwise.
 SENTENCE_WEIGHT = 0.35
-SENTENCE_MODE = "rerank"
+SENTENCE_MODE = "gated"
 RERANK_N = 10
+# The sentence signal may compare an *adapted* query vector (query_adapter.py: a linear map fitted on
+# JaQuAD and the plans' own structure, applied to the e5 query vector only); the answer model keeps the
+# plain vector it was fitted on. docs/BENCHMARKS.md §9.4 for the measurement behind this setting.
+QUERY_ADAPTER = False
 
 
 class Retriever:
@@ -59,6 +65,20 @@ class Retriever:
         self.sentence_mode = SENTENCE_MODE
         self.rerank_n = RERANK_N
         self._rerank_model: rerank.RerankModel | None = None
+        self.use_query_adapter = QUERY_ADAPTER
+        self._query_adapter: query_adapter.QueryAdapter | None = None
+
+    @property
+    def query_adapter(self) -> query_adapter.QueryAdapter:
+        """The stored query adapter; loading raises query_adapter.QueryAdapterError (naming the file and
+        the rebuild command) when a file is missing or corrupt."""
+        if self._query_adapter is None:
+            self._query_adapter = query_adapter.load()
+        return self._query_adapter
+
+    @query_adapter.setter
+    def query_adapter(self, adapter: query_adapter.QueryAdapter | None) -> None:
+        self._query_adapter = adapter
 
     @property
     def rerank_model(self) -> rerank.RerankModel:
@@ -100,6 +120,18 @@ class Retriever:
             return self.query_vector(text)
         return self._remembered_query_vector(self.answer_encoder, "_aqvec_cache", text)
 
+    def sentence_query_vector(self, text: str, adapted: bool | None = None) -> np.ndarray:
+        """The query vector the sentence signal compares: the answer encoder's, through the query adapter
+        when ``adapted`` (default: ``use_query_adapter``) and the adapter was fitted for this encoder (an
+        adapter of another encoder is not applied)."""
+        q = self.answer_query_vector(text)
+        if not (self.use_query_adapter if adapted is None else adapted):
+            return q
+        adapter = self.query_adapter
+        if adapter.encoder != self.answer_encoder.model_id or adapter.W.shape[0] != len(q):
+            return q
+        return adapter.apply(q)
+
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
         cache = self.__dict__.setdefault(cache_name, {})
         v = cache.get(text)
@@ -109,7 +141,7 @@ class Retriever:
             v = cache[text] = encoder.encode_queries([text])[0]
         return v
 
-    def sentence_scores(self, text: str) -> np.ndarray | None:
+    def sentence_scores(self, text: str, adapted: bool | None = None) -> np.ndarray | None:
         """Per passage, the highest cosine between the answer encoder's query vector for ``text``
         and the passage's sentence vectors; ``None`` when the index has none of that encoder's, or
         when the answer encoder is the search embedder itself (only the separate sentence encoder,
@@ -123,17 +155,17 @@ class Retriever:
         out = np.zeros(n, dtype=np.float32)
         if len(sv.vectors) == 0:
             return out
-        sims = sv.vectors @ np.asarray(self.answer_query_vector(text), dtype=np.float32)
+        sims = sv.vectors @ np.asarray(self.sentence_query_vector(text, adapted), dtype=np.float32)
         starts = sv.offsets[:-1]
         has = sv.offsets[1:] > starts
         if has.any():
             out[has] = np.maximum.reduceat(sims, starts[has])
         return out
 
-    def sentence_top2(self, text: str, positions: np.ndarray) -> np.ndarray:
+    def sentence_top2(self, text: str, positions: np.ndarray, adapted: bool | None = None) -> np.ndarray:
         """Second-best sentence cosine of each passage in ``positions`` (its best when it has one sentence)."""
         sv = self.index.sentence_vectors
-        q = np.asarray(self.answer_query_vector(text), dtype=np.float32)
+        q = np.asarray(self.sentence_query_vector(text, adapted), dtype=np.float32)
         out = np.zeros(len(positions), dtype=np.float32)
         for j, i in enumerate(positions):
             sims = sv.vectors[sv.offsets[i] : sv.offsets[i + 1]] @ q
@@ -142,7 +174,9 @@ class Retriever:
         return out
 
     def fitted_pool(self, qa: QueryAnalysis, bm25: np.ndarray, fused_order: np.ndarray, mask: np.ndarray, sent: np.ndarray, city: np.ndarray):
-        """(pool positions, feature rows in ``rerank_model.features`` order) for the fitted reranker."""
+        """(pool positions, feature rows in ``rerank_model.features`` order, rows of every rerank.FEATURES
+        column) for the fitted reranker; ``sent`` are the sentence scores of the vector the model was fitted
+        on (adapted or not: ``rerank_model.query_adapter``)."""
         model = self.rerank_model
         pos = rerank.pool(fused_order, sent, mask, model.pool_fused, model.pool_sent)
         skip = set(qa.municipalities) | {municipality_stem(m) for m in qa.municipalities}
@@ -151,11 +185,11 @@ class Retriever:
         if self.dense_weight > 0 or "dense" in model.features:
             dense[pos] = self.index.dense_cosines(self.query_vector(qa.text), pos)
         second = np.zeros(len(self.index.chunks), dtype=np.float32)
-        second[pos] = self.sentence_top2(qa.text, pos)
+        second[pos] = self.sentence_top2(qa.text, pos, model.query_adapter)
         X = rerank.features(self.index, pos, bm25=bm25, dense=dense, sent_best=sent, sent_second=second,
                             sent_max=float(sent[mask].max()), weights=weights, muni=city)
         cols = [rerank.FEATURES.index(f) for f in model.features]
-        return pos, X[:, cols]
+        return pos, X[:, cols], X
 
     def analyze(self, query: str) -> QueryAnalysis:
         return analyze_query(query, self.thesaurus, self.neighbours, self.municipalities, self.index.doc_freq)
@@ -201,7 +235,7 @@ class Retriever:
             mask[list(filt.exclude)] = False
 
         beta = self.sentence_weight
-        fitted = self.sentence_mode == "fitted"
+        fitted = self.sentence_mode in ("fitted", "gated")
         sent = self.sentence_scores(qa.text) if (beta > 0 or fitted or qa.latin) else None
         fuse3 = sent is not None and self.sentence_mode == "fuse"
         if fuse3:
@@ -216,7 +250,18 @@ class Retriever:
         if qa.latin and sent is not None:
             return self._cross_lingual_hits(k, bm25, dense, cand, fused, mask, sent, city)
         if fitted and sent is not None:
-            return self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, sent, city)
+            gated = self.sentence_mode == "gated"
+            try:
+                hits = self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, city, gated=gated)
+            except BackendError:
+                if not gated:
+                    raise
+                # a backend that could not score the whole pool (an approximate dense index on a Milvus
+                # server may miss a passage): this question gets the default rerank, the mode asked for
+                # explicitly ("fitted") stays an error
+                hits = None
+            if hits is not None:
+                return hits
         ranking = fused
         if sent is not None and not fuse3:
             # rerank the head: the sentence signal (min–max over the head) counts beta; below the head it
@@ -257,8 +302,10 @@ class Retriever:
             for r, i in enumerate(order)
         ]
 
-    def _fitted_hits(self, qa, k, bm25, dense, cand, fused, mask, sent, city) -> list[Hit]:
-        """The fitted reranker's order: the pool first by model score, then the rest of the fusion.
+    def _fitted_hits(self, qa, k, bm25, dense, cand, fused, mask, city, gated: bool = False) -> list[Hit] | None:
+        """The fitted reranker's order: the pool first by model score, then the rest of the fusion; ``None``
+        when ``gated`` and the question is lexically strong (the pool's best word coverage reaches the
+        model's ``gate_cov``), so that the default sentence rerank orders it.
 
         ``Hit.score`` is in (0, 1]: within the pool ``exp(s - s_best)`` of the model score ``s`` (1 for the first);
         below the pool the fused score times the pool's lowest, so ranks stay sorted by score. ``Hit.fused``
@@ -267,7 +314,10 @@ class Retriever:
         fused_all = np.zeros(len(chunks), dtype=np.float32)
         fused_all[cand] = fused
         order_f = cand[np.argsort(-fused, kind="stable")]
-        pos, X = self.fitted_pool(qa, bm25, order_f, mask, sent, city)
+        sent = self.sentence_scores(qa.text, adapted=self.rerank_model.query_adapter)
+        pos, X, X_all = self.fitted_pool(qa, bm25, order_f, mask, sent, city)
+        if gated and self.rerank_model.gated_out(X_all):
+            return None
         s = self.rerank_model.scores(X)
         rel = np.exp(s - s.max())
         order = np.argsort(-s, kind="stable")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from assistant import rerank, retrieval
+from assistant import backends, rerank, retrieval
 
 from test_retrieval_sentences import PARAPHRASE, toy  # noqa: F401  (module fixture: a four-chapter plan)
 
@@ -58,24 +58,80 @@ def _signals(r, q):
 
 
 def test_fitted_mode_ranks_by_the_model_and_keeps_the_fusion_score(toy):  # noqa: F811
-    """(The measured, non-default fitted mode needs exact dense cosines of its pool: a Milvus replica
-    keeps no dense vectors, so there it is one clear error, not a silently different ranking.)"""
-    from assistant.backends import BackendError
-
+    """(The pool's exact dense cosines come from the index on the local backend and from a dense search
+    restricted to the pool on a Milvus replica.)"""
     r = toy.state.retriever
     r.sentence_mode = "fitted"
     try:
-        if r.index.describe().get("kind") == "milvus":
-            with pytest.raises(BackendError, match="local backend"):
-                toy.search(PARAPHRASE, k=4)
-            return
         hits = toy.search(PARAPHRASE, k=4)
     finally:
         r.sentence_mode = retrieval.SENTENCE_MODE
     assert [h.rank for h in hits] == [1, 2, 3, 4]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert hits[0].score == 1.0
-    pos, X = r.fitted_pool(r.analyze(PARAPHRASE), *_signals(r, PARAPHRASE))
+    qv = r.query_vector(PARAPHRASE)
+    top, scores = r.index.dense_search(qv, len(r.index.chunks), backends.Filter())
+    assert np.allclose(r.index.dense_cosines(qv, top[::-1]), scores[::-1], atol=1e-4), "exact cosines of any passages, any order"
+    if r.index.describe().get("kind") == "milvus":
+        return  # the feature rows below need the local index's BM25 (the _signals helper)
+    pos, X, X_all = r.fitted_pool(r.analyze(PARAPHRASE), *_signals(r, PARAPHRASE))
     n = len(r.index.chunks)  # the pool of a tiny plan is all of it
     assert sorted(pos.tolist()) == list(range(n)) and X.shape == (n, len(r.rerank_model.features))
+    assert X_all.shape == (n, len(rerank.FEATURES))
+    exact = r.index.dense_cosines(r.query_vector(PARAPHRASE), pos)
+    assert np.allclose(X[:, r.rerank_model.features.index("dense")], exact, atol=1e-4)
     assert all(h.fused is not None and 0.0 <= h.fused <= 1.0 for h in hits)
+
+
+def _ranking(a, q, mode):
+    r = a.state.retriever
+    r.sentence_mode = mode
+    try:
+        return [(h.id, h.score) for h in a.search(q, k=4)]
+    finally:
+        r.sentence_mode = retrieval.SENTENCE_MODE
+
+
+def test_gated_mode_keeps_the_default_order_for_a_question_whose_words_a_passage_holds(toy):  # noqa: F811
+    r = toy.state.retriever
+    model = r.rerank_model
+    saved = model.gate_cov
+    model.gate_cov = 0.5
+    try:
+        q = "図書館の開館時間は延長されますか"  # every word of it is in 第3章
+        assert _ranking(toy, q, "gated") == _ranking(toy, q, "rerank")
+        # the paraphrase shares no word with any passage (coverage 0 < gate): the model orders it
+        assert _ranking(toy, PARAPHRASE, "gated") == _ranking(toy, PARAPHRASE, "fitted")
+        model.gate_cov = 0.0  # nothing is weak enough: the default order everywhere
+        assert _ranking(toy, PARAPHRASE, "gated") == _ranking(toy, PARAPHRASE, "rerank")
+    finally:
+        model.gate_cov = saved
+
+
+def test_gate_and_adapter_flag_round_trip_and_a_bad_gate_is_a_clear_error(tmp_path):
+    m = rerank.load()
+    d = m.to_dict() | {"gate_cov": 0.25, "query_adapter": True}
+    back = rerank.RerankModel.from_dict(d)
+    assert back.gate_cov == 0.25 and back.query_adapter is True
+    assert back.gated_out(np.array([[0.0] * len(rerank.FEATURES)])) is False
+    row = np.zeros((1, len(rerank.FEATURES)))
+    row[0, rerank.FEATURES.index("cov")] = 0.25
+    assert back.gated_out(row) is True
+    path = tmp_path / "rerank_model.json"
+    path.write_text(json.dumps(d | {"gate_cov": "high"}), encoding="utf-8")
+    with pytest.raises(rerank.RerankModelError) as e:
+        rerank.load(path)
+    assert rerank.REFIT_COMMAND in str(e.value)
+
+
+def test_the_gate_separates_paraphrased_questions_by_word_coverage():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from fit_rerank_model import fit_gate
+
+    cov = np.array([0.0, 0.1, 0.2, 0.5, 0.6, 0.9])
+    para = np.array([True, True, True, False, False, False])
+    g = fit_gate(cov, para)
+    assert 0.2 < g < 0.5 and g == pytest.approx(0.35)

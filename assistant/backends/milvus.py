@@ -349,9 +349,19 @@ class MilvusBackend:
         return None if i is None else self.chunks[i]
 
     def dense_cosines(self, query_vec: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Not available here: the dense vectors live in Milvus, not in this process. Only the
-        measured, non-default ``"fitted"`` rerank mode asks for them."""
-        raise BackendError("the fitted rerank mode needs the local backend (dense vectors are not kept by a Milvus replica)")
+        """Cosines of the query with the passages at ``ids``: a dense search restricted to those positions
+        (the vectors live in Milvus, not in this process), as ``sparse_search`` scores its ``also``
+        candidates. Only the pool reranker (``"gated"`` / ``"fitted"`` modes) asks for them."""
+        ids = np.asarray(ids, dtype=np.int64)
+        out = np.zeros(len(ids), dtype=np.float32)
+        if len(ids) == 0:
+            return out
+        got, sc = self._search("dense", np.asarray(query_vec, dtype=np.float32).tolist(), len(ids), f"pos in {sorted(set(ids.tolist()))}")
+        found = dict(zip(got.tolist(), sc.tolist()))
+        missing = [int(i) for i in ids if int(i) not in found]
+        if missing:
+            raise BackendError(f"the dense search did not score {len(missing)} of the {len(ids)} requested passages")
+        return np.array([found[int(i)] for i in ids], dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         """The store and this build's collection, and whether the server answers right now."""
