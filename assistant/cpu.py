@@ -1,15 +1,15 @@
 """What this CPU offers the transformer encoder: the cores we may use, native bfloat16 — torch-free.
 
-Why a module: the e5 encoder's arithmetic is chosen per machine (``e5_precision``), and that choice
+Why a module: the e5 encoder's arithmetic can be chosen per machine (``e5_precision``), and that choice
 must be known *before* torch is imported, because it is part of the embedder's fingerprint (vectors
 computed in bfloat16 and in int8 differ at cosine ~0.995, so their caches must not mix) and a
 one-shot command computes the fingerprint without loading torch.
 
 Measured on the 2-core AMD EPYC (Zen 4, ``avx512_bf16``) of docs/BENCHMARKS.md §9.6: bfloat16 matrix
 products run 2.3× faster than float32 and stay within cosine 0.99999 of float32 sentence vectors,
-while int8 dynamic quantization (the previous default) was only 1.3× faster than float32, 0.993 from
-it, and depended on which other sentences shared the batch. Without native bfloat16 instructions
-oneDNN emulates them and float32 or int8 is faster, so there the previous int8 path stays.
+while int8 dynamic quantization (the model's setting and still the default, see DEFAULT_PRECISION)
+is 0.993 from it and depends on which other sentences share the batch. Without native bfloat16
+instructions oneDNN emulates them and int8 is faster, so ``auto`` keeps int8 there.
 """
 
 from __future__ import annotations
@@ -18,8 +18,13 @@ import functools
 import os
 
 PRECISION_ENV = "ASSISTANT_E5_PRECISION"
-# "auto": bf16 on a CPU with native bfloat16 instructions, else the model config's setting (int8-dynamic)
-PRECISIONS = ("auto", "bf16", "int8-dynamic", "none")
+# "model": the model directory's own setting (int8-dynamic), the default; "auto": bf16 on a CPU with
+# native bfloat16 instructions, else the model's setting. "auto" is not the default yet: the fitted
+# answer model (data/answer_model.json) was computed from int8 vectors and its refusal threshold sits
+# close enough to some questions that bf16 cosines move them across it (BENCHMARKS §9.6); make
+# "auto" the default together with a refit on bf16 vectors.
+DEFAULT_PRECISION = "model"
+PRECISIONS = ("model", "auto", "bf16", "int8-dynamic", "none")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
@@ -49,11 +54,14 @@ def native_bf16() -> bool:
 
 
 def e5_precision(configured: str) -> str:
-    """The arithmetic the e5 encoder runs in: ``ASSISTANT_E5_PRECISION`` if set, else ``auto``
-    (bf16 where native, otherwise ``configured``, the model directory's own setting)."""
-    wanted = (os.environ.get(PRECISION_ENV) or "auto").strip()
+    """The arithmetic the e5 encoder runs in, from ``ASSISTANT_E5_PRECISION`` (default
+    ``DEFAULT_PRECISION``): ``model`` = ``configured`` (the model directory's own setting),
+    ``auto`` = bf16 where native, else ``configured``; or a precision by name."""
+    wanted = (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip()
     if wanted not in PRECISIONS:
         raise PrecisionError(f"{PRECISION_ENV}={wanted!r}: expected one of {', '.join(PRECISIONS)}")
+    if wanted == "model":
+        return configured
     if wanted == "auto":
         return "bf16" if native_bf16() else configured
     return wanted

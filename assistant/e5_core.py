@@ -27,7 +27,8 @@ TOKENIZER_FILE = "tokenizer.json"
 NORMALIZER_FILE = "normalizer.json"
 REBUILD_COMMAND = E5_REBUILD_COMMAND
 QK = 32  # Q4_0 block size
-BATCH_SIZE = 16  # texts per forward pass in encode_many (measured fastest on 2 cores: BENCHMARKS §9.6)
+BATCH_SIZE = 16  # texts per forward pass in encode_many, bf16 / float32 (fastest on 2 cores: BENCHMARKS §9.6)
+ST_BATCH_SIZE = 64  # int8: sentence-transformers' batches, which the fitted answer model's vectors came from
 
 _SPACES = re.compile(" {2,}")
 
@@ -320,28 +321,41 @@ class E5Core(nn.Module):
             out = F.normalize(out, p=2, dim=1)
         return out.float().numpy()
 
-    def encode_many(self, texts: list[str], prompt: str | None = None, batch_size: int = BATCH_SIZE,
+    def encode_many(self, texts: list[str], prompt: str | None = None, batch_size: int | None = None,
                     progress: bool = False) -> "np.ndarray":
-        """:meth:`encode` for many texts: longest first, in batches of ``batch_size`` texts of
-        similar token length (so a batch pads little and its attention stays small), identical
-        texts embedded once; rows in the order of ``texts``. Batch 16 was the fastest measured
-        on 2 CPU cores (docs/BENCHMARKS.md §9.6); a 64-text batch was 1.5× slower."""
+        """:meth:`encode` for many texts (an index build), identical texts once, rows in the order
+        of ``texts``, with a tqdm bar on request.
+
+        How the texts are batched depends on the arithmetic. In bf16 and float32 a text's vector
+        does not depend on what shares its batch, so texts are sorted by token length and embedded
+        ``BATCH_SIZE`` (16) at a time: little padding, small attention matrices, the fastest
+        measured (docs/BENCHMARKS.md §9.6). int8 dynamic quantization scales activations per
+        batch, so there a vector moves (cosine up to ~0.007) with its batch neighbours; those batches
+        are therefore exactly sentence-transformers' (``ST_BATCH_SIZE`` texts, longest first by
+        characters, numpy's argsort), so the vectors equal the ones the fitted answer model
+        (``data/answer_model.json``) was computed from."""
         import numpy as np
 
         unique = list(dict.fromkeys(texts))
         if not unique:
             return np.zeros((0, self.hidden_size), dtype=np.float32)
-        full = [(prompt or "") + t for t in unique]
-        lengths = [len(e.ids) for e in self.tokenizer.encode_batch([self.normalize(t) for t in full])]
-        order = sorted(range(len(unique)), key=lambda i: -lengths[i])
+        if self.quantize == "int8-dynamic":
+            order = np.argsort([-len(t) for t in unique]).tolist()
+            size = batch_size or ST_BATCH_SIZE
+        else:
+            full = [(prompt or "") + t for t in unique]
+            lengths = [len(e.ids) for e in self.tokenizer.encode_batch([self.normalize(t) for t in full])]
+            order = sorted(range(len(unique)), key=lambda i: -lengths[i])
+            size = batch_size or BATCH_SIZE
+        size = max(1, int(size))
         out = np.zeros((len(unique), self.hidden_size), dtype=np.float32)
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(unique), desc="文ベクトル (e5 sentence vectors)", unit="文")
-        for a in range(0, len(order), max(1, int(batch_size))):
-            rows = order[a : a + batch_size]
+        for a in range(0, len(order), size):
+            rows = order[a : a + size]
             out[rows] = self.encode([unique[i] for i in rows], prompt=prompt)
             if bar is not None:
                 bar.update(len(rows))

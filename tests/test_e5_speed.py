@@ -88,6 +88,9 @@ def test_encode_many_keeps_input_order_and_duplicates(bf16, batch_size):
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.delenv(cpu.PRECISION_ENV, raising=False)
     monkeypatch.setattr(cpu, "native_bf16", lambda: True)
+    # the default keeps the model's own arithmetic (the fitted answer model's vectors) until a refit
+    assert cpu.e5_precision("int8-dynamic") == "int8-dynamic"
+    monkeypatch.setenv(cpu.PRECISION_ENV, "auto")
     assert cpu.e5_precision("int8-dynamic") == "bf16"
     monkeypatch.setattr(cpu, "native_bf16", lambda: False)
     assert cpu.e5_precision("int8-dynamic") == "int8-dynamic"
@@ -139,6 +142,20 @@ def test_passages_of_a_bundled_model_need_no_sentence_transformers_and_match_its
         full = emb.model.encode(SENTENCES, prompt=prefix or None, batch_size=64, convert_to_numpy=True,
                                 normalize_embeddings=True)
         assert _cos(light, full).min() >= 0.99999, name
+
+
+def test_int8_vectors_are_exactly_those_of_the_sentence_transformers_batches(monkeypatch):
+    """int8 scales activations per batch, so encode_many must batch as sentence-transformers did
+    when the answer model's vectors were computed (64 a batch, longest first by characters)."""
+    monkeypatch.setenv(cpu.PRECISION_ENV, "int8-dynamic")
+    emb = load_embedder("bundled:e5-small-ja")
+    # > 64 distinct texts of many lengths: two batches, ties in length included
+    texts = list(dict.fromkeys(f"{h}\n{s[: 4 + 7 * i]}" for i in range(12) for h in ("協働の推進", "第3章", "") for s in SENTENCES))
+    assert len(texts) > 64
+    light = emb.encode_passages(texts)
+    full = emb.model.encode(texts, prompt="passage: ", batch_size=64, convert_to_numpy=True, normalize_embeddings=True)
+    assert emb.model[0].quantize == "int8-dynamic"
+    assert np.abs(light - full).max() < 1e-6
 
 
 def test_the_build_embeds_each_distinct_sentence_once(monkeypatch, tmp_path):
