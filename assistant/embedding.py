@@ -80,9 +80,10 @@ def known_model_settings(name: str) -> dict:
 
 
 def _set_torch_threads() -> None:
-    """One thread per core this process may use, at most 4 (or OMP_NUM_THREADS): encoding shares
-    the machine with the web server. On 2 idle cores the second thread makes a cold build's e5
-    sentence vectors ~1.7× faster (docs/BENCHMARKS.md §9.6); on a loaded machine set OMP_NUM_THREADS=1."""
+    """One thread per core this process may use (its affinity mask, not the host's count), at most 4,
+    or OMP_NUM_THREADS: encoding shares the machine with the web server. A second thread helps only
+    while its core is free: on the loaded shared machine of docs/BENCHMARKS.md §9.6 two threads used
+    32 % more CPU for the same build, so there set OMP_NUM_THREADS=1."""
     import torch
 
     from assistant.cpu import available_cores

@@ -94,6 +94,14 @@ def test_a_broken_answer_encoder_falls_back_loudly_in_log_and_health(models, sma
     m = json.loads((tmp_path / "index" / "current" / "manifest.json").read_text(encoding="utf-8"))
     assert m["model"]["id"] == "bundled:chive-ja" and m["settings"]["sentence_encoder"]["id"] == "bundled:chive-ja"
     assert a.ask("協働とは何ですか？").text
+    # the JSON API a monitor polls says the same
+    from fastapi.testclient import TestClient
+
+    from assistant.web import create_app
+
+    with TestClient(create_app(a, data_dir=tmp_path / "web")) as c:
+        api = c.get("/api/health").json()
+    assert api["answer_encoder"] == "bundled:chive-ja" and str(weights) in api["answer_encoder_fallback"]
 
 
 def test_health_and_manifest_name_both_models_and_the_encoder_precision(small_corpus, tmp_path):
