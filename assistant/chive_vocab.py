@@ -174,22 +174,60 @@ class ChiveVocab(ChiveTokenizer):
 
     @classmethod
     def load(cls, path: str | Path) -> "ChiveVocab":
+        """The model directory's arrays; a missing, unparseable or inconsistent file is one
+        :class:`assistant.model_files.ModelFileError` naming it and the rebuild command."""
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
+        from assistant.model_files import chive_error
+
         path = Path(path)
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        cfg, weights, words_file = path / "config.json", path / "model.safetensors", path / "words.txt"
+        for p in (cfg, weights, words_file):
+            if not p.is_file():
+                raise chive_error(p, "missing")
+        try:
+            config = json.loads(cfg.read_text(encoding="utf-8"))
+            if not isinstance(config, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError) as e:
+            raise chive_error(cfg, f"corrupt ({e})") from None
         if config.get("tokenizer_version", TOKENIZER_VERSION) != TOKENIZER_VERSION:
-            raise ValueError(f"{path} was built for tokenizer version {config.get('tokenizer_version')}, "
-                             f"this code is version {TOKENIZER_VERSION}: rebuild it with scripts/build_embedder.py")
-        t = load_file(str(path / "model.safetensors"))
-        words = (path / "words.txt").read_text(encoding="utf-8").split("\n")[:-1]
-        return cls(words, t["rows"], t["word_row"], t["word_weight"], **config)
+            raise chive_error(cfg, f"built for tokenizer version {config.get('tokenizer_version')}, "
+                                   f"this code is version {TOKENIZER_VERSION}")
+        try:
+            t = load_file(str(weights))
+            rows, word_row, word_weight = t["rows"], t["word_row"], t["word_weight"]
+            if rows.ndim != 2 or word_row.ndim != 1 or word_weight.shape != word_row.shape:
+                raise ValueError(f"shapes rows {rows.shape}, word_row {word_row.shape}, word_weight {word_weight.shape}")
+            if len(word_row) and not (0 <= int(word_row.min()) and int(word_row.max()) < len(rows)):
+                raise ValueError("word_row points outside rows")
+        except (SafetensorError, OSError, KeyError, ValueError) as e:
+            raise chive_error(weights, f"corrupt ({type(e).__name__}: {e})") from None
+        try:
+            words = words_file.read_text(encoding="utf-8").split("\n")[:-1]
+        except UnicodeDecodeError as e:
+            raise chive_error(words_file, f"corrupt ({e})") from None
+        if len(words) != len(word_row):
+            raise chive_error(words_file, f"inconsistent with model.safetensors ({len(words)} words, {len(word_row)} rows)")
+        return cls(words, rows, word_row, word_weight, **config)
 
     def get_embedding_dimension(self) -> int:
         return int(self.rows.shape[1])
 
     def row_matrix(self) -> np.ndarray:
         return self.rows
+
+    def encode_many(self, texts: list[str], prompt: str | None = None, batch_size: int = 256,
+                    progress: bool = False) -> np.ndarray:
+        """:meth:`encode` with a progress bar (an index build's passages): the same vectors."""
+        if not progress:
+            return self.encode(texts, prompt)
+        from tqdm.auto import tqdm
+
+        parts = [self.encode(texts[a : a + batch_size], prompt)
+                 for a in tqdm(range(0, len(texts), batch_size), desc="節ベクトル (passage vectors)", unit="batch")]
+        return np.concatenate(parts) if parts else np.zeros((0, self.rows.shape[1]), dtype=np.float32)
 
     def encode(self, texts: list[str], prompt: str | None = None) -> np.ndarray:
         """float32 [n, dim]: each text's weighted mean of word rows, L2-normalized (zero if no word)."""

@@ -66,7 +66,7 @@ class _State:
 
 class Assistant:
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None,
-                 backend: str | None = None, store=None):
+                 backend: str | None = None, store=None, answer_encoder_problem: str | None = None):
         self.corpus_dir = Path(corpus_dir)
         # where searches run (backends.parse_spec: "local", "milvus:PATH.db", "milvus:http://…");
         # a remote store connects now, so an unreachable server is one clear error naming its URI
@@ -76,6 +76,8 @@ class Assistant:
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.answer_encoder = answer_encoder or embedder
+        # why the configured answer encoder could not be used (its file, the rebuild command), or None
+        self.answer_encoder_problem = answer_encoder_problem
         self.dense_weight = dense_weight
         self._state: _State | None = None
         self._lock = threading.Lock()
@@ -109,8 +111,9 @@ class Assistant:
         store = backends.open_backend(backend)  # before loading models: an unreachable server fails fast
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
-        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=_answer_encoder(embedder, cache_dir),
-                backend=backend, store=store)
+        encoder, problem = _answer_encoder(embedder, cache_dir)
+        a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=encoder,
+                backend=backend, store=store, answer_encoder_problem=problem)
         a.refresh(force=rebuild, progress=progress)
         return a
 
@@ -126,7 +129,8 @@ class Assistant:
                 "sentence_vectors_max": index.sentence_vectors_max(),
                 "pipeline_code": _pipeline_code_hash(),
                 "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
-                "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint},
+                "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint,
+                                     "precision": getattr(self.answer_encoder, "precision", None)},
             },
         )
 
@@ -435,6 +439,9 @@ class Assistant:
         cat = self.catalog_error()
         if cat:
             warnings.append(f"目録 catalog.toml を修正してください / fix catalog.toml: {cat}")
+        if self.answer_encoder_problem:
+            warnings.append(f"回答判定の文エンコーダを読み込めず {self.answer_encoder.model_id} で代用中 / answer encoder "
+                            f"unavailable, {self.answer_encoder.model_id} scores sentences instead: {self.answer_encoder_problem}")
         backend = self.state.retriever.index.describe()
         if backend.get("reachable") is False:
             warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
@@ -447,6 +454,8 @@ class Assistant:
             # hand-calibrated evidence score ("legacy-evidence")
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
+            # the answer encoder's arithmetic (bf16 / int8-dynamic / none = float32), None for chiVe
+            "answer_encoder_precision": getattr(self.answer_encoder, "precision", None),
             "built_at": m.get("built_at"),
             # "memory" (everything loaded) or "disk" (a large index: SQLite passages, mmapped BM25/IVF)
             "storage": m.get("storage", "memory"),
@@ -462,19 +471,24 @@ class Assistant:
             h["warnings"] = warnings
         if cat:
             h["catalog_error"] = cat
+        if self.answer_encoder_problem:
+            h["answer_encoder_fallback"] = self.answer_encoder_problem
         return h
 
 
 def _answer_encoder(embedder, cache_dir: str | None):
-    """The answer model's sentence encoder (see ANSWER_ENCODER); the search embedder if it cannot load."""
+    """(the answer model's sentence encoder (see ANSWER_ENCODER), None) — or, if it cannot be
+    opened (a missing or corrupt model file: the error names it and the rebuild command), (the
+    search embedder, why), said in the log and in ``health()``, never silently."""
     name = os.environ.get("ASSISTANT_ANSWER_MODEL") or ANSWER_ENCODER
     if name == "same" or name == embedder.model_id:
-        return embedder
+        return embedder, None
     try:
-        return load_embedder(name, cache_dir=cache_dir)
+        return load_embedder(name, cache_dir=cache_dir), None
     except Exception as e:
-        log.warning("answer encoder %s unavailable (%s): the search embedder scores sentences", name, e)
-        return embedder
+        log.warning("answer encoder %s unavailable: the search embedder %s scores sentences instead, and the "
+                    "answer model falls back accordingly. %s", name, embedder.model_id, e)
+        return embedder, f"{name}: {e}"
 
 
 def _word_vectors_for(embedder):

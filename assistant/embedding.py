@@ -80,11 +80,16 @@ def known_model_settings(name: str) -> dict:
 
 
 def _set_torch_threads() -> None:
-    """Use at most 4 threads (or OMP_NUM_THREADS): encoding shares the machine with the web server."""
+    """One thread per core this process may use (its affinity mask, not the host's count), at most 4,
+    or OMP_NUM_THREADS: encoding shares the machine with the web server. A second thread helps only
+    while its core is free: on the loaded shared machine of docs/BENCHMARKS.md §9.6 two threads used
+    32 % more CPU for the same build, so there set OMP_NUM_THREADS=1."""
     import torch
 
+    from assistant.cpu import available_cores
+
     if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        torch.set_num_threads(max(1, min(4, available_cores())))
 
 
 def dir_fingerprint(path: Path, extra: str = "") -> str:
@@ -157,6 +162,8 @@ class Embedder:
         self.passage_prefix = settings["passage_prefix"]
         self._lock = threading.Lock()
         self._neighbour_index = None
+        # the arithmetic of a bundled e5 model ("bf16", "int8-dynamic", "none"; cpu.e5_precision), else None
+        self.precision: str | None = None
 
     @property
     def model(self):
@@ -197,16 +204,31 @@ class Embedder:
         """float32 [n, dim], L2-normalized rows, with the model's query prefix (from the lighter
         query model while the sentence-transformers one is not loaded: same vectors)."""
         if self._model is None and self._query_loader is not None:
-            if self._query_model is None:
-                with self._lock:
-                    if self._query_model is None:
-                        self._query_model = self._query_loader()
-            return np.asarray(self._query_model.encode(list(texts), prompt=self.query_prefix or None), dtype=np.float32)
+            return np.asarray(self._light().encode(list(texts), prompt=self.query_prefix or None), dtype=np.float32)
         return self._encode(texts, self.query_prefix, batch_size=32, show_progress=False)
 
-    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int = 64) -> np.ndarray:
-        """float32 [n, dim], L2-normalized rows, with the model's passage prefix."""
-        return self._encode(texts, self.passage_prefix, batch_size=batch_size, show_progress=show_progress)
+    def _light(self):
+        """The lighter model (numpy chiVe, torch-only e5), loaded on first use; None if there is none."""
+        if self._query_loader is None:
+            return None
+        if self._query_model is None:
+            with self._lock:
+                if self._query_model is None:
+                    self._query_model = self._query_loader()
+        return self._query_model
+
+    def encode_passages(self, texts: list[str], show_progress: bool = False, batch_size: int | None = None) -> np.ndarray:
+        """float32 [n, dim], L2-normalized rows, with the model's passage prefix.
+
+        A bundled model encodes them with its lighter model's ``encode_many`` (the same vectors:
+        tests/test_e5_speed.py), so an index build never imports sentence-transformers (~4 s of a
+        cold build) and e5 batches sentences of similar token length (§9.6 of docs/BENCHMARKS.md)."""
+        light = self._light() if self._model is None else None
+        if light is not None and hasattr(light, "encode_many"):
+            kw = {} if batch_size is None else {"batch_size": batch_size}
+            return np.asarray(light.encode_many(list(texts), prompt=self.passage_prefix or None, progress=show_progress, **kw),
+                              dtype=np.float32)
+        return self._encode(texts, self.passage_prefix, batch_size=batch_size or 64, show_progress=show_progress)
 
     def word_neighbours(self, word: str, k: int = 5) -> list[tuple[str, float]]:
         """Nearest frequent words to ``word`` in the bundled word vectors, best first, for query expansion.
@@ -404,9 +426,32 @@ def _load_hub(model_id: str, cache_dir: str | None):
     ) from None
 
 
+def _bundled_precision(name: str, path: Path) -> tuple[str | None, str]:
+    """(the arithmetic a bundled e5 model will run in, the fingerprint suffix it implies), decided
+    without torch (:func:`assistant.cpu.e5_precision`). The suffix is empty when that is the model
+    directory's own setting, so indexes built with it stay valid; bf16 vectors differ from int8
+    ones at cosine ~0.995, so they get their own fingerprint and embedding cache."""
+    from assistant.cpu import PrecisionError, e5_precision
+
+    try:
+        first = json.loads((path / "modules.json").read_text(encoding="utf-8"))[0]["type"]
+        if not first.endswith(".E5SentenceEncoder"):
+            return None, ""
+        configured = json.loads((path / "config.json").read_text(encoding="utf-8")).get("quantize", "int8-dynamic")
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None, ""  # _lazy_bundled reports the unreadable file
+    try:
+        precision = e5_precision(configured)
+    except PrecisionError as e:
+        raise EmbedderError(str(e)) from None
+    return precision, "" if precision == configured else f";precision={precision}"
+
+
 def _lazy_bundled(name: str, path: Path, fingerprint: str, cache_dir: str | None) -> Embedder:
     """A bundled model opened without torch: dimension from its files, the sentence-transformers
     model loaded on first use; the chiVe model also gets its numpy query encoder."""
+    from assistant.model_files import ModelFileError, check_e5
+
     try:
         modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
         first = modules[0]["type"]
@@ -425,13 +470,12 @@ def _lazy_bundled(name: str, path: Path, fingerprint: str, cache_dir: str | None
 
                 return E5Core.load(str(path))
 
-            dim = int(json.loads((path / "config.json").read_text(encoding="utf-8"))["hidden_size"])
-            missing = [f for f in ("model.safetensors", "tokenizer.json") if not (path / f).is_file()]
-            if missing:
-                raise OSError(f"missing {', '.join(missing)}")
+            dim = int(check_e5(path)["hidden_size"])  # every file present with its recorded sha256
         else:
             vocab = query_loader = None
             dim = None
+    except ModelFileError as e:  # names the file and the command that rebuilds it
+        raise EmbedderError(f"bundled model {name!r}: {e}") from e
     except (OSError, ValueError, KeyError, IndexError) as e:
         raise EmbedderError(f"bundled model {name!r} in {path} is unreadable: {type(e).__name__}: {e}") from e
 
@@ -464,9 +508,12 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
 
         if name.startswith(BUNDLED_PREFIX):
             path = _resolve_bundled(name)
-            fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}")
+            precision, extra = _bundled_precision(name, path)
+            fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}" + extra)
             emb = _lazy_bundled(name, path, fp, cache_dir)
-            log.info("opened bundled embedder %r (dim %d, fingerprint %s; torch loads on first use)", name, emb.dim, fp[:16])
+            emb.precision = precision
+            log.info("opened bundled embedder %r (dim %d, fingerprint %s%s; torch loads on first use)", name, emb.dim, fp[:16],
+                     f", {precision}" if precision else "")
             _cache[key] = emb
             return emb
         _set_torch_threads()

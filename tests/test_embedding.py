@@ -247,8 +247,9 @@ def test_opening_the_bundled_embedder_and_encoding_queries_does_not_load_torch_u
     assert emb.word_neighbours("送り迎え", k=3) and not emb.loaded
     p = emb.encode_queries(QUERIES[:0])
     assert p.shape == (0, 300)
-    emb.encode_passages(["子育て支援"])  # an index build loads the sentence-transformers model
-    assert emb.loaded
+    emb.encode_passages(["子育て支援"])  # an index build's passages use the numpy model too
+    assert not emb.loaded
+    assert emb.model is not None and emb.loaded  # the sentence-transformers model, on request
     assert np.abs(emb.encode_queries(QUERIES) - q).max() < 1e-6, "same vectors either way"
 
 
