@@ -144,7 +144,10 @@ def cmd_eval(args) -> int:
     if args.jsquad:
         report = evaluation.eval_jsquad(Path(args.jsquad), model=args.model, limit=args.limit)
     else:
-        a = _load(args, progress=False)
+        from .core import Assistant
+
+        # an evaluation never rebuilds or publishes over what is served (Assistant.refresh, read_only)
+        a = Assistant.load(args.corpus, _index(args), args.model, progress=False, read_only=True)
         report = evaluation.eval_qa(a, Path(args.qa), split=args.split)
         if args.details:  # per-item rows for error analysis; the printed report stays short
             Path(args.details).write_text(json.dumps(report["items"], ensure_ascii=False, indent=1), encoding="utf-8")

@@ -90,13 +90,17 @@ def analyze(text: str) -> list[Token]:
 
 
 def is_content(tok: Token) -> bool:
-    if tok.pos1 in _DROP_POS1:
+    return _is_content(tok.surface, tok.lemma, tok.pos1, tok.pos2)
+
+
+def _is_content(surface: str, lemma: str, pos1: str, pos2: str) -> bool:
+    if pos1 in _DROP_POS1:
         return False
-    if tok.pos2 == "非自立可能" and tok.pos1 in {"動詞", "形容詞", "名詞"}:
+    if pos2 == "非自立可能" and pos1 in {"動詞", "形容詞", "名詞"}:
         return False
-    if tok.lemma in LIGHT_LEMMAS:
+    if lemma in LIGHT_LEMMAS:
         return False
-    if not tok.surface.strip():
+    if not surface.strip():
         return False
     return True
 
@@ -116,8 +120,18 @@ def meaning_words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    """Lemmas of content words, in order (duplicates kept, as BM25 wants term frequency)."""
-    return [t.lemma for t in analyze(text) if is_content(t)]
+    """Lemmas of content words, in order (duplicates kept, as BM25 wants term frequency).
+
+    The same as ``[t.lemma for t in analyze(text) if is_content(t)]`` without building a
+    ``Token`` per word: every passage of a build goes through here, and those objects cost
+    more than the fugashi analysis itself (docs/BENCHMARKS.md §4.1)."""
+    out = []
+    for w in tagger()(normalize(text)):
+        f = w.feature
+        lemma = _lemma(w)
+        if _is_content(w.surface, lemma, getattr(f, "pos1", "") or "", getattr(f, "pos2", "") or ""):
+            out.append(lemma)
+    return out
 
 
 def char_bigrams(text: str) -> list[str]:

@@ -269,6 +269,31 @@ def test_a_common_word_is_looked_up_only_in_passages_holding_all_its_bigrams(sma
     assert large.holding_all(everyone, ["#ぬぬ"]).size == 0
 
 
+def test_a_large_build_counts_the_thesaurus_phrases_so_expansion_reads_no_passage(small, tmp_path, monkeypatch):
+    from assistant import japanese
+    from assistant.query import load_thesaurus
+
+    monkeypatch.setattr(large_build, "SHARD_SIZE", 7)  # several shards, summed
+    phrases = ["市民活動センター", "まちづくり", "地域の担い手", "スターリン", "ＮＰＯ法人", "協働"]
+    _stats, large = _build_large(small, tmp_path / "large", monkeypatch, phrases=phrases)
+    texts = [japanese.compact(index.index_text(c)).lower() for c in large.chunks]
+    for w in phrases:
+        assert large.phrase_df[large_build.phrase_key(w)] == sum(japanese.compact(w).lower() in t for t in texts), w
+    assert large.manifest["phrases_counted"] == len(phrases)
+
+    def no_reads(*_a, **_kw):
+        raise AssertionError("a counted phrase was looked up in the passages")
+
+    monkeypatch.setattr(large, "_count_holding", no_reads)
+    monkeypatch.setattr(large, "holding_all", no_reads)
+    for w in ["市民活動センター", "まちづくり", "スターリン", "NPO法人"]:  # NFKC: the same key as ＮＰＯ法人
+        # an indexed lemma's count, else the phrase's build-time count
+        assert large.doc_freq(w) == (large.token_df(w) or large.phrase_df[large_build.phrase_key(w)]), w
+    # what the product passes: the thesaurus's keys (and a small build ignores them)
+    assert len(large_build.phrase_keys(load_thesaurus().map.keys())) > 10_000
+    assert small.state.search_index.phrase_df is None
+
+
 def test_recall_counts_duplicate_passages_as_equally_right(tmp_path):
     import faiss
 

@@ -63,7 +63,11 @@ class LocalBackend:
         bm25 = self.sparse_scores(query)
         mask = self.mask(filt)
         k = min(k, n)
-        top = np.argpartition(-np.where(mask, bm25, -np.inf), k - 1)[:k]
+        matching = np.flatnonzero(mask & (bm25 > 0))
+        if len(matching) >= k:  # the top k among passages that match at all (1M → usually far fewer)
+            top = matching[np.argpartition(-bm25[matching], k - 1)[:k]]
+        else:  # as before: fewer than k match, the rest is padded with allowed zero-score passages
+            top = np.argpartition(-np.where(mask, bm25, -np.inf), k - 1)[:k]
         ids = np.unique(np.concatenate([top, np.asarray(also, dtype=np.int64)]).astype(np.int64))
         ids = ids[mask[ids]]
         return ids, bm25[ids]
