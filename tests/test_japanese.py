@@ -183,3 +183,24 @@ def test_content_words_are_the_content_tokens_of_analyze_on_every_line_of_the_bu
     assert len(lines) > 1000
     for line in lines:
         assert ja.content_words(line) == [t.lemma for t in ja.analyze(line) if ja.is_content(t)], line
+
+
+def test_threads_tokenizing_at_once_get_the_same_tokens_as_one_thread_alone():
+    # a MeCab tagger is not thread-safe: request threads, the answer warm-up and a build share the process
+    import threading
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    lines = [line for p in sorted(corpus.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()][:2000]
+    alone = [ja.content_words(line) for line in lines]
+    wrong = []
+
+    def tokenize():
+        wrong.extend(line for line, want in zip(lines, alone) if ja.content_words(line) != want)
+
+    threads = [threading.Thread(target=tokenize) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

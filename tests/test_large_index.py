@@ -97,7 +97,11 @@ def test_large_build_gives_the_same_bm25_scores_and_hits_as_the_in_memory_build(
         from assistant import japanese
 
         toks = japanese.search_tokens(q)
-        np.testing.assert_allclose(large.bm25_scores(toks), mem.bm25_scores(toks), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(large.bm25_scores(toks), mem.bm25_scores(toks), rtol=1e-5, atol=1e-6, err_msg=q)
+        for idx in (large, mem):  # our column loop is bm25s's own scoring, bit for bit
+            expected = idx.bm25.get_scores(toks) if any(t in idx.bm25.vocab_dict for t in toks) else np.zeros(len(idx.chunks))
+            np.testing.assert_array_equal(idx.bm25_scores(toks), np.asarray(expected, dtype=np.float32))
+            np.testing.assert_array_equal(idx.bm25_scores(toks + toks[:3]), np.asarray(idx.bm25.get_scores(toks + toks[:3]), dtype=np.float32))
         assert all(large.token_df(t) == mem.token_df(t) for t in toks)
     # the in-memory build also has sentence vectors, which rerank its head; compare the fusion itself
     r_large = Retriever(large, small.embedder, answer_encoder=small.answer_encoder)
