@@ -106,12 +106,10 @@ class LocalBackend:
         n_common = sum(len(ids) for _w, ids in groups) - sum(len(ids) for _w, ids in selective)
         if n_common == 0 or not any(ids for _w, ids in selective):
             return None
-        rough = np.zeros(n, dtype=np.float32)
+        rough = np.zeros(n, dtype=np.float32)  # only ranks candidates: one array, any summation order
         for w, ids in selective:
-            part = np.zeros(n, dtype=np.float32)
             for t in ids:
-                part[indices[indptr[t]:indptr[t + 1]]] += data[indptr[t]:indptr[t + 1]]
-            rough += w * part
+                rough[indices[indptr[t]:indptr[t + 1]]] += np.float32(w) * data[indptr[t]:indptr[t + 1]]
         mask = self.mask(filt)
         matching = np.flatnonzero(mask & (rough > 0))
         pool = min(len(matching), max(POOL_PER_K * k, POOL_MIN))
