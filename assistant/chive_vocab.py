@@ -27,6 +27,8 @@ from assistant.japanese import normalize, tagger
 # Bumped whenever text → word-id mapping changes, so fingerprints (and built indexes) change too.
 TOKENIZER_VERSION = 2
 
+# How many distinct lookups ChiveTokenizer remembers (then it starts over): ~100 bytes each.
+LOOKUP_MEMO_MAX = 300_000
 # Parts of speech skipped entirely: they carry no meaning a word vector could add.
 _SKIP_POS1 = {"補助記号", "空白", "記号"}
 # No sub-word fallback for these (a missing particle or auxiliary is no loss).
@@ -87,6 +89,25 @@ class ChiveTokenizer:
     """Text → chiVe word ids. Needs ``self.word_id`` (word → id), ``self.max_merge``, ``self.fallback``."""
 
     def _lookup(self, forms: list[str | None]) -> int | None:
+        """The id of the first of ``forms`` (in any of its ``_variants``) that chiVe lists, or None.
+
+        Remembered per tokenizer (bounded): a passage asks this for every token and every span
+        of nouns it might merge, mostly for words seen before, and the variants (NFKC, case,
+        kana swaps) cost more than the fugashi analysis itself (docs/BENCHMARKS.md §4.1)."""
+        key = tuple(forms)
+        memo = self.__dict__.get("_lookup_memo")
+        if memo is None:
+            memo = self.__dict__["_lookup_memo"] = {}
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        if len(memo) >= LOOKUP_MEMO_MAX:
+            memo.clear()
+        memo[key] = wid = self._lookup_uncached(forms)
+        return wid
+
+    def _lookup_uncached(self, forms: list[str | None]) -> int | None:
         for form in forms:
             if not form:
                 continue

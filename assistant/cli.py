@@ -144,8 +144,11 @@ def cmd_eval(args) -> int:
     if args.jsquad:
         report = evaluation.eval_jsquad(Path(args.jsquad), model=args.model, limit=args.limit)
     else:
+        from .core import Assistant
+
         batches = evaluation.parse_batches(args.batch) if args.batch else None  # a typo fails before loading
-        a = _load(args, progress=False)
+        # an evaluation never rebuilds or publishes over what is served (Assistant.refresh, read_only)
+        a = Assistant.load(args.corpus, _index(args), args.model, progress=False, read_only=True)
         report = evaluation.eval_qa(a, Path(args.qa), split=args.split, batches=batches)
         if args.details:  # per-item rows for error analysis; the printed report stays short
             Path(args.details).write_text(json.dumps(report["items"], ensure_ascii=False, indent=1), encoding="utf-8")

@@ -30,6 +30,7 @@ BUNDLED_WORD_VECTORS = "bundled:chive-ja"
 # as the *search* model it measured no better on the plans (docs/BENCHMARKS.md §8).
 # ASSISTANT_ANSWER_MODEL overrides; "same" uses the search embedder.
 ANSWER_ENCODER = "bundled:e5-small-ja"
+from .query import load_thesaurus
 from .retrieval import Retriever
 from .types import Answer, Hit
 
@@ -73,6 +74,8 @@ class Assistant:
         self.backend_spec = backends.parse_spec(backend)
         self.store = store if store is not None else backends.open_backend(backend)
         self._followed_at = 0.0
+        self._follow_lock = threading.Lock()  # guards starting the one background follower
+        self._follower: threading.Thread | None = None
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.answer_encoder = answer_encoder or embedder
@@ -102,19 +105,24 @@ class Assistant:
         dense_weight: float | None = None,
         cache_dir: str | None = None,
         backend: str | None = None,
+        read_only: bool = False,
+        store=None,
     ) -> "Assistant":
         """Open the assistant over ``corpus_dir``, (re)building ``index_dir`` when needed.
 
         ``model=None`` reads ``ASSISTANT_MODEL`` and falls back to the bundled offline embedder;
-        ``backend=None`` reads ``ASSISTANT_BACKEND`` (default ``local``; see :mod:`assistant.backends`).
+        ``backend=None`` reads ``ASSISTANT_BACKEND`` (default ``local``; see :mod:`assistant.backends`);
+        ``store`` is an already opened store (evaluation's own Milvus alias). ``read_only``
+        (evaluation runs) never replaces what is being served: see :meth:`refresh`.
         """
-        store = backends.open_backend(backend)  # before loading models: an unreachable server fails fast
+        # before loading models: an unreachable server fails fast
+        store = store if store is not None else backends.open_backend(backend)
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
         encoder, problem = _answer_encoder(embedder, cache_dir)
         a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=encoder,
                 backend=backend, store=store, answer_encoder_problem=problem)
-        a.refresh(force=rebuild, progress=progress)
+        a.refresh(force=rebuild, progress=progress, read_only=read_only)
         return a
 
     def build_info(self) -> index.BuildInfo:
@@ -134,16 +142,25 @@ class Assistant:
             },
         )
 
-    def refresh(self, *, force: bool = False, progress: bool = False) -> bool:
+    def refresh(self, *, force: bool = False, progress: bool = False, read_only: bool = False) -> bool:
         """Make the loaded index match the corpus. Returns True if a (re)build happened.
 
         Safe to call while questions are being answered: the new index is swapped in as one
         reference once it is complete. When the new index cannot be written (disk full, no
         permission), the last good index keeps answering and ``health()`` says it is stale.
+
+        ``read_only`` (an evaluation run) never replaces what production serves: it opens the
+        store's published build or the local ``current`` when it matches this corpus, model and
+        settings, builds a local index only where none exists, never publishes to a store, and
+        otherwise raises ``StaleIndexError`` saying how to evaluate elsewhere.
         """
         if not self.corpus_dir.is_dir():
             raise FileNotFoundError(f"corpus directory not found: {self.corpus_dir}")
         expected = self.build_info()
+        if read_only:
+            with self._lock:
+                self._open_read_only(expected, progress)
+            return False
         with self._lock:
             if self.store is not None and not force:
                 # a replica over a shared store: the published build is current → serve it, no local files
@@ -183,6 +200,33 @@ class Assistant:
             self._swap(loaded)
         return built
 
+    def _open_read_only(self, expected: index.BuildInfo, progress: bool) -> None:
+        if self.store is not None:
+            m = self.store.current_manifest()
+            reason = "nothing is published" if m is None else index.staleness(m, expected)
+            if reason:
+                raise index.StaleIndexError(
+                    f"評価は公開中の索引を置き換えません: Milvus {self.store.describe().get('uri')} のエイリアス {self.store.alias} "
+                    f"はこのコーパス・モデル・設定の索引ではありません ({reason})。先に build で公開するか、評価用に "
+                    f"ASSISTANT_MILVUS_ALIAS=別名 を指定してください / an evaluation never publishes over the served build: "
+                    f"the alias {self.store.alias} does not hold this corpus, model and settings ({reason}); publish it with "
+                    f"build first, or evaluate under a scratch alias (ASSISTANT_MILVUS_ALIAS=NAME)")
+            self.stale = None
+            self._swap(self.store.open_current())
+            return
+        try:
+            loaded = index.load(self.index_dir, expected)
+        except index.MissingIndexError:  # nothing served here yet: building it replaces nothing
+            self.last_build = self._build(expected, progress)
+            loaded = index.load(self.index_dir, expected)
+        except (index.StaleIndexError, index.CorruptIndexError) as e:
+            raise index.StaleIndexError(
+                f"評価は {self.index_dir} の索引を置き換えません ({e})。先に build を実行するか、--index で別のフォルダを"
+                f"指定してください / an evaluation never replaces the index in {self.index_dir} ({e}): run build first, "
+                f"or pass --index DIR (a scratch directory) to evaluate there") from e
+        self.stale = None
+        self._swap(loaded)
+
     def _swap(self, loaded: index.SearchIndex) -> None:
         retriever = Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
                               neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder)
@@ -211,6 +255,7 @@ class Assistant:
         stats = index.rebuild(
             self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
             force=force, progress=progress, corpus_dir=self.corpus_dir, sentence_encoder=self.answer_encoder,
+            phrases=load_thesaurus().map.keys(),  # a large build counts them for query expansion
         )
         return None if stats is None else stats | self._collect_stats
 
@@ -256,29 +301,54 @@ class Assistant:
             raise RuntimeError("Assistant has no index loaded; use Assistant.load()")
         return self._state
 
-    def follow_store(self, *, every: float | None = None) -> bool:
+    def follow_store(self, *, every: float | None = None, wait: bool = False) -> bool:
         """With a shared store: when another process (an admin's rebuild on another replica) has
-        pointed the alias at a newer build, open that one. Checked at most every ``every``
-        seconds (``ASSISTANT_BACKEND_POLL_S``, default 30) on the question path; the old build
-        stays in the store meanwhile (publish keeps two), so questions never fail over it.
-        Returns True when it switched."""
+        pointed the alias at a newer build, switch to it — never on the caller's thread. At most
+        every ``every`` seconds (``ASSISTANT_BACKEND_POLL_S``, default 30) the question path starts
+        one background thread that asks the store for the alias's target and, when it moved, opens
+        that build (passages, vocabulary, sentence vectors: minutes at scale) while the current
+        build keeps answering, then swaps it in as one reference (``_swap``). A question never
+        waits for a load, and a failed check or load is logged and leaves the current build serving.
+        Returns True when this call switched builds, which only a caller that ``wait``s (tests,
+        scripts) can see; otherwise False at once."""
         if self.store is None or self._state is None:
             return False
         every = float(os.environ.get("ASSISTANT_BACKEND_POLL_S", "30")) if every is None else every
-        now = time.monotonic()
-        if now - self._followed_at < every or not self._lock.acquire(blocking=False):
+        with self._follow_lock:
+            thread = self._follower
+            if thread is None or not thread.is_alive():
+                if time.monotonic() - self._followed_at < every:
+                    return False
+                self._followed_at = time.monotonic()
+                thread = threading.Thread(target=self._follow, name="follow-store", daemon=True)
+                thread.switched = False
+                self._follower = thread
+                thread.start()
+        if not wait:
             return False
+        thread.join()
+        return thread.switched
+
+    def _follow(self) -> None:
+        """The background half of ``follow_store``: check the alias, load its build, swap."""
+        me = threading.current_thread()
+        before = self._state
+        current = getattr(before.search_index, "collection", None)
         try:
-            self._followed_at = now
-            current = getattr(self._state.search_index, "collection", None)
             target = self.store.target()
             if target is None or target == current:
-                return False
-            log.info("the store's alias now names %s (was %s): switching", target, current)
-            self._swap(self.store.open_current())
-            return True
-        finally:
-            self._lock.release()
+                return
+            log.info("the store's alias now names %s (was %s): loading it in the background", target, current)
+            loaded = self.store.open_current()
+            with self._lock:  # not while a refresh of this process builds or swaps
+                if self._state is not before:
+                    log.info("a refresh swapped builds while %s was loading: keeping the refreshed one", target)
+                    return
+                self._swap(loaded)
+            me.switched = True
+            log.info("switched to %s", getattr(loaded, "collection", target))
+        except Exception as e:  # noqa: BLE001 - a background check must never take serving down
+            log.warning("following the store failed (%s): still serving %s; trying again later", e, current)
 
     def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
         self.follow_store()

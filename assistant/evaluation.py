@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .japanese import compact
+
+log = logging.getLogger(__name__)
 
 
 def _rank(hits, docs: list[str], evidence: list[str]) -> int | None:
@@ -244,18 +248,41 @@ def jsquad_corpus(path: Path) -> tuple[list[dict], list[tuple[str, str]]]:
 @contextlib.contextmanager
 def paragraph_assistant(paras: list[dict], name: str, model: str | None = None) -> Iterator[tuple[Any, float]]:
     """An ``Assistant`` over ``paras`` (``{"id","title","text"}`` records) written as one JSONL
-    corpus in a temporary directory; yields it with its build time in seconds."""
+    corpus in a temporary directory; yields it with its build time in seconds.
+
+    On a Milvus backend (``ASSISTANT_BACKEND=milvus:…``) it publishes under its own scratch alias
+    (``eval_<pid>_<random>``), never the served one, and drops that alias and its collections at
+    the end: evaluating must not move what replicas serve."""
+    from . import backends
     from .core import Assistant
 
-    with tempfile.TemporaryDirectory() as tmp:
+    store = None
+    if backends.parse_spec(None)[0] == "milvus":
+        store = backends.open_backend(None, alias=f"{EVAL_ALIAS_PREFIX}{os.getpid()}_{os.urandom(3).hex()}")
+    with tempfile.TemporaryDirectory() as tmp, _dropped_at_exit(store):
         corpus_dir = Path(tmp) / "corpus"
         corpus_dir.mkdir()
         with open(corpus_dir / f"{name}.jsonl", "w", encoding="utf-8") as f:
             for p in paras:
                 f.write(json.dumps(p, ensure_ascii=False) + "\n")
         t0 = time.perf_counter()
-        a = Assistant.load(corpus_dir, Path(tmp) / "index", model, progress=False)
+        a = Assistant.load(corpus_dir, Path(tmp) / "index", model, progress=False, store=store)
         yield a, time.perf_counter() - t0
+
+
+EVAL_ALIAS_PREFIX = "eval_"
+
+
+@contextlib.contextmanager
+def _dropped_at_exit(store) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if store is not None:
+            try:
+                store.drop_everything()
+            except Exception as e:  # noqa: BLE001 - the evaluation's result stands; say what is left
+                log.warning("could not drop the evaluation's Milvus alias %s: %s", store.alias, e)
 
 
 def eval_jsquad(path: Path, model: str | None = None, limit: int | None = None, k: int = 10) -> dict[str, Any]:

@@ -260,6 +260,8 @@ class SearchIndex:
     dense: faiss.Index
     # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
     sentence_vectors: Any = None
+    # a large build's passage counts of the thesaurus phrases (large_build.write_phrase_df), or None
+    phrase_df: dict[str, int] | None = None
 
     def id_positions(self) -> dict[str, int]:
         """Passage id → position, built once per loaded index from the id column (so a large index
@@ -277,9 +279,24 @@ class SearchIndex:
         return None if i is None else self.chunks[i]
 
     def bm25_scores(self, tokens: list[str]) -> np.ndarray:
-        if not tokens or not self.chunks:
-            return np.zeros(len(self.chunks), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        """BM25 of every passage for ``tokens`` — bit for bit what ``bm25s.BM25.get_scores`` gives
+        (method "lucene": no non-occurrence term), column by column in the same order, but with a
+        plain fancy-index add instead of ``np.add.at``: a passage occurs once per column, so the two
+        do the same additions, and ``np.add.at`` is several times slower over a million rows."""
+        n = len(self.chunks)
+        if not tokens or not n:
+            return np.zeros(n, dtype=np.float32)
+        if self.bm25.nonoccurrence_array is not None:  # a method whose zeros are not zero: bm25s itself
+            return np.asarray(self.bm25.get_scores(tokens), dtype=np.float32)
+        vocab = self.bm25.vocab_dict
+        data, indices, indptr = self.bm25.scores["data"], self.bm25.scores["indices"], self.bm25.scores["indptr"]
+        scores = np.zeros(n, dtype=np.float32)
+        for t in tokens:
+            tid = vocab.get(t)
+            if tid is not None:
+                start, end = indptr[tid], indptr[tid + 1]
+                scores[indices[start:end]] += data[start:end]
+        return scores
 
     def token_df(self, token: str) -> int:
         """In how many passages a search token occurs."""
@@ -296,6 +313,10 @@ class SearchIndex:
         df = self.token_df(word)
         if df:
             return df
+        if self.phrase_df is not None:  # counted at build time (a large index): no postings, no reads
+            counted = self.phrase_df.get(large_build.phrase_key(word))
+            if counted is not None:
+                return counted
         bigrams = bigram_tokens(word)
         if not bigrams:
             return 0
@@ -452,9 +473,10 @@ def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info
     _write_manifest(build_dir, manifest)
 
 
-def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedder, info: BuildInfo, extra: dict, progress: bool) -> None:
+def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedder, info: BuildInfo, extra: dict, progress: bool,
+                       keys: list[str] = ()) -> None:
     """A large build's files (large_build.py) and its manifest into ``build_dir``."""
-    made = large_build.write_files(build_dir, work, chunks, embedder, passage_text, index_text, bm25s.__version__, progress)
+    made = large_build.write_files(build_dir, work, chunks, embedder, passage_text, index_text, bm25s.__version__, progress, keys)
     stats = extra["build"]  # the caller's stats too
     stats |= {"shards": made["shards"], "shards_computed": made["shards_computed"],
               "embedded": len(chunks) * made["shards_computed"] // max(made["shards"], 1)}
@@ -464,6 +486,7 @@ def _write_large_build(build_dir: Path, work: Path, chunks: list[Chunk], embedde
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "dense_index": "IVFFlat",
         "dense": made["dense"],
+        "phrases_counted": made["phrases"],
         "storage": "disk",
         "files": _file_checksums(build_dir),
     } | extra
@@ -534,8 +557,12 @@ def build(
     lock_timeout: float = 600,
     corpus_dir: Path | str | None = None,
     sentence_encoder=None,
+    phrases: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Build an index from ``chunks`` and make it current. Returns build stats.
+
+    ``phrases`` (the thesaurus's keys) are the words whose passage counts a large build
+    precomputes for query expansion (``SearchIndex.doc_freq``); a small build ignores them.
 
     A file lock makes a second concurrent build wait instead of racing; the new build only
     becomes visible once every file is written. ``rebuild`` is the variant that re-checks
@@ -543,7 +570,7 @@ def build(
     """
     with build_lock(index_dir, lock_timeout) as acquired:
         clean_leftovers(index_dir, acquired)
-        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir, sentence_encoder)
+        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir, sentence_encoder, phrases)
 
 
 def rebuild(
@@ -557,6 +584,7 @@ def rebuild(
     lock_timeout: float = 600,
     corpus_dir: Path | str | None = None,
     sentence_encoder=None,
+    phrases: Iterable[str] = (),
 ) -> dict[str, Any] | None:
     """Build under the lock unless, once the lock is ours, the index turns out to be current
     (another builder we waited for made it so): then return None without redoing the work.
@@ -576,7 +604,7 @@ def rebuild(
                 pass
         if corpus_dir is not None:
             _check_same_corpus(index_dir, Path(corpus_dir))
-        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir, sentence_encoder)
+        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir, sentence_encoder, phrases)
 
 
 def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
@@ -595,7 +623,7 @@ def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
 
 
 def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInfo, progress: bool,
-                  corpus_dir: Path | str | None, sentence_encoder=None) -> dict[str, Any]:
+                  corpus_dir: Path | str | None, sentence_encoder=None, phrases: Iterable[str] = ()) -> dict[str, Any]:
     t0 = time.perf_counter()
     large = is_large(len(chunks))
     builds = index_dir / "builds"
@@ -629,8 +657,9 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         extra = {"build": stats, "sentence_vectors": {"built": sentences is not None, "skipped": skipped}}
         extra |= {"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {}
         if large:
-            work = large_build.partial_dir(builds, large_build.input_key(chunks, info.as_dict(), int(embedder.dim)))
-            _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress)
+            keys = large_build.phrase_keys(phrases)
+            work = large_build.partial_dir(builds, large_build.input_key(chunks, info.as_dict(), int(embedder.dim), keys))
+            _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress, keys)
         else:
             _write_build(staging / "b", chunks, vectors, info, extra, sentences)
         os.replace(staging / "b", final)
@@ -731,6 +760,11 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         if isinstance(manifest.get("dense"), dict) and manifest["dense"].get("nprobe"):
             faiss.extract_index_ivf(dense).nprobe = int(manifest["dense"]["nprobe"])
         sentences = evidence_model.SentenceVectors.load(root / evidence_model.SENTENCES_FILE)
+        phrase_df = None
+        if (root / large_build.PHRASE_FILE).is_file():
+            phrase_df = json.loads((root / large_build.PHRASE_FILE).read_text(encoding="utf-8"))
+            if not isinstance(phrase_df, dict):
+                raise ValueError(f"{large_build.PHRASE_FILE} is not an object")
     except Exception as e:
         raise CorruptIndexError(f"cannot read index files in {root}: {e}") from e
     counts = manifest.get("counts")
@@ -738,4 +772,5 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
     if sentences is not None and len(sentences.offsets) != len(chunks) + 1:
         raise CorruptIndexError(f"index in {root} is inconsistent: sentence vectors for {len(sentences.offsets) - 1} passages, {len(chunks)} passages")
-    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense, sentence_vectors=sentences)
+    return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense, sentence_vectors=sentences,
+                       phrase_df=phrase_df)

@@ -7,8 +7,8 @@ one definition of a "content word".
 
 from __future__ import annotations
 
-import functools
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 
@@ -33,10 +33,20 @@ class Token:
     reading: str
 
 
-@functools.lru_cache(maxsize=1)
+_THREAD = threading.local()
+
+
 def tagger() -> fugashi.Tagger:
-    """The one shared tagger. unidic-lite's dictionary is pinned by its package version."""
-    return fugashi.Tagger()
+    """This thread's tagger (unidic-lite's dictionary is pinned by its package version).
+
+    One per thread, not one per process: a MeCab tagger parses into its own lattice, and two
+    threads sharing one corrupt each other's results (three threads re-tokenizing the bundled
+    corpus's lines got 63 of 6,528 wrong; request threads of the app, the answer warm-up thread and a
+    build do exactly that). The dictionary is memory-mapped, so another tagger costs little."""
+    t = getattr(_THREAD, "tagger", None)
+    if t is None:
+        t = _THREAD.tagger = fugashi.Tagger()
+    return t
 
 
 def normalize(text: str) -> str:
@@ -90,13 +100,17 @@ def analyze(text: str) -> list[Token]:
 
 
 def is_content(tok: Token) -> bool:
-    if tok.pos1 in _DROP_POS1:
+    return _is_content(tok.surface, tok.lemma, tok.pos1, tok.pos2)
+
+
+def _is_content(surface: str, lemma: str, pos1: str, pos2: str) -> bool:
+    if pos1 in _DROP_POS1:
         return False
-    if tok.pos2 == "非自立可能" and tok.pos1 in {"動詞", "形容詞", "名詞"}:
+    if pos2 == "非自立可能" and pos1 in {"動詞", "形容詞", "名詞"}:
         return False
-    if tok.lemma in LIGHT_LEMMAS:
+    if lemma in LIGHT_LEMMAS:
         return False
-    if not tok.surface.strip():
+    if not surface.strip():
         return False
     return True
 
@@ -116,8 +130,18 @@ def meaning_words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    """Lemmas of content words, in order (duplicates kept, as BM25 wants term frequency)."""
-    return [t.lemma for t in analyze(text) if is_content(t)]
+    """Lemmas of content words, in order (duplicates kept, as BM25 wants term frequency).
+
+    The same as ``[t.lemma for t in analyze(text) if is_content(t)]`` without building a
+    ``Token`` per word: every passage of a build goes through here, and those objects cost
+    more than the fugashi analysis itself (docs/BENCHMARKS.md §4.1)."""
+    out = []
+    for w in tagger()(normalize(text)):
+        f = w.feature
+        lemma = _lemma(w)
+        if _is_content(w.surface, lemma, getattr(f, "pos1", "") or "", getattr(f, "pos2", "") or ""):
+            out.append(lemma)
+    return out
 
 
 def char_bigrams(text: str) -> list[str]:

@@ -8,6 +8,9 @@ What the small build keeps in memory, this one streams through disk:
   continues from the first missing shard instead of starting over;
 - BM25 scores are merged from the shards straight into ``.npy`` files of bm25s's own format
   (``open_memmap``, column by column of the CSC matrix), which the index loads with ``mmap=True``;
+- the passages holding each thesaurus phrase are counted in the shards (Aho-Corasick over every
+  passage's compact text) and summed into ``phrase_df.json``, so query expansion's ``doc_freq`` of a phrase is a dictionary
+  lookup instead of postings intersected and passages read from SQLite per question;
 - dense vectors go into a FAISS ``IndexIVFFlat`` (exact vectors, ~sqrt(n) lists) that the loader
   opens with ``IO_FLAG_MMAP``: only the probed lists are paged in. ``nprobe`` is chosen at build time
   as the smallest giving recall@10 ≥ ``TARGET_RECALL`` against exact search on sampled queries.
@@ -44,9 +47,11 @@ RECALL_QUERIES = 200
 K1, B = 1.5, 0.75
 
 
-def input_key(chunks: list[Chunk], info: dict[str, Any], dim: int) -> str:
-    """What a partial build is a partial build *of*: every passage and every setting."""
+def input_key(chunks: list[Chunk], info: dict[str, Any], dim: int, keys: list[str] = ()) -> str:
+    """What a partial build is a partial build *of*: every passage, every setting and the phrase
+    keys whose passages each shard counts."""
     h = hashlib.sha256(json.dumps(info, sort_keys=True, ensure_ascii=False).encode())
+    h.update(json.dumps(list(keys), ensure_ascii=False).encode())
     h.update(f"{dim}:{SHARD_SIZE}:{len(chunks)}".encode())
     for c in chunks:
         h.update(json.dumps(c.to_dict(), ensure_ascii=False).encode())
@@ -75,10 +80,11 @@ def _save_npz_atomic(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def _shard_ok(path: Path) -> bool:
+def _shard_ok(path: Path, n_keys: int) -> bool:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {"vectors", "vocab", "indptr", "tok", "tf", "doclen"} <= set(z.files) and len(z["doclen"]) == len(z["indptr"]) - 1
+            return ({"vectors", "vocab", "indptr", "tok", "tf", "doclen", "phrase_counts"} <= set(z.files)
+                    and len(z["doclen"]) == len(z["indptr"]) - 1 and len(z["phrase_counts"]) == n_keys)
     except Exception:
         return False
 
@@ -121,30 +127,38 @@ def _compute_shard(s: int) -> int:
     vectors = np.asarray(embedder.encode_passages([_JOB["passage_text"](c) for c in part]), dtype=np.float32)
     vocab: dict[str, int] = {}
     indptr, tok, tf, doclen = [0], [], [], []
+    automaton, phrase_counts = _JOB["automaton"], np.zeros(_JOB["n_keys"], dtype=np.int32)
     for c in part:
-        tokens = japanese.search_tokens(_JOB["index_text"](c))
+        text = _JOB["index_text"](c)
+        if automaton is not None:
+            found = {i for _end, i in automaton.iter(phrase_key(text))}
+            phrase_counts[np.fromiter(found, dtype=np.int64, count=len(found))] += 1
+        tokens = japanese.search_tokens(text)
         counts = Counter(tokens)
         tok.extend(vocab.setdefault(t, len(vocab)) for t in counts)
         tf.extend(counts.values())
         indptr.append(len(tok))
         doclen.append(len(tokens))
     _save_npz_atomic(path, vectors=vectors, vocab=np.array(list(vocab), dtype=str), indptr=np.asarray(indptr, np.int64),
-                     tok=np.asarray(tok, np.int32), tf=np.asarray(tf, np.int32), doclen=np.asarray(doclen, np.int64))
+                     tok=np.asarray(tok, np.int32), tf=np.asarray(tf, np.int32), doclen=np.asarray(doclen, np.int64),
+                     phrase_counts=phrase_counts)
     return len(part)
 
 
-def write_shards(work: Path, chunks: list[Chunk], embedder, passage_text, index_text, progress: bool) -> tuple[list[Path], int]:
-    """Vectors and per-passage token counts, ``SHARD_SIZE`` passages per file, computed by
-    ``build_workers()`` forked processes. Finished shards are kept (a rerun skips them).
-    Returns (shard paths in order, how many were computed now)."""
+def write_shards(work: Path, chunks: list[Chunk], embedder, passage_text, index_text, progress: bool,
+                 keys: list[str] = ()) -> tuple[list[Path], int]:
+    """Vectors, per-passage token counts and how many passages hold each of the phrase ``keys``,
+    ``SHARD_SIZE`` passages per file, computed by ``build_workers()`` forked processes. Finished
+    shards are kept (a rerun skips them). Returns (shard paths in order, how many were computed now)."""
     n_shards = (len(chunks) + SHARD_SIZE - 1) // SHARD_SIZE
     paths = [work / f"shard-{s:05d}.npz" for s in range(n_shards)]
-    todo = [s for s, p in enumerate(paths) if not (p.exists() and _shard_ok(p))]
+    todo = [s for s, p in enumerate(paths) if not (p.exists() and _shard_ok(p, len(keys)))]
     if len(todo) < n_shards:
         log.info("resuming a partial build: %d of %d shards already done in %s", n_shards - len(todo), n_shards, work)
     bar = tqdm(total=len(chunks), initial=len(chunks) - sum(min(SHARD_SIZE, len(chunks) - s * SHARD_SIZE) for s in todo),
                desc="embed + tokenize", unit="passage", disable=not progress, smoothing=0.1)
-    _JOB.update(chunks=chunks, embedder=embedder, paths=paths, passage_text=passage_text, index_text=index_text)
+    _JOB.update(chunks=chunks, embedder=embedder, paths=paths, passage_text=passage_text, index_text=index_text,
+                n_keys=len(keys), automaton=_automaton(keys) if keys else None)
     try:
         workers = min(build_workers(), len(todo))
         if workers > 1:
@@ -216,6 +230,46 @@ def write_bm25(out: Path, shards: list[Path], n_docs: int, version: str, progres
               "int_dtype": "int32", "num_docs": int(n_docs), "version": version, "backend": "numpy"}
     with open(out / "params.index.json", "w", encoding="utf-8") as f:
         json.dump(params, f, indent=4)
+
+
+PHRASE_FILE = "phrase_df.json"
+
+
+def phrase_key(text: str) -> str:
+    """How a phrase and a passage are compared: compact (NFKC, no whitespace), lower case — what
+    ``SearchIndex.doc_freq`` matches verbatim when a word is no indexed lemma."""
+    return japanese.compact(text).lower()
+
+
+def phrase_keys(phrases) -> list[str]:
+    """The distinct ``phrase_key`` of ``phrases`` (two characters or more), sorted: the order of a
+    shard's ``phrase_counts``."""
+    return sorted({k for k in (phrase_key(p) for p in phrases) if len(k) >= 2})
+
+
+def _automaton(keys: list[str]):
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for i, k in enumerate(keys):
+        automaton.add_word(k, i)
+    automaton.make_automaton()
+    return automaton
+
+
+def write_phrase_df(path: Path, shards: list[Path], keys: list[str]) -> None:
+    """For every phrase key (the thesaurus's keys: what query expansion asks ``doc_freq`` of), the
+    number of passages whose index text contains it verbatim, summed over the shards and written
+    as one JSON object. Phrases found nowhere are written with 0, so a lookup never falls back to
+    scanning for them."""
+    counts = np.zeros(len(keys), dtype=np.int64)
+    for p in shards:
+        with np.load(p, allow_pickle=False) as z:
+            counts += z["phrase_counts"]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(dict(zip(keys, counts.tolist())), f, ensure_ascii=False, separators=(",", ":"))
+    os.replace(tmp, path)
 
 
 def _iter_vectors(shards: list[Path]):
@@ -294,15 +348,17 @@ def write_ivf(path: Path, shards: list[Path], n_docs: int, dim: int, progress: b
 
 
 def write_files(out: Path, work: Path, chunks: list[Chunk], embedder, passage_text, index_text, bm25_version: str,
-                progress: bool) -> dict[str, Any]:
+                progress: bool, keys: list[str] = ()) -> dict[str, Any]:
     """Every data file of a large build into ``out`` (which must not exist); shards stay in
-    ``work`` so that a kill in any stage loses at most the stage's own output."""
-    shards, made = write_shards(work, chunks, embedder, passage_text, index_text, progress)
+    ``work`` so that a kill in any stage loses at most the stage's own output. ``keys``:
+    ``phrase_keys`` of the thesaurus (``input_key`` must have been given the same)."""
+    shards, made = write_shards(work, chunks, embedder, passage_text, index_text, progress, keys)
     out.mkdir(parents=True)
     log.info("large build: writing %d passages to %s", len(chunks), chunk_store.FILE)
     chunk_store.write(out / chunk_store.FILE, chunks)
     log.info("large build: merging BM25 from %d shards", len(shards))
     write_bm25(out / "bm25", shards, len(chunks), bm25_version, progress)
+    write_phrase_df(out / PHRASE_FILE, shards, keys)
     log.info("large build: dense IVF index")
     dense = write_ivf(out / "dense.faiss", shards, len(chunks), int(embedder.dim), progress)
-    return {"shards": len(shards), "shards_computed": made, "dense": dense}
+    return {"shards": len(shards), "shards_computed": made, "dense": dense, "phrases": len(keys)}

@@ -181,6 +181,8 @@ def analyze_query(
     covers: dict[str, list[str]] = {}
 
     def expand(source: str, candidates: dict[str, float], lemmas: list[str]) -> None:
+        if not candidates:  # nothing to add: do not ask doc_freq (on a large index it reads postings)
+            return
         scale = COMMON_WORD_SCALE if df(source) >= COMMON_DF else 1.0
         best = sorted(candidates.items(), key=lambda kv: -kv[1])[:MAX_PER_WORD]
         for phrase, w in best:

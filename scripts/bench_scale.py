@@ -112,9 +112,12 @@ def replicate_shards(where: Path, chunks, emb, info, real: int) -> float:
 
     from assistant import index, large_build
 
-    work = large_build.partial_dir(where / "builds", large_build.input_key(chunks, info.as_dict(), int(emb.dim)))
+    from assistant.query import load_thesaurus
+
+    keys = large_build.phrase_keys(load_thesaurus().map.keys())
+    work = large_build.partial_dir(where / "builds", large_build.input_key(chunks, info.as_dict(), int(emb.dim), keys))
     t = time.perf_counter()
-    paths, _ = large_build.write_shards(work, chunks[:real], emb, index.passage_text, index.index_text, progress=True)
+    paths, _ = large_build.write_shards(work, chunks[:real], emb, index.passage_text, index.index_text, progress=True, keys=keys)
     spent = time.perf_counter() - t
     n_shards = -(-len(chunks) // large_build.SHARD_SIZE)
     for s in range(len(paths), n_shards):
@@ -145,7 +148,9 @@ def child_build(n: int, where: Path, storage: str, replicate: int | None = None)
             raise SystemExit("--replicate needs a large build and multiples of large_build.SHARD_SIZE")
         extra = {"replicated_from": replicate, "real_shards_s": round(replicate_shards(where, chunks, emb, info, replicate), 1)}
     t1 = time.perf_counter()
-    stats = index.build(where, chunks, emb, info, progress=True)
+    from assistant.query import load_thesaurus
+
+    stats = index.build(where, chunks, emb, info, progress=True, phrases=load_thesaurus().map.keys())
     t_build = time.perf_counter() - t1
     return extra | {"phase": "build", "n": n, "generate_s": round(t_gen, 1), "build_s": round(t_build, 1), "stats": stats,
             "peak_rss_mb": peak_rss_mb(), "workers": large_build.build_workers(),
@@ -183,20 +188,29 @@ def child_serve(n: int, where: Path, n_queries: int, storage: str) -> dict:
     uniq = list(dict.fromkeys(qs))[:100]
     qv = np.stack([r.query_vector(q) for q in uniq]).astype(np.float32)
     got_s, _ = loaded.dense.search(qv, 10)
+    # by score, not id: a result counts when it scores at least the exact 10th (ties stay fair)
+    def recall_of(got, exact) -> float:
+        return round(float(np.mean([(g >= e[-1] - 1e-5).sum() / 10 for g, e in zip(got, exact)])), 3)
+
+    by_nprobe = {}
     if hasattr(loaded.dense, "nprobe"):
         ivf = faiss.extract_index_ivf(loaded.dense)
         keep = ivf.nprobe
         ivf.nprobe = ivf.nlist  # every list: exact
         exact_s, _ = loaded.dense.search(qv, 10)
+        for p in (1, 2, 4, 8, 16, 32, 64, 128):  # the dev questions' recall at each nprobe (the build chose one)
+            if p <= ivf.nlist:
+                ivf.nprobe = p
+                by_nprobe[p] = recall_of(loaded.dense.search(qv, 10)[0], exact_s)
         ivf.nprobe = keep
     else:
         exact_s = got_s
-    # by score, not id: a result counts when it scores at least the exact 10th (ties stay fair)
-    recall = float(np.mean([(g >= e[-1] - 1e-5).sum() / 10 for g, e in zip(got_s, exact_s)]))
+    recall = recall_of(got_s, exact_s)
     return {"phase": "serve", "n": n, "passages": len(loaded.chunks), "storage": loaded.manifest.get("storage", "memory"),
             "dense_index": loaded.manifest.get("dense_index"), "dense": loaded.manifest.get("dense"), "load_s": round(load_s, 1),
             "search_p50_ms": round(lat[len(lat) // 2], 1), "search_p95_ms": round(lat[int(0.95 * (len(lat) - 1))], 1),
-            "rss_after_load_mb": rss_loaded, "peak_rss_mb": rss_search, "dense_recall_at_10": round(recall, 3), "queries": len(lat)}
+            "rss_after_load_mb": rss_loaded, "peak_rss_mb": rss_search, "dense_recall_at_10": round(recall, 3),
+            "dev_recall_by_nprobe": by_nprobe, "queries": len(lat)}
 
 
 def _run_child(args: list[str]) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -214,9 +215,126 @@ def test_a_replica_follows_a_rebuild_made_by_another_process(lite, tmp_path):
     replica = _open(lite, index=tmp_path / "replica-index")
     _add_doc(lite["corpus"], "extra1.txt", "みどり市公園計画\n\n第1章 公園\n\n公園の遊具を更新します。\n")
     a.refresh()
-    assert replica.follow_store(every=0) is True
+    assert replica.follow_store(every=0, wait=True) is True
     assert replica.state.search_index.collection == a.state.search_index.collection
-    assert replica.follow_store(every=0) is False
+    assert replica.follow_store(every=0, wait=True) is False
+
+
+class _SlowOpen:
+    """A store whose ``open_current`` waits until the test releases it (a large build loading)."""
+
+    def __init__(self, store, fail: bool = False):
+        self._store, self.fail = store, fail
+        self.opening, self.release = threading.Event(), threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def open_current(self):
+        self.opening.set()
+        assert self.release.wait(60), "the test never released the load"
+        if self.fail:
+            raise BackendUnavailable("Milvus at http://milvus:19530 failed (query): unavailable")
+        return self._store.open_current()
+
+
+def test_a_replica_loads_a_new_build_in_the_background_while_the_old_one_answers(lite, tmp_path):
+    a = _open(lite)
+    replica = _open(lite, index=tmp_path / "replica-index")
+    old = replica.state.search_index.collection
+    replica.store = slow = _SlowOpen(replica.store)
+    _add_doc(lite["corpus"], "extra1.txt", "みどり市公園計画\n\n第1章 公園\n\n公園の遊具を更新します。\n")
+    a.refresh()
+    assert replica.follow_store(every=0) is False  # started, not waited for
+    assert slow.opening.wait(30)
+    # the new build is still loading (the test holds it): questions are answered, by the old build
+    hits = replica.search("公園の遊具", k=3)
+    assert not slow.release.is_set()
+    assert replica.state.search_index.collection == old
+    assert "extra1.txt" not in {h.doc_id for h in hits}
+    assert replica.follow_store(every=0) is False  # one loader at a time: no second thread
+    slow.release.set()
+    replica._follower.join(60)
+    assert replica.state.search_index.collection == a.state.search_index.collection != old
+    assert replica.search("公園の遊具", k=1)[0].doc_id == "extra1.txt"
+
+
+def test_a_build_that_fails_to_load_leaves_the_old_one_serving(lite, tmp_path, caplog):
+    a = _open(lite)
+    replica = _open(lite, index=tmp_path / "replica-index")
+    old = replica.state.search_index.collection
+    replica.store = slow = _SlowOpen(replica.store, fail=True)
+    _add_doc(lite["corpus"], "extra1.txt", "みどり市公園計画\n\n第1章 公園\n\n公園の遊具を更新します。\n")
+    a.refresh()
+    slow.release.set()
+    assert replica.follow_store(every=0, wait=True) is False
+    assert replica.state.search_index.collection == old
+    assert replica.search("市民活動の支援", k=1)
+    assert "following the store failed" in caplog.text
+
+
+# --- evaluation never moves what is served ------------------------------------------------------
+
+
+def _qa_file(tmp_path: Path) -> Path:
+    p = tmp_path / "qa.jsonl"
+    p.write_text(json.dumps({"id": "t1", "question": "市民活動を支援する拠点は？", "docs": ["003_dfaa35240c5397ba.txt"]},
+                            ensure_ascii=False) + "\n", encoding="utf-8")
+    return p
+
+
+def test_eval_uses_the_published_build_when_it_matches_and_publishes_nothing(lite, tmp_path, monkeypatch, capsys):
+    a = _open(lite)
+    served = a.store.target()
+    monkeypatch.setenv(backends.ENV, "local")  # cli.main sets it from --backend; restored after the test
+    code = cli.main(["eval", str(_qa_file(tmp_path)), "--corpus", str(lite["corpus"]),
+                     "--index", str(tmp_path / "eval-index"), "--backend", lite["backend"]])
+    assert code == 0, capsys.readouterr().err
+    assert a.store.target() == served
+    assert not (tmp_path / "eval-index" / "current").exists()  # served from Milvus, nothing built
+
+
+def test_eval_refuses_to_publish_over_a_served_build_of_other_settings(lite, tmp_path, monkeypatch, capsys):
+    a = _open(lite)
+    served = a.store.target()
+    _add_doc(lite["corpus"], "extra1.txt", "みどり市公園計画\n\n第1章 公園\n\n公園の遊具を更新します。\n")  # the corpus moved on
+    monkeypatch.setenv(backends.ENV, "local")
+    code = cli.main(["eval", str(_qa_file(tmp_path)), "--corpus", str(lite["corpus"]),
+                     "--index", str(lite["index"]), "--backend", lite["backend"]])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "ASSISTANT_MILVUS_ALIAS" in err and a.store.alias in err
+    assert a.store.target() == served  # the replicas' build did not move
+    assert a.state.search_index.collection == served
+
+
+def test_eval_refuses_to_replace_a_stale_local_index(small_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ASSISTANT_ANSWER_MODEL", "same")
+    Assistant.load(small_corpus, tmp_path / "index", backend="local")
+    current = (tmp_path / "index" / "current").resolve()
+    _add_doc(small_corpus, "extra1.txt", "みどり市公園計画\n\n第1章 公園\n\n公園の遊具を更新します。\n")
+    monkeypatch.setenv(backends.ENV, "local")
+    code = cli.main(["eval", str(_qa_file(tmp_path)), "--corpus", str(small_corpus), "--index", str(tmp_path / "index")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--index" in err and "Traceback" not in err
+    assert (tmp_path / "index" / "current").resolve() == current
+
+
+def test_a_paragraph_benchmark_on_milvus_uses_its_own_alias_and_drops_it(lite, monkeypatch):
+    from assistant import evaluation
+
+    a = _open(lite)
+    served = a.store.target()
+    monkeypatch.setenv(backends.ENV, lite["backend"])
+    paras = [{"id": f"p{i}", "title": f"記事{i}", "text": f"第{i}の段落は図書館と公園の整備について述べています。"} for i in range(5)]
+    with evaluation.paragraph_assistant(paras, "toy") as (e, _build_s):
+        scratch = e.store.alias
+        assert scratch.startswith(evaluation.EVAL_ALIAS_PREFIX) and scratch != a.store.alias
+        assert e.search("図書館と公園", k=1)
+        assert a.store.target() == served
+    assert a.store.target() == served
+    assert scratch not in a.store.client.list_aliases().get("aliases", [])
+    assert not [c for c in a.store.client.list_collections() if c.startswith(scratch)]
 
 
 # --- serving through an outage -------------------------------------------------------------

@@ -239,6 +239,27 @@ def test_the_numpy_query_vector_of_the_bundled_model_equals_the_sentence_transfo
     assert not np_vecs[QUERIES.index("")].any()  # no word: zero vector, as before
 
 
+def test_the_remembered_chive_lookups_give_the_same_ids_as_looking_up_afresh(monkeypatch):
+    # every passage of the bundled corpus, as the build embeds them: identical word ids either way
+    from pathlib import Path
+
+    from assistant import chive_vocab
+    from assistant.chive_vocab import ChiveVocab
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    lines = [line for p in sorted(corpus.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    remembered = ChiveVocab.load(BUNDLED)
+    ids = [remembered.word_ids(line) for line in lines]
+    assert 0 < len(remembered._lookup_memo) <= chive_vocab.LOOKUP_MEMO_MAX
+    fresh = ChiveVocab.load(BUNDLED)
+    monkeypatch.setattr(chive_vocab.ChiveTokenizer, "_lookup", chive_vocab.ChiveTokenizer._lookup_uncached)
+    assert [fresh.word_ids(line) for line in lines] == ids
+    monkeypatch.undo()  # the memo again, bounded: it starts over instead of growing
+    monkeypatch.setattr(chive_vocab, "LOOKUP_MEMO_MAX", 10)
+    small = ChiveVocab.load(BUNDLED)
+    assert [small.word_ids(line) for line in lines[:50]] == ids[:50] and len(small._lookup_memo) <= 10
+
+
 def test_opening_the_bundled_embedder_and_encoding_queries_does_not_load_torch_until_passages():
     emb = load_embedder()
     assert not emb.loaded, "opening the bundled model reads its files only"

@@ -172,3 +172,35 @@ def test_seireki_to_wareki(year, names):
 @pytest.mark.parametrize("era, year, seireki", [("平成", 29, 2017), ("H", 29, 2017), ("令和", 1, 2019), ("R", 7, 2025), ("昭和", 64, 1989)])
 def test_wareki_to_seireki(era, year, seireki):
     assert ja.wareki_to_seireki(era, year) == seireki
+
+
+def test_content_words_are_the_content_tokens_of_analyze_on_every_line_of_the_bundled_corpus():
+    # the build's fast path (no Token objects) must index exactly what the Token path did
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    lines = [line for p in sorted(corpus.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(lines) > 1000
+    for line in lines:
+        assert ja.content_words(line) == [t.lemma for t in ja.analyze(line) if ja.is_content(t)], line
+
+
+def test_threads_tokenizing_at_once_get_the_same_tokens_as_one_thread_alone():
+    # a MeCab tagger is not thread-safe: request threads, the answer warm-up and a build share the process
+    import threading
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    lines = [line for p in sorted(corpus.glob("*.txt")) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()][:2000]
+    alone = [ja.content_words(line) for line in lines]
+    wrong = []
+
+    def tokenize():
+        wrong.extend(line for line, want in zip(lines, alone) if ja.content_words(line) != want)
+
+    threads = [threading.Thread(target=tokenize) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

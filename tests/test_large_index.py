@@ -97,7 +97,11 @@ def test_large_build_gives_the_same_bm25_scores_and_hits_as_the_in_memory_build(
         from assistant import japanese
 
         toks = japanese.search_tokens(q)
-        np.testing.assert_allclose(large.bm25_scores(toks), mem.bm25_scores(toks), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(large.bm25_scores(toks), mem.bm25_scores(toks), rtol=1e-5, atol=1e-6, err_msg=q)
+        for idx in (large, mem):  # our column loop is bm25s's own scoring, bit for bit
+            expected = idx.bm25.get_scores(toks) if any(t in idx.bm25.vocab_dict for t in toks) else np.zeros(len(idx.chunks))
+            np.testing.assert_array_equal(idx.bm25_scores(toks), np.asarray(expected, dtype=np.float32))
+            np.testing.assert_array_equal(idx.bm25_scores(toks + toks[:3]), np.asarray(idx.bm25.get_scores(toks + toks[:3]), dtype=np.float32))
         assert all(large.token_df(t) == mem.token_df(t) for t in toks)
     # the in-memory build also has sentence vectors, which rerank its head; compare the fusion itself
     r_large = Retriever(large, small.embedder, answer_encoder=small.answer_encoder)
@@ -267,6 +271,77 @@ def test_a_common_word_is_looked_up_only_in_passages_holding_all_its_bigrams(sma
         assert narrowed == holding, w
         assert verbatim <= narrowed, w
     assert large.holding_all(everyone, ["#ぬぬ"]).size == 0
+
+
+def test_a_large_build_counts_the_thesaurus_phrases_so_expansion_reads_no_passage(small, tmp_path, monkeypatch):
+    from assistant import japanese
+    from assistant.query import load_thesaurus
+
+    monkeypatch.setattr(large_build, "SHARD_SIZE", 7)  # several shards, summed
+    phrases = ["市民活動センター", "まちづくり", "地域の担い手", "スターリン", "ＮＰＯ法人", "協働"]
+    _stats, large = _build_large(small, tmp_path / "large", monkeypatch, phrases=phrases)
+    texts = [japanese.compact(index.index_text(c)).lower() for c in large.chunks]
+    for w in phrases:
+        assert large.phrase_df[large_build.phrase_key(w)] == sum(japanese.compact(w).lower() in t for t in texts), w
+    assert large.manifest["phrases_counted"] == len(phrases)
+
+    def no_reads(*_a, **_kw):
+        raise AssertionError("a counted phrase was looked up in the passages")
+
+    monkeypatch.setattr(large, "_count_holding", no_reads)
+    monkeypatch.setattr(large, "holding_all", no_reads)
+    for w in ["市民活動センター", "まちづくり", "スターリン", "NPO法人"]:  # NFKC: the same key as ＮＰＯ法人
+        # an indexed lemma's count, else the phrase's build-time count
+        assert large.doc_freq(w) == (large.token_df(w) or large.phrase_df[large_build.phrase_key(w)]), w
+    # what the product passes: the thesaurus's keys (and a small build ignores them)
+    assert len(large_build.phrase_keys(load_thesaurus().map.keys())) > 10_000
+    assert small.state.search_index.phrase_df is None
+
+
+def _tokens(idx, i):
+    from assistant import japanese
+
+    return japanese.search_tokens(index.index_text(idx.chunks[i]))
+
+
+def test_the_pooled_bm25_search_scores_its_candidates_exactly_and_equals_the_plain_one_when_the_pool_holds_all(small, tmp_path, monkeypatch):
+    from assistant.backends import Filter
+    from assistant.backends import local
+    from assistant.backends.local import LocalBackend
+
+    _stats, large = _build_large(small, tmp_path / "large", monkeypatch)
+    be = LocalBackend(large)
+    r = Retriever(large, small.embedder)
+    monkeypatch.setattr(local, "COMMON_SHARE", 0.2)  # at 22 passages: tokens in more than 4 are common
+    pooled_runs = 0
+    for q in ["協働のまちづくりを推進します", "市民活動を支援する拠点は？", "地域コミュニティの活性化", "子育て支援"]:
+        query = list(r.analyze(q).weighted_token_groups())
+        for filt in (Filter(), Filter(exclude=frozenset({0, 3}))):
+            also = np.array([1, 2, 5])
+            monkeypatch.setattr(local, "POOL_FROM_PASSAGES", 1 << 40)
+            plain_ids, plain_scores = be.sparse_search(query, 5, filt, also)
+            monkeypatch.setattr(local, "POOL_FROM_PASSAGES", 0)
+            monkeypatch.setattr(local, "POOL_MIN", 0)
+            monkeypatch.setattr(local, "POOL_PER_K", 1)  # a pool of 5: candidates may differ, scores may not
+            small_pool = be._pooled_search(query, 5, filt, also)
+            if small_pool is not None:
+                pooled_runs += 1
+                full = dict(zip(*be.sparse_search.__func__(be, query, len(large.chunks), filt, also)))
+                assert {int(i): float(s) for i, s in zip(*small_pool)} == {int(i): float(full[i]) for i in small_pool[0]}
+            # a pool holding every passage with a selective token: the plain top 5 among those passages
+            monkeypatch.setattr(local, "POOL_MIN", 10_000)
+            got = be.sparse_search(query, 5, filt, also)
+            if small_pool is not None:
+                full = be.sparse_scores(query)
+                selective = {t for _w, toks in query for t in toks if 0 < large.token_df(t) <= local.COMMON_SHARE * len(large.chunks)}
+                eligible = [i for i in np.flatnonzero(be.mask(filt)) if large.chunks[i] and selective & set(_tokens(large, i))]
+                best = sorted(eligible, key=lambda i: -full[i])[:5]
+                want = set(best) | {int(i) for i in also if be.mask(filt)[i]}
+                assert set(got[0].tolist()) == want, q
+                np.testing.assert_array_equal(got[1], full[got[0]])
+            else:
+                assert sorted(zip(got[0].tolist(), got[1].tolist())) == sorted(zip(plain_ids.tolist(), plain_scores.tolist())), q
+    assert pooled_runs > 0
 
 
 def test_recall_counts_duplicate_passages_as_equally_right(tmp_path):

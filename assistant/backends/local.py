@@ -60,10 +60,18 @@ class LocalBackend:
         n = len(self._index.chunks)
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        if n >= POOL_FROM_PASSAGES:
+            pooled = self._pooled_search(query, k, filt, also)
+            if pooled is not None:
+                return pooled
         bm25 = self.sparse_scores(query)
         mask = self.mask(filt)
         k = min(k, n)
-        top = np.argpartition(-np.where(mask, bm25, -np.inf), k - 1)[:k]
+        matching = np.flatnonzero(mask & (bm25 > 0))
+        if len(matching) >= k:  # the top k among passages that match at all (1M → usually far fewer)
+            top = matching[np.argpartition(-bm25[matching], k - 1)[:k]]
+        else:  # as before: fewer than k match, the rest is padded with allowed zero-score passages
+            top = np.argpartition(-np.where(mask, bm25, -np.inf), k - 1)[:k]
         ids = np.unique(np.concatenate([top, np.asarray(also, dtype=np.int64)]).astype(np.int64))
         ids = ids[mask[ids]]
         return ids, bm25[ids]
@@ -75,3 +83,62 @@ class LocalBackend:
         ids, scores = self._index.dense_scores(vector, n)  # exact: filter after scoring all
         keep = self.mask(filt)[ids]
         return ids[keep][:k], scores[keep][:k]
+
+    def _pooled_search(self, query: SparseQuery, k: int, filt: Filter, also: np.ndarray):
+        """The BM25 top ``k`` of a large index without adding up its very common columns for every
+        passage (docs/BENCHMARKS.md §4.1): a bigram such as 「する」 or 「計画」 is in most of a
+        million passages, and those columns were most of a question's ten million postings.
+
+        The candidates are the best ``max(POOL_PER_K * k, POOL_MIN)`` allowed passages by the
+        *selective* tokens alone (those in at most ``COMMON_SHARE`` of the passages), plus ``also``;
+        each candidate then gets its exact score — every token of every group, in the same order as
+        :meth:`sparse_scores`, so bit for bit the same number — read from the columns by binary
+        search. Approximate only in *which* passages are candidates: one that reaches the top
+        ``k`` through common tokens alone is missed. None (the plain path) when the query has no common
+        token (that path is as cheap), or fewer than ``k`` passages match a selective one."""
+        idx = self._index
+        n = len(idx.chunks)
+        vocab = idx.bm25.vocab_dict
+        data, indices, indptr = idx.bm25.scores["data"], idx.bm25.scores["indices"], idx.bm25.scores["indptr"]
+        common_df = COMMON_SHARE * n
+        groups = [(w, [vocab[t] for t in toks if t in vocab]) for w, toks in query]
+        selective = [(w, [t for t in ids if indptr[t + 1] - indptr[t] <= common_df]) for w, ids in groups]
+        n_common = sum(len(ids) for _w, ids in groups) - sum(len(ids) for _w, ids in selective)
+        if n_common == 0 or not any(ids for _w, ids in selective):
+            return None
+        rough = np.zeros(n, dtype=np.float32)  # only ranks candidates: one array, any summation order
+        for w, ids in selective:
+            for t in ids:
+                rough[indices[indptr[t]:indptr[t + 1]]] += np.float32(w) * data[indptr[t]:indptr[t + 1]]
+        mask = self.mask(filt)
+        matching = np.flatnonzero(mask & (rough > 0))
+        pool = min(len(matching), max(POOL_PER_K * k, POOL_MIN))
+        if pool < k:  # too few selective matches: the plain path (which also pads with zero scores)
+            return None
+        top = matching[np.argpartition(-rough[matching], pool - 1)[:pool]]
+        ids = np.unique(np.concatenate([top, np.asarray(also, dtype=np.int64)]).astype(np.int64))
+        ids = ids[mask[ids]]
+        exact = np.zeros(len(ids), dtype=np.float32)
+        for w, tids in groups:
+            part = np.zeros(len(ids), dtype=np.float32)
+            for t in tids:
+                col = indices[indptr[t]:indptr[t + 1]]
+                at = np.searchsorted(col, ids)
+                hit = at < len(col)
+                hit[hit] = np.asarray(col[at[hit]]) == ids[hit]
+                part[hit] += data[indptr[t] + at[hit]]
+            exact += w * part
+        if len(ids) > k:  # as the plain path: the best k, plus the allowed ones among ``also``
+            keep = np.zeros(len(ids), dtype=bool)
+            keep[np.argpartition(-exact, k - 1)[:k]] = True
+            keep |= np.isin(ids, also)
+            ids, exact = ids[keep], exact[keep]
+        return ids, exact
+
+
+# The pooled BM25 search (LocalBackend._pooled_search) runs from this many passages on: a large
+# index (index.LARGE_THRESHOLD). Below it every passage is scored, so small indexes' answers never move.
+POOL_FROM_PASSAGES = 200_000
+COMMON_SHARE = 0.2  # a token in more than this share of the passages is "common"
+POOL_PER_K = 10
+POOL_MIN = 2_000

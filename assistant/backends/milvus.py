@@ -307,6 +307,12 @@ class MilvusStore:
         self.call("insert", name + "_meta", [{"id": next_id, "kind": "complete", "part": 0, "payload": _encode(True)[0], "v": [0.0, 0.0]}])
         self.call("flush", name + "_meta")
 
+    def drop_everything(self) -> None:
+        """Remove this alias and every build under it (evaluation's scratch alias, when done)."""
+        if self.alias in self.call("list_aliases").get("aliases", []):
+            self.call("drop_alias", self.alias)
+        self._drop_old(keep=set())
+
     def _drop_old(self, keep: set[str]) -> None:
         """Drop this alias's builds other than ``keep`` (and their _sent/_meta companions)."""
         prefix = self.alias + "_"
