@@ -19,6 +19,11 @@ target (0.05), reported with the out-of-scope refusal it gives.
 
     python scripts/fit_answer_model.py [--model NAME] [--qa eval/plan_qa.jsonl] [--write]
 
+Reported besides: refusal per source out of fold (the list's ``# near misses`` section apart, as
+``oos_near``), refusal per source at fixed out-of-fold false refusal 0.05 / 0.10, and the share of the
+held-out near misses (``--check``, default ``scripts/data/near_miss_check.txt``, never fitted on) that the
+final models refuse. ``--no-detail`` leaves out the asked-detail features, for comparison.
+
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
 hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
 """
