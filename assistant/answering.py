@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import evidence_model, japanese
+from . import asked, evidence_model, japanese
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -134,18 +134,14 @@ def _type_bonus(qtype: str, sentence: str) -> float:
     return 0.12 if rx is not None and rx.search(sentence) else 0.0
 
 
-# 「何名」「どれだけ」「いくら」 ask for a figure too, though query.question_type leaves them "general"
-_NUMBER_ASK_RE = re.compile(r"何名|何人|何歳|何割|何回|何校|どれだけ|どれほど|いくら|金額|数字|人数")
 # a line that is nothing but the name of an office or a contact point: 「市民協働推進室」「協働推進課」
 _OFFICE_LINE_RE = re.compile(r"[^\s。、]{1,20}(?:課|室|係|センター|窓口|事務所|支所|出張所)")
 
 
 def asked_type(qa: QueryAnalysis) -> str:
-    """What the question asks for, for choosing sentences: ``qa.qtype``, except that a "general"
-    question asking 「何名」「どれだけ」「いくら」 asks for a figure."""
-    if qa.qtype == "general" and _NUMBER_ASK_RE.search(qa.text):
-        return "number"
-    return qa.qtype
+    """What the question asks for, for choosing sentences (``asked.asked_type``: ``qa.qtype``, except
+    that a "general" question asking 「何名」「どれだけ」「いくら」 asks for a figure)."""
+    return asked.asked_type(qa.qtype, qa.text)
 
 
 def _is_heading_like(s: str, section: list[str], asked: str = "general") -> bool:
@@ -401,8 +397,31 @@ def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str
     return max((weights[w] for w in missing), default=0.0) / absent
 
 
+def detail_features(cands: list[_Candidate], kind: str | None) -> dict[str, float]:
+    """Asked-detail evidence (``asked.asked_detail``): does any sentence about the question's topic
+    state a value of the asked kind — a fee in 円, a date, a count of people, a clock time, a phone
+    number, a place, a procedure?
+
+    ``detail_asked``: the question asks such a detail. ``detail_miss``: it does and none of the three
+    best sentences (by the sentence model) holds a value of that kind. ``detail_gap``: the topic
+    coverage (``cov_ctx``: the question's weighted words in the sentence, its heading and the sentence
+    before) of the best-covering sentence minus that of the best-covering sentence *holding such a
+    value* — large when the plans talk about the thing asked about (the marathon, the festival) but
+    never next to a fee or a date."""
+    if kind is None or not cands:
+        return {"detail_asked": 0.0, "detail_miss": 0.0, "detail_gap": 0.0}
+    top3 = sorted(cands, key=lambda c: -c.logit)[:3]
+    best = max(c.features["cov_ctx"] for c in cands)
+    with_value = [c.features["cov_ctx"] for c in cands if asked.holds_value(kind, c.text)]
+    return {
+        "detail_asked": 1.0,
+        "detail_miss": 0.0 if any(asked.holds_value(kind, c.text) for c in top3) else 1.0,
+        "detail_gap": best - max(with_value, default=0.0),
+    }
+
+
 def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float,
-                      qtype: str = "general", miss: float = 0.0, near: float = 0.0) -> dict[str, float]:
+                      qtype: str = "general", miss: float = 0.0, near: float = 0.0, detail: str | None = None) -> dict[str, float]:
     """Question-level evidence for the answerability model (after candidates got ``logit``).
 
     ``type_miss``: the question asks a date, a figure or a place and none of the three best
@@ -427,7 +446,7 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "type_miss": type_miss,
         "miss_max": miss,
         "near_q": near,
-    }
+    } | detail_features(cands, detail)
 
 
 def evidence(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> float:
@@ -607,7 +626,8 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     order_by_model(cands, model.choice, model.blend)
     pcov = _evidence_parts(qa, hits, weights)[0]
     near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
-    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near)
+    qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near,
+                           asked.asked_detail(qa.text))
     return cands, model.answerable.prob(qf)
 
 

@@ -43,7 +43,9 @@ SENTENCE_CONTEXT_VERSION = "1"
 LEXICAL = "lexical"
 # Sentence-model features: each needs the cosine features only when the entry lists them.
 SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior", "sec_action", "sec_status", "item"]
-QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q"]
+QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap"]
+# asked-detail evidence (answering.detail_features); scripts/fit_answer_model.py --no-detail leaves them out
+DETAIL_FEATURES = {"detail_asked", "detail_miss", "detail_gap"}
 COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max", "near_q"}
 
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")

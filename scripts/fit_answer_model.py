@@ -19,6 +19,11 @@ target (0.05), reported with the out-of-scope refusal it gives.
 
     python scripts/fit_answer_model.py [--model NAME] [--qa eval/plan_qa.jsonl] [--write]
 
+Reported besides: refusal per source out of fold (the list's ``# near misses`` section apart, as
+``oos_near``), refusal per source at fixed out-of-fold false refusal 0.05 / 0.10, and the share of the
+held-out near misses (``--check``, default ``scripts/data/near_miss_check.txt``, never fitted on) that the
+final models refuse. ``--no-detail`` leaves out the asked-detail features, for comparison.
+
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
 hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
 """
@@ -39,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
 
-from assistant import Assistant, answering, evidence_model, japanese  # noqa: E402
+from assistant import Assistant, answering, asked, evidence_model, japanese  # noqa: E402
 from assistant.evaluation import jsquad_corpus  # noqa: E402
 
 K_CAND = answering.CANDIDATE_HITS
@@ -62,14 +67,23 @@ def load_items(args) -> list[dict]:
     # alone is never learnt as "out of scope"
     for it in _jsonl(ROOT / "scripts" / "data" / "in_scope_train.jsonl"):
         items.append(it | {"source": "in_scope"})
-    for line in (ROOT / "scripts" / "data" / "out_of_scope_train.txt").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            items.append({"id": "oos:" + line[:12], "question": line.strip(), "docs": [], "source": "oos"})
+    # the lines after a comment naming "near misses" are reported as their own source (oos_near):
+    # questions naming a real thing of the plans and asking a detail the plans do not give
+    source = "oos"
+    for line in Path(args.out_of_scope).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and "near miss" in line:
+            source = "oos_near"
+        elif line.strip() and not line.startswith("#"):
+            items.append({"id": "oos:" + line[:12], "question": line.strip(), "docs": [], "source": source})
     _paras, questions = jsquad_corpus(Path(args.jsquad_file))
     random.Random(0).shuffle(questions)
     for q, _pid in questions[: args.jsquad]:
         items.append({"id": "jsq:" + q[:12], "question": q, "docs": [], "source": "jsquad"})
     return items
+
+
+def _lines(path: Path) -> list[str]:
+    return [x.strip() for x in path.read_text(encoding="utf-8").splitlines() if x.strip() and not x.startswith("#")]
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -120,6 +134,7 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "absent": answering.absent_weight(r, weights),
             "qtype": answering.asked_type(qa),
             "miss": answering.missing_max(r, qa, hits, weights),
+            "detail": asked.asked_detail(qa.text),
             "qvec": qvec,
             "cands": cands,
         })
@@ -181,7 +196,7 @@ def question_rows(data, logits_per_q, near=None):
         for c, z in zip(d["cands"], logits):
             c.logit = z
         rows.append(answering.question_features(d["cands"], d["hits"], d["pcov"], d["weights"], d["absent"], d["qtype"], d["miss"],
-                                                near[j] if near is not None else 0.0))
+                                                near[j] if near is not None else 0.0, d["detail"]))
     return rows
 
 
@@ -235,6 +250,9 @@ def main() -> None:
     ap.add_argument("--lexical", action="store_true", help="fit the model-independent (no cosine) entry")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
+    ap.add_argument("--out-of-scope", default=str(ROOT / "scripts" / "data" / "out_of_scope_train.txt"), help="out-of-scope training questions, one a line")
+    ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
+    ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
@@ -248,7 +266,8 @@ def main() -> None:
     data = extract(a, items, use_cos)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
     s_feats = [f for f in evidence_model.SENTENCE_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
-    q_feats = [f for f in evidence_model.QUESTION_FEATURES if (use_cos or f not in evidence_model.COSINE_FEATURES) and (BANK_K or f != "near_q")]
+    q_feats = [f for f in evidence_model.QUESTION_FEATURES if (use_cos or f not in evidence_model.COSINE_FEATURES) and (BANK_K or f != "near_q")
+              and not (args.no_detail and f in evidence_model.DETAIL_FEATURES)]
 
     # out-of-fold sentence logits (folds over all questions; only answerable ones train the model)
     fold = folds(len(data))
@@ -313,7 +332,9 @@ def main() -> None:
     auc = roc_auc_score(yq, pq)
     pos = np.sort(pq[yq])
     src = np.array([d["item"]["source"] for d in data])
-    th = choose_threshold(pq, yq, src, args.target_false_refusal, args.target_refusal)
+    # the threshold rule pools the near misses with the rest of the out-of-scope list, as before they
+    # were reported apart (a rule over a 20-question source would let it outweigh everything)
+    th = choose_threshold(pq, yq, np.where(src == "oos_near", "oos", src), args.target_false_refusal, args.target_refusal)
     # hedge: answers weaker than the weakest fifth of the answerable training questions
     hedge = max(th, float(pos[int(np.floor(0.2 * len(pos)))])) if len(pos) else th
     report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "false_refusal_oof": round(float((pq[yq] < th).mean()), 3)}
@@ -325,6 +346,13 @@ def main() -> None:
         if pos_s.any():  # where the false refusals come from: the QA sets, or the everyday in-scope questions
             report[f"false_refusal_oof[{s}]"] = round(float((pq[pos_s] < th).mean()), 3)
     print(json.dumps(report, ensure_ascii=False))
+    # the same model at fixed out-of-fold false refusal (thresholds at quantiles of the answerable
+    # items' probabilities), so that two feature sets are compared on equal terms whatever the rule picks
+    for fr in (0.05, 0.10):
+        t = float(np.quantile(pq[yq], fr)) if yq.any() else 0.0
+        at = {s: round(float((pq[(~yq) & (src == s)] < t).mean()), 3) for s in sorted(set(src)) if ((~yq) & (src == s)).any()}
+        print(f"at false refusal {fr:.2f} (threshold {t:.3f}): refused per source {json.dumps(at, ensure_ascii=False)}")
+        report[f"refusal_at_fr{fr:.2f}"] = at
     if args.dump:
         Path(args.dump).write_text(json.dumps([
             {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r}
@@ -337,11 +365,21 @@ def main() -> None:
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)
     bank = bank_of(data, ~none) if use_cos and BANK_K else None
     q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=1.0, balanced=True)
+    # held-out near misses (never fitted on): the final models and the chosen threshold on them
+    check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
+    if check:
+        cdata = extract(a, check, use_cos)
+        cnear = [bank.nearness(d["qvec"]) if bank is not None else 0.0 for d in cdata] if use_cos and BANK_K else None
+        cp = [q_model.prob(r) for r in question_rows(cdata, [apply_sentence(s_model, d) for d in cdata], cnear)]
+        report["held_out_near_miss_refused"] = round(float(np.mean([p < th for p in cp])), 3)
+        print(f"held-out near misses ({args.check}): refused {report['held_out_near_miss_refused']} of {len(cp)} at threshold {th:.3f}")
+        for d, p in zip(cdata, cp):
+            print(f"  {'refused ' if p < th else 'ANSWERED'} {p:.2f} [{d['detail']}] {d['item']['question']}")
     print("sentence coef:", {f: round(c, 2) for f, c in zip(s_feats, s_model.coef)})
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
-        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, ROOT / "scripts" / "data" / "out_of_scope_train.txt", ROOT / "scripts" / "data" / "in_scope_train.jsonl"]}
+        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, ROOT / "scripts" / "data" / "in_scope_train.jsonl"]}
         entry = {
             "sentence": s_model.__dict__,
             "answerable": q_model.__dict__,

@@ -1,0 +1,110 @@
+"""Near misses: the plans name the thing asked about but not the asked detail (its fee, its date, its size).
+
+The answer model sees, besides word overlap, whether any sentence about the question's topic states a
+value of the kind asked for (``asked.asked_detail`` / ``answering.detail_features``)."""
+
+import pytest
+
+from assistant import Assistant, answering, asked
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("JAL向津具ダブルマラソンの参加費はいくらですか？", "money"),
+        ("市民活動センターのコピー機は有料ですか？", "money"),
+        ("協働のまちづくり推進委員会の委員は何人ですか？", "count"),
+        ("市民まつりは今年いつ開かれますか？", "date"),
+        ("市報は毎月何日に配られますか？", "date"),
+        ("地域交流センターは夜何時まで使えますか？", "time"),  # a clock time, not a date
+        ("協働推進課の電話番号を教えて。", "phone"),  # a phone number, not a place
+        ("消防団に入りたいんですが、どこに申し込めばいいですか？", "place"),
+        ("グラウンドを予約するにはどうすればいい？", "procedure"),
+        # no particular detail: what the plans say about something
+        ("市民協働とは？", None),
+        ("NPOを始めるには？", None),
+        ("まちの紹介パンフをうまく使っていくつもり？", None),  # 「いくつもり」 is not 「いくつ」
+    ],
+)
+def test_the_detail_a_question_asks_for(question, kind):
+    assert asked.asked_detail(question) == kind
+
+
+@pytest.mark.parametrize(
+    "kind, sentence, holds",
+    [
+        ("money", "参加費は一人1,000円です。", True),
+        ("money", "平成29年度開催の「JAL 向津具ダブルマラソン」にも多くのボランティアが参加しました。", False),
+        ("count", "委員は15人以内で組織する。", True),
+        ("count", "中心部では本庁と3出張所所管エリアで提供", True),
+        ("count", "各まちづくりの主体や有識者等で構成された推進委員会で検証します。", False),
+        ("date", "毎年10月第2日曜日に市民まつりを開催しています。", True),
+        ("date", "市民まつりを開催しています。", False),
+        ("time", "開館時間は午前9時から午後10時までです。", True),
+        ("phone", "問い合わせ先 0836-82-1111", True),
+        ("phone", "市民活動推進課にお尋ねください。", False),
+        ("place", "市民活動推進課にお尋ねください。", True),
+        (None, "何でも", False),
+    ],
+)
+def test_a_sentence_holds_a_value_of_the_asked_kind_or_not(kind, sentence, holds):
+    assert asked.holds_value(kind, sentence) is holds
+
+
+def test_a_figure_question_keeps_choosing_sentences_as_before():
+    # the coarse type used to choose sentences lives in the same place as the detail kinds
+    assert asked.asked_type("general", "まちづくり講座の受講料はいくら？") == "number"
+    assert asked.asked_type("when", "条例ができたのはいつですか？") == "when"
+
+
+class _C:
+    def __init__(self, text, cov, logit):
+        self.text, self.features, self.logit = text, {"cov_ctx": cov}, logit
+
+
+def test_the_detail_gap_is_the_topic_coverage_lost_by_asking_for_a_value():
+    about = _C("平成29年度開催の「JAL 向津具ダブルマラソン」にも多くのボランティアが参加しました。", 0.8, 2.0)
+    elsewhere = _C("講座の受講料は500円です。", 0.1, -1.0)
+    f = answering.detail_features([about, elsewhere], "money")
+    assert f["detail_asked"] == 1.0 and f["detail_gap"] == pytest.approx(0.7)
+    assert f["detail_miss"] == 0.0, "a value among the three best sentences, though not about the topic"
+    stated = _C("JAL 向津具ダブルマラソンの参加費は5,000円です。", 0.8, 2.0)
+    f = answering.detail_features([stated, elsewhere], "money")
+    assert f["detail_gap"] == 0.0 and f["detail_miss"] == 0.0
+    assert answering.detail_features([about], None) == {"detail_asked": 0.0, "detail_miss": 0.0, "detail_gap": 0.0}
+
+
+FESTIVAL = "\n\n地域の交流を深めるため、市民団体と市が協働して「みなと市民まつり」を{when}開催しています。\n"
+QUESTION = "みなと市民まつりはいつ開かれますか？"
+
+
+@pytest.fixture
+def festival_corpus(small_corpus):
+    def with_sentence(when: str):
+        doc = small_corpus / "003_dfaa35240c5397ba.txt"
+        base = doc.read_text(encoding="utf-8")
+        doc.write_text(base + FESTIVAL.format(when=when), encoding="utf-8")
+        return small_corpus
+
+    return with_sentence
+
+
+def test_a_festival_the_plan_names_without_a_date_is_not_answered_as_if_the_plan_said_when(festival_corpus, tmp_path):
+    a = Assistant.load(festival_corpus(""), tmp_path / "index")
+    ans = a.ask(QUESTION)
+    assert ans.refused or ans.text.startswith(answering.HEDGE_TEXT), ans.text
+
+
+@pytest.mark.xfail(strict=False, reason="measured: p 0.67 > threshold 0.54, hedged not refused — the toy sentence "
+                   "repeats the question's words verbatim (sentence logit 4.1, cosine 0.88), which outweighs the "
+                   "missing date (BENCHMARKS §9.7); not tuned away")
+def test_a_festival_the_plan_names_without_a_date_is_refused(festival_corpus, tmp_path):
+    a = Assistant.load(festival_corpus(""), tmp_path / "index")
+    assert a.ask(QUESTION).refused
+
+
+def test_a_festival_the_plan_dates_is_answered_with_its_date(festival_corpus, tmp_path):
+    a = Assistant.load(festival_corpus("毎年10月第2日曜日に"), tmp_path / "index")
+    ans = a.ask(QUESTION)
+    assert not ans.refused and not ans.text.startswith(answering.HEDGE_TEXT), ans.text
+    assert "10月第2日曜日" in ans.text
