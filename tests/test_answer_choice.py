@@ -147,3 +147,14 @@ def test_the_fit_labels_a_list_intro_by_the_items_it_brings():
     assert not label(intro.text, item)  # its own words do not hold the fact …
     assert label(brought(_R, intro), item)  # … but the list it brings into the answer does
     assert not label(brought(_R, other), item)
+
+
+def test_the_answer_choice_keeps_the_least_departure_within_one_standard_error():
+    """The refit picks how sentences are chosen by out-of-fold keyword hit; options a couple of
+    questions apart are noise, so the one closest to the hand-weighted score wins among them."""
+    import fit_answer_model as fit
+
+    options = [("prior", 0.0, 0.75, 0.60), ("model", 0.0, 0.1, 0.69), ("blend", 0.1, 0.75, 0.70), ("blend", 1.0, 0.75, 0.71)]
+    assert fit._least_departure_within_one_se(options, 200) == ("blend", 0.1, 0.75)  # SE 0.032: 0.69–0.71 tie
+    assert fit._least_departure_within_one_se(options, 100_000) == ("blend", 1.0, 0.75)  # SE 0.0014: only the best
+    assert fit._least_departure_within_one_se([("prior", 0.0, 0.75, 0.70), *options[1:]], 200)[0] == "prior"
