@@ -52,6 +52,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
+from .hashing import sha256_file
 from . import chunk_store, evidence_model, japanese, large_build, settings
 from .types import Chunk
 
@@ -123,14 +124,6 @@ def write_error(path: Path | str, e: OSError) -> IndexWriteError:
     else:
         msg = f"索引を書き込めません: {where}: {e.strerror or e} / cannot write the index at {where}: {e.strerror or e}"
     return IndexWriteError(msg)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def text_hash(text: str) -> str:

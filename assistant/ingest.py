@@ -26,7 +26,6 @@ keyed by its file name (= ``doc_id``)::
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import corpus as _corpus
+from .hashing import sha256_file
 
 __all__ = [
     "AddResult",
@@ -287,14 +287,6 @@ def _merge_entry(old: dict[str, Any] | None, update: dict[str, Any], **extra: An
 # add / remove
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _existing_docs(corpus_dir: Path) -> dict[str, Path]:
     """doc_id (file name) → path of every file the corpus loader would read."""
     out: dict[str, Path] = {}
@@ -318,7 +310,7 @@ def _validate(src: Path, doc_id: str, entry: dict) -> tuple[Any, list[str], str 
             raise _Reject(e.reason) from None
         except Exception as e:  # an extractor bug must reject the file, not crash the batch
             raise _Reject(f"extraction failed ({type(e).__name__}: {e})") from None
-        meta = {"sha256": _sha256_file(src), "format": src.suffix.lower().lstrip(".")}
+        meta = {"sha256": sha256_file(src), "format": src.suffix.lower().lstrip(".")}
         lines, pages = ex  # the same tuple the corpus loader gets (headings as markdown)
         doc = _corpus.make_document(doc_id, lines, pages, entry, meta, str(src), title=ex.title)
         if not doc.lines:
@@ -413,11 +405,11 @@ def _add_one(src: Path, given_name: str | None, corpus_dir: Path, catalog: dict,
                 doc, warnings, declared_title = _validate(probe, name, entry_for_validation)
         else:
             doc, warnings, declared_title = _validate(src, name, entry_for_validation)
-        digest = _sha256_file(src)
+        digest = sha256_file(src)
         existing = _existing_docs(corpus_dir)
 
         # identical bytes already in the corpus: do not index the same plan twice
-        same = next((d for d, p in existing.items() if p.stat().st_size == size and _sha256_file(p) == digest), None)
+        same = next((d for d, p in existing.items() if p.stat().st_size == size and sha256_file(p) == digest), None)
         target_name, note = name, ""
         if same is not None and (same == name or not replace or name not in existing):
             target_name = same

