@@ -21,7 +21,8 @@ TYPES = {"resident", "staff", "number", "date", "paraphrase", "multi_doc", "out_
 # sha256 over the sorted ids of the frozen test split (recorded when the batches were committed).
 # If this changes, an item moved between tune and test — that must not happen.
 # Batch 3 (q180–q295) added its test ids; batches 1–2 kept theirs (checked when it was appended).
-TEST_IDS_SHA256 = "6de931ca604ab05481f28e80a4a233c36f228409d2ad46aeae9e6c8bcfa80798"
+# Batch 4 (q296–q445) added its test ids; batches 1–3 kept theirs (checked when it was appended).
+TEST_IDS_SHA256 = "917b5775a6ac73c475356a6399d79fe62aa1629ab8392b3aba955bf596122c7e"
 
 
 def _by_id():
@@ -134,9 +135,25 @@ def test_batch_3_is_a_large_blind_batch_with_every_type():
     assert sum(it["paraphrase"] for it in b3) >= 20
 
 
+def test_batch_4_is_a_large_blind_batch_weighted_to_what_was_noisiest():
+    """Batch 4 (issue 10): ≥ 140 items from q296 on, each type present, and enough out-of-scope (≥ 40) and
+    paraphrased (≥ 25) items that the frozen figures for refusal and paraphrased recall stop moving by
+    5–6 points per item; no batch-4 item repeats a question of an earlier batch."""
+    items = _items()
+    b4 = [it for it in items if it.get("batch") == 4]
+    assert len(b4) >= 140
+    assert min(int(it["id"][1:]) for it in b4) == 296
+    types = Counter(it["type"] for it in b4)
+    assert set(types) == TYPES
+    assert types["out_of_scope"] >= 40
+    assert sum(it["paraphrase"] for it in b4) >= 25
+    earlier = {compact(it["question"]) for it in items if it.get("batch") != 4}
+    assert not [it["id"] for it in b4 if compact(it["question"]) in earlier]
+
+
 def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     """No question appears twice. The answer model's training questions may repeat a tune item (q167 does:
-    tuning on tune is allowed) but never a frozen test item, nor any item of batch 3 (written blind)."""
+    tuning on tune is allowed) but never a frozen test item, nor any item of batches 3 and 4 (written blind)."""
     seen = Counter(compact(it["question"]) for it in _items())
     assert not [q for q, n in seen.items() if n > 1]
     data = ROOT / "scripts" / "data"
@@ -145,4 +162,4 @@ def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     train |= {compact(json.loads(line)["question"])
               for line in (data / "in_scope_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
     leaked = [it["id"] for it in _items() if compact(it["question"]) in train]
-    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") == 3]
+    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") in (3, 4)]
