@@ -639,10 +639,16 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
     ordering score left it out. The score blends the hand-weighted score with a small share of the
     model (``order_by_model``), which keeps the lexically closest sentences first; for a question in
     other words than the plan's (「まちの紹介パンフや名所の案内図」 for 「市勢要覧、観光マップ」) the model
-    is often right where the hand score is not, so its pick joins the answer rather than replacing it.
-    No-op for the hand-calibrated path (every logit 0)."""
+    is often right where the hand score is not, so its pick joins the answer rather than replacing it —
+    when it is a sentence or an item of a list, not a lone label. No-op for the hand-calibrated path
+    (every logit 0)."""
     top = max(cands, key=lambda c: c.logit)
     if top.logit <= 0 or top.coverage <= 0 or any(c is top for c in chosen):
+        return None
+    # a sentence, or one item of a list (which brings its siblings); not a lone label such as
+    # 「○ 地域公共交通」 or 「⑤…の割合【単位:%】」, which heads a paragraph or table the answer would not show
+    sents = [s for s, _l in _sentences(top.hit.text)]
+    if _is_heading_like(top.text, top.hit.section) or (not top.text.rstrip().endswith("。") and len(_list_run(sents, top.position)) < 2):
         return None
     if japanese.compact(top.text) in {japanese.compact(c.text) for c in chosen}:
         return None

@@ -149,3 +149,11 @@ def test_which_office_is_in_charge_asks_a_place():
     for q in ("推進項目「地域交流センターの整備」はどの課が担当していますか？", "この事業の担当課を教えて", "どの部署に相談すればいい？"):
         assert asked.asked_detail(q) == "place", q
     assert asked.asked_detail("どのような課題がありますか？") is None
+
+
+def test_a_lone_label_is_never_the_models_pick():
+    status = _hit("近隣の5市と協定を締結しています。", cid="c1")
+    label = _hit("○ 地域公共交通\n本市においては、バス路線の廃止が続いています。", rank=2, cid="c2")
+    top, lone = _cand(status, "近隣の5市と協定を締結しています。", 0.45), _cand(label, "○ 地域公共交通", 0.30)
+    top.logit, lone.logit = -1.0, 2.5
+    assert _texts(answering.choose([top, lone])) == ["近隣の5市と協定を締結しています。"]
