@@ -67,6 +67,8 @@ class _Candidate:
     coverage: float
     features: dict | None = None
     logit: float = 0.0
+    # the detail the question asks for (``asked.asked_detail``: "date", "count", "place" …), or None
+    detail: str | None = None
 
 
 @functools.lru_cache(maxsize=8192)
@@ -163,7 +165,10 @@ def _is_heading_like(s: str, section: list[str], asked: str = "general") -> bool
 
 
 _LIST_INTRO_RE = re.compile(r"以下の|次の|下記の|次のとおり|以下のとおり|[:：]$")
-_CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに|具体的には|例えば|なお、)")
+_CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに|具体的には|具体的に|例えば|たとえば|なお、)")
+# an example that makes a chosen sentence concrete (「たとえば、従業員等が地域活動へ参加しやすい環境を…」):
+# it carries on from any chosen sentence, not only the best one
+_EXAMPLE_RE = re.compile(r"^(?:例えば|たとえば|具体的には|具体的に)")
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
 
 
@@ -242,7 +247,8 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     seen: set[str] = set()
     top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
-    asked = asked_type(qa)
+    atype = asked_type(qa)
+    detail = asked.asked_detail(qa.text)
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
@@ -257,26 +263,72 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
             # as 「《…条例抜粋》」 that names what the sentence is about)
             prev, prev_lemmas = sents[pos - 1] if pos > 0 else ("", frozenset())
             cov_ctx = _coverage(f"{head} {prev} {sent}", lemmas | head_lemmas | prev_lemmas, weights, qa)
-            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(asked, sent)
+            score = 0.4 * cov + 0.2 * cov_ctx + 0.25 * (hit.fusion_score / top if top > 0 else 0) + _type_bonus(atype, sent)
             if qa.municipalities and any(m in sent for m in named):
                 score += 0.05
             if _introduces_list(sent, [x for x, _l in _sentences(hit.text)[pos + 1 : pos + 2]]):
                 score += 0.08  # the list it announces will be part of the answer
-            if _is_heading_like(sent, hit.section, asked):
+            if _is_heading_like(sent, hit.section, atype):
                 score *= 0.5
             elif _row_about_something_else(sent, weights):
                 score *= 0.8
-            out.append(_Candidate(hit, pos, sent, score, max(cov, cov_ctx)))
+            out.append(_Candidate(hit, pos, sent, score, max(cov, cov_ctx), detail=detail))
     return out
+
+
+def _is_row(sentence: str) -> bool:
+    """A table row as the cleaning writes it: cells joined by 「 / 」, the first one 「label: value」
+    (「推進方針: 全体計 / 項目数: 47 / 実施済: 8 (17.0%)」)."""
+    return " / " in sentence and ":" in sentence.split(" / ", 1)[0]
+
+
+def _announced_rows(best: _Candidate, following: list, next_chunks: list) -> list[tuple]:
+    """The table a 「…の推進状況は下記のとおりとなっています。」 announces: its rows, in reading order,
+    at most ``MAX_LIST_ITEMS``. The table may start after one line between (a note such as
+    「各項目の取り扱いは、別表に整理しています。」) and its header row (cells without labels), and may run
+    on into the passages that follow. Empty when no table follows."""
+    lines = list(following)
+    start = None
+    skipped = 0
+    for j, (_h, _p, s) in enumerate(lines):
+        if _is_row(s):
+            start = j
+            break
+        if " / " in s:  # a header row: its cells are repeated as the rows' labels
+            continue
+        skipped += 1
+        if skipped > 1:
+            return []
+    rows = []
+    for h, p, s in lines[len(lines) if start is None else start:]:  # no row in this passage: try the next
+        if not _is_row(s):
+            return rows[:MAX_LIST_ITEMS]
+        rows.append((h, p, s))
+    for chunk in next_chunks:  # the table (or the sentence announcing it) ends its passage
+        if len(rows) >= MAX_LIST_ITEMS:
+            break
+        nxt = Hit(chunk=chunk, score=best.hit.score, fused=best.hit.fused)
+        for i, (s, _l) in enumerate(_sentences(chunk.text)):
+            if not rows and " / " in s and not _is_row(s):
+                continue  # the header row opening the next passage
+            if not _is_row(s):
+                return rows[:MAX_LIST_ITEMS]
+            rows.append((nxt, i, s))
+    return rows[:MAX_LIST_ITEMS]
 
 
 def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
-    same passage and, when the items are headings of their own, from the passages that follow), the
-    list it belongs to or heads (``_list_run``: then the result includes ``best`` itself, in reading
-    order), or the one sentence that carries on from it (「この開催に当たっては…」)."""
+    same passage and, when the items are headings of their own, from the passages that follow) or the
+    table rows a 「…は下記のとおりです。」 announces, the list it belongs to or heads (``_list_run``:
+    then the result includes ``best`` itself, in reading order), or the one sentence that carries on
+    from it (「この開催に当たっては…」「たとえば、…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
+    if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
+        rows = _announced_rows(best, following, next_chunks)
+        if rows:
+            return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
     if _LIST_INTRO_RE.search(best.text.strip()) and (not following or _ITEM_RE.match(following[0][2].strip())):
         items = [(h, p, s) for h, p, s in following if _ITEM_RE.match(s.strip())]
         for chunk in next_chunks:
@@ -291,7 +343,8 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     run = _list_run(sents, best.position)
     if len(run) > 1:
         return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage) for p in run]
-    if allow_follow_on and following and _CONTINUES_RE.match(following[0][2].strip()):
+    nxt = following[0][2].strip() if following else ""
+    if following and (_EXAMPLE_RE.match(nxt) or (allow_follow_on and _CONTINUES_RE.match(nxt))):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
     return []
@@ -527,9 +580,12 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
            max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
-    ``max_sentences`` in all), then what completes each: the list it announces, belongs to or heads,
-    or (for the best one) the sentence that carries on from it — ``max_lines`` lines at most (an
-    answer about several cities gives each city its share of these)."""
+    ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
+    out (``_model_pick``), then what completes each: the list or table it announces, belongs to or
+    heads, an example that follows it, or (for the best one) the sentence that carries on from it;
+    and when the question asks a detail no line states, the row or sentence beside the best one that
+    does (``_asked_value_beside``) — ``max_lines`` lines at most (an answer about several cities gives
+    each city its share of these)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -547,6 +603,9 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         chosen.append(c)
         taken.add(japanese.compact(c.text))
         sources.add(c.hit.id)
+    pick = _model_pick(cands, chosen, max_sources)
+    if pick is not None:
+        chosen.append(pick)
     # reading order: by passage rank, then by position within the passage
     chosen.sort(key=lambda c: (c.hit.rank, c.position))
     out: list[_Candidate] = []
@@ -565,7 +624,54 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
         out += add
         in_out |= {japanese.compact(x.text) for x in add}
+    extra = _asked_value_beside(best, out)
+    if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
+        at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)
+        if at is None:
+            out.append(extra)
+        else:
+            out.insert(at if extra.position < best.position else at + 1, extra)
     return out
+
+
+def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: int) -> "_Candidate | None":
+    """The sentence model's own first choice, when it is confident (probability above one half) and the
+    ordering score left it out. The score blends the hand-weighted score with a small share of the
+    model (``order_by_model``), which keeps the lexically closest sentences first; for a question in
+    other words than the plan's (「まちの紹介パンフや名所の案内図」 for 「市勢要覧、観光マップ」) the model
+    is often right where the hand score is not, so its pick joins the answer rather than replacing it —
+    when it is a sentence or an item of a list, not a lone label. No-op for the hand-calibrated path
+    (every logit 0)."""
+    top = max(cands, key=lambda c: c.logit)
+    if top.logit <= 0 or top.coverage <= 0 or any(c is top for c in chosen):
+        return None
+    # a sentence, or one item of a list (which brings its siblings); not a lone label such as
+    # 「○ 地域公共交通」 or 「⑤…の割合【単位:%】」, which heads a paragraph or table the answer would not show
+    sents = [s for s, _l in _sentences(top.hit.text)]
+    if _is_heading_like(top.text, top.hit.section) or (not top.text.rstrip().endswith("。") and len(_list_run(sents, top.position)) < 2):
+        return None
+    if japanese.compact(top.text) in {japanese.compact(c.text) for c in chosen}:
+        return None
+    if top.hit.id not in {c.hit.id for c in chosen} and len({c.hit.id for c in chosen}) >= max_sources:
+        return None
+    return top
+
+
+def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
+    """When the question asks a detail (``asked.asked_detail``: a date, a count, a fee, an office …)
+    and no line of the answer states a value of that kind, the sentence right after — else right
+    before — the best one in its passage, if it does: tables and running text often put the asked
+    value in the next row or sentence (「推進項目: …」 then 「担当課 / 行革推進課…」)."""
+    kind = best.detail
+    if kind is None or any(asked.holds_value(kind, x.text) for x in out):
+        return None
+    sents = _sentences(best.hit.text)
+    for pos in (best.position + 1, best.position - 1):
+        if 0 <= pos < len(sents):
+            s = sents[pos][0]
+            if asked.holds_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
+                return _Candidate(best.hit, pos, s, best.score, best.coverage, detail=kind)
+    return None
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":
