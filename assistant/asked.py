@@ -20,6 +20,7 @@ This module knows nothing of search or answers: text in, labels out.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # --- the coarse type -------------------------------------------------------------------------
@@ -100,12 +101,14 @@ DECREASE_RE = re.compile(r"減少|減っ|減り|低下|悪化")
 class Superlative:
     """A question for the extreme of a quantity among things of one kind: 「満足度が最も高かった施策」
     → quantity 「満足度」, high, subject 「施策」. ``quantity`` / ``subject`` are None when the
-    question does not name them (「一番多いのは？」); ``change``: the word of change when it asks for the largest change (「増加」)."""
+    question does not name them (「一番多いのは？」); ``change``: the word of change when it asks for the largest change (「増加」);
+    ``top``: how many from the top (or bottom) it asks for, when it asks for several (「上位3施策」 → 3)."""
 
     high: bool
     quantity: str | None
     subject: str | None
     change: str | None = None
+    top: int | None = None
 
 
 _QTY_BEFORE_RE = re.compile(rf"({_NOUN})(?:が|の|で|は)\s*{_MOST}")  # 満足度が最も
@@ -127,26 +130,30 @@ def asked_superlative(text: str) -> Superlative | None:
     m_change = re.search(rf"{_MOST}[^。？?]{{0,8}}?({CHANGE_RE.pattern})", t)
     if not (m_adj or m_noun or m_change):
         return None
-    if m_adj or m_noun:
-        high = (m_adj.group(1) if m_adj else m_noun.group(0)) in _HIGH
-    else:
+    if m_change:  # 「最も大きく減少した」: the largest decrease is the low end
         high = not DECREASE_RE.fullmatch(m_change.group(1))
+    else:
+        high = (m_adj.group(1) if m_adj else m_noun.group(0)) in _HIGH
     quantity = None
     m = _QTY_AFTER_RE.search(t) or _QTY_BEFORE_RE.search(t)
     if m:
         quantity = m.group(1)
     elif m_noun:
-        q = re.search(rf"({_NOUN})(?:の|が|で)?$", t[: m_noun.start()])
+        q = re.search(rf"({_NOUN})(?:の|が|で)?$", t[: m_noun.start()]) or re.search(rf"({_NOUN})が{_END_ADJ}", t)
         quantity = q.group(1) if q else None
     subject = None
     for rx in (_SUBJ_WHICH_RE, _SUBJ_AFTER_RE, _SUBJ_AMONG_RE, _SUBJ_TOPIC_RE):
         s = rx.search(t)
-        if s and s.group(s.lastindex) not in _ASK_WORDS and not CHANGE_RE.fullmatch(s.group(s.lastindex)):
-            subject = s.group(s.lastindex)
+        # 「上位3施策」「トップ5つの施策」: the count is not the kind of thing
+        word = re.sub(r"^(?:上位|下位|トップ|ベスト|ワースト)?[0-9０-９]*(?:つの|つ|位まで(?:の)?)?", "", s.group(s.lastindex)) if s else ""
+        if word and word not in _ASK_WORDS and not CHANGE_RE.fullmatch(word):
+            subject = word
             break
+    n = re.search(r"(?:上位|下位|トップ|ベスト|ワースト)\s*([0-9０-９]+)", t)
+    top = int(unicodedata.normalize("NFKC", n.group(1))) if n else None
     if subject == quantity:
         subject = None
-    return Superlative(high=high, quantity=quantity or None, subject=subject or None, change=(c.group(0) if (c := CHANGE_RE.search(t)) else None))
+    return Superlative(high=high, quantity=quantity or None, subject=subject or None, change=(c.group(0) if (c := CHANGE_RE.search(t)) else None), top=top)
 
 
 _AS_OF_ASK_RE = re.compile(r"(?:いつ|何年何月何日|何日|何月|どの時点|いつの時点)\s*(?:現在|時点)|時点の(?:情報|データ|もの)|"

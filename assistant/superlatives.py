@@ -26,6 +26,7 @@ _MOST = r"(?:最も|もっとも|一番|いちばん)"
 # an extreme stated in a sentence: 最も + the word of its end (and a change that may follow it)
 _STATED_RE = re.compile(rf"{_MOST}\s*(高|多|低|少な|大き|小さ)?")
 _STATED_NOUN_RE = re.compile(r"最高|最多|最大|最低|最少|最小|首位|トップ|(?<![0-9０-９.．])第?[1１一]\s*位")
+_RANK_RE = re.compile(r"(?<![0-9０-９.．])第?\s*([0-9０-９]{1,2})\s*位")
 _HIGH_END = {"高", "多", "大き", "最高", "最多", "最大", "首位", "トップ"}
 # a ranking's caption: 「施策に対する満足度の高い順」「順位」
 _RANKING_RE = re.compile(r"(高|多|低|少な|大き|小さ)い順|順位|ランキング")
@@ -79,6 +80,8 @@ def states(sup: asked.Superlative, sentence: str) -> bool:
     for m in _STATED_NOUN_RE.finditer(sentence):
         if not sup.change and ((m.group(0) in _HIGH_END or "位" in m.group(0)) == sup.high):
             return True
+    if sup.top and not sup.change:  # 「上位3施策」: 「2 位は｢水の安定供給｣…、3 位が…」 states the rest
+        return any(int(japanese.normalize(m.group(1))) <= sup.top for m in _RANK_RE.finditer(sentence))
     return False
 
 
@@ -93,7 +96,7 @@ def first_in_ranking(sup: asked.Superlative, sentence: str, heading: str) -> boo
     if not cap.group(1) and not sup.high:  # 「順位」 alone: rank 1 is the top
         return False
     m = _ROW_RANK_RE.match(sentence.strip())
-    return bool(m) and int(japanese.normalize(m.group(2))) == 1
+    return bool(m) and 1 <= int(japanese.normalize(m.group(2))) <= (sup.top or 1)
 
 
 def _rows(sents: Sequence[str]) -> list[tuple[int, list[tuple[str, str]]]]:

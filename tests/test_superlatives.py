@@ -35,8 +35,10 @@ def test_a_superlative_question_names_the_end_the_quantity_and_the_kind_of_thing
 def test_a_question_for_the_largest_change_says_which_change():
     up = asked.asked_superlative("満足度が最も大きく増加した施策は？")
     down = asked.asked_superlative("満足度が最も減少した施策は？")
+    largest_down = asked.asked_superlative("満足度が最も大きく減少した施策は？")
     assert (up.change, up.high, up.subject) == ("増加", True, "施策")
     assert (down.change, down.high) == ("減少", False)
+    assert (largest_down.change, largest_down.high) == ("減少", False)
 
 
 @pytest.mark.parametrize("question", ["満足度は？", "最も重要なことは何ですか？", "協働とは？", "市民満足度調査の回収率は何％ですか？"])
@@ -58,6 +60,10 @@ LOW = asked.Superlative(high=False, quantity="満足度", subject="施策")
     ("満足度が最も大きく増加している施策は、｢地球温暖化対策の推進｣です。", HIGH, False),
     ("満足度が最も大きく増加している施策は、｢地球温暖化対策の推進｣です。",
      asked.Superlative(high=True, quantity="満足度", subject="施策", change="増加"), True),
+    ("満足度が最も大きく減少している施策は｢拠点性を高める道路ネットワークの整備｣です。",
+     asked.Superlative(high=False, quantity="満足度", subject="施策", change="減少"), True),
+    ("満足度が最も大きく増加している施策は、｢地球温暖化対策の推進｣です。",
+     asked.Superlative(high=False, quantity="満足度", subject="施策", change="減少"), False),
     ("満足度は前年度より高くなっています。", HIGH, False),
 ])
 def test_a_sentence_states_the_extreme_at_the_asked_end_only(sentence, sup, states):
@@ -217,3 +223,19 @@ def test_in_the_real_report_the_policy_sentence_outranks_the_attribute_sentences
     best = max(cands, key=lambda c: c.score)
     assert fact in best.text
     assert next(c.page for c in chunks if c.text == best.hit.text) == page
+
+
+def test_a_question_for_the_top_few_names_how_many():
+    sup = asked.asked_superlative("満足度の上位3施策は？")
+    assert (sup.top, sup.quantity, sup.subject, sup.high) == (3, "満足度", "施策", True)
+    assert asked.asked_superlative("満足度が最も高かった施策は何ですか？").top is None
+
+
+def test_for_the_top_few_the_sentences_stating_ranks_up_to_that_number_answer():
+    top3 = asked.asked_superlative("満足度の上位3施策は？")
+    assert superlatives.states(top3, "2 位は｢水の安定供給｣の48.0％、3 位が｢医療体制の充実｣の44.6％となっています。")
+    assert not superlatives.states(top3, "5位は｢文化芸術の振興｣です。")
+    assert not superlatives.states(HIGH, "2 位は｢水の安定供給｣の48.0％となっています。")
+    caption = "令和4年度 施策に対する満足度の高い順"
+    assert superlatives.first_in_ranking(top3, "医 療体制の充実 3【5】 (44.6％)", caption)
+    assert not superlatives.first_in_ranking(top3, "健康づくりの推進 4【4】 (44.0％)", caption)
