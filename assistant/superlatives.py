@@ -167,9 +167,11 @@ def tier(sup: asked.Superlative, sentence: str, sents: Sequence[str], pos: int, 
     quantity of that kind."""
     heading = section[-1] if section else ""
     label = _label_above(sents, pos)
-    ranked = any(first_in_ranking(sup, sentence, cap) and "参考" not in cap for cap in (heading, _caption_above(sents, pos)))
+    caption = _caption_above(sents, pos)
+    ranked = any(first_in_ranking(sup, sentence, cap) and "参考" not in cap for cap in (heading, caption))
     if (states(sup, sentence) or ranked) and not names_another(sup.quantity, sentence):
-        if _about(sup.quantity, sentence, heading, label) and _about(sup.subject, sentence, heading, label):
+        context = (sentence, heading, label, caption if ranked else "")
+        if _about(sup.quantity, *context) and _about(sup.subject, *context):
             return 2
     if pos in table_extremes(sup, sents):
         return 1

@@ -239,3 +239,14 @@ def test_for_the_top_few_the_sentences_stating_ranks_up_to_that_number_answer():
     caption = "令和4年度 施策に対する満足度の高い順"
     assert superlatives.first_in_ranking(top3, "医 療体制の充実 3【5】 (44.6％)", caption)
     assert not superlatives.first_in_ranking(top3, "健康づくりの推進 4【4】 (44.0％)", caption)
+
+
+def test_a_ranking_captioned_by_a_line_of_the_passage_names_the_quantity_and_the_kind_of_thing():
+    text = ("令和4年度 施策に対する満足度の高い順\n( )は満足・やや満足の合計\n"
+            "消防・救急の充実強化 1【1】 (55.0％)\n水の安定供給 2【2】 (48.0％)")
+    cands = _cands([(["3 調査結果"], text)], {})
+    superlatives.prefer(cands, "満足度が最も高かった施策は何ですか？")
+    assert _best(cands).startswith("消防・救急の充実強化 1")
+    cands = _cands([(["3 調査結果"], text)], {})
+    superlatives.prefer(cands, "重要度が最も高かった施策は何ですか？")  # the caption ranks 満足度
+    assert all(c.score == 0.1 for c in cands)
