@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import asked, evidence_model, japanese
+from . import as_of, asked, evidence_model, japanese, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -895,9 +895,16 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
     if model is None:
         conf = evidence(retriever, qa, hits, weights)
         cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
-        return cands, conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
+        return _prefer_asked(retriever, qa, cands), conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
     cands, conf = _score_with_model(retriever, model, qa, hits, weights)
-    return cands, conf, model.threshold, model.hedge
+    return _prefer_asked(retriever, qa, cands), conf, model.threshold, model.hedge
+
+
+def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list[_Candidate]:
+    """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
+    the asked extreme or validity date first (``superlatives``, ``as_of``); others unchanged."""
+    superlatives.prefer(cands, qa.text)
+    return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
 
 
 # --- questions about two or more cities' plans -------------------------------------------------

@@ -20,6 +20,8 @@ This module knows nothing of search or answers: text in, labels out.
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
 
 # --- the coarse type -------------------------------------------------------------------------
 
@@ -77,3 +79,88 @@ def holds_value(kind: str | None, sentence: str) -> bool:
     """Whether ``sentence`` states a value of the asked ``kind`` (False when nothing is asked)."""
     rx = DETAIL_VALUE_RES.get(kind or "")
     return bool(rx is not None and rx.search(sentence))
+
+
+# --- finer still: a superlative, an "as of when" ---------------------------------------------
+# These refine the detail without changing ``asked_detail`` (the fitted answer model's features
+# are computed from it): 「満足度が最も高かった施策は？」 asks *which* 施策 has the extreme value of
+# 満足度; 「いつ現在の情報ですか？」 asks the date the content holds at, not just any date.
+
+_NOUN = r"[\u4e00-\u9fff\u30a1-\u30faー々〇A-Za-zＡ-Ｚａ-ｚ0-9０-９・]+"
+_MOST = r"(?:最も|もっとも|一番|いちばん)"
+# the word that says which end: an adjective after 最も/一番, or a noun of its own
+_END_ADJ = r"(高|多|低|少な|大き|小さ)(?:い|かっ|く)"
+_END_NOUN_RE = re.compile(r"最高|最多|最大|最低|最少|最小|上位|トップ|首位|[1１一]位|最下位|下位")
+_HIGH = {"高", "多", "大き", "最高", "最多", "最大", "上位", "トップ", "首位", "1位", "１位", "一位"}
+# a change rather than a level: 「最も大きく増加している施策」 answers 「最も増えた…」, not 「最も高い…」
+CHANGE_RE = re.compile(r"増加|減少|増え|減っ|減り|伸び|上昇|低下|改善|悪化|差")
+DECREASE_RE = re.compile(r"減少|減っ|減り|低下|悪化")
+
+
+@dataclass(frozen=True)
+class Superlative:
+    """A question for the extreme of a quantity among things of one kind: 「満足度が最も高かった施策」
+    → quantity 「満足度」, high, subject 「施策」. ``quantity`` / ``subject`` are None when the
+    question does not name them (「一番多いのは？」); ``change``: the word of change when it asks for the largest change (「増加」);
+    ``top``: how many from the top (or bottom) it asks for, when it asks for several (「上位3施策」 → 3)."""
+
+    high: bool
+    quantity: str | None
+    subject: str | None
+    change: str | None = None
+    top: int | None = None
+
+
+_QTY_BEFORE_RE = re.compile(rf"({_NOUN})(?:が|の|で|は)\s*{_MOST}")  # 満足度が最も
+_QTY_AFTER_RE = re.compile(rf"{_MOST}\s*({_NOUN})(?:が|の)\s*{_END_ADJ}")  # 最も満足度が高い
+_SUBJ_AFTER_RE = re.compile(rf"(?:{_END_ADJ}た?|(?:最高|最多|最大|最低|最少|最小|上位|トップ|首位)の?)\s*({_NOUN})")  # 高かった施策
+_SUBJ_WHICH_RE = re.compile(rf"(?:どの|何の|どんな)\s*({_NOUN})")  # どの施策
+_SUBJ_AMONG_RE = re.compile(rf"({_NOUN})(?:の中で|のうち|で)\s*{_MOST}")  # 施策の中で最も
+# the thing asked about, just before the topic particle: 「…増加した施策は何？」
+_SUBJ_TOPIC_RE = re.compile(rf"({_NOUN})(?:は|って|とは)(?:何|どこ|どれ|誰|[？?]|$)")
+_ASK_WORDS = {"何", "どこ", "誰", "何処", "どれ"}
+
+
+def asked_superlative(text: str) -> Superlative | None:
+    """The superlative a question asks for, or None (「満足度は？」「最も重要なことは何？」 asks no
+    extreme of a *quantity* among things: it has no 高い/多い/上位 …)."""
+    t = re.sub(r"\s+", "", text)
+    m_adj = re.search(rf"{_MOST}[^。？?]{{0,12}}?{_END_ADJ}", t)
+    m_noun = _END_NOUN_RE.search(t)
+    m_change = re.search(rf"{_MOST}[^。？?]{{0,8}}?({CHANGE_RE.pattern})", t)
+    if not (m_adj or m_noun or m_change):
+        return None
+    if m_change:  # 「最も大きく減少した」: the largest decrease is the low end
+        high = not DECREASE_RE.fullmatch(m_change.group(1))
+    else:
+        high = (m_adj.group(1) if m_adj else m_noun.group(0)) in _HIGH
+    quantity = None
+    m = _QTY_AFTER_RE.search(t) or _QTY_BEFORE_RE.search(t)
+    if m:
+        quantity = m.group(1)
+    elif m_noun:
+        q = re.search(rf"({_NOUN})(?:の|が|で)?$", t[: m_noun.start()]) or re.search(rf"({_NOUN})が{_END_ADJ}", t)
+        quantity = q.group(1) if q else None
+    subject = None
+    for rx in (_SUBJ_WHICH_RE, _SUBJ_AFTER_RE, _SUBJ_AMONG_RE, _SUBJ_TOPIC_RE):
+        s = rx.search(t)
+        # 「上位3施策」「トップ5つの施策」: the count is not the kind of thing
+        word = re.sub(r"^(?:上位|下位|トップ|ベスト|ワースト)?[0-9０-９]*(?:つの|つ|位まで(?:の)?)?", "", s.group(s.lastindex)) if s else ""
+        if word and word not in _ASK_WORDS and not CHANGE_RE.fullmatch(word):
+            subject = word
+            break
+    n = re.search(r"(?:上位|下位|トップ|ベスト|ワースト)\s*([0-9０-９]+)", t)
+    top = int(unicodedata.normalize("NFKC", n.group(1))) if n else None
+    if subject == quantity:
+        subject = None
+    return Superlative(high=high, quantity=quantity or None, subject=subject or None, change=(c.group(0) if (c := CHANGE_RE.search(t)) else None), top=top)
+
+
+_AS_OF_ASK_RE = re.compile(r"(?:いつ|何年何月何日|何日|何月|どの時点|いつの時点)\s*(?:現在|時点)|時点の(?:情報|データ|もの)|"
+                           r"いつの(?:情報|データ|数字|数値|もの)|いつ時点")
+
+
+def asks_as_of(text: str) -> bool:
+    """「一覧表はいつ現在の情報ですか？」「いつ時点のデータ？」: the date the content holds at (a
+    refinement of the "date" detail), which a validity note (「（平成３０年６月２８日現在）」) states."""
+    return bool(_AS_OF_ASK_RE.search(re.sub(r"\s+", "", text)))

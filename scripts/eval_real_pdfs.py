@@ -5,7 +5,9 @@ answers are printed in them, and count answers that contain the fact and cite th
 
 Each QA line: ``{"id", "question", "docs", "answer_keywords", "pages"}``. An answer *hits* when
 every keyword is in it (NFKC, spaces removed); it *cites the page* when one of its citations
-comes from one of ``docs`` on one of ``pages``.
+comes from one of ``docs`` on one of ``pages``; it holds the fact *strictly* when every keyword is in
+the sentences one citation on a right page quotes (not only in the answer's lead, which names the
+source and its validity note).
 """
 
 from __future__ import annotations
@@ -45,21 +47,26 @@ def main() -> int:
             print(r)
         a = Assistant.load(corpus, index)
         print(f"add + index: {time.perf_counter() - t0:.1f}s")
-        hits = pages_ok = 0
+        hits = pages_ok = strict = 0
         for it in items:
             ans = a.ask(it["question"])
             text = compact(ans.text)
             ok = all(compact(k) in text for k in it["answer_keywords"])
             cited = [(c.doc_id, c.hit.chunk.page) for c in ans.citations]
             page_ok = any(d in it["docs"] and p in it["pages"] for d, p in cited)
+            # strictly: one citation on a right page quotes every keyword
+            in_quote = any(c.doc_id in it["docs"] and c.hit.chunk.page in it["pages"]
+                           and all(compact(k) in compact(" ".join(c.quote)) for k in it["answer_keywords"]) for c in ans.citations)
             hits += ok
             pages_ok += ok and page_ok
-            mark = "OK " if ok and page_ok else ("ok?" if ok else "-- ")
+            strict += in_quote and page_ok
+            mark = "OK " if in_quote and page_ok else ("ok~" if ok and page_ok else ("ok?" if ok else "-- "))
             print(f"{mark} {it['id']} {it['question']}  cited pages {[p for _, p in cited]}")
             if args.verbose or not ok:
                 print("     " + ans.text.replace("\n", " ")[:300])
         n = len(items)
-        print(f"\nfact in answer: {hits}/{n}   fact + right page cited: {pages_ok}/{n}")
+        print(f"\nfact in answer: {hits}/{n}   fact + right page cited: {pages_ok}/{n}   "
+              f"fact in a quoted sentence + right page cited: {strict}/{n}")
     return 0
 
 
