@@ -14,8 +14,12 @@ evidence strings.
 The sentence model is fitted on the answerable items' candidate sentences; the answerability
 model on question-level features whose sentence scores come from *out-of-fold* sentence models
 (5 folds grouped by question), so its inputs look like those of unseen questions. The refusal
-threshold is the highest one whose out-of-fold false-refusal rate on answerable items is ≤ the
-target (0.05), reported with the out-of-scope refusal it gives.
+threshold (``--threshold-rule bagged``, the default; ``scripts/operating_point.py``) is the highest one
+whose out-of-fold false-refusal rate on answerable items is ≤ the target (0.05), estimated stably: the
+out-of-fold probabilities of ``--seeds`` fold seeds pooled, and the mean of that point over bootstrap
+resamples of the questions — one split's 5 % point moved with every refit (docs/BENCHMARKS.md §9.8,
+§9.9). ``--threshold-rule rule`` keeps the earlier ``choose_threshold`` (both targets on one split; it
+moved the lexical entry's threshold 0.33 → 0.44 and its false refusal 0.11 → 0.20 on this refit).
 
     python scripts/fit_answer_model.py [--model NAME] [--qa eval/plan_qa.jsonl] [--write]
 
@@ -26,6 +30,12 @@ final models refuse. ``--no-detail`` leaves out the asked-detail features, for c
 
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
 hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
+
+Exploring (nothing written): ``--stability N`` refits N times on bootstrap resamples of the training
+questions with other fold seeds and prints the spread of each rule's threshold and of out-of-fold
+refusal per source; ``--ablate`` prints out-of-fold AUC and refusal per source with each answerability
+feature left out; ``--C`` sets the answerability model's regularisation; ``--in-scope FILE`` and
+``--out-of-scope FILE`` swap the training files (e.g. an older version, for a before/after).
 """
 
 from __future__ import annotations
@@ -47,7 +57,14 @@ SHARED = ROOT.parent / "shared"
 from assistant import Assistant, answering, asked, evidence_model, japanese  # noqa: E402
 from assistant.evaluation import jsquad_corpus  # noqa: E402
 
+import operating_point  # noqa: E402  (scripts/, beside this file)
+
 K_CAND = answering.CANDIDATE_HITS
+# answerability features the encoder entry leaves out (--drop overrides): each one's out-of-fold ablation
+# (--ablate, 3 fold seeds pooled, docs/BENCHMARKS.md §9.9) raised refusal at equal false refusal on most
+# negative sources when it was removed, with the old and the new training files alike, and the four
+# together lowered the spread over bootstrap refits; the lexical entry keeps every feature (not measured)
+DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
 # nearest questions per side in the question-bank feature (--bank-k); 0 = off, the default: with it
 # (k 3 or 10) out-of-fold AUC rose 0.97 → 0.996–0.998, but questions the plans do touch on in
 # everyday wording (「パスポートの申請に必要な書類は？」, 「国民健康保険料の納付方法は？」) sat nearer the
@@ -65,7 +82,7 @@ def load_items(args) -> list[dict]:
                 items.append(it | {"source": Path(path).name})
     # everyday-wording questions the plans do answer, so that "sounds like a city-service question"
     # alone is never learnt as "out of scope"
-    for it in _jsonl(ROOT / "scripts" / "data" / "in_scope_train.jsonl"):
+    for it in _jsonl(Path(args.in_scope)):
         items.append(it | {"source": "in_scope"})
     # the lines after a comment naming "near misses" are reported as their own source (oos_near):
     # questions naming a real thing of the plans and asking a detail the plans do not give
@@ -238,6 +255,161 @@ def folds(n: int, k: int = 5, seed: int = 0) -> list[int]:
 
 
 
+def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float = 1.0, k: int = 5):
+    """Out-of-fold answerability probabilities, for one refit: folds drawn with ``seed``, the models
+    trained on the questions ``idx`` (a bootstrap resample when it repeats some; default all), both
+    stages out of fold (sentence logits, then the answerability model on question rows built from
+    them). Returns an array over ``data`` (NaN for questions not in ``idx``); a question repeated in a
+    resample stays in one fold, so it never trains the model that scores it. No question-bank
+    feature (``--bank-k`` 0)."""
+    idx = list(range(len(data))) if idx is None else list(idx)
+    uniq = sorted(set(idx))
+    fold_of = dict(zip(uniq, folds(len(uniq), k, seed)))
+    sample_fold = np.array([fold_of[i] for i in idx])
+    logits = [None] * len(data)
+    for f in range(k):
+        m = sentence_fit([data[i] for i, g in zip(idx, sample_fold) if g != f], s_feats)
+        for i in uniq:
+            if fold_of[i] == f:
+                logits[i] = apply_sentence(m, data[i])
+    rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq])
+    row_of = dict(zip(uniq, rows_u))
+    X = matrix([row_of[i] for i in idx], q_feats)
+    y = np.array([data[i]["answerable"] for i in idx])
+    p = np.full(len(data), np.nan)
+    for f in range(k):
+        tr = sample_fold != f
+        m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
+        for i in uniq:
+            if fold_of[i] == f:
+                p[i] = m.prob(row_of[i])
+    return p
+
+
+def per_source(p: np.ndarray, yq: np.ndarray, src: np.ndarray, th: float) -> dict[str, float]:
+    """Refused share per source at threshold ``th``: negatives' refusal, and answerable questions'
+    false refusal (``FR:`` + source), over the questions with a probability (not NaN)."""
+    out = {}
+    have = ~np.isnan(p)
+    for s in sorted(set(src)):
+        for lab, name in ((False, s), (True, "FR:" + s)):
+            m = have & (src == s) & (yq == lab)
+            if m.any():
+                out[name] = float((p[m] < th).mean())
+    m = have & yq
+    out["FR:all"] = float((p[m] < th).mean()) if m.any() else 0.0
+    return out
+
+
+def pooled_threshold(data, s_feats, q_feats, max_fr: float, seeds: int, C: float = 1.0, n_boot: int = 200, boot_seed: int = 0):
+    """The stable operating point (``operating_point.bagged_fr_threshold``): out-of-fold probabilities
+    of ``seeds`` fold seeds pooled, then the mean over bootstrap resamples of the questions of the
+    highest threshold with false refusal ≤ ``max_fr``. Returns (threshold, pooled probabilities
+    [seeds, n])."""
+    ps = np.stack([oof_answerability(data, s_feats, q_feats, seed=s, C=C) for s in range(seeds)])
+    yq = np.array([d["answerable"] for d in data])
+    th = operating_point.bagged_fr_threshold(ps.ravel(), np.tile(yq, seeds), max_fr, n_boot=n_boot, seed=boot_seed,
+                                             groups=np.tile(np.arange(len(data)), seeds))
+    return th, ps
+
+
+def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
+    """``--stability N``: N refits, each on a bootstrap resample of the training questions with its own
+    fold seed; per refit the threshold of each rule and, at it, the out-of-fold refusal per source on
+    the resample (the held-out near-miss file apart: scored by that refit's final model). Prints the
+    spread (mean, sd, min, max) per rule and source, and how often a question's decision differs
+    from its majority decision across refits (the share of out-of-scope questions whose fate is luck)."""
+    rng = np.random.default_rng(args.stability_seed)
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    pooled = np.where(src == "oos_near", "oos", src)
+    check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
+    cdata = extract(a, check, use_cos) if check else []
+    rules = ("rule", "fr", "bagged")
+    ths = {r: [] for r in rules}
+    rates = {r: [] for r in rules}
+    decisions = {r: [] for r in rules}
+    from tqdm import tqdm
+
+    for b in tqdm(range(n), desc="refits", file=sys.stderr):
+        # resample within each source, so that every refit sees every kind of question
+        idx = np.concatenate([rng.choice(np.where(src == s)[0], size=int((src == s).sum()), replace=True) for s in sorted(set(src))])
+        seed = 1000 + b
+        p = oof_answerability(data, s_feats, q_feats, seed=seed, idx=idx, C=args.C)
+        ps, ys, ss = p[idx], yq[idx], pooled[idx]
+        th = {"rule": choose_threshold(ps, ys, ss, args.target_false_refusal, args.target_refusal),
+              "fr": operating_point.fr_threshold(ps, ys, args.target_false_refusal)}
+        # the bagged rule within this refit: its own 5 fold seeds pooled (the first is the one above)
+        extra = [oof_answerability(data, s_feats, q_feats, seed=seed + 10_000 * j, idx=idx, C=args.C) for j in range(1, args.seeds)]
+        allp = np.concatenate([ps, *(e[idx] for e in extra)])
+        th["bagged"] = operating_point.bagged_fr_threshold(allp, np.tile(ys, args.seeds), args.target_false_refusal,
+                                                           groups=np.tile(np.arange(len(idx)), args.seeds), seed=b)
+        # the refit's final models, for the held-out file
+        cp = None
+        if cdata:
+            sm = sentence_fit([data[i] for i in idx], s_feats)
+            rows_tr = question_rows([data[i] for i in idx], [apply_sentence(sm, data[i]) for i in idx])
+            qm = fit_logistic(matrix(rows_tr, q_feats), ys, q_feats, C=args.C, balanced=True)
+            cp = np.array([qm.prob(r) for r in question_rows(cdata, [apply_sentence(sm, d) for d in cdata])])
+        for r in rules:
+            ths[r].append(th[r])
+            rr = {"check": float((cp < th[r]).mean())} if cp is not None else {}
+            # rates over the resample (duplicates count), as the refit itself sees them
+            for s in sorted(set(src)):
+                for lab, name in ((False, s), (True, "FR:" + s)):
+                    m = (src[idx] == s) & (ys == lab)
+                    if m.any():
+                        rr[name] = float((ps[m] < th[r]).mean())
+            rr["FR:all"] = float((ps[ys] < th[r]).mean())
+            rates[r].append(rr)
+            decisions[r].append(np.where(np.isnan(p), np.nan, (p < th[r]).astype(float)))
+    names = ["FR:all", *sorted({k for rr in rates["rule"] for k in rr if k != "FR:all"})]
+    print(f"\nstability over {n} refits (bootstrap resamples within source, fold seeds 1000+), C={args.C}, "
+          f"pooled seeds for 'bagged': {args.seeds}")
+    print("rule | threshold mean ± sd [min, max] | " + " | ".join(names) + " | out-of-scope flip share")
+    for r in rules:
+        t = operating_point.spread(ths[r])
+        cells = []
+        for name in names:
+            sp = operating_point.spread(rr[name] for rr in rates[r] if name in rr)
+            cells.append(f"{sp['mean']:.3f}±{sp['sd']:.3f}")
+        # per out-of-scope question seen in ≥ 2 refits: how often it is decided against its majority
+        D = np.array(decisions[r])
+        flips = []
+        for i in np.where(~yq)[0]:
+            col = D[:, i][~np.isnan(D[:, i])]
+            if len(col) >= 2:
+                maj = 1.0 if col.mean() >= 0.5 else 0.0
+                flips.append(float((col != maj).mean()))
+        print(f"{r} | {t['mean']:.3f} ± {t['sd']:.3f} [{t['min']:.3f}, {t['max']:.3f}] | " + " | ".join(cells)
+              + f" | {np.mean(flips):.3f}")
+    print(json.dumps({"stability": {r: {"threshold": operating_point.spread(ths[r]),
+                                        **{name: operating_point.spread(rr[name] for rr in rates[r] if name in rr) for name in names}}
+                                    for r in rules}, "C": args.C, "n": n}, ensure_ascii=False))
+
+
+
+def ablation(data, s_feats, q_feats, args) -> None:
+    """``--ablate``: out of fold (``--seeds`` fold seeds pooled), the answerability model with all
+    features and with each one left out: AUC, and refusal per source at the threshold that refuses
+    ``--target-false-refusal`` of the answerable questions. A feature whose removal does not lower
+    refusal at equal false refusal earns no place."""
+    from sklearn.metrics import roc_auc_score
+
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    print(f"\nablation, {args.seeds} fold seeds pooled, C={args.C}, refusal at out-of-fold false refusal {args.target_false_refusal}")
+    for drop in [None, *q_feats]:
+        feats = [f for f in q_feats if f != drop]
+        ps = np.stack([oof_answerability(data, s_feats, feats, seed=s, C=args.C) for s in range(args.seeds)])
+        yy, pp, ss = np.tile(yq, args.seeds), ps.ravel(), np.tile(src, args.seeds)
+        th = operating_point.fr_threshold(pp, yy, args.target_false_refusal)
+        rates = per_source(pp, yy, ss, th)
+        print(f"{'(all)' if drop is None else '-' + drop:14s} AUC {roc_auc_score(yy, pp):.3f} | "
+              + " ".join(f"{k} {v:.3f}" for k, v in rates.items() if not k.startswith("FR:")))
+
+
+
 def _least_departure_within_one_se(options: list[tuple[str, float, float, float]], n: int) -> tuple[str, float, float]:
     """The answer-choice option to keep: the one-standard-error rule.
 
@@ -272,9 +444,24 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
     ap.add_argument("--out-of-scope", default=str(ROOT / "scripts" / "data" / "out_of_scope_train.txt"), help="out-of-scope training questions, one a line")
+    ap.add_argument("--in-scope", default=str(ROOT / "scripts" / "data" / "in_scope_train.jsonl"), help="everyday in-scope training questions (JSONL)")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
+    ap.add_argument("--threshold-rule", choices=["bagged", "rule"], default="bagged",
+                    help="bagged (default): mean over bootstrap resamples of the highest threshold with out-of-fold false "
+                         "refusal ≤ the target, on out-of-fold probabilities pooled over --seeds fold seeds (operating_point.py); "
+                         "rule: the earlier two-target choose_threshold on one split")
+    ap.add_argument("--seeds", type=int, default=5, help="fold seeds pooled for the bagged threshold")
+    ap.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength of the answerability model")
+    ap.add_argument("--stability", type=int, default=0, metavar="N",
+                    help="refit N times on bootstrap resamples with other fold seeds and print the spread of the threshold "
+                         "and of out-of-fold refusal per source for each rule (explores only: nothing is written)")
+    ap.add_argument("--stability-seed", type=int, default=0)
+    ap.add_argument("--drop", nargs="*", default=None, metavar="FEATURE",
+                    help=f"answerability features to leave out (default: {' '.join(DROPPED_WITH_COSINES)} with cosine features, "
+                         "none for --lexical; '--drop' alone keeps all)")
+    ap.add_argument("--ablate", action="store_true", help="out-of-fold ablation of the answerability features (explores only)")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
     if args.qa is None:
@@ -286,9 +473,19 @@ def main() -> None:
     items = load_items(args)
     data = extract(a, items, use_cos)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
+    if args.drop is None:
+        args.drop = DROPPED_WITH_COSINES if use_cos else []
     s_feats = [f for f in evidence_model.SENTENCE_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
     q_feats = [f for f in evidence_model.QUESTION_FEATURES if (use_cos or f not in evidence_model.COSINE_FEATURES) and (BANK_K or f != "near_q")
-              and not (args.no_detail and f in evidence_model.DETAIL_FEATURES)]
+              and not (args.no_detail and f in evidence_model.DETAIL_FEATURES) and f not in args.drop]
+    if args.ablate:
+        ablation(data, s_feats, q_feats, args)
+        return
+    if args.stability:
+        if BANK_K:
+            raise SystemExit("--stability needs --bank-k 0")
+        stability(a, data, s_feats, q_feats, args, args.stability, use_cos)
+        return
 
     # out-of-fold sentence logits (folds over all questions; only answerable ones train the model)
     fold = folds(len(data))
@@ -344,7 +541,7 @@ def main() -> None:
         near = [nearness(data, i, ~tr) for i in range(len(data))] if use_cos and BANK_K else None
         rows_k = question_rows(data, oof, near)
         Xk = matrix(rows_k, q_feats)
-        m = fit_logistic(Xk[tr], yq[tr], q_feats, C=1.0, balanced=True)
+        m = fit_logistic(Xk[tr], yq[tr], q_feats, C=args.C, balanced=True)
         for i in np.where(~tr)[0]:
             pq[i] = m.prob(rows_k[i])
         rows = rows if rows is not None else rows_k
@@ -355,10 +552,20 @@ def main() -> None:
     src = np.array([d["item"]["source"] for d in data])
     # the threshold rule pools the near misses with the rest of the out-of-scope list, as before they
     # were reported apart (a rule over a 20-question source would let it outweigh everything)
-    th = choose_threshold(pq, yq, np.where(src == "oos_near", "oos", src), args.target_false_refusal, args.target_refusal)
+    th_rule = choose_threshold(pq, yq, np.where(src == "oos_near", "oos", src), args.target_false_refusal, args.target_refusal)
+    th = th_rule
+    if args.threshold_rule == "bagged":
+        if BANK_K:
+            raise SystemExit("--threshold-rule bagged needs --bank-k 0 (or use --threshold-rule rule)")
+        th, _ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C)
+        print(f"threshold: {args.threshold_rule} {th:.4f} over {args.seeds} fold seeds (the one-split rule would give {th_rule:.4f}; "
+              f"false refusal ≤ {args.target_false_refusal} on one split at {operating_point.fr_threshold(pq, yq, args.target_false_refusal):.4f})")
     # hedge: answers weaker than the weakest fifth of the answerable training questions
     hedge = max(th, float(pos[int(np.floor(0.2 * len(pos)))])) if len(pos) else th
-    report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "false_refusal_oof": round(float((pq[yq] < th).mean()), 3)}
+    report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
+              "threshold_seeds": args.seeds if args.threshold_rule != "rule" else 1, "threshold_one_split_rule": round(th_rule, 4),
+              "C": args.C, "dropped": list(args.drop),
+              "false_refusal_oof": round(float((pq[yq] < th).mean()), 3)}
     for s in sorted(set(src)):
         neg = (~yq) & (src == s)
         if neg.any():
@@ -385,7 +592,7 @@ def main() -> None:
     near_all = [nearness(data, i, none) for i in range(len(data))] if use_cos and BANK_K else None
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)
     bank = bank_of(data, ~none) if use_cos and BANK_K else None
-    q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=1.0, balanced=True)
+    q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=args.C, balanced=True)
     # held-out near misses (never fitted on): the final models and the chosen threshold on them
     check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
     if check:
@@ -400,7 +607,7 @@ def main() -> None:
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
-        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, ROOT / "scripts" / "data" / "in_scope_train.jsonl"]}
+        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope]}
         entry = {
             "sentence": s_model.__dict__,
             "answerable": q_model.__dict__,
