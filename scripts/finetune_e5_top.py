@@ -160,6 +160,27 @@ def evaluate(a, items, qvecs: dict[str, np.ndarray], svecs: np.ndarray, default_
             "sets": {k: (P.groups(o, items), P.groups(g, items)) for k, (o, g) in by_set.items()}}
 
 
+def combine(a, items, qvecs: dict[str, np.ndarray], svecs: np.ndarray, default_ranks, para, sets) -> None:
+    """The shipped pool and features (adapted vector of the bundled model) plus the fine-tuned model's
+    best-sentence gap (``ft_gap``) and second-best sentence cosine (``ft_sent2``) as extra columns."""
+    r = a.state.retriever
+    rows = P.collect(a, items, None, adapted=True)
+    offsets = r.index.sentence_vectors.offsets
+    starts = offsets[:-1]
+    if "ft_gap" not in P.EXTRA:
+        P.EXTRA += ["ft_gap", "ft_sent2"]
+    out = []
+    for it, (pos, X_all, E, y) in zip(items, rows):
+        sims = svecs @ qvecs[r.analyze(it["question"]).text]
+        best = np.maximum.reduceat(sims, starts)
+        second = np.array([np.sort(sims[offsets[i] : offsets[i + 1]])[-2] if offsets[i + 1] - offsets[i] > 1 else sims[offsets[i]]
+                           for i in pos])
+        out.append((pos, X_all, np.column_stack([E, best[pos] - best.max(), second]), y))
+    for spec in sets:
+        o, g = P.out_of_fold(out, items, P.columns(spec), default_ranks, para, STRONG_WEIGHT)
+        print(f"  combined {spec:40s} oof {P.fmt(P.groups(o, items))} | gated {P.fmt(P.groups(g, items))}", flush=True)
+
+
 def show(tag: str, m: dict) -> None:
     print(f"{tag}: e5 alone {P.fmt(m['e5'])} | pool recall all {m['pool_all']:.3f} para {m['pool']:.3f}")
     print(f"{'':{len(tag)}}  reranker oof {P.fmt(m['oof'])} | gated {P.fmt(m['gated'])}", flush=True)
@@ -179,6 +200,7 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=96)
     ap.add_argument("--cache", default="/tmp/finetune_e5_cache", help="the plans' and questions' frozen-layer states (derived, deletable)")
     ap.add_argument("--load", default="", help="evaluate saved top layers (--save of an earlier run) instead of training")
+    ap.add_argument("--combine", default="", help="';'-separated feature sets over the shipped pool + ft_gap/ft_sent2 (with --load)")
     ap.add_argument("--sets", default="base", help="';'-separated reranker feature sets (scripts/pool_order_experiment.py) to measure")
     ap.add_argument("--save", default="", help="save the trained top layers' state dict here (a .pt outside the repo)")
     args = ap.parse_args()
@@ -230,6 +252,11 @@ def main() -> None:
         qv = dict(zip(questions, encode_all(layers, hQ)))
         show(tag, evaluate(a, items, qv, encode_all(layers, hs), default_ranks, para, args.sets.split(";")))
 
+    if args.combine:
+        layers.eval()
+        qv = dict(zip(questions, encode_all(layers, hQ)))
+        combine(a, items, qv, encode_all(layers, hs), default_ranks, para, args.combine.split(";"))
+        return
     measure(f"loaded {args.load}" if args.load else "epoch 0 (float32, untrained)")
     opt = torch.optim.AdamW(layers.parameters(), lr=args.lr, weight_decay=0.01)
     rng = np.random.RandomState(SEED)
