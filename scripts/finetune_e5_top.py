@@ -16,7 +16,10 @@ city factor) R@5, pool recall (fusion top 30 ∪ 10 best sentences × city), and
 of fold (scripts/pool_order_experiment.py's folds, plain query vector, no adapter). Epoch 0 is the
 untouched model in the same float32 arithmetic, the baseline. Seeded; nothing is written to the product.
 
-    OMP_NUM_THREADS=2 python scripts/finetune_e5_top.py --n-jaquad 2000 --epochs 3
+    OMP_NUM_THREADS=2 python scripts/finetune_e5_top.py --n-jaquad 1000 --epochs 2 --save /tmp/ft.pt
+    python scripts/finetune_e5_top.py --load /tmp/ft.pt --sets "base;base+rr_sent"       # evaluate saved layers
+    python scripts/finetune_e5_top.py --load /tmp/ft.pt --combine "base;base+ft_gap"     # beside the shipped features
+    (FT_POOL_CITY=1, FT_STRONG_WEIGHT=0.3: pool_order_experiment.py's --pool-city / --strong-weight)
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import pool_order_experiment as P  # noqa: E402
 from fit_rerank_model import load_items  # noqa: E402
 from query_adapter_pairs import jaquad_pairs  # noqa: E402
 
-from assistant import Assistant, evidence_model, rerank  # noqa: E402
+from assistant import Assistant, evidence_model  # noqa: E402
 from assistant.e5_core import E5Core, dequantize_q4_0  # noqa: E402
 from assistant.evaluation import _rank  # noqa: E402
 from assistant.japanese import compact  # noqa: E402

@@ -17,14 +17,16 @@ passage in the pool, its out-of-fold rank, and each feature's rank of it within 
 out-of-fold R@5 of each feature set, gated as the product gates (5 folds grouped by question, the same
 folds and fit as scripts/fit_rerank_model.py). Never reads the test split.
 
-    OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py [--sets base,base+head_cos,...] [--items]
+Options: a wider pool (--pool-fused, --pool-sent), its sentence side by cosine × city factor (--pool-city),
+and training questions above the gate down-weighted (--strong-weight).
+
+    OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py [--sets "base;base+head_cos;..."] [--items]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import sys
 from pathlib import Path
 
@@ -67,11 +69,6 @@ def heading_vectors(r, cache: Path) -> np.ndarray:
         np.save(path, V)
     row = {t: i for i, t in enumerate(uniq)}
     return V[[row[t] for t in texts]]
-
-
-def collect_plain(a, items):
-    """``collect`` with the plain (not adapted) query vector and no heading vectors (extra features 0)."""
-    return collect(a, items, None, adapted=False)
 
 
 def collect(a, items, hv: np.ndarray | None, pool_fused: int = 30, pool_sent: int = 10, pool_city: bool = False, adapted: bool = True):
