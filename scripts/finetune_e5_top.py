@@ -42,7 +42,7 @@ import pool_order_experiment as P  # noqa: E402
 from fit_rerank_model import load_items  # noqa: E402
 from query_adapter_pairs import jaquad_pairs  # noqa: E402
 
-from assistant import Assistant, evidence_model  # noqa: E402
+from assistant import Assistant, evidence_model, rerank  # noqa: E402
 from assistant.e5_core import E5Core, dequantize_q4_0  # noqa: E402
 from assistant.evaluation import _rank  # noqa: E402
 from assistant.japanese import compact  # noqa: E402
@@ -153,12 +153,21 @@ def evaluate(a, items, qvecs: dict[str, np.ndarray], svecs: np.ndarray, default_
         sv.vectors = saved
         r.answer_query_vector = inner
         r.__dict__["_aqvec_cache"] = {}
+    # e5 alone for the questions the gate calls lexically weak, the default rerank for the others (gate
+    # fitted on the paraphrase labels of the other folds, as in pool_order_experiment.out_of_fold)
+    folds = np.random.RandomState(P.SEED).permutation(len(items)) % P.FOLDS
+    max_cov = np.array([float(row[1][:, rerank.FEATURES.index("cov")].max()) for row in rows])
+    e5_gated = list(default_ranks)
+    for k in range(P.FOLDS):
+        gate = P.fit_gate(max_cov[folds != k], para[folds != k])
+        for i in np.nonzero((folds == k) & (max_cov < gate))[0]:
+            e5_gated[i] = e5_ranks[i]
     if os.environ.get("FT_ITEMS"):
         print("paraphrased tune items: e5 alone rank / reranker oof rank / gated rank")
         for it, e, o, g in zip(items, e5_ranks, oof, gated):
             if it["source"] == "tune" and it.get("paraphrase"):
                 print(f"  {it['id']} {e} / {o} / {g}  {it['question'][:40]}")
-    return {"e5": P.groups(e5_ranks, items), "pool": np.mean([row[3].any() for row, p in zip(rows, para) if p]),
+    return {"e5": P.groups(e5_ranks, items), "e5_gated": P.groups(e5_gated, items), "pool": np.mean([row[3].any() for row, p in zip(rows, para) if p]),
             "pool_all": np.mean([row[3].any() for row in rows]), "oof": P.groups(oof, items), "gated": P.groups(gated, items),
             "sets": {k: (P.groups(o, items), P.groups(g, items)) for k, (o, g) in by_set.items()}}
 
@@ -185,7 +194,8 @@ def combine(a, items, qvecs: dict[str, np.ndarray], svecs: np.ndarray, default_r
 
 
 def show(tag: str, m: dict) -> None:
-    print(f"{tag}: e5 alone {P.fmt(m['e5'])} | pool recall all {m['pool_all']:.3f} para {m['pool']:.3f}")
+    print(f"{tag}: e5 alone {P.fmt(m['e5'])} | gated e5 alone {P.fmt(m['e5_gated'])}")
+    print(f"{'':{len(tag)}}  | pool recall all {m['pool_all']:.3f} para {m['pool']:.3f}")
     print(f"{'':{len(tag)}}  reranker oof {P.fmt(m['oof'])} | gated {P.fmt(m['gated'])}", flush=True)
     for spec, (o, g) in list(m["sets"].items())[1:]:
         print(f"  {spec:40s} oof {P.fmt(o)} | gated {P.fmt(g)}", flush=True)

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, rank_of  # noqa: E402
+from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, rank_of  # noqa: E402,F401  (re-used by finetune_e5_top.py)
 
 from assistant import Assistant, rerank  # noqa: E402
 from assistant.evaluation import _rank  # noqa: E402
