@@ -61,6 +61,10 @@ class RerankModel:
     gate_cov: float | None = None
     # whether the ``sent_*`` features were fitted on the query adapter's vector (query_adapter.py)
     query_adapter: bool = False
+    # whether the pool's sentence side takes the passages with the best sentence cosine *times the city
+    # factor* (a question naming 長門市 draws its nearest sentences from 長門市's plans first) instead of
+    # the best raw cosine (docs/BENCHMARKS.md §9.11)
+    pool_city: bool = False
 
     def gated_out(self, X_all: np.ndarray) -> bool:
         """True when the gate sends this question back to the default order (``X_all``: every FEATURES column)."""
@@ -77,7 +81,7 @@ class RerankModel:
             "features": self.features, "mean": [float(x) for x in self.mean], "scale": [float(x) for x in self.scale],
             "coef": [float(x) for x in self.coef], "search_model": self.search_model, "answer_encoder": self.answer_encoder,
             "pool_fused": self.pool_fused, "pool_sent": self.pool_sent, "gate_cov": self.gate_cov,
-            "query_adapter": self.query_adapter, **self.info,
+            "query_adapter": self.query_adapter, "pool_city": self.pool_city, **self.info,
         }
 
     @classmethod
@@ -92,10 +96,11 @@ class RerankModel:
         gate = d.get("gate_cov")
         if gate is not None and not (isinstance(gate, (int, float)) and math.isfinite(gate)):
             raise ValueError(f"gate_cov must be a number or null, not {gate!r}")
-        keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter")
+        keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter", "pool_city")
         info = {k: v for k, v in d.items() if k not in keys}
         return cls(feats, *arrays, str(d["search_model"]), str(d["answer_encoder"]), int(d.get("pool_fused", POOL_FUSED)),
-                   int(d.get("pool_sent", POOL_SENT)), info, None if gate is None else float(gate), bool(d.get("query_adapter", False)))
+                   int(d.get("pool_sent", POOL_SENT)), info, None if gate is None else float(gate), bool(d.get("query_adapter", False)),
+                   bool(d.get("pool_city", False)))
 
 
 def default_path() -> Path:
@@ -113,10 +118,11 @@ def load(path: Path | str | None = None) -> RerankModel:
         raise RerankModelError(f"reranker coefficients unreadable: {path} ({e}) — rebuild with `{REFIT_COMMAND}`") from None
 
 
-def pool(fused_order: np.ndarray, sent_best: np.ndarray, allowed: np.ndarray, n_fused: int, n_sent: int) -> np.ndarray:
+def pool(fused_order: np.ndarray, sent_best: np.ndarray, allowed: np.ndarray, n_fused: int, n_sent: int,
+         city: np.ndarray | None = None) -> np.ndarray:
     """Candidate positions: the fusion's top ``n_fused`` (already filtered, best first) ∪ the ``n_sent``
-    allowed passages with the best sentence cosine."""
-    s = np.where(allowed, sent_best, -np.inf)
+    allowed passages with the best sentence cosine (times ``city``, the per-passage city factor, when given)."""
+    s = np.where(allowed, sent_best if city is None else sent_best * city, -np.inf)
     k = min(n_sent, int(allowed.sum()))
     near = np.argsort(-s, kind="stable")[:k] if k else np.zeros(0, dtype=np.int64)
     return np.unique(np.concatenate([fused_order[:n_fused], near]).astype(np.int64))

@@ -178,7 +178,7 @@ class Retriever:
         column) for the fitted reranker; ``sent`` are the sentence scores of the vector the model was fitted
         on (adapted or not: ``rerank_model.query_adapter``)."""
         model = self.rerank_model
-        pos = rerank.pool(fused_order, sent, mask, model.pool_fused, model.pool_sent)
+        pos = rerank.pool(fused_order, sent, mask, model.pool_fused, model.pool_sent, city if model.pool_city else None)
         skip = set(qa.municipalities) | {municipality_stem(m) for m in qa.municipalities}
         weights = rerank.term_weights(self.index, qa.words, skip)
         dense = np.zeros(len(self.index.chunks), dtype=np.float32)

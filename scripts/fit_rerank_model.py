@@ -43,13 +43,15 @@ def load_items(qa_path: Path, dev_path: Path) -> list[dict]:
     return [it for it in items if it.get("docs")]
 
 
-def collect(assistant, items: list[dict], pool_fused: int, pool_sent: int, adapted: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+def collect(assistant, items: list[dict], pool_fused: int, pool_sent: int, adapted: bool = False,
+            pool_city: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features of the pool, relevance labels) per question, from the retriever's own fitted path
-    (``adapted``: sentence features from the query adapter's vector)."""
+    (``adapted``: sentence features from the query adapter's vector; ``pool_city``: the pool's sentence
+    side ranked by cosine × city factor)."""
     r = assistant.state.retriever
     n = len(rerank.FEATURES)
     r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
-                                         query_adapter=adapted)
+                                         query_adapter=adapted, pool_city=pool_city)
     r.sentence_mode = "fitted"
     seen: list = []
     inner = r.fitted_pool
@@ -188,6 +190,7 @@ def main() -> None:
     ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
     ap.add_argument("--pool-fused", type=int, default=rerank.POOL_FUSED)
     ap.add_argument("--pool-sent", type=int, default=rerank.POOL_SENT)
+    ap.add_argument("--pool-city", action="store_true", help="rank the pool's sentence side by cosine × city factor")
     ap.add_argument("--features", default=",".join(rerank.FEATURES), help="comma-separated subset of rerank.FEATURES")
     ap.add_argument("--pseudo", type=int, default=0, help="add this many structure pseudo-questions to every training fold")
     ap.add_argument("--pseudo-kinds", default="ict+syn,self+syn,heading+syn", help="kinds from fit_query_adapter.structure_pairs")
@@ -213,7 +216,7 @@ def main() -> None:
             r.query_adapter = query_adapter.QueryAdapter(np.load(args.query_adapter).astype(np.float32), r.answer_encoder.model_id)
         elif r.query_adapter.encoder != r.answer_encoder.model_id:
             raise SystemExit(f"the stored query adapter is for {r.query_adapter.encoder}, not {r.answer_encoder.model_id}")
-    data_all = collect(a, items, args.pool_fused, args.pool_sent, adapted=bool(args.query_adapter))
+    data_all = collect(a, items, args.pool_fused, args.pool_sent, adapted=bool(args.query_adapter), pool_city=args.pool_city)
     data = [(X[:, cols], y) for X, y in data_all]
     max_cov = np.array([float(X[:, rerank.FEATURES.index("cov")].max()) if len(X) else 0.0 for X, _ in data_all])
     extra = []
@@ -263,6 +266,7 @@ def main() -> None:
     model = rerank.RerankModel(
         feats, mean, scale, coef, search_model=r.embedder.model_id, answer_encoder=r.answer_encoder.model_id,
         pool_fused=args.pool_fused, pool_sent=args.pool_sent, gate_cov=gate, query_adapter=bool(args.query_adapter),
+        pool_city=args.pool_city,
         info={
             "method": f"pairwise logistic regression (scikit-learn, C={C}, no intercept), features standardized", "seed": SEED,
             "trained_on": {"tune": sum(it["source"] == "tune" for it in items), "dev": sum(it["source"] == "dev" for it in items)},

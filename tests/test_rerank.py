@@ -48,6 +48,21 @@ def test_pool_is_the_fusion_head_plus_the_nearest_sentences_passages():
     assert rerank.pool(fused_order, sent_best, allowed, 2, 2).tolist() == [1, 2, 3, 4]
 
 
+def test_a_city_weighted_pool_draws_its_sentence_side_from_the_named_city_first():
+    fused_order = np.array([0])
+    sent_best = np.array([0.5, 0.9, 0.8, 0.7])
+    allowed = np.ones(4, dtype=bool)
+    city = np.array([1.0, 0.4, 1.0, 1.0])  # passage 1 is another city's: 0.9 × 0.4 = 0.36
+    assert rerank.pool(fused_order, sent_best, allowed, 1, 2).tolist() == [0, 1, 2]
+    assert rerank.pool(fused_order, sent_best, allowed, 1, 2, city).tolist() == [0, 2, 3]
+
+
+def test_the_pool_city_flag_round_trips_and_defaults_to_the_raw_cosine():
+    d = rerank.load().to_dict()
+    assert rerank.RerankModel.from_dict(d | {"pool_city": True}).pool_city is True
+    assert rerank.RerankModel.from_dict({k: v for k, v in d.items() if k != "pool_city"}).pool_city is False
+
+
 def _signals(r, q):
     qa = r.analyze(q)
     n = len(r.index.chunks)

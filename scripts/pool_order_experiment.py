@@ -1,0 +1,216 @@
+"""Why paraphrased questions miss the top 5, and which pool features order the pool better (issue 10, §9.11).
+
+For every answerable tune + dev question the retriever's own "fitted" path builds the pool (fusion top 30 ∪
+the passages of the 10 nearest e5 sentences, adapted query vector) with the stored features
+(rerank.FEATURES); this script adds candidate features computed here, outside the product, so they can be
+measured before any of them is built into search:
+
+* ``head_cos`` — e5 cosine of the (adapted) query vector to the passage's title + section path, embedded as
+  a passage (one vector per distinct heading string, cached under --cache),
+* ``head_gap`` — the same minus the pool's best,
+* ``rr_fused`` / ``rr_sent`` — reciprocal rank of the passage in the fusion's order / in the best-sentence order,
+* ``sent_plain`` — best sentence cosine of the *plain* query vector minus the corpus's best,
+* ``sent_both`` — max of the adapted and plain best-sentence gaps.
+
+Then (1) a per-item table of the tune paraphrased questions the stored feature set misses at 5 (is a right
+passage in the pool, its out-of-fold rank, and each feature's rank of it within the pool), and (2) the
+out-of-fold R@5 of each feature set, gated as the product gates (5 folds grouped by question, the same
+folds and fit as scripts/fit_rerank_model.py). Never reads the test split.
+
+Options: a wider pool (--pool-fused, --pool-sent), its sentence side by cosine × city factor (--pool-city),
+and training questions above the gate down-weighted (--strong-weight).
+
+    OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py [--sets "base;base+head_cos;..."] [--items]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, rank_of  # noqa: E402,F401  (re-used by finetune_e5_top.py)
+
+from assistant import Assistant, rerank  # noqa: E402
+from assistant.evaluation import _rank  # noqa: E402
+from assistant.japanese import compact  # noqa: E402
+
+BASE = ["bm25", "dense", "sent_gap", "sent2", "cov", "hcov", "muni"]
+EXTRA = ["head_cos", "head_gap", "rr_fused", "rr_sent", "sent_plain", "sent_both"]
+DEFAULT_SETS = [
+    "base", "base+head_cos", "base+head_gap", "base+rr_fused,rr_sent", "base+sent_plain", "base+sent_both",
+    "base+head_gap,rr_sent", "base+head_gap,sent_both", "base+head_gap,rr_fused,rr_sent,sent_both",
+]
+
+
+def heading_text(chunk) -> str:
+    return "\n".join([chunk.title, " › ".join(chunk.section)]).strip()
+
+
+def heading_vectors(r, cache: Path) -> np.ndarray:
+    """Per passage, the e5 passage vector of its title + section path (distinct strings embedded once)."""
+    chunks = r.index.chunks
+    texts = [heading_text(c) for c in chunks]
+    uniq = sorted(set(texts))
+    key = hashlib.sha1((r.answer_encoder.model_id + "\0" + "\0".join(uniq)).encode()).hexdigest()[:16]
+    path = cache / f"heading-{key}.npy"
+    if path.is_file():
+        V = np.load(path)
+    else:
+        V = r.answer_encoder.encode_passages(uniq, show_progress=True)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, V)
+    row = {t: i for i, t in enumerate(uniq)}
+    return V[[row[t] for t in texts]]
+
+
+def collect(a, items, hv: np.ndarray | None, pool_fused: int = 30, pool_sent: int = 10, pool_city: bool = False, adapted: bool = True):
+    """Per question: (pool positions, base feature rows, extra feature rows, labels)."""
+    r = a.state.retriever
+    n = len(rerank.FEATURES)
+    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
+                                         query_adapter=adapted, pool_city=pool_city)
+    r.sentence_mode = "fitted"
+    seen: list = []
+    inner = r.fitted_pool
+
+    def record(qa, bm25, fused_order, mask, sent, city):
+        out = inner(qa, bm25, fused_order, mask, sent, city)
+        seen.append((qa, fused_order, mask, sent, out))
+        return out
+
+    r.fitted_pool = record
+    rows = []
+    chunks = r.index.chunks
+    for it in items:
+        seen.clear()
+        a.search(it["question"], k=10)
+        qa, fused_order, mask, sent, (pos, _, X_all) = seen[-1]
+        q_ad = r.sentence_query_vector(qa.text, adapted)
+        plain = r.sentence_scores(qa.text, adapted=False)
+        head = hv[pos] @ q_ad if hv is not None else np.zeros(len(pos))
+        rank_f = {int(p): i + 1 for i, p in enumerate(fused_order)}
+        s_order = np.argsort(-np.where(mask, sent, -np.inf), kind="stable")
+        rank_s = np.empty(len(sent), dtype=np.int64)
+        rank_s[s_order] = np.arange(1, len(sent) + 1)
+        pmax = float(plain[mask].max())
+        amax = float(sent[mask].max())
+        E = np.column_stack([
+            head, head - head.max(), [1.0 / rank_f.get(int(p), 1e9) for p in pos], 1.0 / rank_s[pos],
+            plain[pos] - pmax, np.maximum(plain[pos] - pmax, sent[pos] - amax),
+        ])
+        ev = [compact(e) for e in it.get("evidence", [])]
+        y = np.array([chunks[i].doc_id in it["docs"] and (not ev or any(e in compact(chunks[i].text) for e in ev)) for i in pos])
+        rows.append((pos, X_all, E, y))
+    r.fitted_pool = inner
+    return rows
+
+
+def columns(spec: str):
+    base, _, extra = spec.partition("+")
+    feats = list(BASE) if base == "base" else base.split(",")
+    feats += [f for f in extra.split(",") if f]
+    return feats
+
+
+def matrix(row, feats):
+    _, X_all, E, _ = row
+    return np.column_stack([X_all[:, rerank.FEATURES.index(f)] if f in rerank.FEATURES else E[:, EXTRA.index(f)] for f in feats])
+
+
+def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.0):
+    folds = np.random.RandomState(SEED).permutation(len(items)) % FOLDS
+    data = [(matrix(row, feats), row[3]) for row in rows]
+    max_cov = np.array([float(row[1][:, rerank.FEATURES.index("cov")].max()) for row in rows])
+    oof, gated = [None] * len(items), [None] * len(items)
+    for k in range(FOLDS):
+        gate = fit_gate(max_cov[folds != k], para[folds != k])
+        train = [i for i in range(len(items)) if folds[i] != k]
+        if weak_weight == 1.0:
+            mean, scale, coef = fit([data[i] for i in train])
+        else:  # questions the gate would send to the model weigh 1, the others weak_weight
+            strong = [data[i] for i in train if max_cov[i] >= gate]
+            mean, scale, coef = fit([data[i] for i in train if max_cov[i] < gate], strong, weak_weight)
+        for i in np.nonzero(folds == k)[0]:
+            X, y = data[i]
+            oof[i] = rank_of(((X - mean) / scale) @ coef, y)
+            gated[i] = oof[i] if max_cov[i] < gate else default_ranks[i]
+    return oof, gated
+
+
+def groups(ranks, items):
+    sel = {
+        "tune": lambda it: it["source"] == "tune", "dev": lambda it: it["source"] == "dev",
+        "para": lambda it: it["source"] == "tune" and it.get("paraphrase"),
+        "other": lambda it: it["source"] == "tune" and not it.get("paraphrase"),
+    }
+    return {g: metrics([x for x, it in zip(ranks, items) if f(it)]) for g, f in sel.items()}
+
+
+def fmt(m):
+    return " / ".join(f"{m[g]['R@5']:.3f}" for g in ("tune", "para", "other", "dev")) + f"  MRR tune {m['tune']['MRR@10']:.3f} dev {m['dev']['MRR@10']:.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--qa", default=str(ROOT / "eval" / "plan_qa.jsonl"))
+    ap.add_argument("--dev", default=str(ROOT.parent / "shared" / "devset" / "qa.jsonl"))
+    ap.add_argument("--cache", default="/tmp/pool_order_cache")
+    ap.add_argument("--sets", default=";".join(DEFAULT_SETS), help="';'-separated feature sets: base[+extra,...] or a,b,c")
+    ap.add_argument("--items", action="store_true", help="print the per-item table of tune paraphrase misses")
+    ap.add_argument("--pool-fused", type=int, default=30)
+    ap.add_argument("--strong-weight", type=float, default=1.0, help="weight of training questions above the gate (1: all alike)")
+    ap.add_argument("--pool-sent", type=int, default=10)
+    ap.add_argument("--pool-city", action="store_true", help="the pool's sentence side ranked by cosine × city factor")
+    args = ap.parse_args()
+
+    items = load_items(Path(args.qa), Path(args.dev))
+    a = Assistant.load(ROOT / "corpus", ROOT / "index")
+    r = a.state.retriever
+    r.sentence_mode = "rerank"
+    default_ranks = [_rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", [])) for it in items]
+    hv = heading_vectors(r, Path(args.cache))
+    rows = collect(a, items, hv, args.pool_fused, args.pool_sent, args.pool_city)
+    print(f"pool: fusion top {args.pool_fused} ∪ {args.pool_sent} best sentences{' × city factor' if args.pool_city else ''}")
+    para = np.array([bool(it.get("paraphrase")) for it in items])
+    print(f"{len(items)} questions (tune {sum(it['source'] == 'tune' for it in items)}, dev {sum(it['source'] == 'dev' for it in items)}, "
+          f"tune paraphrased {int(para.sum())}); pool recall {np.mean([row[3].any() for row in rows]):.3f}, "
+          f"paraphrased {np.mean([row[3].any() for row, p in zip(rows, para) if p]):.3f}")
+    print("R@5 as tune / tune paraphrased / tune other / dev")
+    print(f"{'default rerank':45s} {fmt(groups(default_ranks, items))}")
+    results = {}
+    for spec in args.sets.split(";"):
+        feats = columns(spec)
+        oof, gated = out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight)
+        results[spec] = (oof, gated)
+        print(f"{spec:45s} ungated {fmt(groups(oof, items))}")
+        print(f"{'':45s} gated   {fmt(groups(gated, items))}", flush=True)
+    if args.items:
+        oof, gated = results.get("base", next(iter(results.values())))
+        feats = BASE + EXTRA
+        print("\ntune paraphrased questions, gated rank > 5: per feature, the within-pool rank of the best right passage")
+        print("id  | pool | oof rank | " + " ".join(f"{f[:8]:>8s}" for f in feats))
+        for it, row, g in zip(items, rows, gated):
+            if not (it["source"] == "tune" and it.get("paraphrase")) or (g is not None and g <= 5):
+                continue
+            pos, _, _, y = row
+            M = matrix(row, feats)
+            if not y.any():
+                print(f"{it['id']} | {len(pos):4d} | not in pool | {it['question']}")
+                continue
+            ranks = []
+            for j in range(M.shape[1]):
+                order = np.argsort(-M[:, j], kind="stable")
+                ranks.append(int(np.nonzero(y[order])[0][0]) + 1)
+            print(f"{it['id']} | {len(pos):4d} | {str(g):>8s} | " + " ".join(f"{x:8d}" for x in ranks) + f" | {it['question']}")
+
+
+if __name__ == "__main__":
+    main()
