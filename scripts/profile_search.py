@@ -5,8 +5,8 @@
 Loads the index's current build (no staleness or checksum check) with a ``Retriever`` as the app
 builds it (``scripts/bench_scale.py``'s serve phase), asks every dev-set question once as
 warm-up, then ``--rounds`` times each, timing the stages a ``Retriever.search`` runs: query analysis
-(expansion, ``doc_freq``), the query vector, the dense search, the sparse (BM25) search and the rest
-(fusion, hits). Prints p50/p95 per stage and of whole searches, and the ``doc_freq`` calls per question.
+(expansion, ``doc_freq``), the query vector, the dense search, the sparse (BM25) search (and inside a
+pooled one: summing the selective columns, the candidates' exact scores) and the rest (fusion, hits). Prints p50/p95 per stage and of whole searches, and the ``doc_freq`` calls per question.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
 
     import bench_scale
     from assistant import conversation, core, index
+    from assistant.backends import local
     from assistant.embedding import load_embedder
     from assistant.retrieval import Retriever
 
@@ -58,6 +59,9 @@ def main() -> None:
     timed(r, "query_vector", "query vector")
     timed(r.index, "dense_search", "dense search")
     timed(r.index, "sparse_search", "sparse search")
+    # inside the pooled sparse search (module functions, looked up by name on each call)
+    timed(local, "weighted_column_sum", "  of which: selective columns summed")
+    timed(local, "exact_scores", "  of which: candidates' exact BM25")
     df = loaded.doc_freq
 
     def counting(w):
@@ -77,7 +81,7 @@ def main() -> None:
             total.append(whole)
             for k, v in cur.items():
                 stages.setdefault(k, []).append(v)
-            stages.setdefault("rest", []).append(whole - sum(cur.values()))
+            stages.setdefault("rest", []).append(whole - sum(v for k, v in cur.items() if not k.startswith(" ")))
 
     def pct(v, p):
         v = sorted(v)
