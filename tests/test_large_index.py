@@ -391,3 +391,24 @@ def test_forked_shard_workers_do_not_hang_after_the_parent_ran_torch():
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "4"
+
+
+def test_top_positive_is_the_argpartition_of_the_positive_allowed_scores():
+    """The threshold read off a sample only narrows what is partitioned: the result is the top
+    ``count`` of the positive, allowed scores, whatever the sample says (ties are avoided here)."""
+    from assistant.backends import local
+    from assistant.backends.local import top_positive
+
+    rng = np.random.default_rng(3)
+    for n, zeros, count in [(200_000, 0.03, 2_000), (200_000, 0.999, 2_000), (50_000, 0.5, 100), (1_000, 0.0, 5_000), (10, 1.0, 3)]:
+        scores = rng.permutation(n).astype(np.float32) + 1  # distinct
+        scores[rng.random(n) < zeros] = 0
+        skewed = scores.copy()
+        sampled = slice(None, None, max(1, n // local.TOP_SAMPLE))  # only the sampled positions high: its threshold is too high
+        skewed[sampled] = np.where(skewed[sampled] > 0, skewed[sampled] + 10 * n, 0)
+        for s in (scores, skewed):
+            for mask in (None, rng.random(n) < 0.5):
+                allowed = (s > 0) if mask is None else (s > 0) & mask
+                want = np.flatnonzero(allowed)
+                want = set(want[np.argsort(-s[want])[:count]].tolist())
+                assert set(top_positive(s, count, mask).tolist()) == want, (n, zeros, count)

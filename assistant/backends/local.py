@@ -123,11 +123,9 @@ class LocalBackend:
             return None
         rough = weighted_column_sum(data, indices, indptr, weight, n)  # only ranks candidates
         mask = None if filt.empty else self.mask(filt)
-        matching = np.flatnonzero(rough > 0) if mask is None else np.flatnonzero(mask & (rough > 0))
-        pool = min(len(matching), max(POOL_PER_K * k, POOL_MIN))
-        if pool < k:  # too few selective matches: the plain path (which also pads with zero scores)
+        top = top_positive(rough, max(POOL_PER_K * k, POOL_MIN), mask)
+        if len(top) < k:  # too few selective matches: the plain path (which also pads with zero scores)
             return None
-        top = matching[np.argpartition(-rough[matching], pool - 1)[:pool]]
         ids = np.unique(np.concatenate([top, np.asarray(also, dtype=np.int64)]).astype(np.int64))
         if mask is not None:
             ids = ids[mask[ids]]
@@ -138,6 +136,33 @@ class LocalBackend:
             keep |= np.isin(ids, also)
             ids, exact = ids[keep], exact[keep]
         return ids, exact
+
+
+def top_positive(scores: np.ndarray, count: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``count`` highest positive ``scores`` allowed by ``mask`` (all of them when fewer;
+    in no order; ties at the boundary broken arbitrarily, as ``argpartition`` does).
+
+    Partitioning every matching passage (97 % of a million match some selective token) cost ~10 ms
+    per search; instead a threshold is read off an evenly spaced sample (the value that about twice
+    ``count`` passages should reach) and only the passages reaching it are partitioned. Exact, not
+    a guess: when fewer than ``count`` allowed passages reach the threshold, it falls back to all positive ones."""
+    n = len(scores)
+    step = max(1, n // TOP_SAMPLE)
+    sample = scores[::step]
+    rank = int(2 * count * len(sample) / n) + 8  # the sample's rank that ~2·count passages reach
+    threshold = np.float32(0)
+    if rank < len(sample):
+        threshold = max(threshold, np.partition(sample, len(sample) - rank)[len(sample) - rank])
+    for t in ((threshold, np.float32(0)) if threshold > 0 else (np.float32(0),)):
+        reach = scores >= t if t > 0 else scores > 0
+        if mask is not None:
+            reach &= mask
+        candidates = np.flatnonzero(reach)
+        if len(candidates) >= count or t == 0:
+            break
+    if len(candidates) <= count:
+        return candidates
+    return candidates[np.argpartition(-scores[candidates], count - 1)[:count]]
 
 
 def weighted_column_sum(data, indices, indptr, weights: dict[int, float], n: int) -> np.ndarray:
@@ -188,3 +213,4 @@ POOL_FROM_PASSAGES = 200_000
 COMMON_SHARE = 0.2  # a token in more than this share of the passages is "common"
 POOL_PER_K = 10
 POOL_MIN = 2_000
+TOP_SAMPLE = 16_384  # top_positive's threshold sample
