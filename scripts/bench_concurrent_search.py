@@ -8,7 +8,7 @@ Loads the index's current build (no checksum pass) with a ``Retriever`` as the a
 query vectors: as in bench_scale's serve rows, the cycled questions' query vectors are then cached), then
 for each ``--threads`` T: T threads share that one retriever and together run ``--searches`` searches
 (k = 10, the dev questions cycled, each thread starting at a different question). Prints per-search
-p50 / p95 / max in ms, searches per second, and the load average before and after, one JSON line per T.
+p50 / p95 / max in ms, searches per second, the process's CPU seconds per wall second, and the load average before and after, one JSON line per T.
 """
 
 from __future__ import annotations
@@ -55,15 +55,17 @@ def run(retriever, questions: list[str], threads: int, searches: int) -> dict:
         th.start()
     load0 = os.getloadavg()[0]
     start.wait()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for th in pool:
         th.join()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if errors:
         raise errors[0]
     every = [x for part in lat for x in part]
     return {"threads": threads, "searches": len(every), "p50_ms": percentile(every, 0.5), "p95_ms": percentile(every, 0.95),
             "max_ms": round(max(every), 1), "searches_per_s": round(len(every) / wall, 2), "wall_s": round(wall, 1),
+            # CPU seconds of the whole process per wall second: ~1 means one core's worth (the GIL, or all the share it got)
+            "cores_used": round(cpu / wall, 2),
             "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)], "cores": os.cpu_count(),
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
