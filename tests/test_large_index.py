@@ -412,3 +412,28 @@ def test_top_positive_is_the_argpartition_of_the_positive_allowed_scores():
                 want = np.flatnonzero(allowed)
                 want = set(want[np.argsort(-s[want])[:count]].tolist())
                 assert set(top_positive(s, count, mask).tolist()) == want, (n, zeros, count)
+
+
+def test_the_weighted_column_sum_is_the_column_by_column_sum():
+    """The pooled search's rough score: one sparse product over the named columns equals adding
+    weight × column one column at a time (to float32 rounding: only the order of additions differs),
+    and a column no passage has, or no column at all, adds nothing."""
+    from assistant.backends.local import weighted_column_sum
+
+    rng = np.random.default_rng(5)
+    n, V = 5_000, 40
+    cols = [np.sort(rng.choice(n, size=int(rng.integers(0, 2_000)), replace=False)).astype(np.int32) for _ in range(V)]
+    cols[7] = cols[7][:0]  # an empty column
+    indptr = np.zeros(V + 1, dtype=np.int64)
+    np.cumsum([len(c) for c in cols], out=indptr[1:])
+    indices = np.concatenate(cols)
+    data = rng.random(len(indices)).astype(np.float32)
+    weights = {3: 1.0, 7: 0.5, 11: 0.3, 20: 1.3}
+    want = np.zeros(n, dtype=np.float32)
+    for t, w in weights.items():
+        want[indices[indptr[t]:indptr[t + 1]]] += np.float32(w) * data[indptr[t]:indptr[t + 1]]
+    got = weighted_column_sum(data, indices, indptr, weights, n)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got > 0, want > 0)
+    assert not weighted_column_sum(data, indices, indptr, {7: 1.0}, n).any()
