@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import query_adapter, rerank
+from .columns import CodedColumn
 from .backends import BackendError, Filter, SearchBackend, as_backend
 from .index import SearchIndex
 from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
@@ -60,6 +61,7 @@ class Retriever:
         self._muni = np.array(index.chunk_column("municipality"), dtype=object)
         self._doc = np.array(index.chunk_column("doc_id"), dtype=object)
         self.municipalities = sorted({m for m in set(self._muni.tolist()) if m and m != "不明"})
+        self._muni_coded = CodedColumn(self._muni)  # per-search comparisons by code, not string (columns.py)
         self._position = index.id_positions()  # the index's own map, not a second copy
         self.sentence_weight = SENTENCE_WEIGHT
         self.sentence_mode = SENTENCE_MODE
@@ -228,7 +230,7 @@ class Retriever:
         dense[dense_top] = dense_scores
         mask = np.ones(n, dtype=bool)  # for the "fuse" mode's sentence candidates
         if municipality:
-            mask &= self._muni == municipality
+            mask &= self._muni_coded.equals(municipality)
         if doc_id:
             mask &= self._doc == doc_id
         if filt.exclude:
@@ -281,9 +283,8 @@ class Retriever:
         for passages of unknown city and OTHER_CITY_FACTOR for other cities'."""
         out = np.ones(len(self.index.chunks), dtype=np.float32)
         if qa.municipalities and len(self.municipalities) > 1:
-            named = np.isin(self._muni, qa.municipalities)
-            unknown = self._muni == "不明"
-            out = np.where(named, 1.0, np.where(unknown, UNKNOWN_CITY_FACTOR, OTHER_CITY_FACTOR)).astype(np.float32)
+            factor = {"不明": UNKNOWN_CITY_FACTOR} | {m: 1.0 for m in qa.municipalities}
+            out = self._muni_coded.table(factor, default=OTHER_CITY_FACTOR, dtype=np.float32)
         return out
 
     def _cross_lingual_hits(self, k, bm25, dense, cand, fused, mask, sent, city) -> list[Hit]:

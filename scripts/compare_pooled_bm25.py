@@ -4,8 +4,7 @@
 
 For every question (dev set by default): ``Retriever.search`` (k = 5, the product's settings) with
 ``backends.local.POOL_FROM_PASSAGES`` forcing the plain path and then the pooled one, alternated so both
-see the same load; prints how many top-5 lists are identical (ids in order), the BM25 top-100 overlap,
-and p50/p95 of both. ``--replicate K`` (an index built by ``bench_scale.py --replicate K``, whose passage
+see the same load; prints how many top-5 lists are identical (ids in order), the BM25 top-10 and top-100 overlap, and p50/p95 of both. ``--replicate K`` (an index built by ``bench_scale.py --replicate K``, whose passage
 i has the tokens and vector of passage i mod K): passages are compared as i mod K, since the copies
 tie exactly and either search may return any of them.
 """
@@ -50,7 +49,7 @@ def main() -> None:
     for q in qs:  # warm-up: page cache, query vectors
         r.search(q, k=5)
     lat = {True: [], False: []}
-    same5 = overlap = 0
+    same5 = overlap = overlap10 = 0
     for rnd in range(a.rounds):
         for q in qs:
             got = {}
@@ -69,12 +68,14 @@ def main() -> None:
                     ids, sc = r.index.sparse_search(groups, 100, Filter(), np.zeros(0, dtype=np.int64))
                     top = ids[np.argsort(-sc, kind="stable")[:100]]
                     tops[pooled] = set((top % a.replicate if a.replicate else top).tolist())
+                    tops[(pooled, 10)] = set((top[:10] % a.replicate if a.replicate else top[:10]).tolist())
                 overlap += len(tops[True] & tops[False]) / max(len(tops[False]), 1)
+                overlap10 += len(tops[(True, 10)] & tops[(False, 10)]) / max(len(tops[(False, 10)]), 1)
 
     def pct(v, p):
         v = sorted(v)
         return round(v[int(p * (len(v) - 1))], 1)
-    print(json.dumps({"common_share": local.COMMON_SHARE, "pool_min": local.POOL_MIN, "questions": len(qs), "passages": len(loaded.chunks), "same_top5": same5, "bm25_top100_overlap": round(overlap / len(qs), 3),
+    print(json.dumps({"common_share": local.COMMON_SHARE, "pool_min": local.POOL_MIN, "questions": len(qs), "passages": len(loaded.chunks), "same_top5": same5, "bm25_top10_overlap": round(overlap10 / len(qs), 3), "bm25_top100_overlap": round(overlap / len(qs), 3),
                       "plain_p50_p95_ms": [pct(lat[False], .5), pct(lat[False], .95)], "pooled_p50_p95_ms": [pct(lat[True], .5), pct(lat[True], .95)],
                       "searches_each": len(lat[True])}, ensure_ascii=False))
 

@@ -391,3 +391,49 @@ def test_forked_shard_workers_do_not_hang_after_the_parent_ran_torch():
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "4"
+
+
+def test_top_positive_is_the_argpartition_of_the_positive_allowed_scores():
+    """The threshold read off a sample only narrows what is partitioned: the result is the top
+    ``count`` of the positive, allowed scores, whatever the sample says (ties are avoided here)."""
+    from assistant.backends import local
+    from assistant.backends.local import top_positive
+
+    rng = np.random.default_rng(3)
+    for n, zeros, count in [(200_000, 0.03, 2_000), (200_000, 0.999, 2_000), (50_000, 0.5, 100), (1_000, 0.0, 5_000), (10, 1.0, 3)]:
+        scores = rng.permutation(n).astype(np.float32) + 1  # distinct
+        scores[rng.random(n) < zeros] = 0
+        skewed = scores.copy()
+        sampled = slice(None, None, max(1, n // local.TOP_SAMPLE))  # only the sampled positions high: its threshold is too high
+        skewed[sampled] = np.where(skewed[sampled] > 0, skewed[sampled] + 10 * n, 0)
+        for s in (scores, skewed):
+            for mask in (None, rng.random(n) < 0.5):
+                allowed = (s > 0) if mask is None else (s > 0) & mask
+                want = np.flatnonzero(allowed)
+                want = set(want[np.argsort(-s[want])[:count]].tolist())
+                assert set(top_positive(s, count, mask).tolist()) == want, (n, zeros, count)
+
+
+def test_the_weighted_column_sum_is_the_column_by_column_sum():
+    """The pooled search's rough score: one sparse product over the named columns equals adding
+    weight × column one column at a time (to float32 rounding: only the order of additions differs),
+    and a column no passage has, or no column at all, adds nothing."""
+    from assistant.backends.local import weighted_column_sum
+
+    rng = np.random.default_rng(5)
+    n, V = 5_000, 40
+    cols = [np.sort(rng.choice(n, size=int(rng.integers(0, 2_000)), replace=False)).astype(np.int32) for _ in range(V)]
+    cols[7] = cols[7][:0]  # an empty column
+    indptr = np.zeros(V + 1, dtype=np.int64)
+    np.cumsum([len(c) for c in cols], out=indptr[1:])
+    indices = np.concatenate(cols)
+    data = rng.random(len(indices)).astype(np.float32)
+    weights = {3: 1.0, 7: 0.5, 11: 0.3, 20: 1.3}
+    want = np.zeros(n, dtype=np.float32)
+    for t, w in weights.items():
+        want[indices[indptr[t]:indptr[t + 1]]] += np.float32(w) * data[indptr[t]:indptr[t + 1]]
+    got = weighted_column_sum(data, indices, indptr, weights, n)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(got > 0, want > 0)
+    assert not weighted_column_sum(data, indices, indptr, {7: 1.0}, n).any()
