@@ -301,13 +301,14 @@ def per_source(p: np.ndarray, yq: np.ndarray, src: np.ndarray, th: float) -> dic
     return out
 
 
-def pooled_threshold(data, s_feats, q_feats, max_fr: float, seeds: int, C: float = 1.0, n_boot: int = 200, boot_seed: int = 0):
+def pooled_threshold(data, s_feats, q_feats, max_fr: float, seeds: int, C: float = 1.0, n_boot: int = 200, boot_seed: int = 0,
+                     counted: np.ndarray | None = None):
     """The stable operating point (``operating_point.bagged_fr_threshold``): out-of-fold probabilities
     of ``seeds`` fold seeds pooled, then the mean over bootstrap resamples of the questions of the
     highest threshold with false refusal ≤ ``max_fr``. Returns (threshold, pooled probabilities
     [seeds, n])."""
     ps = np.stack([oof_answerability(data, s_feats, q_feats, seed=s, C=C) for s in range(seeds)])
-    yq = np.array([d["answerable"] for d in data])
+    yq = np.array([d["answerable"] for d in data]) if counted is None else np.asarray(counted, dtype=bool)
     th = operating_point.bagged_fr_threshold(ps.ravel(), np.tile(yq, seeds), max_fr, n_boot=n_boot, seed=boot_seed,
                                              groups=np.tile(np.arange(len(data)), seeds))
     return th, ps
@@ -452,6 +453,9 @@ def main() -> None:
                     help="bagged (default): mean over bootstrap resamples of the highest threshold with out-of-fold false "
                          "refusal ≤ the target, on out-of-fold probabilities pooled over --seeds fold seeds (operating_point.py); "
                          "rule: the earlier two-target choose_threshold on one split")
+    ap.add_argument("--refusal-cost", choices=["right", "answerable"], default="right",
+                    help="which refusals spend the --target-false-refusal budget (bagged rule): those of answerable questions "
+                         "whose out-of-fold answer holds the asked fact (right, default), or of every answerable question")
     ap.add_argument("--seeds", type=int, default=5, help="fold seeds pooled for the bagged threshold")
     ap.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength of the answerability model")
     ap.add_argument("--stability", type=int, default=0, metavar="N",
@@ -509,15 +513,20 @@ def main() -> None:
     # judged by the keyword hit of the composed answers on out-of-fold logits (no refusals)
     r = a.state.retriever
 
-    def composed_hit(choice: str, blend: float = 0.0, ratio: float = 0.75) -> float:
-        ok = 0
+    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75) -> dict[str, bool]:
+        """Per answerable item id: does the answer composed this way hold all its keywords?"""
+        out = {}
         for d, z in ans:
             for c, zz in zip(d["cands"], z):
                 c.logit = zz
             answering.order_by_model(d["cands"], choice, blend)
             text, _cit = answering.compose(answering.choose(list(d["cands"]), r.following_chunks, ratio=ratio))
-            ok += all(japanese.compact(k) in japanese.compact(text) for k in d["item"].get("answer_keywords", []))
-        return ok / max(len(ans), 1)
+            out[d["item"]["id"]] = all(japanese.compact(k) in japanese.compact(text) for k in d["item"].get("answer_keywords", []))
+        return out
+
+    def composed_hit(choice: str, blend: float = 0.0, ratio: float = 0.75) -> float:
+        hits = composed_hits(choice, blend, ratio)
+        return sum(hits.values()) / max(len(ans), 1)
 
     legacy_hit = composed_hit("prior")
     ratio_hits = {ratio: composed_hit("model", ratio=ratio) for ratio in (0.1, 0.2, 0.35, 0.5, 0.75)}
@@ -530,6 +539,10 @@ def main() -> None:
     options += [("model", 0.0, ratio, h) for ratio, h in ratio_hits.items()]
     options += [("blend", b, 0.75, h) for b, h in blend_hits.items()]
     choice, blend, keep_ratio = _least_departure_within_one_se(options, len(ans))
+    # --refusal-cost right: a refusal costs only where the answer would have held the asked fact (an
+    # answerable question answered wrongly is no better off answered — a wrong answer on a city website is
+    # worse than "not found"), so the false-refusal budget is spent on those questions alone
+    right = composed_hits(choice, blend, keep_ratio)
 
     # answerability on out-of-fold sentence logits, itself cross-validated
     # (the bank nearness of a question never sees the question itself, nor, out of fold, its fold)
@@ -557,7 +570,12 @@ def main() -> None:
     if args.threshold_rule == "bagged":
         if BANK_K:
             raise SystemExit("--threshold-rule bagged needs --bank-k 0 (or use --threshold-rule rule)")
-        th, _ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C)
+        counted = None
+        if args.refusal_cost == "right":
+            counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
+            print(f"refusal cost: right answers only ({int(counted.sum())} of {int(yq.sum())} answerable questions "
+                  "hold the asked fact out of fold and count towards the false-refusal budget)")
+        th, _ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
         print(f"threshold: {args.threshold_rule} {th:.4f} over {args.seeds} fold seeds (the one-split rule would give {th_rule:.4f}; "
               f"false refusal ≤ {args.target_false_refusal} on one split at {operating_point.fr_threshold(pq, yq, args.target_false_refusal):.4f})")
     # hedge: answers weaker than the weakest fifth of the answerable training questions
@@ -565,7 +583,11 @@ def main() -> None:
     report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
               "threshold_seeds": args.seeds if args.threshold_rule != "rule" else 1, "threshold_one_split_rule": round(th_rule, 4),
               "C": args.C, "dropped": list(args.drop),
+              "refusal_cost": args.refusal_cost,
               "false_refusal_oof": round(float((pq[yq] < th).mean()), 3)}
+    right_mask = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
+    if right_mask.any():  # refusals that lose an answer holding the asked fact
+        report["false_refusal_oof[right answers]"] = round(float((pq[right_mask] < th).mean()), 3)
     for s in sorted(set(src)):
         neg = (~yq) & (src == s)
         if neg.any():
