@@ -43,18 +43,25 @@ def load_items(qa_path: Path, dev_path: Path) -> list[dict]:
     return [it for it in items if it.get("docs")]
 
 
+def neutral_pool(r, pool_fused: int, pool_sent: int, adapted: bool, pool_city: bool):
+    """Put the retriever in the fitted-pool mode with a zero-weight model of this pool shape (so the
+    pool and its features are computed, and nothing is learnt yet); returns its ``fitted_pool`` method
+    for a caller that records what it sees."""
+    n = len(rerank.FEATURES)
+    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
+                                         query_adapter=adapted, pool_city=pool_city)
+    r.sentence_mode = "fitted"
+    return r.fitted_pool
+
+
 def collect(assistant, items: list[dict], pool_fused: int, pool_sent: int, adapted: bool = False,
             pool_city: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features of the pool, relevance labels) per question, from the retriever's own fitted path
     (``adapted``: sentence features from the query adapter's vector; ``pool_city``: the pool's sentence
     side ranked by cosine × city factor)."""
     r = assistant.state.retriever
-    n = len(rerank.FEATURES)
-    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
-                                         query_adapter=adapted, pool_city=pool_city)
-    r.sentence_mode = "fitted"
+    inner = neutral_pool(r, pool_fused, pool_sent, adapted, pool_city)
     seen: list = []
-    inner = r.fitted_pool
 
     def record(*a, **kw):
         pos, X, _ = out = inner(*a, **kw)

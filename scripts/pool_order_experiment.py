@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, rank_of  # noqa: E402,F401  (re-used by finetune_e5_top.py)
+from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, neutral_pool, rank_of  # noqa: E402,F401  (re-used by finetune_e5_top.py)
 
 from assistant import Assistant, rerank  # noqa: E402
 from assistant.evaluation import _rank  # noqa: E402
@@ -74,12 +74,8 @@ def heading_vectors(r, cache: Path) -> np.ndarray:
 def collect(a, items, hv: np.ndarray | None, pool_fused: int = 30, pool_sent: int = 10, pool_city: bool = False, adapted: bool = True):
     """Per question: (pool positions, base feature rows, extra feature rows, labels)."""
     r = a.state.retriever
-    n = len(rerank.FEATURES)
-    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
-                                         query_adapter=adapted, pool_city=pool_city)
-    r.sentence_mode = "fitted"
+    inner = neutral_pool(r, pool_fused, pool_sent, adapted, pool_city)
     seen: list = []
-    inner = r.fitted_pool
 
     def record(qa, bm25, fused_order, mask, sent, city):
         out = inner(qa, bm25, fused_order, mask, sent, city)
