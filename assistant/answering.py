@@ -42,12 +42,45 @@ CANDIDATE_HITS = 5
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
 REFUSAL_THRESHOLD = 0.22
 DENSE_FLOOR = 0.45
-# Between the refusal threshold and this, the answer is prefixed with HEDGE_TEXT.
+# Between the refusal threshold and this, the answer is led by HEDGE_TEXT (or DETAIL_HEDGE_TEXT).
 HEDGE_THRESHOLD = 0.35
 
 EMPTY_PROMPT = "計画書について知りたいことを入力してください。例:「NPOを立ち上げたい。市はどんな支援をしてくれる？」"
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
 HEDGE_TEXT = "ご質問にぴったり当てはまる記載は見つかりませんでしたが、関連する記述として次の箇所があります。"
+# A hedged answer to a question asking a detail (``asked.plainly_asked_detail``) that none of its lines states
+# (``asked.holds_value``) is a near miss: the plans name the festival, the centre, the committee, but
+# not its date, fee or size. Its lead says which detail the plans lack, so a resident need not read the
+# quoted lines to find that out. One fixed sentence per detail kind; nothing else is added (no contact
+# point or advice the plans do not give).
+DETAIL_HEDGE_TEXT: dict[str, str] = {
+    kind: f"計画書には関連する記述がありますが、ご質問の{what}は書かれていません。関連する箇所は次のとおりです。"
+    for kind, what in {
+        "money": "金額・料金",
+        "date": "日時・日付",
+        "time": "時間（開館時間・受付時間など）",
+        "phone": "電話番号・連絡先",
+        "place": "場所・窓口",
+        "count": "人数・数",
+        "procedure": "手続きの方法（申込み・申請など）",
+    }.items()
+}
+# every lead a hedged answer can start with (``evaluation.is_hedged`` counts an answer led by any)
+HEDGE_LEADS: tuple[str, ...] = (HEDGE_TEXT, *DETAIL_HEDGE_TEXT.values())
+
+
+def hedge_lead(kind: str | None, lines: list[str]) -> str:
+    """The lead of a hedged answer: the sentence naming the asked detail ``kind`` when the question
+    asks one and none of the answer's ``lines`` states a value of that kind; otherwise the generic
+    ``HEDGE_TEXT`` (a question asking no detail, or lines that hold one but fit the question loosely)."""
+    if kind in DETAIL_HEDGE_TEXT and not any(asked.holds_value(kind, line) for line in lines):
+        return DETAIL_HEDGE_TEXT[kind]
+    return HEDGE_TEXT
+
+
+def is_hedge_text(text: str) -> bool:
+    """Whether an answer's text starts with one of the hedged answer's leads (``HEDGE_LEADS``)."""
+    return text.startswith(HEDGE_LEADS)
 
 # --- evidence and sentence choice -------------------------------------------------------------
 
@@ -862,9 +895,9 @@ def answer(
     aspect = followup_aspect(q) if history else None
     if aspect:
         # 「それはいつまで？」: that aspect of the passages the previous answer cited
-        asked = aspect_answer(retriever, aspect, history, query, notes)
-        if asked is not None:
-            return asked
+        by_aspect = aspect_answer(retriever, aspect, history, query, notes)
+        if by_aspect is not None:
+            return by_aspect
     qa = first if query == q else retriever.analyze(query)
     exclude: set[str] = set()
     if wants_more:
@@ -884,8 +917,9 @@ def answer(
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
     if conf < hedge_below:
-        # weak but not absent evidence: say so rather than present a loosely related passage as the answer
-        text = f"{HEDGE_TEXT}\n\n{text}"
+        # weak but not absent evidence: say so rather than present a loosely related passage as the
+        # answer, and name the asked detail when no quoted line states it
+        text = f"{hedge_lead(asked.plainly_asked_detail(qa.text), [c.text for c in chosen])}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
 
 
@@ -977,5 +1011,5 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
         text += "\n\n" + "\n".join(CITY_MISSING_TEXT.format(city=c) for c in missing)
     conf = min(confs)
     if conf < hedge_at:
-        text = f"{HEDGE_TEXT}\n\n{text}"
+        text = f"{hedge_lead(asked.plainly_asked_detail(qa.text), [c.text for c in chosen_all])}\n\n{text}"
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

@@ -75,6 +75,18 @@ def asked_detail(text: str) -> str | None:
     return None
 
 
+# 「どこか」「いつか」「いくつか」 are indefinite (somewhere, some day, some): 「どこかの大学と組んでるの？」
+# asks yes or no, not for a place. Not before ら/ん/所/月 (「いつから」「何か所」 still ask).
+_INDEFINITE_RE = re.compile(r"(?:どこ|いつ|いくつ)か(?![らん所月])")
+
+
+def plainly_asked_detail(text: str) -> str | None:
+    """The detail kind the question asks for, for *saying* the plans lack it (``answering.hedge_lead``):
+    as ``asked_detail``, but an indefinite 「どこか」「いつか」「いくつか」 asks none. ``asked_detail``
+    itself keeps matching them, since the fitted answer model's features are computed from it."""
+    return asked_detail(_INDEFINITE_RE.sub("", text))
+
+
 def holds_value(kind: str | None, sentence: str) -> bool:
     """Whether ``sentence`` states a value of the asked ``kind`` (False when nothing is asked)."""
     rx = DETAIL_VALUE_RES.get(kind or "")

@@ -109,15 +109,15 @@ def assign_splits(items: list[dict[str, Any]], test_share: float = TEST_SHARE) -
 
 
 def is_hedged(ans) -> bool:
-    """A non-refused answer that says it found nothing that fits exactly (answering.HEDGE_TEXT lead),
-    or an Answer that carries its own ``hedged`` flag."""
+    """A non-refused answer that says it found nothing that fits exactly (led by one of
+    ``answering.HEDGE_LEADS``: the generic hedge or the one naming the missing detail), or an Answer
+    that carries its own ``hedged`` flag."""
     flag = getattr(ans, "hedged", None)
     if isinstance(flag, bool):
         return flag and not ans.refused
     from . import answering
 
-    lead = getattr(answering, "HEDGE_TEXT", "")
-    return bool(lead) and not ans.refused and ans.text.startswith(lead)
+    return not ans.refused and answering.is_hedge_text(ans.text)
 
 
 def _share(xs: list[bool]) -> float:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from assistant import answering
+from assistant import answering, asked
 from assistant.answering import CITY_MISSING_TEXT, REFUSAL_TEXT, city_question
 
 CITIES = ["山口市", "長門市", "山陽小野田市", "日南市"]
@@ -82,3 +82,30 @@ def test_a_two_city_question_no_plan_answers_is_refused(bundled_assistant):
 def test_a_city_chosen_in_the_filter_answers_as_a_one_city_question(bundled_local):
     ans = bundled_local.ask("山陽小野田市と長門市のNPO法人の数を比べるとどうなっていますか？", municipality="長門市")
     assert {c.municipality for c in ans.citations} <= {"長門市"}
+
+
+@pytest.fixture
+def hedging(monkeypatch):
+    """Every city's confidence inside the hedge band (above refusal, below the hedge threshold):
+    what is under test is the hedge's words, not which questions hedge."""
+    judge = answering._judge
+
+    def in_hedge_band(retriever, model, qa, hits, weights):
+        cands, _conf, refuse, hedge = judge(retriever, model, qa, hits, weights)
+        return cands, (refuse + hedge) / 2, refuse, hedge
+
+    monkeypatch.setattr(answering, "_judge", in_hedge_band)
+
+
+def test_a_hedged_two_city_answer_without_the_asked_time_says_the_plans_do_not_give_it(bundled_local, hedging):
+    # the plans name 市民活動支援センター but give no opening hours for it in either city
+    ans = bundled_local.ask("山口市と長門市で、市民活動センターの開館時間はそれぞれ何時までですか？")
+    assert not ans.refused
+    assert ans.text.startswith(answering.DETAIL_HEDGE_TEXT["time"] + "\n\n"), ans.text
+    assert not any(asked.holds_value("time", q) for c in ans.citations for q in c.quote)
+
+
+def test_a_hedged_two_city_answer_that_quotes_the_asked_dates_keeps_the_generic_hedge(bundled_local, hedging):
+    ans = bundled_local.ask("日南市と長門市で、協働のまちづくり条例ができたのはそれぞれいつですか？")
+    assert ans.text.startswith(answering.HEDGE_TEXT + "\n\n"), ans.text
+    assert "平成24年7月" in ans.text.replace(" ", "")
