@@ -49,7 +49,7 @@ EMPTY_PROMPT = "計画書について知りたいことを入力してくださ�
 REFUSAL_TEXT = "ご質問の内容は、掲載している計画書からは見つかりませんでした。"
 HEDGE_TEXT = "ご質問にぴったり当てはまる記載は見つかりませんでしたが、関連する記述として次の箇所があります。"
 # A hedged answer to a question asking a detail (``asked.plainly_asked_detail``) that none of its lines states
-# (``asked.holds_value``) is a near miss: the plans name the festival, the centre, the committee, but
+# (``asked.may_hold_value``) is a near miss: the plans name the festival, the centre, the committee, but
 # not its date, fee or size. Its lead says which detail the plans lack, so a resident need not read the
 # quoted lines to find that out. One fixed sentence per detail kind; nothing else is added (no contact
 # point or advice the plans do not give).
@@ -73,7 +73,7 @@ def hedge_lead(kind: str | None, lines: list[str]) -> str:
     """The lead of a hedged answer: the sentence naming the asked detail ``kind`` when the question
     asks one and none of the answer's ``lines`` states a value of that kind; otherwise the generic
     ``HEDGE_TEXT`` (a question asking no detail, or lines that hold one but fit the question loosely)."""
-    if kind in DETAIL_HEDGE_TEXT and not any(asked.holds_value(kind, line) for line in lines):
+    if kind in DETAIL_HEDGE_TEXT and not any(asked.may_hold_value(kind, line) for line in lines):
         return DETAIL_HEDGE_TEXT[kind]
     return HEDGE_TEXT
 

@@ -93,6 +93,22 @@ def holds_value(kind: str | None, sentence: str) -> bool:
     return bool(rx is not None and rx.search(sentence))
 
 
+# Saying a detail is *missing* (``answering.hedge_lead``) must err towards not saying it: a value
+# ``DETAIL_VALUE_RES`` misses but a resident reads as the answer (「40万人を超えるボランティア」: a count
+# in 万) would make the claim false. These wider patterns count too; they are not in ``holds_value``,
+# which the fitted answer model's features are computed from.
+_WIDER_VALUE_RES: dict[str, re.Pattern] = {
+    "count": re.compile(rf"{_DIGIT}[\d,，.０-９]*\s*(?:十|百|千|万|億)+\s*(?:人|名|件|団体|か所|箇所|ヶ所|校|回|台|組|世帯|戸|社)"),
+}
+
+
+def may_hold_value(kind: str | None, sentence: str) -> bool:
+    """Whether ``sentence`` holds, or may hold, a value of ``kind``: ``holds_value`` or a wider pattern
+    (a count in 万 or 億). For claiming a value is absent, not for the answer model's features."""
+    rx = _WIDER_VALUE_RES.get(kind or "")
+    return holds_value(kind, sentence) or bool(rx is not None and rx.search(sentence))
+
+
 # --- finer still: a superlative, an "as of when" ---------------------------------------------
 # These refine the detail without changing ``asked_detail`` (the fitted answer model's features
 # are computed from it): 「満足度が最も高かった施策は？」 asks *which* 施策 has the extreme value of

@@ -136,6 +136,9 @@ def test_every_asked_detail_kind_has_its_own_hedge_lead_naming_what_is_missing()
         # a line states a value of the asked kind, loosely fitting: the generic hedge, not "not written"
         ("date", ["「みなと市民まつり」を毎年10月に開催しています。"], answering.HEDGE_TEXT),
         ("phone", ["協働推進課（電話 0837-23-1234）が担当します。"], answering.HEDGE_TEXT),
+        # a count in 万 is a count: never say 「人数・数は書かれていません」 over 「40万人を超える」
+        ("count", ["県内においては40万人を超えるボランティアの参加と協力がありました。"], answering.HEDGE_TEXT),
+        ("count", ["多くのボランティアが参加しています。"], answering.DETAIL_HEDGE_TEXT["count"]),
         # the question asks no particular detail: the generic hedge
         (None, ["市民団体と市が協働して「みなと市民まつり」を開催しています。"], answering.HEDGE_TEXT),
     ],
@@ -210,3 +213,19 @@ def test_a_hedged_question_asking_no_detail_keeps_the_generic_hedge(festival_cor
 )
 def test_the_detail_a_hedge_may_call_missing_is_only_one_plainly_asked(question, kind):
     assert asked.plainly_asked_detail(question) == kind
+
+
+@pytest.mark.parametrize(
+    "kind, sentence, may",
+    [
+        ("count", "40万人を超えるボランティアが参加しました。", True),
+        ("count", "約1億人", True),
+        ("count", "30人が参加しました。", True),  # what holds_value already finds
+        ("count", "多くの市民が参加しました。", False),
+        ("date", "毎年10月に開催します。", True),
+        (None, "30人が参加しました。", False),
+    ],
+)
+def test_a_value_may_be_held_wider_than_the_model_features_see(kind, sentence, may):
+    assert asked.may_hold_value(kind, sentence) == may
+    assert asked.holds_value(kind, sentence) <= may  # never narrower than holds_value
