@@ -24,6 +24,10 @@ from assistant import Assistant, answering, asked
         ("子育て講座は何歳の子どもが対象ですか？", "count"),
         ("手引きは何ページありますか？", "count"),
         ("地域自治区は何年度から始まりますか？", "date"),
+        # how often is a count of times, not a date (「何年に」 alone asks a year)
+        ("橋りょうの定期点検は何年に1回行いますか？", "count"),
+        ("計画は何年ごとに見直しますか？", "count"),
+        ("条例は何年に制定されましたか？", "date"),
         # no particular detail: what the plans say about something
         ("市民協働とは？", None),
         ("NPOを始めるには？", None),
@@ -44,6 +48,8 @@ def test_the_detail_a_question_asks_for(question, kind):
         ("count", "各まちづくりの主体や有識者等で構成された推進委員会で検証します。", False),
         ("count", "3歳から5歳までの子どもと保護者が対象です。", True),
         ("count", "平成20年に協議会が設立された。", False),  # a year is a date, not a count
+        ("count", "橋りょうの定期点検は5年に1回、近接目視により行います。", True),
+        ("count", "計画は5年ごとに見直します。", True),
         ("date", "毎年10月第2日曜日に市民まつりを開催しています。", True),
         ("date", "市民まつりを開催しています。", False),
         ("time", "開館時間は午前9時から午後10時までです。", True),
@@ -207,6 +213,10 @@ def test_a_hedged_question_asking_no_detail_keeps_the_generic_hedge(festival_cor
         # a plain ask is the same as asked_detail's
         ("市民まつりはいつ開かれますか？", "date"),
         ("地域自治区は何年度から始まりますか？", "date"),
+        # how often is a count of times, not a date (「何年に」 alone asks a year)
+        ("橋りょうの定期点検は何年に1回行いますか？", "count"),
+        ("計画は何年ごとに見直しますか？", "count"),
+        ("条例は何年に制定されましたか？", "date"),
         ("子育て相談はどこでできますか？", "place"),
         ("講座は何か所で開かれますか？", "count"),
     ],
