@@ -78,6 +78,11 @@ def hedge_lead(kind: str | None, lines: list[str]) -> str:
     return HEDGE_TEXT
 
 
+def _hedged(text: str, qa: QueryAnalysis, chosen: list["_Candidate"]) -> str:
+    """An answer's text led by its hedge (``hedge_lead`` for the question's plainly asked detail)."""
+    return f"{hedge_lead(asked.plainly_asked_detail(qa.text), [c.text for c in chosen])}\n\n{text}"
+
+
 def is_hedge_text(text: str) -> bool:
     """Whether an answer's text starts with one of the hedged answer's leads (``HEDGE_LEADS``)."""
     return text.startswith(HEDGE_LEADS)
@@ -423,7 +428,7 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
     in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
     cands = _candidates(hits, qa, weights)
     qb = _question_bigrams(qa)
-    asked = asked_type(qa)
+    atype = asked_type(qa)
     top = hits[0].fusion_score if hits else 1.0
     pos_of = retriever._position
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
@@ -449,8 +454,8 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "cov": cov,
             "cov_ctx": cov_ctx,
             "bigram": _bigram_share(qb, c.text),
-            "type": 1.0 if _type_bonus(asked, c.text) else 0.0,
-            "heading": 1.0 if _is_heading_like(c.text, c.hit.section, asked) else 0.0,
+            "type": 1.0 if _type_bonus(atype, c.text) else 0.0,
+            "heading": 1.0 if _is_heading_like(c.text, c.hit.section, atype) else 0.0,
             "row_other": 1.0 if _row_about_something_else(c.text, weights) else 0.0,
             "intro": 1.0 if _introduces_list(c.text, [x for x, _l in sents[c.position + 1 : c.position + 2]]) else 0.0,
             "names_city": 1.0 if qa.municipalities and any(m in c.text for m in named) else 0.0,
@@ -919,7 +924,7 @@ def answer(
     if conf < hedge_below:
         # weak but not absent evidence: say so rather than present a loosely related passage as the
         # answer, and name the asked detail when no quoted line states it
-        text = f"{hedge_lead(asked.plainly_asked_detail(qa.text), [c.text for c in chosen])}\n\n{text}"
+        text = _hedged(text, qa, chosen)
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
 
 
@@ -1011,5 +1016,5 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
         text += "\n\n" + "\n".join(CITY_MISSING_TEXT.format(city=c) for c in missing)
     conf = min(confs)
     if conf < hedge_at:
-        text = f"{hedge_lead(asked.plainly_asked_detail(qa.text), [c.text for c in chosen_all])}\n\n{text}"
+        text = _hedged(text, qa, chosen_all)
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)

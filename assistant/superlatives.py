@@ -186,8 +186,9 @@ def prefer(cands: list, question: str) -> None:
     if sup is None or (sup.quantity is None and sup.subject is None) or not cands:
         return
     tiers = []
+    split: dict[int, list[str]] = {}  # each passage split once, however many of its sentences are candidates
     for c in cands:
-        sents = [s for s in japanese.split_sentences(c.hit.text)]
+        sents = split.setdefault(id(c.hit), japanese.split_sentences(c.hit.text))
         tiers.append(tier(sup, c.text, sents, c.position, c.hit.section) if c.position < len(sents) else 0)
     if not any(tiers):
         return
