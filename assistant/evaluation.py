@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .japanese import compact
+from .japanese import compact, content_words
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,19 @@ def _retrieval_metrics(ranks: list[int | None]) -> dict[str, float]:
         "R@10": sum(1 for r in ranks if r and r <= 10) / n,
         "MRR@10": sum(1 / r for r in ranks if r and r <= 10) / n,
     }
+
+
+# Municipality names and the bare 市/町 do not count as shared words (eval/README.md).
+PARAPHRASE_IGNORED_WORDS = frozenset({"山陽小野田", "山口", "長門", "日南", "市", "町"})
+
+
+def is_paraphrase(question: str, passages: Iterable[str]) -> bool:
+    """True when the question shares no content word (lemma) with any of the passages holding its
+    evidence — the eval README's rule for ``paraphrase``, computed, never judged by eye."""
+    words: set[str] = set()
+    for text in passages:
+        words |= set(content_words(text))
+    return not ((set(content_words(question)) - PARAPHRASE_IGNORED_WORDS) & words)
 
 
 SPLITS = ("tune", "test")
