@@ -65,6 +65,9 @@ class RerankModel:
     # factor* (a question naming 長門市 draws its nearest sentences from 長門市's plans first) instead of
     # the best raw cosine (docs/BENCHMARKS.md §9.11)
     pool_city: bool = False
+    # whether the coefficients also weigh the pairwise products of the standardized features (``crossed``):
+    # a linear order cannot let one signal count only when another is high (docs/BENCHMARKS.md §9.13)
+    crosses: bool = False
 
     def gated_out(self, X_all: np.ndarray) -> bool:
         """True when the gate sends this question back to the default order (``X_all``: every FEATURES column)."""
@@ -74,14 +77,15 @@ class RerankModel:
 
     def scores(self, X: np.ndarray) -> np.ndarray:
         """Pairwise-logistic scores (higher ranks first; only differences within one query mean anything)."""
-        return ((X - self.mean) / self.scale) @ self.coef
+        Z = (X - self.mean) / self.scale
+        return (crossed(Z) if self.crosses else Z) @ self.coef
 
     def to_dict(self) -> dict:
         return {
             "features": self.features, "mean": [float(x) for x in self.mean], "scale": [float(x) for x in self.scale],
             "coef": [float(x) for x in self.coef], "search_model": self.search_model, "answer_encoder": self.answer_encoder,
             "pool_fused": self.pool_fused, "pool_sent": self.pool_sent, "gate_cov": self.gate_cov,
-            "query_adapter": self.query_adapter, "pool_city": self.pool_city, **self.info,
+            "query_adapter": self.query_adapter, "pool_city": self.pool_city, "crosses": self.crosses, **self.info,
         }
 
     @classmethod
@@ -91,16 +95,35 @@ class RerankModel:
         if unknown:
             raise ValueError(f"unknown features {sorted(unknown)}")
         arrays = [np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-        if any(a.shape != (len(feats),) or not np.all(np.isfinite(a)) for a in arrays) or np.any(arrays[1] <= 0):
-            raise ValueError("mean/scale/coef must be finite, one per feature, scales positive")
+        crosses = d.get("crosses", False)
+        if not isinstance(crosses, bool):
+            raise ValueError(f"crosses must be true or false, not {crosses!r}")
+        n_coef = n_crossed(len(feats)) if crosses else len(feats)
+        if (any(a.shape != (len(feats),) for a in arrays[:2]) or arrays[2].shape != (n_coef,)
+                or not all(np.all(np.isfinite(a)) for a in arrays) or np.any(arrays[1] <= 0)):
+            raise ValueError(f"mean/scale must be finite, one per feature, scales positive; coef finite, {n_coef} of them")
         gate = d.get("gate_cov")
         if gate is not None and not (isinstance(gate, (int, float)) and math.isfinite(gate)):
             raise ValueError(f"gate_cov must be a number or null, not {gate!r}")
-        keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter", "pool_city")
+        keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter",
+                "pool_city", "crosses")
         info = {k: v for k, v in d.items() if k not in keys}
         return cls(feats, *arrays, str(d["search_model"]), str(d["answer_encoder"]), int(d.get("pool_fused", POOL_FUSED)),
                    int(d.get("pool_sent", POOL_SENT)), info, None if gate is None else float(gate), bool(d.get("query_adapter", False)),
-                   bool(d.get("pool_city", False)))
+                   bool(d.get("pool_city", False)), crosses)
+
+
+def crossed(Z: np.ndarray) -> np.ndarray:
+    """The standardized feature rows ``Z`` followed by the product of every pair of columns i ≤ j (squares
+    included), in a fixed order: a quadratic score that is still one coefficient vector."""
+    n = Z.shape[1]
+    i, j = np.triu_indices(n)
+    return np.hstack([Z, Z[:, i] * Z[:, j]])
+
+
+def n_crossed(n: int) -> int:
+    """How many columns ``crossed`` gives ``n`` features."""
+    return n + n * (n + 1) // 2
 
 
 def default_path() -> Path:

@@ -1,11 +1,21 @@
-"""Fit the search reranker (assistant/rerank.py) on the tune split + dev set, reproducibly.
+"""Fit the search reranker (assistant/rerank.py) on the tune split + dev set + training questions, reproducibly.
 
 For every answerable question the retriever's own "fitted" path builds the pool (fusion top 30 ∪ the
 passages of the 10 nearest e5 sentences) and the per-candidate features; a passage is relevant when it is
 in one of the item's documents and contains one of its evidence strings (evaluation._rank's rule). A
-*pairwise* logistic model (relevant − irrelevant feature differences of one question, no intercept,
-each question weighing the same) is fitted with scikit-learn; 5 folds grouped by question give the
-out-of-fold R@1 / R@5 / MRR@10 that are stored with the coefficients. Never reads the test split.
+*pairwise* logistic model (relevant − irrelevant feature differences of one question, no intercept) is
+fitted with scikit-learn; 5 folds grouped by question give the out-of-fold R@1 / R@5 / MRR@10 that are
+stored with the coefficients. Never reads the test split.
+
+**Training questions** (``--train``, by default ``scripts/data/plan_train/*.jsonl`` and
+``scripts/data/in_scope_train.jsonl``: questions written from the plans, most of them paraphrased, source
+``train``) are added to the fit of every fold; they are never evaluated on — the out-of-fold figures are
+for the tune and dev questions only. Why: §9.11 of docs/BENCHMARKS.md found the order over 177 tune + dev
+questions at its ceiling and named many more lexically weak training questions as a way forward. With
+``--guard passage`` (default) a training question is left out of a fold's fit when one of its right
+passages is a right passage of a question held out in that fold, or its wording nearly copies one
+(character-bigram Jaccard ≥ 0.6): the out-of-fold figure then never rewards a training question written
+about the very passage being ranked.
 
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --write    # also store assistant/data/rerank_model.json
@@ -29,18 +39,99 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
 
 from assistant import Assistant, rerank  # noqa: E402
-from assistant.evaluation import _rank, load_qa  # noqa: E402
+from assistant.evaluation import _rank, is_paraphrase, load_qa  # noqa: E402
 from assistant.japanese import compact  # noqa: E402
 
 SEED = 0
 FOLDS = 5
 C = 1.0
+TRAIN_FILES = ["scripts/data/plan_train/*.jsonl", "scripts/data/in_scope_train.jsonl"]
+NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
 
 
-def load_items(qa_path: Path, dev_path: Path) -> list[dict]:
+def train_paths(specs: list[str]) -> list[Path]:
+    """Files named by ``specs`` (paths or globs relative to the repository), sorted, each once."""
+    out: list[Path] = []
+    for spec in specs:
+        hits = sorted(ROOT.glob(spec)) if any(ch in spec for ch in "*?[") else [ROOT / spec]
+        out += [p for p in hits if p.is_file() and p not in out]
+    return out
+
+
+def load_items(qa_path: Path, dev_path: Path, train: list[Path] = ()) -> list[dict]:
+    """Answerable tune and dev items (sources ``tune`` / ``dev``), then the answerable items of the
+    training files (source ``train``, never evaluated on). A training line that is not a JSON object with
+    a question is one clear error naming the file and line."""
     items = [it | {"source": "tune"} for it in load_qa(qa_path, "tune")]
     items += [json.loads(x) | {"source": "dev"} for x in dev_path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    for path in train:
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                it = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{n}: not JSON ({e})") from None
+            if not isinstance(it, dict) or not isinstance(it.get("question"), str):
+                raise SystemExit(f"{path}:{n}: a training item must be a JSON object with a question")
+            items.append(it | {"source": "train", "file": path.name})
     return [it for it in items if it.get("docs")]
+
+
+def relevant_positions(items: list[dict], chunks) -> list[frozenset[int]]:
+    """Per item, every passage position that counts as right (in one of its documents, holding one of its
+    evidence strings) — over the whole index, not only the pool."""
+    texts = [compact(c.text) for c in chunks]
+    out = []
+    for it in items:
+        ev = [compact(e) for e in it.get("evidence", [])]
+        out.append(frozenset(i for i, c in enumerate(chunks) if c.doc_id in it["docs"] and (not ev or any(e in texts[i] for e in ev))))
+    return out
+
+
+def label_paraphrases(items: list[dict], rel: list[frozenset[int]], chunks) -> None:
+    """Give a training item without a ``paraphrase`` flag the eval README's computed one (the question
+    shares no content word with its right passages: evaluation.is_paraphrase)."""
+    for it, pos in zip(items, rel):
+        if it["source"] == "train" and "paraphrase" not in it:
+            it["paraphrase"] = is_paraphrase(it["question"], [chunks[i].text for i in pos])
+
+
+def _bigrams(text: str) -> set[str]:
+    t = compact(text)
+    return {t[i:i + 2] for i in range(len(t) - 1)} or {t}
+
+
+def fold_of(items: list[dict]) -> np.ndarray:
+    """The fold of each tune / dev item — the permutation used before training questions existed, so
+    figures stay comparable — and -1 for a training item (fitted in every fold, evaluated in none)."""
+    ev = [i for i, it in enumerate(items) if it["source"] != "train"]
+    folds = np.full(len(items), -1)
+    folds[ev] = np.random.RandomState(SEED).permutation(len(ev)) % FOLDS
+    return folds
+
+
+def fit_rows(items: list[dict], folds: np.ndarray, k: int, rel: list[frozenset[int]], guard: str = "passage",
+             use: np.ndarray | None = None) -> np.ndarray:
+    """Which items fold ``k``'s model is fitted on: the tune / dev items of the other folds and the training
+    items (those in ``use``, default all), less — with ``guard="passage"`` — any training item that shares a
+    right passage with a question held out in fold ``k`` or nearly copies its wording."""
+    fit = (folds != k) & (folds >= 0)
+    train = np.array([it["source"] == "train" for it in items]) & (np.ones(len(items), bool) if use is None else use)
+    if guard == "passage":
+        held = [i for i in np.nonzero(folds == k)[0]]
+        held_pos = frozenset().union(*(rel[i] for i in held)) if held else frozenset()
+        held_bg = [_bigrams(items[i]["question"]) for i in held]
+        for i in np.nonzero(train)[0]:
+            if rel[i] & held_pos:
+                train[i] = False
+                continue
+            bg = _bigrams(items[i]["question"])
+            if any(len(bg & h) / max(len(bg | h), 1) >= NEAR_COPY for h in held_bg):
+                train[i] = False
+    elif guard != "none":
+        raise ValueError(f"guard must be 'passage' or 'none', not {guard!r}")
+    return fit | train
 
 
 def neutral_pool(r, pool_fused: int, pool_sent: int, adapted: bool, pool_city: bool):
@@ -69,8 +160,10 @@ def collect(assistant, items: list[dict], pool_fused: int, pool_sent: int, adapt
         return out
 
     r.fitted_pool = record
+    from tqdm import tqdm
+
     out = []
-    for it in items:
+    for it in tqdm(items, desc="pools", mininterval=2):
         seen.clear()
         assistant.search(it["question"], k=10)
         if not seen:
@@ -142,10 +235,13 @@ def _pools(assistant, items, pool_fused, pool_sent):
     return Xs, ys
 
 
-def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray, np.ndarray]] = (), extra_weight: float = 1.0):
-    """Pairwise logistic fit on ``data`` and ``extra`` (each pair of ``extra`` weighs ``extra_weight``)."""
+def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray, np.ndarray]] = (), extra_weight: float = 1.0,
+        kind: str = "linear"):
+    """Pairwise logistic fit on ``data`` and ``extra`` (each pair of ``extra`` weighs ``extra_weight``):
+    (mean, scale, coef) over the standardized features (``kind="linear"``) or over them and their
+    pairwise products (``kind="cross"``, rerank.crossed)."""
     data = list(data)
-    X = np.concatenate([d[0] for d in data])
+    X = np.concatenate([d[0] for d in data] + [d[0] for d in extra])
     mean, scale = X.mean(0), X.std(0)
     scale[scale < 1e-9] = 1.0
     diffs, weights = [], []
@@ -153,6 +249,8 @@ def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray,
         for Xi, yi in group:
             if yi.any() and (~yi).any():
                 Z = (Xi - mean) / scale
+                if kind == "cross":
+                    Z = rerank.crossed(Z)
                 for p in Z[yi]:
                     diffs.append((p - Z[~yi]) / yi.sum())
                     weights.append(np.full(int((~yi).sum()), w))
@@ -160,6 +258,42 @@ def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray,
     m = LogisticRegression(C=C, fit_intercept=False, max_iter=5000).fit(
         np.concatenate([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))], sample_weight=np.r_[sw, sw])
     return mean, scale, m.coef_[0]
+
+
+def score(X: np.ndarray, fitted, kind: str = "linear") -> np.ndarray:
+    """Scores of one pool's rows under a ``fit`` result (or a ``fit_hgb`` model, ``kind="hgb"``)."""
+    if kind == "hgb":
+        return fitted.decision_function(_pool_relative(X))
+    mean, scale, coef = fitted
+    Z = (X - mean) / scale
+    return (rerank.crossed(Z) if kind == "cross" else Z) @ coef
+
+
+def _pool_relative(X: np.ndarray) -> np.ndarray:
+    """Each feature and its gap to the pool's best: a pointwise model sees where a candidate stands
+    within its own question's pool, which the pairwise fit gets from the differences."""
+    return np.hstack([X, X - X.max(0)]) if len(X) else np.zeros((0, 2 * X.shape[1]))
+
+
+def fit_hgb(data, extra=(), extra_weight: float = 1.0):
+    """A pointwise gradient-boosted classifier (scikit-learn HistGradientBoosting, seeded) on relevant vs
+    not, every question weighing the same in total; scores are its log-odds (measured only)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    Xs, ys, ws = [], [], []
+    for w, group in ((1.0, list(data)), (extra_weight, list(extra))):
+        for Xi, yi in group:
+            if yi.any() and (~yi).any():
+                Xs.append(_pool_relative(Xi))
+                ys.append(yi)
+                ws.append(np.where(yi, 0.5 / yi.sum(), 0.5 / (~yi).sum()) * w)
+    m = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=20,
+                                       l2_regularization=1.0, random_state=SEED)
+    return m.fit(np.concatenate(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws) * 100)
+
+
+def fit_kind(kind: str, data, extra=(), extra_weight: float = 1.0):
+    return fit_hgb(data, extra, extra_weight) if kind == "hgb" else fit(data, extra, extra_weight, kind)
 
 
 def fit_gate(max_cov: np.ndarray, paraphrase: np.ndarray) -> float:
@@ -191,10 +325,62 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     }
 
 
+def subset(items: list[dict], frac: float) -> np.ndarray:
+    """The training items a ``frac`` share keeps: the first ``round(frac · n)`` of one seeded permutation
+    of them (so a smaller share is part of every larger one: a training-size curve)."""
+    train = np.array([it["source"] == "train" for it in items])
+    idx = np.nonzero(train)[0]
+    keep = idx[np.random.RandomState(SEED).permutation(len(idx))[: int(round(frac * len(idx)))]]
+    use = np.zeros(len(items), dtype=bool)
+    use[keep] = True
+    return use
+
+
+def by_group(ranks: list, items: list[dict]) -> dict:
+    """Metrics of the tune and dev questions (never the training ones)."""
+    pick = {
+        "all": lambda it: it["source"] != "train", "tune": lambda it: it["source"] == "tune", "dev": lambda it: it["source"] == "dev",
+        "tune_paraphrased": lambda it: it["source"] == "tune" and it.get("paraphrase"),
+        "tune_other": lambda it: it["source"] == "tune" and not it.get("paraphrase"),
+    }
+    return {g: metrics([x for x, it in zip(ranks, items) if f(it)]) for g, f in pick.items()}
+
+
+def out_of_fold(data, items, rel, max_cov, para, default_ranks=None, *, kind="linear", use=None, guard="passage",
+                train_weight: float = 1.0, gate_train: bool = False):
+    """Out-of-fold ranks of every tune / dev item (None for training items): ungated, and gated as the
+    product gates (``default_ranks`` above the gate; the gate fitted on the paraphrase labels of the
+    fold's own fitting questions, training ones too with ``gate_train``), and the fold gates."""
+    folds = fold_of(items)
+    train = np.array([it["source"] == "train" for it in items])
+    use = train if use is None else use
+    oof, gated, gates = [None] * len(items), [None] * len(items), []
+    for k in range(FOLDS):
+        rows = fit_rows(items, folds, k, rel, guard, use)
+        fitted = fit_kind(kind, [data[i] for i in np.nonzero(rows & ~train)[0]], [data[i] for i in np.nonzero(rows & train)[0]], train_weight)
+        gate_rows = rows if gate_train else rows & ~train
+        gate = fit_gate(max_cov[gate_rows], para[gate_rows]) if default_ranks is not None else None
+        gates.append(gate)
+        for i in np.nonzero(folds == k)[0]:
+            X, y = data[i]
+            oof[i] = rank_of(score(X, fitted, kind), y)
+            if default_ranks is not None:
+                gated[i] = oof[i] if max_cov[i] < gate else default_ranks[i]
+    return oof, gated, gates
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--qa", default=str(ROOT / "eval" / "plan_qa.jsonl"))
     ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
+    ap.add_argument("--train", nargs="*", default=TRAIN_FILES, help="training question files or globs (relative to the repository; "
+                    "none: tune + dev only)")
+    ap.add_argument("--train-frac", type=float, default=1.0, help="share of the training questions used (seeded; the training-size curve)")
+    ap.add_argument("--train-weight", type=float, default=1.0, help="weight of one training question's pairs against a tune / dev question's")
+    ap.add_argument("--guard", choices=("passage", "none"), default="passage", help="leave out of a fold's fit the training questions "
+                    "sharing a right passage with (or nearly copying) a held-out question")
+    ap.add_argument("--model", choices=("linear", "cross", "hgb"), default="linear", help="linear: pairwise logistic; cross: the same over the "
+                    "features and their pairwise products; hgb: pointwise gradient boosting (measured only, not storable)")
     ap.add_argument("--pool-fused", type=int, default=rerank.POOL_FUSED)
     ap.add_argument("--pool-sent", type=int, default=rerank.POOL_SENT)
     ap.add_argument("--pool-city", action="store_true", help="rank the pool's sentence side by cosine × city factor")
@@ -206,16 +392,30 @@ def main() -> None:
     ap.add_argument("--query-adapter", default="", help="'stored' (assistant/data, scripts/fit_query_adapter.py --write) or a W .npy "
                     "(--save-w): sentence features from the adapted query vector")
     ap.add_argument("--gate", action="store_true", help="fit the gate of the 'gated' search mode and report it out of fold")
+    ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--write", action="store_true", help=f"store the fit in assistant/data/{rerank.MODEL_FILE}")
     args = ap.parse_args()
+    if args.write and args.model == "hgb":
+        raise SystemExit("--model hgb is measured only: the product stores a linear or crossed pairwise model")
+    if args.pseudo and args.train:
+        raise SystemExit("--pseudo and training questions together are not supported: pass --train with no files")
     feats = args.features.split(",")
     cols = [rerank.FEATURES.index(f) for f in feats]
 
-    items = load_items(Path(args.qa), Path(args.dev))
+    files = train_paths(args.train)
+    items = load_items(Path(args.qa), Path(args.dev), files)
     a = Assistant.load(ROOT / "corpus", ROOT / "index")
     r = a.state.retriever
+    chunks = r.index.chunks
+    rel = relevant_positions(items, chunks)
+    label_paraphrases(items, rel, chunks)
+    is_train = np.array([it["source"] == "train" for it in items])
+    print(f"questions: tune {sum(it['source'] == 'tune' for it in items)}, dev {sum(it['source'] == 'dev' for it in items)}, "
+          f"training {int(is_train.sum())} from {len(files)} file(s) ({sum(bool(it.get('paraphrase')) for it, t in zip(items, is_train) if t)} "
+          f"paraphrased; used: {args.train_frac:g} of them)", flush=True)
     r.sentence_mode = "rerank"  # what the gate falls back to
-    default_ranks = [_rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", [])) for it in items] if args.gate else []
+    default_ranks = [None if it["source"] == "train" else _rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", []))
+                     for it in items] if args.gate else None
     if args.query_adapter:
         from assistant import query_adapter
 
@@ -226,58 +426,58 @@ def main() -> None:
     data_all = collect(a, items, args.pool_fused, args.pool_sent, adapted=bool(args.query_adapter), pool_city=args.pool_city)
     data = [(X[:, cols], y) for X, y in data_all]
     max_cov = np.array([float(X[:, rerank.FEATURES.index("cov")].max()) if len(X) else 0.0 for X, _ in data_all])
-    extra = []
+    para = np.array([bool(it.get("paraphrase")) for it in items])
+    use = subset(items, args.train_frac)
+    print(f"pool recall: tune + dev {np.mean([y.any() for (_, y), t in zip(data, is_train) if not t]):.3f}, "
+          f"training {np.mean([y.any() for (_, y), t in zip(data, is_train) if t]) if is_train.any() else float('nan'):.3f}", flush=True)
     if args.pseudo:
         p_items = pseudo_items(a, args.pseudo, set(args.pseudo_kinds.split(",")))
-        extra = [(X[:, cols], y) for X, y in collect_pseudo(a, p_items, args.pool_fused, args.pool_sent, Path(args.pseudo_cache) if args.pseudo_cache else None)]
-        print(f"pseudo-questions: {len(extra)}, their passage in the pool: {np.mean([y.any() for _, y in extra]):.3f}", flush=True)
+        data += [(X[:, cols], y) for X, y in collect_pseudo(a, p_items, args.pool_fused, args.pool_sent, Path(args.pseudo_cache) if args.pseudo_cache else None)]
+        items += [it | {"source": "train"} for it in p_items]
+        rel += [frozenset([it["passage"]]) for it in p_items]
+        max_cov = np.r_[max_cov, np.zeros(len(p_items))]
+        para = np.r_[para, np.zeros(len(p_items), dtype=bool)]
+        use = np.r_[use, np.ones(len(p_items), dtype=bool)]
+        default_ranks = None if default_ranks is None else default_ranks + [None] * len(p_items)
+        args.train_weight = args.pseudo_weight
+        print(f"pseudo-questions: {len(p_items)}, their passage in the pool: {np.mean([y.any() for _, y in data[-len(p_items):]]):.3f}", flush=True)
 
-    folds = np.random.RandomState(SEED).permutation(len(items)) % FOLDS
-    para = np.array([bool(it.get("paraphrase")) for it in items])
-    oof: list[int | None] = [None] * len(items)
-    gated: list[int | None] = [None] * len(items)
-    gates = []
-    for k in range(FOLDS):
-        mean, scale, coef = fit([d for d, f in zip(data, folds) if f != k], extra, args.pseudo_weight)
-        gate = fit_gate(max_cov[folds != k], para[folds != k]) if args.gate else None
-        gates.append(gate)
-        for i in np.nonzero(folds == k)[0]:
-            X, y = data[i]
-            oof[i] = rank_of(((X - mean) / scale) @ coef, y)
-            if args.gate:
-                gated[i] = oof[i] if max_cov[i] < gate else default_ranks[i]
-
-    def by_group(ranks):
-        return {
-            "all": metrics(ranks),
-            "tune": metrics([x for x, it in zip(ranks, items) if it["source"] == "tune"]),
-            "dev": metrics([x for x, it in zip(ranks, items) if it["source"] == "dev"]),
-            "tune_paraphrased": metrics([x for x, it in zip(ranks, items) if it["source"] == "tune" and it.get("paraphrase")]),
-            "tune_other": metrics([x for x, it in zip(ranks, items) if it["source"] == "tune" and not it.get("paraphrase")]),
-        }
-
-    by = by_group(oof)
-    mean, scale, coef = fit(data, extra, args.pseudo_weight)
+    oof, gated, gates = out_of_fold(data, items, rel, max_cov, para, default_ranks, kind=args.model, use=use, guard=args.guard,
+                                    train_weight=args.train_weight, gate_train=args.gate_train)
+    by = by_group(oof, items)
+    is_train = np.array([it["source"] == "train" for it in items])
+    fitted = fit_kind(args.model, [d for d, t in zip(data, is_train) if not t], [d for d, t, u in zip(data, is_train, use) if t and u],
+                      args.train_weight)
     print("out of fold:", json.dumps(by, ensure_ascii=False))
     gate, gate_info = None, {}
     if args.gate:
-        gate = fit_gate(max_cov, para)
-        gate_info = {"out_of_fold_gated": by_group(gated), "default_rerank": by_group(default_ranks), "fold_gates": [round(g, 4) for g in gates]}
+        gate_rows = ~is_train | (use if args.gate_train else False)
+        gate = fit_gate(max_cov[gate_rows], para[gate_rows])
+        gate_info = {"out_of_fold_gated": by_group(gated, items), "default_rerank": by_group(default_ranks, items),
+                     "fold_gates": [round(g, 4) for g in gates]}
         print("default rerank:", json.dumps(gate_info["default_rerank"], ensure_ascii=False))
         print("gated, out of fold:", json.dumps(gate_info["out_of_fold_gated"], ensure_ascii=False))
+        ev = ~is_train
         print(f"gate: pool's best coverage < {gate:.4f} (folds: {gate_info['fold_gates']}); below it: "
-              f"{int((max_cov < gate).sum())} of {len(items)} questions, {int((max_cov[para] < gate).sum())} of {int(para.sum())} paraphrased")
-    print("coefficients:", {f: round(float(c), 3) for f, c in zip(feats, coef)})
+              f"{int((max_cov[ev] < gate).sum())} of {int(ev.sum())} tune + dev questions, {int((max_cov[ev & para] < gate).sum())} of "
+              f"{int((ev & para).sum())} paraphrased")
+    if args.model != "hgb":
+        names = feats + ([f"{feats[i]}*{feats[j]}" for i, j in zip(*np.triu_indices(len(feats)))] if args.model == "cross" else [])
+        print("coefficients:", {f: round(float(c), 3) for f, c in zip(names, fitted[2])})
     if not args.write:
         return
+    mean, scale, coef = fitted
+    n_train = {f.name: sum(1 for it, u in zip(items, use) if u and it.get("file") == f.name) for f in files}
     model = rerank.RerankModel(
         feats, mean, scale, coef, search_model=r.embedder.model_id, answer_encoder=r.answer_encoder.model_id,
         pool_fused=args.pool_fused, pool_sent=args.pool_sent, gate_cov=gate, query_adapter=bool(args.query_adapter),
-        pool_city=args.pool_city,
+        pool_city=args.pool_city, crosses=args.model == "cross",
         info={
-            "method": f"pairwise logistic regression (scikit-learn, C={C}, no intercept), features standardized", "seed": SEED,
-            "trained_on": {"tune": sum(it["source"] == "tune" for it in items), "dev": sum(it["source"] == "dev" for it in items)},
-            "data_sha256": {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in (args.qa, args.dev)},
+            "method": f"pairwise logistic regression (scikit-learn, C={C}, no intercept), features standardized"
+                      + (", with their pairwise products" if args.model == "cross" else ""), "seed": SEED,
+            "trained_on": {"tune": sum(it["source"] == "tune" for it in items), "dev": sum(it["source"] == "dev" for it in items),
+                           "train": n_train, "train_weight": args.train_weight},
+            "data_sha256": {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.qa, args.dev, *files]},
             "out_of_fold": by, **gate_info, "command": "python scripts/fit_rerank_model.py " + " ".join(sys.argv[1:]),
         },
     )

@@ -21,6 +21,8 @@ Options: a wider pool (--pool-fused, --pool-sent), its sentence side by cosine �
 and training questions above the gate down-weighted (--strong-weight).
 
     OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py [--sets "base;base+head_cos;..."] [--items]
+    OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py --sets base --train 'scripts/data/plan_train/*.jsonl' \
+        --fracs 0,0.25,0.5,1 --models linear,cross,hgb          # with the plan training questions (§9.13)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import fit_rerank_model as F  # noqa: E402
 from fit_rerank_model import FOLDS, SEED, fit, fit_gate, load_items, metrics, neutral_pool, rank_of  # noqa: E402,F401  (re-used by finetune_e5_top.py)
 
 from assistant import Assistant, rerank  # noqa: E402
@@ -83,11 +86,15 @@ def collect(a, items, hv: np.ndarray | None, pool_fused: int = 30, pool_sent: in
         return out
 
     r.fitted_pool = record
+    from tqdm import tqdm
+
     rows = []
     chunks = r.index.chunks
-    for it in items:
+    for it in tqdm(items, desc="pools", mininterval=2):
         seen.clear()
         a.search(it["question"], k=10)
+        if not seen:
+            raise SystemExit("the fitted path did not run: the index has no answer-encoder sentence vectors")
         qa, fused_order, mask, sent, (pos, _, X_all) = seen[-1]
         q_ad = r.sentence_query_vector(qa.text, adapted)
         plain = r.sentence_scores(qa.text, adapted=False)
@@ -121,19 +128,27 @@ def matrix(row, feats):
     return np.column_stack([X_all[:, rerank.FEATURES.index(f)] if f in rerank.FEATURES else E[:, EXTRA.index(f)] for f in feats])
 
 
-def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.0):
-    folds = np.random.RandomState(SEED).permutation(len(items)) % FOLDS
+def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.0, *, kind: str = "linear", rel=None, use=None,
+                guard: str = "passage", train_weight: float = 1.0, gate_train: bool = False):
+    """(ungated, gated) out-of-fold ranks of the tune / dev items; training items (source ``train``, see
+    scripts/fit_rerank_model.py) are fitted in every fold they do not leak into and never evaluated."""
     data = [(matrix(row, feats), row[3]) for row in rows]
     max_cov = np.array([float(row[1][:, rerank.FEATURES.index("cov")].max()) for row in rows])
+    if weak_weight == 1.0:
+        rel = rel if rel is not None else [frozenset()] * len(items)
+        oof, gated, _ = F.out_of_fold(data, items, rel, max_cov, para, default_ranks, kind=kind, use=use, guard=guard,
+                                      train_weight=train_weight, gate_train=gate_train)
+        return oof, gated
+    if any(it["source"] == "train" for it in items):
+        raise SystemExit("--strong-weight is not supported with training questions")
+    folds = np.random.RandomState(SEED).permutation(len(items)) % FOLDS
     oof, gated = [None] * len(items), [None] * len(items)
     for k in range(FOLDS):
         gate = fit_gate(max_cov[folds != k], para[folds != k])
         train = [i for i in range(len(items)) if folds[i] != k]
-        if weak_weight == 1.0:
-            mean, scale, coef = fit([data[i] for i in train])
-        else:  # questions the gate would send to the model weigh 1, the others weak_weight
-            strong = [data[i] for i in train if max_cov[i] >= gate]
-            mean, scale, coef = fit([data[i] for i in train if max_cov[i] < gate], strong, weak_weight)
+        # questions the gate would send to the model weigh 1, the others weak_weight
+        strong = [data[i] for i in train if max_cov[i] >= gate]
+        mean, scale, coef = fit([data[i] for i in train if max_cov[i] < gate], strong, weak_weight)
         for i in np.nonzero(folds == k)[0]:
             X, y = data[i]
             oof[i] = rank_of(((X - mean) / scale) @ coef, y)
@@ -151,7 +166,8 @@ def groups(ranks, items):
 
 
 def fmt(m):
-    return " / ".join(f"{m[g]['R@5']:.3f}" for g in ("tune", "para", "other", "dev")) + f"  MRR tune {m['tune']['MRR@10']:.3f} dev {m['dev']['MRR@10']:.3f}"
+    return (" / ".join(f"{m[g]['R@5']:.3f}" for g in ("tune", "para", "other", "dev")) + f"  R@1 tune {m['tune']['R@1']:.3f} dev {m['dev']['R@1']:.3f}"
+            f"  MRR tune {m['tune']['MRR@10']:.3f} dev {m['dev']['MRR@10']:.3f}")
 
 
 def main() -> None:
@@ -165,29 +181,53 @@ def main() -> None:
     ap.add_argument("--strong-weight", type=float, default=1.0, help="weight of training questions above the gate (1: all alike)")
     ap.add_argument("--pool-sent", type=int, default=10)
     ap.add_argument("--pool-city", action="store_true", help="the pool's sentence side ranked by cosine × city factor")
+    ap.add_argument("--train", nargs="*", default=[], help="training question files or globs (fit_rerank_model.TRAIN_FILES: "
+                    "'scripts/data/plan_train/*.jsonl scripts/data/in_scope_train.jsonl'); fitted, never evaluated")
+    ap.add_argument("--fracs", default="1", help="comma-separated shares of the training questions (a training-size curve)")
+    ap.add_argument("--models", default="linear", help="comma-separated: linear, cross (feature products), hgb (pointwise boosting)")
+    ap.add_argument("--guard", choices=("passage", "none"), default="passage")
+    ap.add_argument("--train-weight", type=float, default=1.0)
+    ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
+    ap.add_argument("--no-heading", action="store_true", help="skip the head_cos / head_gap features (no heading embedding)")
     args = ap.parse_args()
 
-    items = load_items(Path(args.qa), Path(args.dev))
+    files = F.train_paths(args.train)
+    items = load_items(Path(args.qa), Path(args.dev), files)
     a = Assistant.load(ROOT / "corpus", ROOT / "index")
     r = a.state.retriever
+    rel = F.relevant_positions(items, r.index.chunks)
+    F.label_paraphrases(items, rel, r.index.chunks)
     r.sentence_mode = "rerank"
-    default_ranks = [_rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", [])) for it in items]
-    hv = heading_vectors(r, Path(args.cache))
+    default_ranks = [None if it["source"] == "train" else _rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", []))
+                     for it in items]
+    hv = None if args.no_heading else heading_vectors(r, Path(args.cache))
     rows = collect(a, items, hv, args.pool_fused, args.pool_sent, args.pool_city)
     print(f"pool: fusion top {args.pool_fused} ∪ {args.pool_sent} best sentences{' × city factor' if args.pool_city else ''}")
     para = np.array([bool(it.get("paraphrase")) for it in items])
-    print(f"{len(items)} questions (tune {sum(it['source'] == 'tune' for it in items)}, dev {sum(it['source'] == 'dev' for it in items)}, "
-          f"tune paraphrased {int(para.sum())}); pool recall {np.mean([row[3].any() for row in rows]):.3f}, "
-          f"paraphrased {np.mean([row[3].any() for row, p in zip(rows, para) if p]):.3f}")
+    tp = np.array([it["source"] == "tune" for it in items]) & para
+    tr = np.array([it["source"] == "train" for it in items])
+    ev = ~tr
+    print(f"{int(ev.sum())} questions (tune {sum(it['source'] == 'tune' for it in items)}, dev {sum(it['source'] == 'dev' for it in items)}, "
+          f"tune paraphrased {int(tp.sum())}); pool recall {np.mean([row[3].any() for row, e in zip(rows, ev) if e]):.3f}, "
+          f"paraphrased {np.mean([row[3].any() for row, p in zip(rows, tp) if p]):.3f}")
+    if tr.any():
+        print(f"training questions: {int(tr.sum())} from {len(files)} file(s), {int((tr & para).sum())} paraphrased; "
+              f"pool recall {np.mean([row[3].any() for row, t in zip(rows, tr) if t]):.3f}, paraphrased "
+              f"{np.mean([row[3].any() for row, t in zip(rows, tr & para) if t]) if (tr & para).any() else float('nan'):.3f}")
     print("R@5 as tune / tune paraphrased / tune other / dev")
     print(f"{'default rerank':45s} {fmt(groups(default_ranks, items))}")
     results = {}
     for spec in args.sets.split(";"):
         feats = columns(spec)
-        oof, gated = out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight)
-        results[spec] = (oof, gated)
-        print(f"{spec:45s} ungated {fmt(groups(oof, items))}")
-        print(f"{'':45s} gated   {fmt(groups(gated, items))}", flush=True)
+        for kind in args.models.split(","):
+            for frac in [float(x) for x in args.fracs.split(",")]:
+                use = F.subset(items, frac)
+                oof, gated = out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight, kind=kind, rel=rel, use=use,
+                                         guard=args.guard, train_weight=args.train_weight, gate_train=args.gate_train)
+                label = f"{spec} {kind}" + (f" train×{frac:g} ({int(use.sum())})" if tr.any() else "")
+                results.setdefault(spec, (oof, gated))
+                print(f"{label:45s} ungated {fmt(groups(oof, items))}")
+                print(f"{'':45s} gated   {fmt(groups(gated, items))}", flush=True)
     if args.items:
         oof, gated = results.get("base", next(iter(results.values())))
         feats = BASE + EXTRA
