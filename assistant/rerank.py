@@ -68,6 +68,9 @@ class RerankModel:
     # whether the coefficients also weigh the pairwise products of the standardized features (``crossed``):
     # a linear order cannot let one signal count only when another is high (docs/BENCHMARKS.md §9.13)
     crosses: bool = False
+    # a boosted-tree ensemble (``Trees``) over the features and their gaps to the pool's best
+    # (``pool_relative``): when set it scores the pool and mean / scale / coef are unused
+    trees: "Trees | None" = None
 
     def gated_out(self, X_all: np.ndarray) -> bool:
         """True when the gate sends this question back to the default order (``X_all``: every FEATURES column)."""
@@ -76,7 +79,9 @@ class RerankModel:
         return float(X_all[:, FEATURES.index("cov")].max()) >= self.gate_cov
 
     def scores(self, X: np.ndarray) -> np.ndarray:
-        """Pairwise-logistic scores (higher ranks first; only differences within one query mean anything)."""
+        """Scores of one pool's rows (higher ranks first; only differences within one query mean anything)."""
+        if self.trees is not None:
+            return self.trees.decision(pool_relative(X))
         Z = (X - self.mean) / self.scale
         return (crossed(Z) if self.crosses else Z) @ self.coef
 
@@ -85,7 +90,8 @@ class RerankModel:
             "features": self.features, "mean": [float(x) for x in self.mean], "scale": [float(x) for x in self.scale],
             "coef": [float(x) for x in self.coef], "search_model": self.search_model, "answer_encoder": self.answer_encoder,
             "pool_fused": self.pool_fused, "pool_sent": self.pool_sent, "gate_cov": self.gate_cov,
-            "query_adapter": self.query_adapter, "pool_city": self.pool_city, "crosses": self.crosses, **self.info,
+            "query_adapter": self.query_adapter, "pool_city": self.pool_city, "crosses": self.crosses,
+            **({"trees": self.trees.to_dict()} if self.trees is not None else {}), **self.info,
         }
 
     @classmethod
@@ -94,6 +100,7 @@ class RerankModel:
         unknown = set(feats) - set(FEATURES)
         if unknown:
             raise ValueError(f"unknown features {sorted(unknown)}")
+        trees = Trees.from_dict(d["trees"], 2 * len(feats)) if d.get("trees") is not None else None
         arrays = [np.asarray(d[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
         crosses = d.get("crosses", False)
         if not isinstance(crosses, bool):
@@ -106,11 +113,111 @@ class RerankModel:
         if gate is not None and not (isinstance(gate, (int, float)) and math.isfinite(gate)):
             raise ValueError(f"gate_cov must be a number or null, not {gate!r}")
         keys = ("features", "mean", "scale", "coef", "search_model", "answer_encoder", "pool_fused", "pool_sent", "gate_cov", "query_adapter",
-                "pool_city", "crosses")
+                "pool_city", "crosses", "trees")
         info = {k: v for k, v in d.items() if k not in keys}
         return cls(feats, *arrays, str(d["search_model"]), str(d["answer_encoder"]), int(d.get("pool_fused", POOL_FUSED)),
                    int(d.get("pool_sent", POOL_SENT)), info, None if gate is None else float(gate), bool(d.get("query_adapter", False)),
-                   bool(d.get("pool_city", False)), crosses)
+                   bool(d.get("pool_city", False)), crosses, trees)
+
+
+def pool_relative(X: np.ndarray) -> np.ndarray:
+    """Each feature row followed by its gaps to the pool's best per feature: a pointwise model then sees
+    where a candidate stands within its own question's pool (a pairwise fit gets that from differences)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.hstack([X, X - X.max(0)]) if len(X) else np.zeros((0, 2 * X.shape[1]))
+
+
+@dataclass
+class Trees:
+    """A boosted ensemble of binary regression trees, stored as arrays per tree and evaluated with numpy
+    (fitted by scikit-learn's HistGradientBoostingClassifier in scripts/fit_rerank_model.py; the product
+    needs no scikit-learn). A row goes left at a node when its value of ``feature`` is ≤ ``threshold``
+    (a NaN goes where ``missing_left`` says); the score is ``baseline`` plus the leaves' values."""
+
+    baseline: float
+    nodes: list[dict[str, np.ndarray]]  # per tree: feature, threshold, left, right, leaf, value, missing_left
+
+    FIELDS = ("feature", "threshold", "left", "right", "leaf", "value", "missing_left")
+
+    def __post_init__(self) -> None:
+        # every tree padded to the largest node count, stacked (trees × nodes): all trees step together,
+        # one numpy operation per level instead of one per tree and level (~0.5 ms for a 40-passage pool)
+        width = max(len(t["leaf"]) for t in self.nodes)
+
+        def stack(key, fill):
+            return np.stack([np.r_[t[key], np.full(width - len(t[key]), fill, dtype=t[key].dtype)] for t in self.nodes])
+
+        flat = {k: stack(k, True if k == "leaf" else 0).ravel() for k in self.FIELDS}
+        base = (np.arange(len(self.nodes)) * width)[:, None]
+        # children as flat indices; a NaN goes left or right by the node's own flag
+        self._feature, self._threshold, self._leaf, self._value = flat["feature"], flat["threshold"], flat["leaf"], flat["value"]
+        self._left = (flat["left"].reshape(len(self.nodes), width) + base).ravel()
+        self._right = (flat["right"].reshape(len(self.nodes), width) + base).ravel()
+        self._nan_child = np.where(flat["missing_left"], self._left, self._right)
+        self._roots = base
+        self._depth = max(_depth(t) for t in self.nodes)
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        n = len(X)
+        node = np.repeat(self._roots, n, axis=1)  # trees × rows, flat node indices
+        cols = np.arange(n)[None, :] * X.shape[1] if n else np.zeros((1, 0), dtype=np.int64)
+        Xf = X.ravel()
+        for _ in range(self._depth):
+            x = Xf[cols + self._feature[node]]
+            step = np.where(x <= self._threshold[node], self._left[node], self._right[node])
+            step = np.where(np.isnan(x), self._nan_child[node], step)
+            node = np.where(self._leaf[node], node, step)
+        return self.baseline + self._value[node].sum(0)
+
+    def to_dict(self) -> dict:
+        return {"baseline": self.baseline, "nodes": [{k: t[k].tolist() for k in self.FIELDS} for t in self.nodes]}
+
+    @classmethod
+    def from_dict(cls, d: dict, n_columns: int) -> "Trees":
+        """Arrays checked for shape, finiteness and that every child and feature index is in range."""
+        baseline = d["baseline"]
+        if not (isinstance(baseline, (int, float)) and math.isfinite(baseline)):
+            raise ValueError(f"trees.baseline must be a number, not {baseline!r}")
+        types = {"feature": np.int64, "threshold": np.float64, "left": np.int64, "right": np.int64, "leaf": bool,
+                 "value": np.float64, "missing_left": bool}
+        nodes = []
+        for t in d["nodes"]:
+            a = {k: np.asarray(t[k], dtype=types[k]) for k in cls.FIELDS}
+            n = len(a["leaf"])
+            inner = ~a["leaf"]
+            if (n == 0 or any(v.shape != (n,) for v in a.values()) or not np.all(np.isfinite(a["value"]))
+                    or not np.all(np.isfinite(a["threshold"][inner]))
+                    or np.any((a["feature"][inner] < 0) | (a["feature"][inner] >= n_columns))
+                    or np.any((a["left"][inner] <= 0) | (a["left"][inner] >= n) | (a["right"][inner] <= 0) | (a["right"][inner] >= n))):
+                raise ValueError("trees: every node array one entry per node; finite values; child and feature indices in range")
+            nodes.append(a)
+        return cls(float(baseline), nodes)
+
+    @classmethod
+    def from_sklearn(cls, model) -> "Trees":
+        """The ensemble of a fitted binary HistGradientBoostingClassifier (its decision_function)."""
+        nodes = []
+        for (pred,) in model._predictors:
+            nd = pred.nodes
+            nodes.append({"feature": nd["feature_idx"].astype(np.int64), "threshold": nd["num_threshold"].astype(np.float64),
+                          "left": nd["left"].astype(np.int64), "right": nd["right"].astype(np.int64), "leaf": nd["is_leaf"].astype(bool),
+                          "value": nd["value"].astype(np.float64), "missing_left": nd["missing_go_to_left"].astype(bool)})
+        return cls(float(np.ravel(model._baseline_prediction)[0]), nodes)
+
+
+def _depth(t: dict[str, np.ndarray]) -> int:
+    """Levels below the root of one tree (0 for a single leaf); a child index that loops back is an error."""
+    depth, level, seen = 0, [0], 0
+    while True:
+        inner = [i for i in level if not t["leaf"][i]]
+        if not inner:
+            return depth
+        seen += len(inner)
+        if seen > len(t["leaf"]):
+            raise ValueError("trees: a node's children lead back to it")
+        level = [int(c) for i in inner for c in (t["left"][i], t["right"][i])]
+        depth += 1
 
 
 def crossed(Z: np.ndarray) -> np.ndarray:

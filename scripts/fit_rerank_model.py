@@ -46,6 +46,7 @@ SEED = 0
 FOLDS = 5
 C = 1.0
 TRAIN_FILES = ["scripts/data/plan_train/*.jsonl", "scripts/data/in_scope_train.jsonl"]
+HGB_PARAMS = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 20, "l2_regularization": 1.0}
 NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
 
 
@@ -263,32 +264,28 @@ def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray,
 def score(X: np.ndarray, fitted, kind: str = "linear") -> np.ndarray:
     """Scores of one pool's rows under a ``fit`` result (or a ``fit_hgb`` model, ``kind="hgb"``)."""
     if kind == "hgb":
-        return fitted.decision_function(_pool_relative(X))
+        return fitted.decision_function(rerank.pool_relative(X))
     mean, scale, coef = fitted
     Z = (X - mean) / scale
     return (rerank.crossed(Z) if kind == "cross" else Z) @ coef
 
 
-def _pool_relative(X: np.ndarray) -> np.ndarray:
-    """Each feature and its gap to the pool's best: a pointwise model sees where a candidate stands
-    within its own question's pool, which the pairwise fit gets from the differences."""
-    return np.hstack([X, X - X.max(0)]) if len(X) else np.zeros((0, 2 * X.shape[1]))
-
-
 def fit_hgb(data, extra=(), extra_weight: float = 1.0):
     """A pointwise gradient-boosted classifier (scikit-learn HistGradientBoosting, seeded) on relevant vs
-    not, every question weighing the same in total; scores are its log-odds (measured only)."""
+    not over the features and their gaps to the pool's best (rerank.pool_relative), every question
+    weighing the same in total (its right and its other candidates half each); scores are its log-odds.
+    Why: the pairwise linear order was at its ceiling (§9.11); trees let a signal count only where
+    another says it can be trusted. Settings fixed before any measurement, not tuned."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     Xs, ys, ws = [], [], []
     for w, group in ((1.0, list(data)), (extra_weight, list(extra))):
         for Xi, yi in group:
             if yi.any() and (~yi).any():
-                Xs.append(_pool_relative(Xi))
+                Xs.append(rerank.pool_relative(Xi))
                 ys.append(yi)
                 ws.append(np.where(yi, 0.5 / yi.sum(), 0.5 / (~yi).sum()) * w)
-    m = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=20,
-                                       l2_regularization=1.0, random_state=SEED)
+    m = HistGradientBoostingClassifier(**HGB_PARAMS, random_state=SEED)
     return m.fit(np.concatenate(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws) * 100)
 
 
@@ -380,7 +377,7 @@ def main() -> None:
     ap.add_argument("--guard", choices=("passage", "none"), default="passage", help="leave out of a fold's fit the training questions "
                     "sharing a right passage with (or nearly copying) a held-out question")
     ap.add_argument("--model", choices=("linear", "cross", "hgb"), default="linear", help="linear: pairwise logistic; cross: the same over the "
-                    "features and their pairwise products; hgb: pointwise gradient boosting (measured only, not storable)")
+                    "features and their pairwise products; hgb: pointwise gradient boosting over them and their gaps to the pool's best")
     ap.add_argument("--pool-fused", type=int, default=rerank.POOL_FUSED)
     ap.add_argument("--pool-sent", type=int, default=rerank.POOL_SENT)
     ap.add_argument("--pool-city", action="store_true", help="rank the pool's sentence side by cosine × city factor")
@@ -395,8 +392,6 @@ def main() -> None:
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--write", action="store_true", help=f"store the fit in assistant/data/{rerank.MODEL_FILE}")
     args = ap.parse_args()
-    if args.write and args.model == "hgb":
-        raise SystemExit("--model hgb is measured only: the product stores a linear or crossed pairwise model")
     if args.pseudo and args.train:
         raise SystemExit("--pseudo and training questions together are not supported: pass --train with no files")
     feats = args.features.split(",")
@@ -466,15 +461,27 @@ def main() -> None:
         print("coefficients:", {f: round(float(c), 3) for f, c in zip(names, fitted[2])})
     if not args.write:
         return
-    mean, scale, coef = fitted
+    trees = None
+    if args.model == "hgb":
+        trees = rerank.Trees.from_sklearn(fitted)
+        X_check = np.concatenate([rerank.pool_relative(X) for X, _ in data if len(X)])
+        if not np.allclose(trees.decision(X_check), fitted.decision_function(X_check), atol=1e-9):
+            raise SystemExit("the stored trees do not reproduce scikit-learn's scores")
+        n = len(feats)
+        mean, scale, coef = np.zeros(n), np.ones(n), np.zeros(n)
+    else:
+        mean, scale, coef = fitted
     n_train = {f.name: sum(1 for it, u in zip(items, use) if u and it.get("file") == f.name) for f in files}
     model = rerank.RerankModel(
         feats, mean, scale, coef, search_model=r.embedder.model_id, answer_encoder=r.answer_encoder.model_id,
         pool_fused=args.pool_fused, pool_sent=args.pool_sent, gate_cov=gate, query_adapter=bool(args.query_adapter),
-        pool_city=args.pool_city, crosses=args.model == "cross",
+        pool_city=args.pool_city, crosses=args.model == "cross", trees=trees,
         info={
-            "method": f"pairwise logistic regression (scikit-learn, C={C}, no intercept), features standardized"
-                      + (", with their pairwise products" if args.model == "cross" else ""), "seed": SEED,
+            "method": ("pointwise gradient-boosted trees (scikit-learn HistGradientBoostingClassifier: "
+                       + json.dumps({k: v for k, v in fitted.get_params().items() if k in HGB_PARAMS}) + ") over the features and their gaps "
+                       "to the pool's best, each question weighing the same" if args.model == "hgb" else
+                       f"pairwise logistic regression (scikit-learn, C={C}, no intercept), features standardized"
+                       + (", with their pairwise products" if args.model == "cross" else "")), "seed": SEED,
             "trained_on": {"tune": sum(it["source"] == "tune" for it in items), "dev": sum(it["source"] == "dev" for it in items),
                            "train": n_train, "train_weight": args.train_weight},
             "data_sha256": {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.qa, args.dev, *files]},

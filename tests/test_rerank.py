@@ -150,3 +150,67 @@ def test_the_gate_separates_paraphrased_questions_by_word_coverage():
     para = np.array([True, True, True, False, False, False])
     g = fit_gate(cov, para)
     assert 0.2 < g < 0.5 and g == pytest.approx(0.35)
+
+
+def _boosted(n_features: int = 3, seed: int = 0):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.RandomState(seed)
+    X = rng.randn(2000, 2 * n_features)
+    y = X[:, 0] * X[:, 1] + X[:, n_features] > 0.2  # an interaction a linear order cannot express
+    return HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=8, random_state=0).fit(X, y)
+
+
+def test_stored_trees_score_exactly_as_scikit_learn_without_it():
+    m = _boosted()
+    trees = rerank.Trees.from_dict(json.loads(json.dumps(rerank.Trees.from_sklearn(m).to_dict())), 6)
+    X = np.random.RandomState(1).randn(300, 6)
+    X[::7, 2] = np.nan  # a missing value follows the branch scikit-learn learnt for it
+    assert np.allclose(trees.decision(X), m.decision_function(X), atol=1e-12)
+    assert trees.decision(X[:0]).shape == (0,)
+
+
+def test_a_boosted_model_orders_a_pool_by_its_trees_over_the_features_and_their_gaps_to_the_best():
+    feats = ["bm25", "dense", "cov"]
+    m = _boosted(len(feats))
+    d = rerank.load().to_dict() | {"features": feats, "mean": [0.0] * 3, "scale": [1.0] * 3, "coef": [0.0] * 3,
+                                   "trees": rerank.Trees.from_sklearn(m).to_dict()}
+    model = rerank.RerankModel.from_dict(json.loads(json.dumps(d)))
+    X = np.random.RandomState(2).randn(40, 3)
+    assert np.allclose(model.scores(X), m.decision_function(np.hstack([X, X - X.max(0)])))
+    assert rerank.RerankModel.from_dict(model.to_dict()).trees is not None
+
+
+@pytest.mark.parametrize("breakage", ["child out of range", "feature out of range", "ragged", "loop", "nan value"])
+def test_corrupt_trees_are_one_clear_error(tmp_path, breakage):
+    feats = ["bm25", "dense", "cov"]
+    trees = rerank.Trees.from_sklearn(_boosted(len(feats))).to_dict()
+    t = trees["nodes"][0]
+    inner = t["leaf"].index(False)
+    if breakage == "child out of range":
+        t["left"][inner] = len(t["leaf"]) + 5
+    elif breakage == "feature out of range":
+        t["feature"][inner] = 2 * len(feats)
+    elif breakage == "ragged":
+        t["value"] = t["value"][:-1]
+    elif breakage == "loop":  # node 1's children are node 1 itself: in range, but a path would never end
+        t["leaf"][1] = False
+        t["left"][1] = t["right"][1] = 1
+    else:
+        t["value"][0] = float("nan")
+    d = rerank.load().to_dict() | {"features": feats, "mean": [0.0] * 3, "scale": [1.0] * 3, "coef": [0.0] * 3, "trees": trees}
+    path = tmp_path / "rerank_model.json"
+    path.write_text(json.dumps(d), encoding="utf-8")
+    with pytest.raises(rerank.RerankModelError) as e:
+        rerank.load(path)
+    assert str(path) in str(e.value) and rerank.REFIT_COMMAND in str(e.value)
+
+
+def test_a_crossed_model_weighs_the_products_of_the_standardized_features():
+    d = rerank.load().to_dict() | {"features": ["bm25", "dense"], "mean": [0.0, 0.0], "scale": [1.0, 1.0], "crosses": True,
+                                   "coef": [0.0, 0.0, 0.0, 1.0, 0.0]}  # bm25, dense, bm25², bm25·dense, dense²
+    model = rerank.RerankModel.from_dict(d)
+    X = np.array([[1.0, 1.0], [2.0, -1.0], [-3.0, -3.0]])
+    assert model.scores(X).tolist() == [1.0, -2.0, 9.0]
+    with pytest.raises(ValueError):
+        rerank.RerankModel.from_dict(d | {"coef": [1.0, 2.0]})  # a crossed model needs a coefficient per product too
