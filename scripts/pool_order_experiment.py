@@ -129,7 +129,7 @@ def matrix(row, feats):
 
 
 def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.0, *, kind: str = "linear", rel=None, use=None,
-                guard: str = "passage", train_weight: float = 1.0, gate_train: bool = False):
+                guard: str = "passage", train_weight: float = 1.0, gate_train: bool = False, seed: int = SEED):
     """(ungated, gated) out-of-fold ranks of the tune / dev items; training items (source ``train``, see
     scripts/fit_rerank_model.py) are fitted in every fold they do not leak into and never evaluated."""
     data = [(matrix(row, feats), row[3]) for row in rows]
@@ -137,7 +137,7 @@ def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.
     if weak_weight == 1.0:
         rel = rel if rel is not None else [frozenset()] * len(items)
         oof, gated, _ = F.out_of_fold(data, items, rel, max_cov, para, default_ranks, kind=kind, use=use, guard=guard,
-                                      train_weight=train_weight, gate_train=gate_train)
+                                      train_weight=train_weight, gate_train=gate_train, seed=seed)
         return oof, gated
     if any(it["source"] == "train" for it in items):
         raise SystemExit("--strong-weight is not supported with training questions")
@@ -165,6 +165,11 @@ def groups(ranks, items):
     return {g: metrics([x for x, it in zip(ranks, items) if f(it)]) for g, f in sel.items()}
 
 
+def mean_groups(ms: list[dict]) -> dict:
+    """Metrics averaged over repeats (other fold seeds)."""
+    return {g: {k: float(np.mean([m[g][k] for m in ms])) for k in ms[0][g]} for g in ms[0]}
+
+
 def fmt(m):
     return (" / ".join(f"{m[g]['R@5']:.3f}" for g in ("tune", "para", "other", "dev")) + f"  R@1 tune {m['tune']['R@1']:.3f} dev {m['dev']['R@1']:.3f}"
             f"  MRR tune {m['tune']['MRR@10']:.3f} dev {m['dev']['MRR@10']:.3f}")
@@ -189,6 +194,9 @@ def main() -> None:
     ap.add_argument("--train-weight", type=float, default=1.0)
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--no-heading", action="store_true", help="skip the head_cos / head_gap features (no heading embedding)")
+    ap.add_argument("--repeats", type=int, default=1, help="average every figure over this many fold seeds (SEED, SEED+1, …)")
+    ap.add_argument("--changes", action="store_true", help="list the tune / dev questions entering or leaving the gated top 5 "
+                    "against the first row (first fold seed)")
     args = ap.parse_args()
 
     files = F.train_paths(args.train)
@@ -222,12 +230,23 @@ def main() -> None:
         for kind in args.models.split(","):
             for frac in [float(x) for x in args.fracs.split(",")]:
                 use = F.subset(items, frac)
-                oof, gated = out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight, kind=kind, rel=rel, use=use,
-                                         guard=args.guard, train_weight=args.train_weight, gate_train=args.gate_train)
+                runs = [out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight, kind=kind, rel=rel, use=use,
+                                    guard=args.guard, train_weight=args.train_weight, gate_train=args.gate_train, seed=SEED + rep)
+                        for rep in range(args.repeats)]
                 label = f"{spec} {kind}" + (f" train×{frac:g} ({int(use.sum())})" if tr.any() else "")
-                results.setdefault(spec, (oof, gated))
-                print(f"{label:45s} ungated {fmt(groups(oof, items))}")
-                print(f"{'':45s} gated   {fmt(groups(gated, items))}", flush=True)
+                results.setdefault(spec, runs[0])
+                print(f"{label:45s} ungated {fmt(mean_groups([groups(o, items) for o, _ in runs]))}")
+                print(f"{'':45s} gated   {fmt(mean_groups([groups(g, items) for _, g in runs]))}", flush=True)
+                if args.changes:
+                    base = results.get(("base-ranks",))
+                    gated = runs[0][1]
+                    if base is None:
+                        results[("base-ranks",)] = gated
+                    else:
+                        moved = [(it["id"], b, g) for it, b, g in zip(items, base, gated) if it["source"] != "train"
+                                 and ((b or 99) <= 5) != ((g or 99) <= 5)]
+                        print(f"{'':45s} top-5 changes against the first row (seed {SEED}): " + ", ".join(
+                            f"{i} {b}→{g}" for i, b, g in moved), flush=True)
     if args.items:
         oof, gated = results.get("base", next(iter(results.values())))
         feats = BASE + EXTRA
