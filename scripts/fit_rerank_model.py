@@ -17,8 +17,9 @@ passages is a right passage of a question held out in that fold, or its wording 
 (character-bigram Jaccard ≥ 0.6): the out-of-fold figure then never rewards a training question written
 about the very passage being ranked.
 
-    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only
+    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only (the stored settings: SHIPPED)
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --write    # also store assistant/data/rerank_model.json
+    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --train    # tune + dev only, no training questions
 """
 
 from __future__ import annotations
@@ -47,7 +48,11 @@ FOLDS = 5
 C = 1.0
 TRAIN_FILES = ["scripts/data/plan_train/*.jsonl", "scripts/data/in_scope_train.jsonl"]
 HGB_PARAMS = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 20, "l2_regularization": 1.0}
-NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
+NEAR_COPY = 0.6
+# the stored fit's settings: ``--write`` with no other option reproduces assistant/data/rerank_model.json
+# (docs/BENCHMARKS.md §9.13 says how they were chosen)
+SHIPPED = {"model": "linear", "pool_fused": rerank.POOL_FUSED, "pool_sent": rerank.POOL_SENT, "pool_city": False,
+           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True}  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
 
 
 def train_paths(specs: list[str]) -> list[Path]:
@@ -377,22 +382,26 @@ def main() -> None:
     ap.add_argument("--train-weight", type=float, default=1.0, help="weight of one training question's pairs against a tune / dev question's")
     ap.add_argument("--guard", choices=("passage", "none"), default="passage", help="leave out of a fold's fit the training questions "
                     "sharing a right passage with (or nearly copying) a held-out question")
-    ap.add_argument("--model", choices=("linear", "cross", "hgb"), default="linear", help="linear: pairwise logistic; cross: the same over the "
+    ap.add_argument("--model", choices=("linear", "cross", "hgb"), default=SHIPPED["model"], help="linear: pairwise logistic; cross: the same over the "
                     "features and their pairwise products; hgb: pointwise gradient boosting over them and their gaps to the pool's best")
-    ap.add_argument("--pool-fused", type=int, default=rerank.POOL_FUSED)
-    ap.add_argument("--pool-sent", type=int, default=rerank.POOL_SENT)
-    ap.add_argument("--pool-city", action="store_true", help="rank the pool's sentence side by cosine × city factor")
-    ap.add_argument("--features", default=",".join(rerank.FEATURES), help="comma-separated subset of rerank.FEATURES")
+    ap.add_argument("--pool-fused", type=int, default=SHIPPED["pool_fused"])
+    ap.add_argument("--pool-sent", type=int, default=SHIPPED["pool_sent"])
+    ap.add_argument("--pool-city", action=argparse.BooleanOptionalAction, default=SHIPPED["pool_city"],
+                    help="rank the pool's sentence side by cosine × city factor")
+    ap.add_argument("--features", default=SHIPPED["features"], help="comma-separated subset of rerank.FEATURES")
     ap.add_argument("--pseudo", type=int, default=0, help="add this many structure pseudo-questions to every training fold")
     ap.add_argument("--pseudo-kinds", default="ict+syn,self+syn,heading+syn", help="kinds from fit_query_adapter.structure_pairs")
     ap.add_argument("--pseudo-weight", type=float, default=1.0, help="weight of one pseudo-question against one real question")
     ap.add_argument("--pseudo-cache", default="", help="corpus_queries.npz of scripts/fit_query_adapter.py (e5 query vectors)")
-    ap.add_argument("--query-adapter", default="", help="'stored' (assistant/data, scripts/fit_query_adapter.py --write) or a W .npy "
-                    "(--save-w): sentence features from the adapted query vector")
-    ap.add_argument("--gate", action="store_true", help="fit the gate of the 'gated' search mode and report it out of fold")
+    ap.add_argument("--query-adapter", default=SHIPPED["query_adapter"], help="'stored' (assistant/data, scripts/fit_query_adapter.py "
+                    "--write), a W .npy (--save-w): sentence features from the adapted query vector; 'none': the plain vector")
+    ap.add_argument("--gate", action=argparse.BooleanOptionalAction, default=SHIPPED["gate"],
+                    help="fit the gate of the 'gated' search mode and report it out of fold")
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--write", action="store_true", help=f"store the fit in assistant/data/{rerank.MODEL_FILE}")
     args = ap.parse_args()
+    if args.query_adapter == "none":
+        args.query_adapter = ""
     if args.pseudo and args.train:
         raise SystemExit("--pseudo and training questions together are not supported: pass --train with no files")
     feats = args.features.split(",")
