@@ -118,14 +118,26 @@ def fold_of(items: list[dict], seed: int = SEED) -> np.ndarray:
     return folds
 
 
+def plan_folds(items: list[dict]) -> np.ndarray:
+    """Leave one plan out: the fold of a tune / dev item is its (first) document, -1 for a training item.
+    With ``fit_rows(guard="plan")`` no training question about a held-out plan is fitted, so the figure
+    says what the training questions teach about plans they were not written from (eval/README.md)."""
+    docs = sorted({it["docs"][0] for it in items if it["source"] != "train"})
+    return np.array([-1 if it["source"] == "train" else docs.index(it["docs"][0]) for it in items])
+
+
 def fit_rows(items: list[dict], folds: np.ndarray, k: int, rel: list[frozenset[int]], guard: str = "passage",
              use: np.ndarray | None = None) -> np.ndarray:
     """Which items fold ``k``'s model is fitted on: the tune / dev items of the other folds and the training
     items (those in ``use``, default all), less — with ``guard="passage"`` — any training item that shares a
-    right passage with a question held out in fold ``k`` or nearly copies its wording."""
+    right passage with a question held out in fold ``k`` or nearly copies its wording; with ``guard="plan"``,
+    any training item about a plan that one of the held-out questions is about."""
     fit = (folds != k) & (folds >= 0)
     train = np.array([it["source"] == "train" for it in items]) & (np.ones(len(items), bool) if use is None else use)
-    if guard == "passage":
+    if guard == "plan":
+        held_docs = {d for i in np.nonzero(folds == k)[0] for d in items[i]["docs"]}
+        train &= np.array([not (set(it["docs"]) & held_docs) for it in items])
+    elif guard == "passage":
         held = [i for i in np.nonzero(folds == k)[0]]
         held_pos = frozenset().union(*(rel[i] for i in held)) if held else frozenset()
         held_bg = [_bigrams(items[i]["question"]) for i in held]
@@ -137,7 +149,7 @@ def fit_rows(items: list[dict], folds: np.ndarray, k: int, rel: list[frozenset[i
             if any(len(bg & h) / max(len(bg | h), 1) >= NEAR_COPY for h in held_bg):
                 train[i] = False
     elif guard != "none":
-        raise ValueError(f"guard must be 'passage' or 'none', not {guard!r}")
+        raise ValueError(f"guard must be 'passage', 'plan' or 'none', not {guard!r}")
     return fit | train
 
 
@@ -354,11 +366,12 @@ def out_of_fold(data, items, rel, max_cov, para, default_ranks=None, *, kind="li
     """Out-of-fold ranks of every tune / dev item (None for training items): ungated, and gated as the
     product gates (``default_ranks`` above the gate; the gate fitted on the paraphrase labels of the
     fold's own fitting questions, training ones too with ``gate_train``), and the fold gates."""
-    folds = fold_of(items, seed)
+    folds = plan_folds(items) if guard == "plan" else fold_of(items, seed)
+    n_folds = int(folds.max()) + 1
     train = np.array([it["source"] == "train" for it in items])
     use = train if use is None else use
     oof, gated, gates = [None] * len(items), [None] * len(items), []
-    for k in range(FOLDS):
+    for k in range(n_folds):
         rows = fit_rows(items, folds, k, rel, guard, use)
         fitted = fit_kind(kind, [data[i] for i in np.nonzero(rows & ~train)[0]], [data[i] for i in np.nonzero(rows & train)[0]], train_weight)
         gate_rows = rows if gate_train else rows & ~train
@@ -380,8 +393,9 @@ def main() -> None:
                     "none: tune + dev only)")
     ap.add_argument("--train-frac", type=float, default=1.0, help="share of the training questions used (seeded; the training-size curve)")
     ap.add_argument("--train-weight", type=float, default=1.0, help="weight of one training question's pairs against a tune / dev question's")
-    ap.add_argument("--guard", choices=("passage", "none"), default="passage", help="leave out of a fold's fit the training questions "
-                    "sharing a right passage with (or nearly copying) a held-out question")
+    ap.add_argument("--guard", choices=("passage", "plan", "none"), default="passage", help="passage: leave out of a fold's fit the training "
+                    "questions sharing a right passage with (or nearly copying) a held-out question; plan: folds are the plans, and no "
+                    "training question about the held-out plan is fitted")
     ap.add_argument("--model", choices=("linear", "cross", "hgb"), default=SHIPPED["model"], help="linear: pairwise logistic; cross: the same over the "
                     "features and their pairwise products; hgb: pointwise gradient boosting over them and their gaps to the pool's best")
     ap.add_argument("--pool-fused", type=int, default=SHIPPED["pool_fused"])

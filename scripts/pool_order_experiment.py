@@ -190,7 +190,8 @@ def main() -> None:
                     "'scripts/data/plan_train/*.jsonl scripts/data/in_scope_train.jsonl'); fitted, never evaluated")
     ap.add_argument("--fracs", default="1", help="comma-separated shares of the training questions (a training-size curve)")
     ap.add_argument("--models", default="linear", help="comma-separated: linear, cross (feature products), hgb (pointwise boosting)")
-    ap.add_argument("--guard", choices=("passage", "none"), default="passage")
+    ap.add_argument("--guard", choices=("passage", "plan", "none"), default="passage", help="fit_rerank_model.py's --guard (plan: "
+                    "leave one plan out)")
     ap.add_argument("--train-weight", type=float, default=1.0)
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--no-heading", action="store_true", help="skip the head_cos / head_gap features (no heading embedding)")
