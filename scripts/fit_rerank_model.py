@@ -256,23 +256,22 @@ def _pools(assistant, items, pool_fused, pool_sent):
 
 def fit(data: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray, np.ndarray]] = (), extra_weight: float = 1.0,
         kind: str = "linear"):
-    """Pairwise logistic fit on ``data`` and ``extra`` (each pair of ``extra`` weighs ``extra_weight``):
-    (mean, scale, coef) over the standardized features (``kind="linear"``) or over them and their
+    """Pairwise logistic fit on ``data`` and ``extra`` (each pair of ``extra`` weighs ``extra_weight``, a
+    number or one per ``extra`` item): (mean, scale, coef) over the standardized features (``kind="linear"``) or over them and their
     pairwise products (``kind="cross"``, rerank.crossed)."""
     data = list(data)
     X = np.concatenate([d[0] for d in data] + [d[0] for d in extra])
     mean, scale = X.mean(0), X.std(0)
     scale[scale < 1e-9] = 1.0
     diffs, weights = [], []
-    for w, group in ((1.0, data), (extra_weight, list(extra))):
-        for Xi, yi in group:
-            if yi.any() and (~yi).any():
-                Z = (Xi - mean) / scale
-                if kind == "cross":
-                    Z = rerank.crossed(Z)
-                for p in Z[yi]:
-                    diffs.append((p - Z[~yi]) / yi.sum())
-                    weights.append(np.full(int((~yi).sum()), w))
+    for Xi, yi, w in _weighted(data, extra, extra_weight):
+        if yi.any() and (~yi).any():
+            Z = (Xi - mean) / scale
+            if kind == "cross":
+                Z = rerank.crossed(Z)
+            for p in Z[yi]:
+                diffs.append((p - Z[~yi]) / yi.sum())
+                weights.append(np.full(int((~yi).sum()), w))
     D, sw = np.concatenate(diffs), np.concatenate(weights)
     m = LogisticRegression(C=C, fit_intercept=False, max_iter=5000).fit(
         np.concatenate([D, -D]), np.r_[np.ones(len(D)), np.zeros(len(D))], sample_weight=np.r_[sw, sw])
@@ -297,14 +296,20 @@ def fit_hgb(data, extra=(), extra_weight: float = 1.0):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     Xs, ys, ws = [], [], []
-    for w, group in ((1.0, list(data)), (extra_weight, list(extra))):
-        for Xi, yi in group:
-            if yi.any() and (~yi).any():
-                Xs.append(rerank.pool_relative(Xi))
-                ys.append(yi)
-                ws.append(np.where(yi, 0.5 / yi.sum(), 0.5 / (~yi).sum()) * w)
+    for Xi, yi, w in _weighted(data, extra, extra_weight):
+        if yi.any() and (~yi).any():
+            Xs.append(rerank.pool_relative(Xi))
+            ys.append(yi)
+            ws.append(np.where(yi, 0.5 / yi.sum(), 0.5 / (~yi).sum()) * w)
     m = HistGradientBoostingClassifier(**HGB_PARAMS, random_state=SEED)
     return m.fit(np.concatenate(Xs), np.concatenate(ys), sample_weight=np.concatenate(ws) * 100)
+
+
+def _weighted(data, extra, extra_weight):
+    """(X, y, weight) of every question: ``data`` at 1, ``extra`` at ``extra_weight`` (a number or one each)."""
+    extra = list(extra)
+    ew = list(extra_weight) if np.ndim(extra_weight) else [extra_weight] * len(extra)
+    return [(X, y, 1.0) for X, y in data] + [(X, y, float(w)) for (X, y), w in zip(extra, ew)]
 
 
 def fit_kind(kind: str, data, extra=(), extra_weight: float = 1.0):
@@ -362,10 +367,12 @@ def by_group(ranks: list, items: list[dict]) -> dict:
 
 
 def out_of_fold(data, items, rel, max_cov, para, default_ranks=None, *, kind="linear", use=None, guard="passage",
-                train_weight: float = 1.0, gate_train: bool = False, seed: int = SEED):
+                train_weight: float = 1.0, gate_train: bool = False, seed: int = SEED, strong_weight: float = 1.0):
     """Out-of-fold ranks of every tune / dev item (None for training items): ungated, and gated as the
     product gates (``default_ranks`` above the gate; the gate fitted on the paraphrase labels of the
-    fold's own fitting questions, training ones too with ``gate_train``), and the fold gates."""
+    fold's own fitting questions, training ones too with ``gate_train``), and the fold gates.
+    ``strong_weight``: a fitting question at or above the fold's gate (one the model will not order)
+    weighs this much."""
     folds = plan_folds(items) if guard == "plan" else fold_of(items, seed)
     n_folds = int(folds.max()) + 1
     train = np.array([it["source"] == "train" for it in items])
@@ -373,10 +380,16 @@ def out_of_fold(data, items, rel, max_cov, para, default_ranks=None, *, kind="li
     oof, gated, gates = [None] * len(items), [None] * len(items), []
     for k in range(n_folds):
         rows = fit_rows(items, folds, k, rel, guard, use)
-        fitted = fit_kind(kind, [data[i] for i in np.nonzero(rows & ~train)[0]], [data[i] for i in np.nonzero(rows & train)[0]], train_weight)
         gate_rows = rows if gate_train else rows & ~train
-        gate = fit_gate(max_cov[gate_rows], para[gate_rows]) if default_ranks is not None else None
+        gate = fit_gate(max_cov[gate_rows], para[gate_rows]) if default_ranks is not None or strong_weight != 1.0 else None
         gates.append(gate)
+        if strong_weight == 1.0:
+            fitted = fit_kind(kind, [data[i] for i in np.nonzero(rows & ~train)[0]], [data[i] for i in np.nonzero(rows & train)[0]],
+                              train_weight)
+        else:
+            idx = np.nonzero(rows)[0]
+            w = np.where(train[idx], train_weight, 1.0) * np.where(max_cov[idx] >= gate, strong_weight, 1.0)
+            fitted = fit_kind(kind, [], [data[i] for i in idx], w)
         for i in np.nonzero(folds == k)[0]:
             X, y = data[i]
             oof[i] = rank_of(score(X, fitted, kind), y)

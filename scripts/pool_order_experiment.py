@@ -134,13 +134,11 @@ def out_of_fold(rows, items, feats, default_ranks, para, weak_weight: float = 1.
     scripts/fit_rerank_model.py) are fitted in every fold they do not leak into and never evaluated."""
     data = [(matrix(row, feats), row[3]) for row in rows]
     max_cov = np.array([float(row[1][:, rerank.FEATURES.index("cov")].max()) for row in rows])
-    if weak_weight == 1.0:
+    if weak_weight == 1.0 or any(it["source"] == "train" for it in items):
         rel = rel if rel is not None else [frozenset()] * len(items)
         oof, gated, _ = F.out_of_fold(data, items, rel, max_cov, para, default_ranks, kind=kind, use=use, guard=guard,
-                                      train_weight=train_weight, gate_train=gate_train, seed=seed)
+                                      train_weight=train_weight, gate_train=gate_train, seed=seed, strong_weight=weak_weight)
         return oof, gated
-    if any(it["source"] == "train" for it in items):
-        raise SystemExit("--strong-weight is not supported with training questions")
     folds = np.random.RandomState(SEED).permutation(len(items)) % FOLDS
     oof, gated = [None] * len(items), [None] * len(items)
     for k in range(FOLDS):

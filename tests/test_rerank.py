@@ -214,3 +214,44 @@ def test_a_crossed_model_weighs_the_products_of_the_standardized_features():
     assert model.scores(X).tolist() == [1.0, -2.0, 9.0]
     with pytest.raises(ValueError):
         rerank.RerankModel.from_dict(d | {"coef": [1.0, 2.0]})  # a crossed model needs a coefficient per product too
+
+
+def _fit_script():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import fit_rerank_model
+
+    return fit_rerank_model
+
+
+def test_training_questions_are_fitted_where_they_cannot_leak_and_never_evaluated():
+    F = _fit_script()
+    items = [{"source": "tune", "question": f"質問{i}について教えて", "docs": ["a" if i % 2 else "b"]} for i in range(10)]
+    items += [
+        {"source": "train", "question": "まったく別の言い方の問い", "docs": ["a"]},  # shares q0's right passage
+        {"source": "train", "question": "ほかの節についての問い", "docs": ["a"]},  # a passage no tune question needs
+        {"source": "train", "question": "質問3について教えて！", "docs": ["b"]},  # nearly copies q3
+    ]
+    rel = [frozenset({i}) for i in range(10)] + [frozenset({0}), frozenset({99}), frozenset({98})]
+    folds = F.fold_of(items)
+    assert (folds[10:] == -1).all() and sorted(set(folds[:10])) == list(range(F.FOLDS))
+    for k in range(F.FOLDS):
+        rows = F.fit_rows(items, folds, k, rel, "passage")
+        assert not rows[:10][folds[:10] == k].any(), "a held-out question is never fitted"
+        assert rows[:10][folds[:10] != k].all()
+        assert rows[10] == (folds[0] != k) and rows[11] and rows[12] == (folds[3] != k)
+        assert F.fit_rows(items, folds, k, rel, "none")[10:].all()
+    plan = F.plan_folds(items)
+    assert sorted(set(plan[:10])) == [0, 1] and (plan[10:] == -1).all()
+    rows = F.fit_rows(items, plan, plan[1], rel, "plan")  # plan "a" held out: no training question about "a"
+    assert rows.tolist()[10:] == [False, False, True]
+
+
+def test_the_training_size_curve_nests_its_shares():
+    F = _fit_script()
+    items = [{"source": "tune"}] * 3 + [{"source": "train"}] * 8
+    quarter, half, full = (F.subset(items, f) for f in (0.25, 0.5, 1.0))
+    assert quarter.sum() == 2 and half.sum() == 4 and full.sum() == 8 and not full[:3].any()
+    assert (half[quarter]).all() and (full[half]).all()
