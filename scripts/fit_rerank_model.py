@@ -7,7 +7,7 @@ in one of the item's documents and contains one of its evidence strings (evaluat
 fitted with scikit-learn; 5 folds grouped by question give the out-of-fold R@1 / R@5 / MRR@10 that are
 stored with the coefficients. Never reads the test split.
 
-**Training questions** (``--train``, by default ``scripts/data/plan_train/*.jsonl`` and
+**Training questions** (``--train``; with no file named, ``scripts/data/plan_train/*.jsonl`` and
 ``scripts/data/in_scope_train.jsonl``: questions written from the plans, most of them paraphrased, source
 ``train``) are added to the fit of every fold; they are never evaluated on — the out-of-fold figures are
 for the tune and dev questions only. Why: §9.11 of docs/BENCHMARKS.md found the order over 177 tune + dev
@@ -19,7 +19,7 @@ about the very passage being ranked.
 
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only (the stored settings: SHIPPED)
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --write    # also store assistant/data/rerank_model.json
-    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --train    # tune + dev only, no training questions
+    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --train    # + the plan training questions (TRAIN_FILES)
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ NEAR_COPY = 0.6
 # the stored fit's settings: ``--write`` with no other option reproduces assistant/data/rerank_model.json
 # (docs/BENCHMARKS.md §9.13 says how they were chosen)
 SHIPPED = {"model": "linear", "pool_fused": rerank.POOL_FUSED, "pool_sent": rerank.POOL_SENT, "pool_city": False,
-           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True}  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
+           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True,
+           "train": []}  # no training questions: §9.13 found no gain that holds out of fold  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
 
 
 def train_paths(specs: list[str]) -> list[Path]:
@@ -402,8 +403,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--qa", default=str(ROOT / "eval" / "plan_qa.jsonl"))
     ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
-    ap.add_argument("--train", nargs="*", default=TRAIN_FILES, help="training question files or globs (relative to the repository; "
-                    "none: tune + dev only)")
+    ap.add_argument("--train", nargs="*", default=SHIPPED["train"], help="training question files or globs, relative to the repository "
+                    f"(given with no file: {' '.join(TRAIN_FILES)}; not given: {SHIPPED['train'] or 'none'})")
     ap.add_argument("--train-frac", type=float, default=1.0, help="share of the training questions used (seeded; the training-size curve)")
     ap.add_argument("--train-weight", type=float, default=1.0, help="weight of one training question's pairs against a tune / dev question's")
     ap.add_argument("--guard", choices=("passage", "plan", "none"), default="passage", help="passage: leave out of a fold's fit the training "
@@ -426,7 +427,11 @@ def main() -> None:
                     help="fit the gate of the 'gated' search mode and report it out of fold")
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--write", action="store_true", help=f"store the fit in assistant/data/{rerank.MODEL_FILE}")
+    ap.add_argument("--out", default="", help="with --write: store it in this file instead (a variant to compare, "
+                    "scripts/ab_rerank_speed.py)")
     args = ap.parse_args()
+    if args.train == []:
+        args.train = TRAIN_FILES
     if args.query_adapter == "none":
         args.query_adapter = ""
     if args.pseudo and args.train:
@@ -525,7 +530,7 @@ def main() -> None:
             "out_of_fold": by, **gate_info, "command": "python scripts/fit_rerank_model.py " + " ".join(sys.argv[1:]),
         },
     )
-    path = rerank.default_path()
+    path = Path(args.out) if args.out else rerank.default_path()
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(model.to_dict(), f, ensure_ascii=False, indent=1)

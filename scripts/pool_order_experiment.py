@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--train-weight", type=float, default=1.0)
     ap.add_argument("--gate-train", action="store_true", help="fit the gate on the training questions' paraphrase labels too")
     ap.add_argument("--no-heading", action="store_true", help="skip the head_cos / head_gap features (no heading embedding)")
+    ap.add_argument("--train-paraphrased", action="store_true", help="fit only the paraphrased training questions")
     ap.add_argument("--repeats", type=int, default=1, help="average every figure over this many fold seeds (SEED, SEED+1, …)")
     ap.add_argument("--changes", action="store_true", help="list the tune / dev questions entering or leaving the gated top 5 "
                     "against the first row (first fold seed)")
@@ -228,7 +229,7 @@ def main() -> None:
         feats = columns(spec)
         for kind in args.models.split(","):
             for frac in [float(x) for x in args.fracs.split(",")]:
-                use = F.subset(items, frac)
+                use = F.subset(items, frac) & (para if args.train_paraphrased else True)
                 runs = [out_of_fold(rows, items, feats, default_ranks, para, args.strong_weight, kind=kind, rel=rel, use=use,
                                     guard=args.guard, train_weight=args.train_weight, gate_train=args.gate_train, seed=SEED + rep)
                         for rep in range(args.repeats)]
