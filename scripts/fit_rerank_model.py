@@ -17,7 +17,7 @@ passages is a right passage of a question held out in that fold, or its wording 
 (character-bigram Jaccard ≥ 0.6): the out-of-fold figure then never rewards a training question written
 about the very passage being ranked.
 
-    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only (the stored settings: SHIPPED)
+    OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py            # out-of-fold figures only (the stored design: SHIPPED)
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --write    # also store assistant/data/rerank_model.json
     OMP_NUM_THREADS=1 python scripts/fit_rerank_model.py --train    # + the plan training questions (TRAIN_FILES)
 """
@@ -48,12 +48,12 @@ FOLDS = 5
 C = 1.0
 TRAIN_FILES = ["scripts/data/plan_train/*.jsonl", "scripts/data/in_scope_train.jsonl"]
 HGB_PARAMS = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 20, "l2_regularization": 1.0}
-NEAR_COPY = 0.6
-# the stored fit's settings: ``--write`` with no other option reproduces assistant/data/rerank_model.json
-# (docs/BENCHMARKS.md §9.13 says how they were chosen)
+NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
+# the stored fit's design: ``--write`` with no other option refits it (on the current tune + dev; the stored
+# file was fitted on the 117 questions of docs/BENCHMARKS.md §9.4). No training questions: §9.13 found no
+# gain from them that holds out of fold.
 SHIPPED = {"model": "linear", "pool_fused": rerank.POOL_FUSED, "pool_sent": rerank.POOL_SENT, "pool_city": False,
-           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True,
-           "train": []}  # no training questions: §9.13 found no gain that holds out of fold  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
+           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True, "train": []}
 
 
 def train_paths(specs: list[str]) -> list[Path]:
@@ -246,7 +246,9 @@ def _pools(assistant, items, pool_fused, pool_sent):
     for it in tqdm(items, desc="pseudo-question pools"):
         seen.clear()
         assistant.search(it["question"], k=10)
-        if not seen:  # no candidate at all (nothing searchable in the pseudo-question)
+        if not seen:  # no candidate at all (nothing searchable in the pseudo-question): an empty pool, no pair
+            Xs.append(np.zeros((0, len(rerank.FEATURES))))
+            ys.append(np.zeros(0, dtype=bool))
             continue
         pos, X = seen[-1]
         Xs.append(X)
