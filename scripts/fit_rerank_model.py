@@ -405,7 +405,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--qa", default=str(ROOT / "eval" / "plan_qa.jsonl"))
     ap.add_argument("--dev", default=str(SHARED / "devset" / "qa.jsonl"))
-    ap.add_argument("--train", nargs="*", default=SHIPPED["train"], help="training question files or globs, relative to the repository "
+    ap.add_argument("--train", nargs="*", default=None, help="training question files or globs, relative to the repository "
                     f"(given with no file: {' '.join(TRAIN_FILES)}; not given: {SHIPPED['train'] or 'none'})")
     ap.add_argument("--train-frac", type=float, default=1.0, help="share of the training questions used (seeded; the training-size curve)")
     ap.add_argument("--train-weight", type=float, default=1.0, help="weight of one training question's pairs against a tune / dev question's")
@@ -432,8 +432,10 @@ def main() -> None:
     ap.add_argument("--out", default="", help="with --write: store it in this file instead (a variant to compare, "
                     "scripts/ab_rerank_speed.py)")
     args = ap.parse_args()
-    if args.train == []:
-        args.train = TRAIN_FILES
+    if args.train is None:  # not given: the stored design's
+        args.train = list(SHIPPED["train"])
+    elif not args.train:  # given with no file
+        args.train = list(TRAIN_FILES)
     if args.query_adapter == "none":
         args.query_adapter = ""
     if args.pseudo and args.train:
