@@ -84,6 +84,12 @@ def load_items(args) -> list[dict]:
     # alone is never learnt as "out of scope"
     for it in _jsonl(Path(args.in_scope)):
         items.append(it | {"source": "in_scope"})
+    # plan training questions (scripts/data/plan_train/*.jsonl, checked by scripts/check_plan_train.py):
+    # answerable ones are positives like the tune items; near misses and out-of-scope ones negatives
+    for path in plan_train_files(args):
+        for it in _jsonl(path):
+            src = PLAN_TRAIN_SOURCES.get(it.get("type"), "plan_train") if not it.get("docs") else "plan_train"
+            items.append(it | {"id": f"pt:{path.stem}:{it['id']}", "source": src})
     # the lines after a comment naming "near misses" are reported as their own source (oos_near):
     # questions naming a real thing of the plans and asking a detail the plans do not give
     source = "oos"
@@ -96,7 +102,53 @@ def load_items(args) -> list[dict]:
     random.Random(0).shuffle(questions)
     for q, _pid in questions[: args.jsquad]:
         items.append({"id": "jsq:" + q[:12], "question": q, "docs": [], "source": "jsquad"})
-    return items
+    return dedupe(items)
+
+
+def dedupe(items: list[dict]) -> list[dict]:
+    """One item per question text (compacted): the same question in two training files would sit in two
+    folds and score itself out of fold. The first occurrence is kept; the others are named."""
+    seen: dict[str, str] = {}
+    out = []
+    for it in items:
+        key = japanese.compact(it["question"])
+        if key in seen:
+            print(f"duplicate question left out: {it['id']} ({it['source']}) repeats {seen[key]}", file=sys.stderr)
+            continue
+        seen[key] = f"{it['id']} ({it['source']})"
+        out.append(it)
+    return out
+
+
+# the plan training files' unanswerable types, each reported as its own source
+PLAN_TRAIN_SOURCES = {"near_miss": "plan_near", "out_of_scope": "plan_oos"}
+# sources pooled with the out-of-scope list for the earlier two-target rule (--threshold-rule rule)
+POOLED_AS_OOS = ("oos_near", "plan_near", "plan_oos")
+PLAN_TRAIN_DIR = ROOT / "scripts" / "data" / "plan_train"
+
+
+def plan_train_files(args) -> list[Path]:
+    """``--plan-train``: a directory (its ``*.jsonl``, sorted) or files; '' for none."""
+    out: list[Path] = []
+    for spec in args.plan_train:
+        if not spec:
+            continue
+        p = Path(spec)
+        if p.is_dir():
+            out.extend(sorted(p.glob("*.jsonl")))
+        elif p.is_file():
+            out.append(p)
+        elif p == PLAN_TRAIN_DIR:  # the default, before any plan training file was written
+            print(f"no plan training files ({p} does not exist)", file=sys.stderr)
+        else:
+            raise SystemExit(f"--plan-train {spec}: no such file or directory")
+    return out
+
+
+def subgroup(d: dict) -> str | None:
+    """The answerable subgroup a question is also reported under: paraphrased questions (the eval
+    README's flag: no content word shared with the evidence), where false refusal concentrates."""
+    return "paraphrase" if d["answerable"] and d["item"].get("paraphrase") else None
 
 
 def _lines(path: Path) -> list[str]:
@@ -156,6 +208,46 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "cands": cands,
         })
     return out
+
+
+def code_fingerprint() -> str:
+    """A hash of the product code and the index a cached feature row depends on."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "assistant").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_extract(a, items, use_cos: bool, cache: str | None) -> list[dict]:
+    """``extract`` through a pickle of earlier rows (``--features-cache``, for exploring only): rows are
+    reused per question (text, documents, evidence, keywords) when the product code is byte-identical, so that adding training files
+    or comparing fits extracts only the new questions. A stale or unreadable cache is ignored."""
+    if not cache:
+        return extract(a, items, use_cos)
+    import pickle
+
+    key = (code_fingerprint(), use_cos, str(a.state.search_index.path) if hasattr(a.state.search_index, "path") else "")
+    rows: dict[str, dict] = {}
+    try:
+        with open(cache, "rb") as f:
+            saved = pickle.load(f)
+        if saved.get("key") == key:
+            rows = saved["rows"]
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError):
+        pass
+    def row_key(it: dict) -> str:  # the labels depend on the docs, evidence and keywords too
+        return json.dumps([it["question"], it.get("docs", []), it.get("evidence", []), it.get("answer_keywords", [])], ensure_ascii=False)
+
+    todo = [it for it in items if row_key(it) not in rows]
+    for it, d in zip(todo, extract(a, todo, use_cos)):
+        rows[row_key(it)] = {k: v for k, v in d.items() if k != "item"}
+    if todo:
+        tmp = cache + ".tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump({"key": key, "rows": rows}, f)
+        Path(tmp).replace(cache)
+    print(f"features: {len(items) - len(todo)} rows from {cache}, {len(todo)} extracted", file=sys.stderr)
+    return [rows[row_key(it)] | {"item": it} for it in items]
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, features: list[str], C: float = 1.0, balanced: bool = False) -> evidence_model.Logistic:
@@ -314,6 +406,30 @@ def pooled_threshold(data, s_feats, q_feats, max_fr: float, seeds: int, C: float
     return th, ps
 
 
+def pooled_report(ps: np.ndarray, data: list[dict], th: float, counted: np.ndarray | None = None) -> dict[str, float]:
+    """Refusal per source (``FR:`` for answerable ones, ``/paraphrase`` for their paraphrased part) at
+    ``th`` over the out-of-fold probabilities ``ps`` [seeds, n] of several fold seeds pooled: one split's
+    figures moved by 0.02–0.04 on a source of 200 when one duplicate question was left out (a new fold
+    draw), so comparisons between training sets or features use these. ``FR:right`` counts only the
+    answerable questions in ``counted`` (those whose out-of-fold answer holds the asked fact)."""
+    seeds = ps.shape[0]
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    sub = np.array([subgroup(d) or "" for d in data])
+    pp, yy, ss, uu = ps.ravel(), np.tile(yq, seeds), np.tile(src, seeds), np.tile(sub, seeds)
+    out = per_source(pp, yy, ss, th)
+    for s in sorted(set(src)):
+        m = yy & (ss == s) & (uu == "paraphrase")
+        if m.any():
+            out[f"FR:{s}/paraphrase"] = float((pp[m] < th).mean())
+    if counted is not None:
+        out["FR:right"] = float((pp[np.tile(counted, seeds)] < th).mean())
+    from sklearn.metrics import roc_auc_score
+
+    out["auc"] = float(roc_auc_score(yy, pp))
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
     """``--stability N``: N refits, each on a bootstrap resample of the training questions with its own
     fold seed; per refit the threshold of each rule and, at it, the out-of-fold refusal per source on
@@ -323,7 +439,7 @@ def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
     rng = np.random.default_rng(args.stability_seed)
     yq = np.array([d["answerable"] for d in data])
     src = np.array([d["item"]["source"] for d in data])
-    pooled = np.where(src == "oos_near", "oos", src)
+    pooled = np.where(np.isin(src, POOLED_AS_OOS), "oos", src)
     check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
     cdata = extract(a, check, use_cos) if check else []
     rules = ("rule", "fr", "bagged")
@@ -390,6 +506,53 @@ def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
 
 
 
+def near_curve(a, data, s_feats, q_feats, args, use_cos: bool) -> None:
+    """``--near-curve``: a training-size curve for the plan training near misses. Per split seed, half
+    of them (``plan_near``) are held out; the models are fitted with 0, ¼, ½ and all of the other half
+    (everything else always in). At the threshold refusing 5 % of the answerable questions out of fold
+    (3 fold seeds pooled) it prints out-of-fold refusal of the list's near misses (``oos_near``) and of
+    the near misses in training, false refusal, and the refusal of the held-out half and of the
+    held-out check file by the models fitted on that training set."""
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    near = np.where(src == "plan_near")[0]
+    if not len(near):
+        raise SystemExit("--near-curve needs plan training near misses (scripts/data/plan_train)")
+    check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
+    cdata = cached_extract(a, check, use_cos, args.features_cache) if check else []
+    fracs = (0.0, 0.25, 0.5, 1.0)
+    res: dict[float, list[dict]] = {f: [] for f in fracs}
+    for split in range(args.curve_splits):
+        order = np.random.default_rng(split).permutation(near)
+        held, pool = order[: len(order) // 2], order[len(order) // 2:]
+        for f in fracs:
+            used = set(pool[: int(round(f * len(pool)))].tolist())
+            idx = np.array([i for i in range(len(data)) if src[i] != "plan_near" or i in used])
+            ps = np.stack([oof_answerability(data, s_feats, q_feats, seed=100 * split + s, idx=idx, C=args.C) for s in range(3)])
+            pp, yy = ps[:, idx].ravel(), np.tile(yq[idx], 3)
+            th = operating_point.fr_threshold(pp, yy, args.target_false_refusal)
+            rates = per_source(pp, yy, np.tile(src[idx], 3), th)
+            sm = sentence_fit([data[i] for i in idx], s_feats)
+            rows_tr = question_rows([data[i] for i in idx], [apply_sentence(sm, data[i]) for i in idx])
+            qm = fit_logistic(matrix(rows_tr, q_feats), yq[idx], q_feats, C=args.C, balanced=True)
+            hd = [data[i] for i in held]
+            hp = np.array([qm.prob(r) for r in question_rows(hd, [apply_sentence(sm, d) for d in hd])])
+            row = {"n_train_near": len(used), "threshold": th, "FR:all": rates["FR:all"], "oos_near": rates.get("oos_near", float("nan")),
+                   "plan_near(oof)": rates.get("plan_near", float("nan")), "held_out_half": float((hp < th).mean())}
+            if cdata:
+                cp = np.array([qm.prob(r) for r in question_rows(cdata, [apply_sentence(sm, d) for d in cdata])])
+                row["check"] = float((cp < th).mean())
+            res[f].append(row)
+            print(f"split {split} fraction {f}: " + json.dumps({k: round(v, 3) for k, v in row.items()}), file=sys.stderr)
+    print(f"\nnear-miss training-size curve ({args.curve_splits} splits; held-out half of {len(near)} plan near misses; "
+          f"refusal at out-of-fold false refusal {args.target_false_refusal}, 3 fold seeds pooled); mean over splits")
+    keys = [k for k in res[fracs[0]][0] if k != "threshold"]
+    print("fraction | threshold | " + " | ".join(keys))
+    for f in fracs:
+        means = {k: float(np.nanmean([r[k] for r in res[f]])) for k in ["threshold", *keys]}
+        print(f"{f} | {means['threshold']:.3f} | " + " | ".join(f"{means[k]:.3f}" for k in keys))
+
+
 def ablation(data, s_feats, q_feats, args) -> None:
     """``--ablate``: out of fold (``--seeds`` fold seeds pooled), the answerability model with all
     features and with each one left out: AUC, and refusal per source at the threshold that refuses
@@ -446,6 +609,11 @@ def main() -> None:
     ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
     ap.add_argument("--out-of-scope", default=str(ROOT / "scripts" / "data" / "out_of_scope_train.txt"), help="out-of-scope training questions, one a line")
     ap.add_argument("--in-scope", default=str(ROOT / "scripts" / "data" / "in_scope_train.jsonl"), help="everyday in-scope training questions (JSONL)")
+    ap.add_argument("--plan-train", nargs="*", default=[str(PLAN_TRAIN_DIR)], metavar="PATH",
+                    help="plan training questions: a directory of *.jsonl or files (default scripts/data/plan_train; "
+                         "'--plan-train' alone for none, the before row)")
+    ap.add_argument("--features-cache", default=None, metavar="FILE",
+                    help="reuse extracted feature rows per question from this pickle (exploring only; keyed by the code's hash)")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
@@ -465,6 +633,8 @@ def main() -> None:
     ap.add_argument("--drop", nargs="*", default=None, metavar="FEATURE",
                     help=f"answerability features to leave out (default: {' '.join(DROPPED_WITH_COSINES)} with cosine features, "
                          "none for --lexical; '--drop' alone keeps all)")
+    ap.add_argument("--near-curve", action="store_true", help="training-size curve for the plan training near misses (explores only)")
+    ap.add_argument("--curve-splits", type=int, default=3, help="held-out halves averaged in --near-curve")
     ap.add_argument("--ablate", action="store_true", help="out-of-fold ablation of the answerability features (explores only)")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
@@ -475,7 +645,7 @@ def main() -> None:
     a = Assistant.load(ROOT / "corpus", args.index or ROOT / "index", args.model)
     use_cos = not args.lexical and a.state.search_index.sentence_vectors is not None
     items = load_items(args)
-    data = extract(a, items, use_cos)
+    data = cached_extract(a, items, use_cos, args.features_cache)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
     if args.drop is None:
         args.drop = DROPPED_WITH_COSINES if use_cos else []
@@ -484,6 +654,9 @@ def main() -> None:
               and not (args.no_detail and f in evidence_model.DETAIL_FEATURES) and f not in args.drop]
     if args.ablate:
         ablation(data, s_feats, q_feats, args)
+        return
+    if args.near_curve:
+        near_curve(a, data, s_feats, q_feats, args, use_cos)
         return
     if args.stability:
         if BANK_K:
@@ -563,9 +736,10 @@ def main() -> None:
     auc = roc_auc_score(yq, pq)
     pos = np.sort(pq[yq])
     src = np.array([d["item"]["source"] for d in data])
+    sub = np.array([subgroup(d) or "" for d in data])
     # the threshold rule pools the near misses with the rest of the out-of-scope list, as before they
     # were reported apart (a rule over a 20-question source would let it outweigh everything)
-    th_rule = choose_threshold(pq, yq, np.where(src == "oos_near", "oos", src), args.target_false_refusal, args.target_refusal)
+    th_rule = choose_threshold(pq, yq, np.where(np.isin(src, POOLED_AS_OOS), "oos", src), args.target_false_refusal, args.target_refusal)
     th = th_rule
     if args.threshold_rule == "bagged":
         if BANK_K:
@@ -575,12 +749,14 @@ def main() -> None:
             counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
             print(f"refusal cost: right answers only ({int(counted.sum())} of {int(yq.sum())} answerable questions "
                   "hold the asked fact out of fold and count towards the false-refusal budget)")
-        th, _ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
+        th, ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
+        pooled_rates = pooled_report(ps, data, th, counted)
+        print(f"out of fold, {args.seeds} fold seeds pooled, at the threshold: {json.dumps(pooled_rates, ensure_ascii=False)}")
         print(f"threshold: {args.threshold_rule} {th:.4f} over {args.seeds} fold seeds (the one-split rule would give {th_rule:.4f}; "
               f"false refusal ≤ {args.target_false_refusal} on one split at {operating_point.fr_threshold(pq, yq, args.target_false_refusal):.4f})")
     # hedge: answers weaker than the weakest fifth of the answerable training questions
     hedge = max(th, float(pos[int(np.floor(0.2 * len(pos)))])) if len(pos) else th
-    report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
+    report = {"oof_pooled": pooled_rates if args.threshold_rule == "bagged" else None, "auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
               "threshold_seeds": args.seeds if args.threshold_rule != "rule" else 1, "threshold_one_split_rule": round(th_rule, 4),
               "C": args.C, "dropped": list(args.drop),
               "refusal_cost": args.refusal_cost,
@@ -595,17 +771,24 @@ def main() -> None:
         pos_s = yq & (src == s)
         if pos_s.any():  # where the false refusals come from: the QA sets, or the everyday in-scope questions
             report[f"false_refusal_oof[{s}]"] = round(float((pq[pos_s] < th).mean()), 3)
+        para = pos_s & (sub == "paraphrase")
+        if para.any():  # paraphrased questions, where false refusal concentrates
+            report[f"false_refusal_oof[{s}/paraphrase]"] = round(float((pq[para] < th).mean()), 3)
     print(json.dumps(report, ensure_ascii=False))
     # the same model at fixed out-of-fold false refusal (thresholds at quantiles of the answerable
     # items' probabilities), so that two feature sets are compared on equal terms whatever the rule picks
     for fr in (0.05, 0.10):
         t = float(np.quantile(pq[yq], fr)) if yq.any() else 0.0
         at = {s: round(float((pq[(~yq) & (src == s)] < t).mean()), 3) for s in sorted(set(src)) if ((~yq) & (src == s)).any()}
+        at |= {f"FR:{s}/paraphrase": round(float((pq[yq & (src == s) & (sub == "paraphrase")] < t).mean()), 3)
+               for s in sorted(set(src)) if (yq & (src == s) & (sub == "paraphrase")).any()}
         print(f"at false refusal {fr:.2f} (threshold {t:.3f}): refused per source {json.dumps(at, ensure_ascii=False)}")
         report[f"refusal_at_fr{fr:.2f}"] = at
     if args.dump:
         Path(args.dump).write_text(json.dumps([
-            {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r}
+            {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r,
+             "question": d["item"]["question"], "paraphrase": bool(d["item"].get("paraphrase")),
+             "right": right.get(d["item"]["id"]) if d["answerable"] else None}
             for d, p, r in zip(data, pq, rows)], ensure_ascii=False), encoding="utf-8")
 
     # final models on all training data
@@ -629,7 +812,7 @@ def main() -> None:
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
-        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope]}
+        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope, *plan_train_files(args)]}
         entry = {
             "sentence": s_model.__dict__,
             "answerable": q_model.__dict__,
