@@ -124,6 +124,7 @@ def dedupe(items: list[dict]) -> list[dict]:
 PLAN_TRAIN_SOURCES = {"near_miss": "plan_near", "out_of_scope": "plan_oos"}
 # sources pooled with the out-of-scope list for the earlier two-target rule (--threshold-rule rule)
 POOLED_AS_OOS = ("oos_near", "plan_near", "plan_oos")
+PLAN_TRAIN_ALL = ("plan_train", *PLAN_TRAIN_SOURCES.values())
 PLAN_TRAIN_DIR = ROOT / "scripts" / "data" / "plan_train"
 
 
@@ -364,11 +365,27 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
         for i in uniq:
             if fold_of[i] == f:
                 logits[i] = apply_sentence(m, data[i])
+    y = np.array([data[i]["answerable"] for i in idx])
+    p = np.full(len(data), np.nan)
+    if BANK_K and "near_q" in q_feats:
+        # the question bank of each fold holds only the other folds' questions (and never the question
+        # itself), for the rows it is fitted on and the rows it scores alike
+        sims, members = bank_similarities(data)
+        for f in range(k):
+            allowed = members & np.isin(np.arange(len(data)), [i for i in uniq if fold_of[i] != f])
+            near = bank_nearness(sims, data, allowed, BANK_K)
+            rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq], [near[i] for i in uniq])
+            row_of = dict(zip(uniq, rows_u))
+            X = matrix([row_of[i] for i in idx], q_feats)
+            tr = sample_fold != f
+            m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
+            for i in uniq:
+                if fold_of[i] == f:
+                    p[i] = m.prob(row_of[i])
+        return p
     rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq])
     row_of = dict(zip(uniq, rows_u))
     X = matrix([row_of[i] for i in idx], q_feats)
-    y = np.array([data[i]["answerable"] for i in idx])
-    p = np.full(len(data), np.nan)
     for f in range(k):
         tr = sample_fold != f
         m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
@@ -376,6 +393,34 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
             if fold_of[i] == f:
                 p[i] = m.prob(row_of[i])
     return p
+
+
+def bank_similarities(data) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines between all training questions' encoder vectors, and which may be bank members."""
+    members = bank_members(data)
+    dim = next((len(d["qvec"]) for d in data if d["qvec"] is not None), 1)
+    Q = np.stack([np.asarray(d["qvec"], dtype=np.float32) if d["qvec"] is not None else np.zeros(dim, np.float32) for d in data])
+    return Q @ Q.T, members
+
+
+def bank_nearness(sims: np.ndarray, data, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Every question's ``QuestionBank.nearness`` against the bank of the ``allowed`` questions (itself
+    left out): mean cosine to its ``k`` nearest answerable members minus to its ``k`` nearest
+    out-of-scope ones."""
+    ans = np.array([d["answerable"] for d in data])
+    S = np.where(allowed[None, :], sims, -np.inf)
+    np.fill_diagonal(S, -np.inf)
+
+    def top_mean(cols: np.ndarray) -> np.ndarray:
+        sub = S[:, cols]
+        kk = min(k, sub.shape[1])
+        if kk == 0:
+            return np.zeros(len(data))
+        part = -np.sort(-sub, axis=1)[:, :kk]
+        part = np.where(np.isfinite(part), part, np.nan)
+        return np.nan_to_num(np.nanmean(part, axis=1))
+
+    return top_mean(np.where(ans)[0]) - top_mean(np.where(~ans)[0])
 
 
 def per_source(p: np.ndarray, yq: np.ndarray, src: np.ndarray, th: float) -> dict[str, float]:
@@ -614,6 +659,8 @@ def main() -> None:
                          "'--plan-train' alone for none, the before row)")
     ap.add_argument("--features-cache", default=None, metavar="FILE",
                     help="reuse extracted feature rows per question from this pickle (exploring only; keyed by the code's hash)")
+    ap.add_argument("--hold-out-plan-train", action="store_true",
+                    help="fit without the plan training questions and report how the final models treat them (the before row)")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
@@ -645,6 +692,10 @@ def main() -> None:
     a = Assistant.load(ROOT / "corpus", args.index or ROOT / "index", args.model)
     use_cos = not args.lexical and a.state.search_index.sentence_vectors is not None
     items = load_items(args)
+    held: list[dict] = []
+    if args.hold_out_plan_train:  # the "before" row: the plan training questions scored, never fitted on
+        held = [it for it in items if it["source"] in PLAN_TRAIN_ALL]
+        items = [it for it in items if not it["source"] in PLAN_TRAIN_ALL]
     data = cached_extract(a, items, use_cos, args.features_cache)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
     if args.drop is None:
@@ -722,9 +773,10 @@ def main() -> None:
     yq = np.array([d["answerable"] for d in data])
     pq = np.zeros(len(data))
     rows = None
+    sims, members = bank_similarities(data) if use_cos and BANK_K else (None, None)
     for k in range(5):
         tr = np.array([f != k for f in fold])
-        near = [nearness(data, i, ~tr) for i in range(len(data))] if use_cos and BANK_K else None
+        near = list(bank_nearness(sims, data, members & tr, BANK_K)) if use_cos and BANK_K else None
         rows_k = question_rows(data, oof, near)
         Xk = matrix(rows_k, q_feats)
         m = fit_logistic(Xk[tr], yq[tr], q_feats, C=args.C, balanced=True)
@@ -742,8 +794,6 @@ def main() -> None:
     th_rule = choose_threshold(pq, yq, np.where(np.isin(src, POOLED_AS_OOS), "oos", src), args.target_false_refusal, args.target_refusal)
     th = th_rule
     if args.threshold_rule == "bagged":
-        if BANK_K:
-            raise SystemExit("--threshold-rule bagged needs --bank-k 0 (or use --threshold-rule rule)")
         counted = None
         if args.refusal_cost == "right":
             counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
@@ -794,14 +844,27 @@ def main() -> None:
     # final models on all training data
     s_model = sentence_fit(data, s_feats)
     none = np.zeros(len(data), dtype=bool)
-    near_all = [nearness(data, i, none) for i in range(len(data))] if use_cos and BANK_K else None
+    near_all = list(bank_nearness(sims, data, members, BANK_K)) if use_cos and BANK_K else None
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)
     bank = bank_of(data, ~none) if use_cos and BANK_K else None
     q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=args.C, balanced=True)
     # held-out near misses (never fitted on): the final models and the chosen threshold on them
+    if held:
+        hdata = cached_extract(a, held, use_cos, args.features_cache)
+        hnear = [bank.nearness(d["qvec"]) for d in hdata] if bank is not None else None
+        hp = np.array([q_model.prob(r) for r in question_rows(hdata, [apply_sentence(s_model, d) for d in hdata], hnear)])
+        hsrc = np.array([d["item"]["source"] for d in hdata])
+        hy = np.array([d["answerable"] for d in hdata])
+        hsub = np.array([subgroup(d) or "" for d in hdata])
+        rates = per_source(hp, hy, hsrc, th)
+        if (hy & (hsub == "paraphrase")).any():
+            rates["FR:plan_train/paraphrase"] = float((hp[hy & (hsub == "paraphrase")] < th).mean())
+        report["held_out_plan_train"] = {k: round(v, 3) for k, v in rates.items()}
+        print(f"plan training questions held out (never fitted on), final models at threshold {th:.3f}: "
+              f"{json.dumps(report['held_out_plan_train'], ensure_ascii=False)}")
     check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
     if check:
-        cdata = extract(a, check, use_cos)
+        cdata = cached_extract(a, check, use_cos, args.features_cache)
         cnear = [bank.nearness(d["qvec"]) if bank is not None else 0.0 for d in cdata] if use_cos and BANK_K else None
         cp = [q_model.prob(r) for r in question_rows(cdata, [apply_sentence(s_model, d) for d in cdata], cnear)]
         report["held_out_near_miss_refused"] = round(float(np.mean([p < th for p in cp])), 3)
