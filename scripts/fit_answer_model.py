@@ -89,7 +89,7 @@ def load_items(args) -> list[dict]:
     for path in plan_train_files(args):
         for it in _jsonl(path):
             src = PLAN_TRAIN_SOURCES.get(it.get("type"), "plan_train") if not it.get("docs") else "plan_train"
-            items.append(it | {"id": f"pt:{path.stem}:{it['id']}", "source": src})
+            items.append(it | {"id": f"pt:{path.stem}:{it['id']}", "source": src, "file": path.stem})
     # the lines after a comment naming "near misses" are reported as their own source (oos_near):
     # questions naming a real thing of the plans and asking a detail the plans do not give
     source = "oos"
@@ -420,7 +420,7 @@ def bank_nearness(sims: np.ndarray, data, allowed: np.ndarray, k: int) -> np.nda
         part = np.where(np.isfinite(part), part, np.nan)
         return np.nan_to_num(np.nanmean(part, axis=1))
 
-    return top_mean(np.where(ans)[0]) - top_mean(np.where(~ans)[0])
+    return (top_mean(np.where(ans)[0]) - top_mean(np.where(~ans)[0])).astype(np.float64)
 
 
 def per_source(p: np.ndarray, yq: np.ndarray, src: np.ndarray, th: float) -> dict[str, float]:
@@ -578,14 +578,24 @@ def near_curve(a, data, s_feats, q_feats, args, use_cos: bool) -> None:
             th = operating_point.fr_threshold(pp, yy, args.target_false_refusal)
             rates = per_source(pp, yy, np.tile(src[idx], 3), th)
             sm = sentence_fit([data[i] for i in idx], s_feats)
-            rows_tr = question_rows([data[i] for i in idx], [apply_sentence(sm, data[i]) for i in idx])
+            in_idx = np.isin(np.arange(len(data)), idx)
+            near_tr = bank = None
+            if BANK_K and "near_q" in q_feats:  # the bank of this training set
+                sims, members = bank_similarities(data)
+                near_tr = list(bank_nearness(sims, data, members & in_idx, BANK_K)[idx])
+                bank = bank_of(data, in_idx)
+            rows_tr = question_rows([data[i] for i in idx], [apply_sentence(sm, data[i]) for i in idx], near_tr)
             qm = fit_logistic(matrix(rows_tr, q_feats), yq[idx], q_feats, C=args.C, balanced=True)
+
+            def near_of(ds):
+                return [bank.nearness(d["qvec"]) for d in ds] if bank is not None else None
+
             hd = [data[i] for i in held]
-            hp = np.array([qm.prob(r) for r in question_rows(hd, [apply_sentence(sm, d) for d in hd])])
+            hp = np.array([qm.prob(r) for r in question_rows(hd, [apply_sentence(sm, d) for d in hd], near_of(hd))])
             row = {"n_train_near": len(used), "threshold": th, "FR:all": rates["FR:all"], "oos_near": rates.get("oos_near", float("nan")),
                    "plan_near(oof)": rates.get("plan_near", float("nan")), "held_out_half": float((hp < th).mean())}
             if cdata:
-                cp = np.array([qm.prob(r) for r in question_rows(cdata, [apply_sentence(sm, d) for d in cdata])])
+                cp = np.array([qm.prob(r) for r in question_rows(cdata, [apply_sentence(sm, d) for d in cdata], near_of(cdata))])
                 row["check"] = float((cp < th).mean())
             res[f].append(row)
             print(f"split {split} fraction {f}: " + json.dumps({k: round(v, 3) for k, v in row.items()}), file=sys.stderr)
@@ -659,8 +669,9 @@ def main() -> None:
                          "'--plan-train' alone for none, the before row)")
     ap.add_argument("--features-cache", default=None, metavar="FILE",
                     help="reuse extracted feature rows per question from this pickle (exploring only; keyed by the code's hash)")
-    ap.add_argument("--hold-out-plan-train", action="store_true",
-                    help="fit without the plan training questions and report how the final models treat them (the before row)")
+    ap.add_argument("--hold-out-plan-train", nargs="*", default=None, metavar="STEM",
+                    help="fit without the plan training questions (or those of the files named by stem, e.g. qaa) and report "
+                         "how the final models treat them (the before row; a writer held out)")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
@@ -693,9 +704,11 @@ def main() -> None:
     use_cos = not args.lexical and a.state.search_index.sentence_vectors is not None
     items = load_items(args)
     held: list[dict] = []
-    if args.hold_out_plan_train:  # the "before" row: the plan training questions scored, never fitted on
-        held = [it for it in items if it["source"] in PLAN_TRAIN_ALL]
-        items = [it for it in items if not it["source"] in PLAN_TRAIN_ALL]
+    if args.hold_out_plan_train is not None:  # the "before" row: plan training questions scored, never fitted on
+        def is_held(it: dict) -> bool:  # all of them, or those of the named files (a writer held out)
+            return it["source"] in PLAN_TRAIN_ALL and (not args.hold_out_plan_train or it.get("file") in args.hold_out_plan_train)
+        held = [it for it in items if is_held(it)]
+        items = [it for it in items if not is_held(it)]
     data = cached_extract(a, items, use_cos, args.features_cache)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
     if args.drop is None:
@@ -737,10 +750,10 @@ def main() -> None:
     # judged by the keyword hit of the composed answers on out-of-fold logits (no refusals)
     r = a.state.retriever
 
-    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75) -> dict[str, bool]:
+    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75, pairs=None) -> dict[str, bool]:
         """Per answerable item id: does the answer composed this way hold all its keywords?"""
         out = {}
-        for d, z in ans:
+        for d, z in (ans if pairs is None else pairs):
             for c, zz in zip(d["cands"], z):
                 c.logit = zz
             answering.order_by_model(d["cands"], choice, blend)
@@ -857,6 +870,13 @@ def main() -> None:
         hy = np.array([d["answerable"] for d in hdata])
         hsub = np.array([subgroup(d) or "" for d in hdata])
         rates = per_source(hp, hy, hsrc, th)
+        # refusals that lose an answer holding the asked fact (the final sentence model composing)
+        hz = [apply_sentence(s_model, d) for d in hdata]
+        hright = composed_hits(choice, blend, keep_ratio, [(d, z) for d, z in zip(hdata, hz) if d["answerable"] and d["X"]])
+        hr = np.array([bool(d["answerable"]) and hright.get(d["item"]["id"], False) for d in hdata])
+        if hr.any():
+            rates["FR:plan_train/right"] = float((hp[hr] < th).mean())
+            rates["right_share"] = float(hr.sum() / max(hy.sum(), 1))
         if (hy & (hsub == "paraphrase")).any():
             rates["FR:plan_train/paraphrase"] = float((hp[hy & (hsub == "paraphrase")] < th).mean())
         report["held_out_plan_train"] = {k: round(v, 3) for k, v in rates.items()}
