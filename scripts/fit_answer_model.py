@@ -65,11 +65,14 @@ K_CAND = answering.CANDIDATE_HITS
 # negative sources when it was removed, with the old and the new training files alike, and the four
 # together lowered the spread over bootstrap refits; the lexical entry keeps every feature (not measured)
 DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
-# nearest questions per side in the question-bank feature (--bank-k); 0 = off, the default: with it
-# (k 3 or 10) out-of-fold AUC rose 0.97 → 0.996–0.998, but questions the plans do touch on in
-# everyday wording (「パスポートの申請に必要な書類は？」, 「国民健康保険料の納付方法は？」) sat nearer the
-# out-of-scope list than any answerable question and were refused (docs/BENCHMARKS.md §9.3)
-BANK_K = 0
+# nearest questions per side in the question-bank feature (--bank-k; 0 = off). Off until the plan
+# training questions: with only the tune split and the everyday lists in it, questions the plans do touch on
+# in everyday wording (「パスポートの申請に必要な書類は？」) sat nearer the out-of-scope list than any
+# answerable question and were refused (docs/BENCHMARKS.md §9.3, §9.5). With ~300 answerable plan
+# training questions in residents' wording it is on: out of fold, and with one writer's file held out
+# entirely, it refused more out-of-scope and near-miss questions at the same false refusal of right
+# answers (§9.13); k 10 of 3 / 5 / 10 / 20 by out-of-fold AUC
+BANK_K = 10
 
 
 def load_items(args) -> list[dict]:
@@ -290,16 +293,6 @@ def bank_of(data, mask: np.ndarray) -> evidence_model.QuestionBank | None:
                                        answerable=np.array([data[i]["answerable"] for i in idx]), k=BANK_K)
 
 
-def nearness(data, i: int, excluded: np.ndarray) -> float:
-    """Question ``i``'s bank nearness with the questions in ``excluded`` (and itself) left out."""
-    if data[i]["qvec"] is None:
-        return 0.0
-    mask = ~excluded
-    mask[i] = False
-    bank = bank_of(data, mask)
-    return bank.nearness(data[i]["qvec"]) if bank is not None else 0.0
-
-
 def question_rows(data, logits_per_q, near=None):
     rows = []
     for j, (d, logits) in enumerate(zip(data, logits_per_q)):
@@ -353,8 +346,8 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
     trained on the questions ``idx`` (a bootstrap resample when it repeats some; default all), both
     stages out of fold (sentence logits, then the answerability model on question rows built from
     them). Returns an array over ``data`` (NaN for questions not in ``idx``); a question repeated in a
-    resample stays in one fold, so it never trains the model that scores it. No question-bank
-    feature (``--bank-k`` 0)."""
+    resample stays in one fold, so it never trains the model that scores it. With the question bank
+    (``--bank-k``), each fold's bank holds the other folds' questions only."""
     idx = list(range(len(data))) if idx is None else list(idx)
     uniq = sorted(set(idx))
     fold_of = dict(zip(uniq, folds(len(uniq), k, seed)))
@@ -670,8 +663,11 @@ def main() -> None:
     ap.add_argument("--features-cache", default=None, metavar="FILE",
                     help="reuse extracted feature rows per question from this pickle (exploring only; keyed by the code's hash)")
     ap.add_argument("--hold-out-plan-train", nargs="*", default=None, metavar="STEM",
-                    help="fit without the plan training questions (or those of the files named by stem, e.g. qaa) and report "
-                         "how the final models treat them (the before row; a writer held out)")
+                    help="fit without the plan training questions (or those of the files named by stem, e.g. qaa; or 'answerable': "
+                         "their answerable ones, fitting on their near misses and out-of-scope ones) and report how the final "
+                         "models treat them (the before row; a writer held out)")
+    ap.add_argument("--plan-train-in-budget", action=argparse.BooleanOptionalAction, default=True,
+                    help="whether the answerable plan training questions count towards the false-refusal budget")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
@@ -705,7 +701,9 @@ def main() -> None:
     items = load_items(args)
     held: list[dict] = []
     if args.hold_out_plan_train is not None:  # the "before" row: plan training questions scored, never fitted on
-        def is_held(it: dict) -> bool:  # all of them, or those of the named files (a writer held out)
+        def is_held(it: dict) -> bool:  # all of them, those of the named files (a writer held out), or the answerable ones
+            if args.hold_out_plan_train == ["answerable"]:
+                return it["source"] == "plan_train"
             return it["source"] in PLAN_TRAIN_ALL and (not args.hold_out_plan_train or it.get("file") in args.hold_out_plan_train)
         held = [it for it in items if is_held(it)]
         items = [it for it in items if not is_held(it)]
@@ -724,7 +722,7 @@ def main() -> None:
         return
     if args.stability:
         if BANK_K:
-            raise SystemExit("--stability needs --bank-k 0")
+            raise SystemExit("--stability needs --bank-k 0 (its refits do not rebuild the question bank)")
         stability(a, data, s_feats, q_feats, args, args.stability, use_cos)
         return
 
@@ -809,7 +807,8 @@ def main() -> None:
     if args.threshold_rule == "bagged":
         counted = None
         if args.refusal_cost == "right":
-            counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
+            counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True)
+                                and (args.plan_train_in_budget or d["item"]["source"] != "plan_train") for d in data])
             print(f"refusal cost: right answers only ({int(counted.sum())} of {int(yq.sum())} answerable questions "
                   "hold the asked fact out of fold and count towards the false-refusal budget)")
         th, ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
