@@ -6,7 +6,12 @@ Training data (never the evaluation's test split):
   ``split == "tune"`` items of the plan QA set (``--qa``, repeatable), plus
   ``scripts/data/in_scope_train.jsonl`` (everyday-wording questions the plans do answer);
 * out-of-scope negatives: ``scripts/data/out_of_scope_train.txt`` (everyday city-service questions
-  written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus.
+  written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus;
+* the plan training questions (``--plan-train``, default ``scripts/data/plan_train/*.jsonl``): their
+  near misses and out-of-scope questions as negatives (sources ``plan_near``, ``plan_oos``); their
+  answerable ones (``plan_train``) only with ``--plan-train-positives`` — as positives they lowered
+  out-of-scope refusal out of fold (docs/BENCHMARKS.md §9.13), so by default they are scored by the final
+  models as a held-out false-refusal check. One item per question text (``dedupe``).
 
 A sentence is a positive when it — or what choosing it brings into the answer: the list it announces,
 belongs to or heads, the sentence carrying on from it — contains one of the item's answer keywords or
@@ -27,6 +32,13 @@ Reported besides: refusal per source out of fold (the list's ``# near misses`` s
 ``oos_near``), refusal per source at fixed out-of-fold false refusal 0.05 / 0.10, and the share of the
 held-out near misses (``--check``, default ``scripts/data/near_miss_check.txt``, never fitted on) that the
 final models refuse. ``--no-detail`` leaves out the asked-detail features, for comparison.
+
+Per source the fit also reports out-of-fold refusal over the pooled fold seeds (``oof_pooled``: one split's
+figures move by a few points with the fold draw), false refusal of paraphrased questions, and
+``--hold-out-plan-train [STEM …|answerable]`` scores plan training questions never fitted on (all, one
+writer's file, or the answerable ones). ``--near-curve``: a training-size curve for the near misses.
+``--bank-k K`` turns on the question bank, computed out of fold (off: it refuses by wording, §9.13).
+``--features-cache FILE`` reuses extracted rows while the product code is unchanged (exploring only).
 
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
 hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
