@@ -87,6 +87,8 @@ DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
 # (tests/test_asked_detail.py): the training near misses ask festival dates, so the question's wording
 # alone decided (§9.13)
 BANK_K = 0
+# which out-of-scope training questions the bank holds (--bank-negatives): all but JSQuAD, or the near misses only
+BANK_NEGATIVES = "all"
 
 
 def load_items(args) -> list[dict]:
@@ -296,6 +298,8 @@ def apply_sentence(model, d):
 def bank_members(data) -> np.ndarray:
     """Which training questions go into the question bank: the answerable ones and the city
     out-of-scope ones (the list, the QA sets' unanswerable items) — not JSQuAD's Wikipedia trivia."""
+    if BANK_NEGATIVES == "near":  # only the near misses on the out-of-scope side (exploring, §9.13)
+        return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] in ("oos_near", "plan_near")) for d in data])
     return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] != "jsquad") for d in data])
 
 
@@ -689,6 +693,8 @@ def main() -> None:
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
+    ap.add_argument("--bank-negatives", choices=["all", "near"], default=BANK_NEGATIVES,
+                    help="out-of-scope questions in the bank: all but JSQuAD, or the near misses only (exploring)")
     ap.add_argument("--threshold-rule", choices=["bagged", "rule"], default="bagged",
                     help="bagged (default): mean over bootstrap resamples of the highest threshold with out-of-fold false "
                          "refusal ≤ the target, on out-of-fold probabilities pooled over --seeds fold seeds (operating_point.py); "
@@ -710,6 +716,7 @@ def main() -> None:
     ap.add_argument("--ablate", action="store_true", help="out-of-fold ablation of the answerability features (explores only)")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
+    globals()["BANK_NEGATIVES"] = args.bank_negatives
     if args.qa is None:
         args.qa = [str(ROOT / "eval" / "plan_qa.jsonl")]
 
