@@ -105,7 +105,7 @@ class _Candidate:
     coverage: float
     features: dict | None = None
     logit: float = 0.0
-    # the detail the question asks for (``asked.asked_detail``: "date", "count", "place" …), or None
+    # the detail the answer should state (``asked.detail_for_answer``: "date", "count", "place" …), or None
     detail: str | None = None
 
 
@@ -286,7 +286,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     atype = asked_type(qa)
-    detail = asked.asked_detail(qa.text)
+    detail = asked.detail_for_answer(qa.text)
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
@@ -381,11 +381,57 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     run = _list_run(sents, best.position)
     if len(run) > 1:
         return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage) for p in run]
+    body = _labelled_body(sents, best.position)
+    if body is not None:
+        return [_Candidate(best.hit, body, sents[body], best.score, best.coverage, detail=best.detail)]
+    contact = _contact_lines(sents, best.position)
+    if contact:
+        return [_Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in contact]
     nxt = following[0][2].strip() if following else ""
     if following and (_EXAMPLE_RE.match(nxt) or (allow_follow_on and _CONTINUES_RE.match(nxt))):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
     return []
+
+
+# a term being defined, as a glossary prints it: 「ドメスティック・バイオレンス（DV）：」 (the definition on the next line)
+_TERM_LABEL_RE = re.compile(r"[^。]{1,40}[:：]$")
+# the lines of a contact point that follow its office's name: postcode and address, phone, fax, mail, web
+_CONTACT_RE = re.compile(r"^(?:〒|TEL|ＴＥＬ|FAX|ＦＡＸ|E-?mail|Ｅ-?mail|E\s*メール|メール|電話|住所|所在地|URL|https?://)", re.I)
+MAX_CONTACT_LINES = 4
+
+
+def _labelled_body(sents: list[str], pos: int) -> int | None:
+    """The line a label introduces, when the chosen line is only a label: a glossary term ending in
+    「：」 (「ドメスティック・バイオレンス（DV）：」) or a short bulleted caption without a sentence of its
+    own (「・本庁機能」) followed by one line of body text — not another item, label, row or heading. The
+    label alone holds nothing a resident asked for; the body is where the plan says it."""
+    here = sents[pos].strip()
+    if pos + 1 >= len(sents) or _is_row(here):
+        return None
+    is_term = bool(_TERM_LABEL_RE.fullmatch(japanese.compact(BULLET_RE.sub("", here))))
+    is_caption = bool(_ITEM_RE.match(here)) and not here.endswith("。") and len(japanese.compact(here)) <= 16
+    if not (is_term or is_caption):
+        return None
+    nxt = sents[pos + 1].strip()
+    if _ITEM_RE.match(nxt) or _is_row(nxt) or _TERM_LABEL_RE.fullmatch(japanese.compact(nxt)) or len(japanese.compact(nxt)) < 14:
+        return None
+    return pos + 1
+
+
+def _contact_lines(sents: list[str], pos: int) -> list[int]:
+    """The contact lines right after a chosen line that names an office or a contact point
+    (「市民協働推進室」「【お問い合わせ先】 | 山口市 地域振興部 協働推進課」): 〒 and address, TEL, FAX,
+    e-mail — at most ``MAX_CONTACT_LINES``. An answer that points to an office gives how to reach it."""
+    here = japanese.compact(sents[pos])
+    if not (_OFFICE_LINE_RE.search(here) or "問い合わせ" in here or "問合せ" in here) or len(here) > 40 or here.endswith("。"):
+        return []  # a name or label line, not a sentence that mentions an office
+    out = []
+    for p in range(pos + 1, min(len(sents), pos + 1 + MAX_CONTACT_LINES)):
+        if not _CONTACT_RE.match(sents[p].strip()):
+            break
+        out.append(p)
+    return out
 
 
 def _bigram_share(question_bigrams: frozenset[str], text: str) -> float:
@@ -662,13 +708,13 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
         out += add
         in_out |= {japanese.compact(x.text) for x in add}
-    extra = _asked_value_beside(best, out)
+    extra, beside = _asked_value_beside(sorted(chosen, key=lambda c: -c.score), out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
-        at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)
+        at = next((i for i, x in enumerate(out) if x.hit.id == beside.hit.id and x.position == beside.position), None)
         if at is None:
             out.append(extra)
         else:
-            out.insert(at if extra.position < best.position else at + 1, extra)
+            out.insert(at if extra.position < beside.position else at + 1, extra)
     return out
 
 
@@ -695,21 +741,23 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
     return top
 
 
-def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
-    """When the question asks a detail (``asked.asked_detail``: a date, a count, a fee, an office …)
-    and no line of the answer states a value of that kind, the sentence right after — else right
-    before — the best one in its passage, if it does: tables and running text often put the asked
-    value in the next row or sentence (「推進項目: …」 then 「担当課 / 行革推進課…」)."""
-    kind = best.detail
-    if kind is None or any(asked.holds_value(kind, x.text) for x in out):
-        return None
-    sents = _sentences(best.hit.text)
-    for pos in (best.position + 1, best.position - 1):
-        if 0 <= pos < len(sents):
-            s = sents[pos][0]
-            if asked.holds_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
-                return _Candidate(best.hit, pos, s, best.score, best.coverage, detail=kind)
-    return None
+def _asked_value_beside(ranked: list[_Candidate], out: list[_Candidate]) -> "tuple[_Candidate | None, _Candidate | None]":
+    """When the question asks a detail (``asked.detail_for_answer``: a date, a count, a fee, an office …)
+    and no line of the answer states a value of that kind (``asked.states_value``), the sentence right
+    after — else right before — a chosen one in its passage, if it does, trying the chosen sentences
+    best first: tables and running text often put the asked value in the next or previous row
+    (「推進項目: …」 beside 「担当課 / 行革推進課…」). Returns (that line, the chosen line it sits beside)."""
+    kind = ranked[0].detail if ranked else None
+    if kind is None or any(asked.states_value(kind, x.text) for x in out):
+        return None, None
+    for c in ranked:
+        sents = _sentences(c.hit.text)
+        for pos in (c.position + 1, c.position - 1):
+            if 0 <= pos < len(sents):
+                s = sents[pos][0]
+                if asked.states_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, c.hit.section):
+                    return _Candidate(c.hit, pos, s, c.score, c.coverage, detail=kind), c
+    return None, None
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":

@@ -157,3 +157,67 @@ def test_a_lone_label_is_never_the_models_pick():
     top, lone = _cand(status, "近隣の5市と協定を締結しています。", 0.45), _cand(label, "○ 地域公共交通", 0.30)
     top.logit, lone.logit = -1.0, 2.5
     assert _texts(answering.choose([top, lone])) == ["近隣の5市と協定を締結しています。"]
+
+
+# --- §9.13: the line a label introduces, how to reach a named office, the asked value beside any chosen line
+
+def test_a_glossary_term_brings_its_definition_on_the_next_line():
+    text = "※ドメスティック・バイオレンス（DV）：\n配偶者やパートナーなど親密な関係にある者からの暴力。\n※セクシュアル・ハラスメント：\n性的な言動。"
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "※ドメスティック・バイオレンス（DV）：")])
+    assert _texts(chosen) == text.splitlines()[:2]
+
+
+def test_a_short_bulleted_caption_brings_the_body_it_captions():
+    text = "・本庁機能\n本市の中核を担う機能として、全部門の統括と地域行政機関の統括支援機能\n・支所機能"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "・本庁機能")])) == text.splitlines()[:2]
+
+
+def test_a_caption_followed_by_another_item_or_a_row_brings_nothing_beyond_its_list():
+    hit = _hit("・本庁機能\n項目: 統括 / 担当: 総務課")
+    assert _texts(answering.choose([_cand(hit, "・本庁機能")])) == ["・本庁機能"]
+    hit = _hit("※用語：\n・一つ目\n・二つ目")  # a colon announcing a list: the items, as before
+    assert _texts(answering.choose([_cand(hit, "※用語：")])) == ["※用語：", "・一つ目", "・二つ目"]
+
+
+def test_a_sentence_ending_in_a_colon_inside_running_text_is_no_term():
+    sents = ["市は次の取組を進めます。経緯は以下のとおりです：", "平成20年に条例を制定し、以後毎年見直しています。"]
+    assert answering._labelled_body(sents, 0) is None
+
+
+def test_a_named_office_brings_its_address_phone_and_mail_lines():
+    text = "市民協働推進室\n〒759-4192 長門市東深川 1339 番地 2\nTEL 0837-23-1172\nFAX 0837-22-0135\nE メール kyodo@city.nagato.lg.jp\n次の章"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "市民協働推進室")])) == text.splitlines()[:5]
+
+
+def test_an_office_named_inside_a_long_sentence_brings_no_contact_lines():
+    text = "協働推進課では、市民活動団体の相談に応じ、コーディネートを行っています。\nTEL 083-934-2763"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, text.splitlines()[0])])) == [text.splitlines()[0]]
+
+
+def test_the_asked_office_may_sit_beside_a_chosen_line_other_than_the_best():
+    best = _hit("お気軽講座は市民に好評です。", cid="c1")
+    rows = _hit("整理番号: Ⅱ-(3)-③ / 種別: 継続 / 担当課: 生涯学習・スポーツ振興課\n推進項目: ③ お気軽講座の充実", rank=2, cid="c2")
+    chosen = answering.choose([_cand(best, "お気軽講座は市民に好評です。", 1.0, detail="place"),
+                               _cand(rows, "推進項目: ③ お気軽講座の充実", 0.9, detail="place")])
+    assert _texts(chosen) == ["お気軽講座は市民に好評です。", rows.text.splitlines()[0], "推進項目: ③ お気軽講座の充実"]
+
+
+def test_a_task_named_kadai_is_no_office():
+    from assistant import asked
+
+    assert not asked.states_value("place", "地域課題の共有状況についてアンケート調査を実施します。")
+    assert asked.states_value("place", "担当課: 企画経営課・関係課")
+    assert asked.holds_value("place", "地域課題の共有状況")  # the answer model's feature is unchanged
+
+
+def test_an_office_in_charge_asked_in_other_words_is_a_place_for_the_answer_only():
+    from assistant import asked
+
+    q = "山口市で「お気軽講座の充実」を担当している課は？"
+    assert asked.detail_for_answer(q) == "place"
+    assert asked.asked_detail(q) is None  # the answer model's features do not move
+    assert asked.detail_for_answer("協働推進員を置いていますか？") is None
