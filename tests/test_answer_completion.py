@@ -168,15 +168,17 @@ def test_a_glossary_term_brings_its_definition_on_the_next_line():
     assert _texts(chosen) == text.splitlines()[:2]
 
 
-def test_a_short_bulleted_caption_brings_the_body_it_captions():
-    text = "・本庁機能\n本市の中核を担う機能として、全部門の統括と地域行政機関の統括支援機能\n・支所機能"
+def test_a_short_bulleted_caption_is_no_term_and_brings_no_body():
+    text = "○ 事業着手の背景\n【その1】既存の集落機能の低下が続いています。"
     hit = _hit(text)
-    assert _texts(answering.choose([_cand(hit, "・本庁機能")])) == text.splitlines()[:2]
+    assert _texts(answering.choose([_cand(hit, "○ 事業着手の背景")])) == ["○ 事業着手の背景"]
 
 
-def test_a_caption_followed_by_another_item_or_a_row_brings_nothing_beyond_its_list():
-    hit = _hit("・本庁機能\n項目: 統括 / 担当: 総務課")
+def test_a_caption_followed_by_a_fragment_or_another_label_brings_nothing_beyond_its_list():
+    hit = _hit("・本庁機能\n（詳細は別紙）")
     assert _texts(answering.choose([_cand(hit, "・本庁機能")])) == ["・本庁機能"]
+    hit = _hit("※用語：\n※別の用語：\n説明の文です。ここは二つ目の用語の説明になります。")
+    assert _texts(answering.choose([_cand(hit, "※用語：")])) == ["※用語："]
     hit = _hit("※用語：\n・一つ目\n・二つ目")  # a colon announcing a list: the items, as before
     assert _texts(answering.choose([_cand(hit, "※用語：")])) == ["※用語：", "・一つ目", "・二つ目"]
 
@@ -221,3 +223,62 @@ def test_an_office_in_charge_asked_in_other_words_is_a_place_for_the_answer_only
     assert asked.detail_for_answer(q) == "place"
     assert asked.asked_detail(q) is None  # the answer model's features do not move
     assert asked.detail_for_answer("協働推進員を置いていますか？") is None
+
+
+def test_a_caption_over_a_table_brings_its_rows():
+    text = ("①地域活動に参加している市民の割合【単位:%】\n"
+            "基準値 (H18年度) / H23年度 実績 / 目標値 (H29年度)\n"
+            "基準値 (H18年度): 37.5 / H23年度 実績: 37.2 / 目標値 (H29年度): 50.0\n"
+            "②市民活動を行っている市民の割合【単位:%】")
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, text.splitlines()[0])])
+    assert _texts(chosen) == [text.splitlines()[0], text.splitlines()[2]]
+
+
+def test_a_caption_followed_by_text_brings_no_rows():
+    text = "①地域活動の状況\n地域活動への参加はこの数年横ばいです。\n基準値: 37.5 / 実績: 37.2"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "①地域活動の状況")])) == ["①地域活動の状況"]
+
+
+def test_a_line_of_body_text_is_no_parent_of_the_next_caption():
+    sents = ["・支所機能", "地域住民の窓口、市民参画と自主活動の促進、地域に関する事業執行 など", "・本庁機能",
+             "本市の中核を担う機能として、全部門の統括と地域行政機関の統括支援機能"]
+    assert answering._list_run(sents, 1) == []
+    assert answering._list_run(["<主な取組>", "・研修会の開催", "・マニュアルの作成"], 0) == [0, 1, 2]
+
+
+def test_a_caption_that_is_not_the_best_line_brings_only_a_short_table():
+    best = _hit("NPO法人は平成29年3月現在で22団体です。", cid="c1")
+    table = _hit("活動分野別NPO法人数\n" + "\n".join(f"分野{i}: {i} / 件数: {i}" for i in range(1, 6)), rank=2, cid="c2")
+    chosen = answering.choose([_cand(best, "NPO法人は平成29年3月現在で22団体です。", 1.0), _cand(table, "活動分野別NPO法人数", 0.9)])
+    assert _texts(chosen) == ["NPO法人は平成29年3月現在で22団体です。", "活動分野別NPO法人数"]
+    alone = answering.choose([_cand(table, "活動分野別NPO法人数", 0.9)])
+    assert len(alone) == 6
+
+
+# --- what is done: the list of measures under its label after the sentence stating the aim ------------
+
+AIM = ("② 広報・広聴機能の充実\n市民の声を活かす行政運営のため、広報・広聴機能の充実を図ります。\n"
+       "また、新たな情報発信手段の活用を検討していきます。\n<主な取組>\n・市民と市長との「対話の日」の開催\n"
+       "・広報紙、ホームページの充実\n・コミュニティFMによる情報発信")
+
+
+def test_a_question_asking_what_is_done_gets_the_measures_listed_after_the_aim():
+    hit = _hit(AIM)
+    aim = AIM.splitlines()[1]
+    chosen = answering.choose([_cand(hit, aim)], asks_measures=True)
+    assert _texts(chosen) == AIM.splitlines()[1:]  # the aim, the sentence carrying on, the label and its items
+
+
+def test_other_questions_get_the_aim_without_the_list():
+    hit = _hit(AIM)
+    aim = AIM.splitlines()[1]
+    assert _texts(answering.choose([_cand(hit, aim)], asks_measures=False)) == AIM.splitlines()[1:3]
+
+
+def test_a_list_far_below_the_sentence_or_under_a_label_of_findings_is_not_brought():
+    far = _hit("目的を図ります。\n一文目です。\n二文目です。\n三文目です。\n<主な取組>\n・取組A\n・取組B")
+    assert _texts(answering.choose([_cand(far, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]
+    status = _hit("目的を図ります。\n<現状と課題>\n・課題A\n・課題B")
+    assert _texts(answering.choose([_cand(status, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]
