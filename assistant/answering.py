@@ -741,13 +741,13 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         in_out |= {japanese.compact(x.text) for x in add}
     if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
         out = _with_measures(out, best, max_lines)
-    extra, beside = _asked_value_beside(sorted(chosen, key=lambda c: -c.score), out)
+    extra = _asked_value_beside(best, out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
-        at = next((i for i, x in enumerate(out) if x.hit.id == beside.hit.id and x.position == beside.position), None)
+        at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)
         if at is None:
             out.append(extra)
         else:
-            out.insert(at if extra.position < beside.position else at + 1, extra)
+            out.insert(at if extra.position < best.position else at + 1, extra)
     return out
 
 
@@ -809,23 +809,23 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
     return top
 
 
-def _asked_value_beside(ranked: list[_Candidate], out: list[_Candidate]) -> "tuple[_Candidate | None, _Candidate | None]":
+def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
     """When the question asks a detail (``asked.detail_for_answer``: a date, a count, a fee, an office …)
-    and no line of the answer states a value of that kind (``asked.states_value``), the sentence right
-    after — else right before — a chosen one in its passage, if it does, trying the chosen sentences
-    best first: tables and running text often put the asked value in the next or previous row
-    (「推進項目: …」 beside 「担当課 / 行革推進課…」). Returns (that line, the chosen line it sits beside)."""
-    kind = ranked[0].detail if ranked else None
+    and no line of the answer states a value of that kind (``asked.states_value``: 「地域課題」 names no
+    office), the sentence right after — else right before — the best one in its passage, if it does:
+    tables and running text often put the asked value in the next or previous row (「推進項目: …」 beside
+    「担当課 / 行革推進課…」). (Looking beside every chosen line, not only the best, gained nothing on any
+    set: BENCHMARKS §9.13.)"""
+    kind = best.detail
     if kind is None or any(asked.states_value(kind, x.text) for x in out):
-        return None, None
-    for c in ranked:
-        sents = _sentences(c.hit.text)
-        for pos in (c.position + 1, c.position - 1):
-            if 0 <= pos < len(sents):
-                s = sents[pos][0]
-                if asked.states_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, c.hit.section):
-                    return _Candidate(c.hit, pos, s, c.score, c.coverage, detail=kind), c
-    return None, None
+        return None
+    sents = _sentences(best.hit.text)
+    for pos in (best.position + 1, best.position - 1):
+        if 0 <= pos < len(sents):
+            s = sents[pos][0]
+            if asked.states_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
+                return _Candidate(best.hit, pos, s, best.score, best.coverage, detail=kind)
+    return None
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":

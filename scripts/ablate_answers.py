@@ -40,9 +40,6 @@ def _no_caption_rows(best, following, next_chunks, notes=1):
     return [] if notes == 0 else _announced(best, following, next_chunks, notes)
 
 
-_beside = answering._asked_value_beside
-
-
 def _parent_as_before(line, marker):
     return not line.rstrip().endswith("。")
 
@@ -50,8 +47,8 @@ def _parent_as_before(line, marker):
 RULES = {
     "glossary term → definition": (answering, "_labelled_body", lambda sents, pos: None),
     "office → contact lines": (answering, "_contact_lines", lambda sents, pos: []),
-    "asked value beside any chosen line": (answering, "_asked_value_beside", lambda ranked, out: _beside(ranked[:1], out)),
-    "office asked in other words / 課題 no office": (asked, "detail_for_answer", asked.asked_detail),
+    "office asked in other words": (asked, "detail_for_answer", asked.asked_detail),
+    "課題 is no office": (asked, "states_value", asked.holds_value),
     "caption → its table rows": (answering, "_announced_rows", _no_caption_rows),
     "body text is no parent": (answering, "_may_head_items", _parent_as_before),
     "measures after the aim": (answering, "_with_measures", lambda out, best, max_lines: out),

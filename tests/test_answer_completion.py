@@ -200,12 +200,12 @@ def test_an_office_named_inside_a_long_sentence_brings_no_contact_lines():
     assert _texts(answering.choose([_cand(hit, text.splitlines()[0])])) == [text.splitlines()[0]]
 
 
-def test_the_asked_office_may_sit_beside_a_chosen_line_other_than_the_best():
-    best = _hit("お気軽講座は市民に好評です。", cid="c1")
-    rows = _hit("整理番号: Ⅱ-(3)-③ / 種別: 継続 / 担当課: 生涯学習・スポーツ振興課\n推進項目: ③ お気軽講座の充実", rank=2, cid="c2")
-    chosen = answering.choose([_cand(best, "お気軽講座は市民に好評です。", 1.0, detail="place"),
-                               _cand(rows, "推進項目: ③ お気軽講座の充実", 0.9, detail="place")])
-    assert _texts(chosen) == ["お気軽講座は市民に好評です。", rows.text.splitlines()[0], "推進項目: ③ お気軽講座の充実"]
+def test_a_task_kadai_in_the_answer_does_not_keep_the_office_row_out():
+    text = "整理番号: Ⅱ-(4)-① / 種別: 継続 / 担当課: 企画経営課・関係課\n推進項目: ① 意識調査の実施\n推進内容: 地域課題の共有状況を調査します。"
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "推進項目: ① 意識調査の実施", 1.0, detail="place"),
+                               _cand(hit, "推進内容: 地域課題の共有状況を調査します。", 0.9, detail="place")])
+    assert _texts(chosen) == text.splitlines()
 
 
 def test_a_task_named_kadai_is_no_office():
