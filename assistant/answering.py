@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import as_of, asked, evidence_model, japanese, superlatives
+from . import as_of, asked, evidence_model, japanese, named_rows, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -1058,7 +1058,9 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
 
 def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list[_Candidate]:
     """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
-    the asked extreme or validity date first (``superlatives``, ``as_of``); others unchanged."""
+    the asked extreme or validity date first (``superlatives``, ``as_of``); a question naming a table
+    row's key (「通まちづくり協議会の高齢化率は？」): that row first (``named_rows``); others unchanged."""
+    named_rows.prefer(cands, qa.text)
     superlatives.prefer(cands, qa.text)
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
 
