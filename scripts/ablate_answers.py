@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import Assistant, answering, asked, japanese  # noqa: E402
+from assistant import Assistant, answering, asked, japanese, named_rows  # noqa: E402
 
 
 @contextmanager
@@ -52,6 +52,7 @@ RULES = {
     "caption → its table rows": (answering, "_announced_rows", _no_caption_rows),
     "body text is no parent": (answering, "_may_head_items", _parent_as_before),
     "measures after the aim": (answering, "_with_measures", lambda out, best, max_lines: out),
+    "the row the question names": (named_rows, "prefer", lambda cands, question: None),
 }
 
 
