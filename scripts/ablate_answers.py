@@ -6,7 +6,7 @@ rule changed cannot change when one is switched off), once per rule with that ru
 process. For each rule: keyword items it gains (on with all rules, off without it), items it loses,
 answers it changes, and the characters it adds over those answers.
 
-    python scripts/ablate_answers.py /tmp/before /tmp/after
+    python scripts/ablate_answers.py /tmp/before /tmp/after [--latency 300]
 """
 
 from __future__ import annotations
@@ -56,12 +56,38 @@ RULES = {
 }
 
 
+def latency(a, questions: list[str]) -> None:
+    """Ask time with every rule off and with all on, alternating per question and which goes first, after
+    one untimed ask of the question, in this one process (so the load of a shared machine and any cache
+    fall on both alike): p50 / p95 in ms."""
+    import statistics
+    import time
+    from contextlib import ExitStack
+
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    for i, q in enumerate(questions):
+        a.ask(q)  # untimed: whatever a repeated question finds cached, both modes find it
+        for mode in (("off", "on") if i % 2 else ("on", "off")):
+            with ExitStack() as stack:
+                if mode == "off":
+                    for obj, attr, off in RULES.values():
+                        stack.enter_context(patched(obj, attr, off))
+                t0 = time.perf_counter()
+                a.ask(q)
+                times[mode].append(1000 * (time.perf_counter() - t0))
+    for mode, xs in times.items():
+        s = sorted(xs)
+        print(f"rules {mode:3s}: {len(xs)} questions, ask p50 {statistics.median(xs):.1f} ms, p95 {s[int(round(0.95 * (len(s) - 1)))]:.1f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("before", type=Path)
     ap.add_argument("after", type=Path)
+    ap.add_argument("--latency", type=int, default=0, help="also time N questions of AFTER with all rules off / on, alternating")
     args = ap.parse_args()
     a = Assistant.load(ROOT / "corpus", ROOT / "index")
+    a.ask("ウォームアップ")
     items = []  # (set, after row)
     for f in sorted(args.after.glob("*.json")):
         if not (args.before / f.name).exists():
@@ -97,6 +123,9 @@ def main() -> None:
                         losses.append(r["id"])
         print(f"{name:45s} gains {len(gains)} {' '.join(gains)} | losses {len(losses)} {' '.join(losses)} | "
               f"answers changed {changed}, chars added {added}")
+    if args.latency:
+        qs = [r["question"] for f in sorted(args.after.glob("*.json")) for r in json.loads(f.read_text(encoding="utf-8"))]
+        latency(a, qs[: args.latency])
 
 
 if __name__ == "__main__":
