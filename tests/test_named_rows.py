@@ -45,3 +45,29 @@ def test_sentences_and_rows_of_other_tables_keep_their_scores():
 def test_row_key_reads_the_first_cell():
     assert named_rows.row_key("団体名: 通まちづくり協議会 / 人口: 1,267") == ("団体名", "通まちづくり協議会")
     assert named_rows.row_key("協議会は10団体です。") is None
+
+
+def test_a_heading_whose_numbered_label_the_question_names_is_the_answer():
+    text = "第7章 プランの方針\n基本方針Ⅲ 開かれた市政を実現します\n市は情報を公開しています。"
+    cands = _cands(text, [0.6, 0.3, 0.7])
+    named_rows.prefer(cands, "アクションプランの基本方針Ⅲは何ですか")
+    assert max(cands, key=lambda c: c.score).text == "基本方針Ⅲ 開かれた市政を実現します"
+
+
+def test_a_numbered_label_must_end_where_the_questions_does():
+    text = "推進方針 I 参加しやすい環境づくりを進めます\n推進方針 II 情報を共有します"
+    cands = _cands(text, [0.5, 0.4])
+    named_rows.prefer(cands, "推進方針Ⅱにはどんな推進施策がありますか")
+    assert cands[0].score == 0.5 and cands[1].score > 1.0
+
+
+def test_label_key_reads_headings_and_articles_only():
+    assert named_rows.label_key("第3条 長門市は、次の事項を基本理念として…") == "第3条"
+    assert named_rows.label_key("基本方針Ⅲ 開かれた市政を実現します") == "基本方針III"
+    assert named_rows.label_key("推進方針: 全体計 / 項目数: 47") is None
+    assert named_rows.label_key("市の基本方針Ⅲに沿って進めます。") is None
+
+
+def test_a_plans_name_with_dai_ni_ji_is_no_numbered_label():
+    assert named_rows.label_key("第2次長門市総合計画基本構想 (平成29年度～38年度)") is None
+    assert named_rows.label_key("第7章 プランの方針") == "第7章"
