@@ -52,7 +52,7 @@ RULES = {
     "caption → its table rows": (answering, "_announced_rows", _no_caption_rows),
     "body text is no parent": (answering, "_may_head_items", _parent_as_before),
     "measures after the aim": (answering, "_with_measures", lambda out, best, max_lines: out),
-    "the row the question names": (named_rows, "prefer", lambda cands, question: None),
+    "the row or label the question names": (named_rows, "prefer", lambda cands, question: None),
 }
 
 
