@@ -370,8 +370,10 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
     same passage and, when the items are headings of their own, from the passages that follow) or the
     table rows a 「…は下記のとおりです。」 announces, the list it belongs to or heads (``_list_run``:
-    then the result includes ``best`` itself, in reading order), or the one sentence that carries on
-    from it (「この開催に当たっては…」「たとえば、…」)."""
+    then the result includes ``best`` itself, in reading order), the rows of the table a caption heads
+    (``_is_caption``), the definition a glossary term introduces (``_labelled_body``), the contact lines
+    under an office's name (``_contact_lines``), or the one sentence that carries on from it
+    (「この開催に当たっては…」「たとえば、…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
@@ -694,8 +696,10 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
            max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
-    out (``_model_pick``), then what completes each: the list or table it announces, belongs to or
-    heads, an example that follows it, or (for the best one) the sentence that carries on from it;
+    out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
+    belongs to or heads, the rows under a caption, a glossary term's definition, the contact lines
+    under an office's name, an example that follows it, or (for the best one) the sentence that
+    carries on from it;
     and when the question asks a detail no line states, the row or sentence beside the best one that
     does (``_asked_value_beside``) — ``max_lines`` lines at most (an answer about several cities gives
     each city its share of these). ``asks_measures``: the question asks what is done (「どのような取組を
@@ -1059,7 +1063,9 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
 def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list[_Candidate]:
     """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
     the asked extreme or validity date first (``superlatives``, ``as_of``); a question naming a table
-    row's key (「通まちづくり協議会の高齢化率は？」): that row first (``named_rows``); others unchanged."""
+    row's key (「通まちづくり協議会の高齢化率は？」) or a numbered heading (「基本方針Ⅲは何ですか」): that
+    line first (``named_rows``); others unchanged. Runs after the answer model judged answerability, so
+    none of these moves a refusal."""
     named_rows.prefer(cands, qa.text)
     superlatives.prefer(cands, qa.text)
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
