@@ -87,7 +87,7 @@ def test_the_default_precision_stays_close_to_float32(st_model, st_fp32):
     assert st_model[0].quantize == e5_precision("int8-dynamic") and st_fp32[0].quantize == "none"
     b = st_fp32.encode(TEXTS, prompt_name="document")
     # int8: the base model stays ≥ 0.994 from float32; the fine-tuned top layers amplify the lower
-    # layers' int8 error (0.973-0.988 on these texts, BENCHMARKS §9.13: retrieval measured in int8 there)
+    # layers' int8 error (0.973-0.988 on these texts, BENCHMARKS §9.14: retrieval measured in int8 there)
     for quantize, floor in (("int8-dynamic", 0.97), ("bf16", 0.9999)):
         m = SentenceTransformer(str(MODEL), device="cpu", trust_remote_code=True, local_files_only=True,
                                 model_kwargs={"quantize": quantize})

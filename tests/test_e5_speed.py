@@ -71,7 +71,7 @@ def test_bf16_vectors_stay_within_0_9999_of_float32(fp32, bf16, prompt):
 def test_a_bf16_vector_does_not_depend_on_its_batch_neighbours(bf16):
     alone = np.stack([bf16.encode([t], prompt="passage: ")[0] for t in SENTENCES])
     together = bf16.encode(SENTENCES, prompt="passage: ")  # one padded batch of every length
-    # ≥ 0.99999 on the base model; the fine-tuned top layers (BENCHMARKS §9.13) reach 0.999989
+    # ≥ 0.99999 on the base model; the fine-tuned top layers (BENCHMARKS §9.14) reach 0.999989
     assert _cos(alone, together).min() >= 0.99998
 
 
