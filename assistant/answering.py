@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import as_of, asked, evidence_model, japanese, superlatives
+from . import as_of, asked, evidence_model, japanese, named_rows, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -105,7 +105,7 @@ class _Candidate:
     coverage: float
     features: dict | None = None
     logit: float = 0.0
-    # the detail the question asks for (``asked.asked_detail``: "date", "count", "place" …), or None
+    # the detail the answer should state (``asked.detail_for_answer``: "date", "count", "place" …), or None
     detail: str | None = None
 
 
@@ -238,6 +238,17 @@ def _marker(sentence: str) -> str | None:
     return t[0]
 
 
+def _may_head_items(line: str, marker: str | None) -> bool:
+    """Whether a line can be the label or parent item of the items after it: no sentence end, no table
+    row, and not an unmarked run of body text (over 25 characters with 「、」: 「地域住民の窓口、市民参画と
+    自主活動の促進、地域に関する事業執行 など」 is the body of the caption above it, and the 「・本庁機能」
+    after it starts the next caption, not a sub-list)."""
+    t = line.rstrip()
+    if t.endswith("。") or _is_row(t):
+        return False
+    return marker is not None or len(japanese.compact(t)) <= 25 or "、" not in t
+
+
 def _list_run(sents: list[str], pos: int, limit: int = MAX_LIST_ITEMS) -> list[int]:
     """The positions of the list a line belongs to or heads, in reading order (empty when none).
 
@@ -249,7 +260,7 @@ def _list_run(sents: list[str], pos: int, limit: int = MAX_LIST_ITEMS) -> list[i
     """
     here = _marker(sents[pos])
     after = [i for i in range(pos + 1, len(sents))]
-    if after and _marker(sents[after[0]]) not in (None, here) and not sents[pos].rstrip().endswith("。"):
+    if after and _marker(sents[after[0]]) not in (None, here) and _may_head_items(sents[pos], here):
         kind = _marker(sents[after[0]])
         run = []
         for i in after:
@@ -286,7 +297,7 @@ def _candidates(hits: list[Hit], qa: QueryAnalysis, weights: dict[str, float]) -
     top = hits[0].fusion_score if hits else 1.0
     named = [m for city in qa.municipalities for m in (city, municipality_stem(city))] + ["本市", "全市"]
     atype = asked_type(qa)
-    detail = asked.asked_detail(qa.text)
+    detail = asked.detail_for_answer(qa.text)
     for hit in hits:
         head = " ".join(hit.section)
         head_lemmas = _lemmas(head)
@@ -320,9 +331,9 @@ def _is_row(sentence: str) -> bool:
     return " / " in sentence and ":" in sentence.split(" / ", 1)[0]
 
 
-def _announced_rows(best: _Candidate, following: list, next_chunks: list) -> list[tuple]:
+def _announced_rows(best: _Candidate, following: list, next_chunks: list, notes: int = 1) -> list[tuple]:
     """The table a 「…の推進状況は下記のとおりとなっています。」 announces: its rows, in reading order,
-    at most ``MAX_LIST_ITEMS``. The table may start after one line between (a note such as
+    at most ``MAX_LIST_ITEMS``. The table may start after ``notes`` lines between (a note such as
     「各項目の取り扱いは、別表に整理しています。」) and its header row (cells without labels), and may run
     on into the passages that follow. Empty when no table follows."""
     lines = list(following)
@@ -335,7 +346,7 @@ def _announced_rows(best: _Candidate, following: list, next_chunks: list) -> lis
         if " / " in s:  # a header row: its cells are repeated as the rows' labels
             continue
         skipped += 1
-        if skipped > 1:
+        if skipped > notes:
             return []
     rows = []
     for h, p, s in lines[len(lines) if start is None else start:]:  # no row in this passage: try the next
@@ -359,8 +370,10 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
     same passage and, when the items are headings of their own, from the passages that follow) or the
     table rows a 「…は下記のとおりです。」 announces, the list it belongs to or heads (``_list_run``:
-    then the result includes ``best`` itself, in reading order), or the one sentence that carries on
-    from it (「この開催に当たっては…」「たとえば、…」)."""
+    then the result includes ``best`` itself, in reading order), the rows of the table a caption heads
+    (``_is_caption``), the definition a glossary term introduces (``_labelled_body``), the contact lines
+    under an office's name (``_contact_lines``), or the one sentence that carries on from it
+    (「この開催に当たっては…」「たとえば、…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
@@ -381,11 +394,75 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     run = _list_run(sents, best.position)
     if len(run) > 1:
         return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage) for p in run]
+    if _is_caption(best.text):
+        # 「①地域活動に参加している市民の割合【単位:%】」 over its table: the rows are what it labels —
+        # a whole table for the best line, a short one (≤ CAPTION_ROWS_OTHER rows) for any other
+        rows = _announced_rows(best, following, next_chunks, notes=0)
+        if rows and (allow_follow_on or len(rows) <= CAPTION_ROWS_OTHER):
+            return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
+    body = _labelled_body(sents, best.position)
+    if body is not None:
+        return [_Candidate(best.hit, body, sents[body], best.score, best.coverage, detail=best.detail)]
+    contact = _contact_lines(sents, best.position)
+    if contact:
+        return [_Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in contact]
     nxt = following[0][2].strip() if following else ""
     if following and (_EXAMPLE_RE.match(nxt) or (allow_follow_on and _CONTINUES_RE.match(nxt))):
         h, p, s = following[0]
         return [_Candidate(h, p, s, best.score, best.coverage)]
     return []
+
+
+# a term being defined, as a glossary prints it: 「ドメスティック・バイオレンス（DV）：」 (the definition on the next line)
+_TERM_LABEL_RE = re.compile(r"[^。]{1,40}[:：]$")
+# the lines of a contact point that follow its office's name: postcode and address, phone, fax, mail, web
+_CONTACT_RE = re.compile(r"^(?:〒|TEL|ＴＥＬ|FAX|ＦＡＸ|E-?mail|Ｅ-?mail|E\s*メール|メール|電話|住所|所在地|URL|https?://)", re.I)
+MAX_CONTACT_LINES = 4
+# a caption that is not the answer's best line brings its table only when the table is this short
+# (an indicator's one row of 基準値 / 実績 / 目標値), so a side table cannot crowd the answer out
+CAPTION_ROWS_OTHER = 2
+
+
+def _is_caption(line: str) -> bool:
+    """A title over a table: no sentence end, at most 40 characters, no field of its own (「推進項目: …」,
+    whose rows after it are the same record's other fields), not a note in brackets (「(手続きは…参照)」)
+    nor a table cell's overflow (「/ 対象事業例: …」) — 「①地域活動に参加している市民の割合【単位:%】」,
+    「活動分野別市内NPO法人数(平成29年1月末現在)」 (``_continuation`` asks only after a list item's
+    siblings were looked for)."""
+    t = BULLET_RE.sub("", line.strip())
+    if not t or t.endswith("。") or t[0] in "(（/／" or len(japanese.compact(t)) > 40:
+        return False
+    return not re.search(r"[:：](?!\s*%)", re.sub(r"【[^】]*】", "", t))  # 【単位:%】 is part of a title
+
+
+def _labelled_body(sents: list[str], pos: int) -> int | None:
+    """The definition a glossary term introduces, when the chosen line is only the term ending in 「：」
+    (「※ドメスティック・バイオレンス（DV）：」, the definition on the next line) — not followed by another
+    item, term, row or fragment. The term alone holds nothing a resident asked for. (A short bulleted
+    caption bringing its first body line, 「○ 事業着手の背景」 → …, was measured too: no keyword gained on
+    any set, 6 answers longer by ~120 characters; not kept, BENCHMARKS §9.13.)"""
+    here = sents[pos].strip()
+    if pos + 1 >= len(sents) or _is_row(here) or not _TERM_LABEL_RE.fullmatch(japanese.compact(BULLET_RE.sub("", here))):
+        return None
+    nxt = sents[pos + 1].strip()
+    if _ITEM_RE.match(nxt) or _is_row(nxt) or _TERM_LABEL_RE.fullmatch(japanese.compact(nxt)) or len(japanese.compact(nxt)) < 14:
+        return None
+    return pos + 1
+
+
+def _contact_lines(sents: list[str], pos: int) -> list[int]:
+    """The contact lines right after a chosen line that names an office or a contact point
+    (「市民協働推進室」「【お問い合わせ先】 | 山口市 地域振興部 協働推進課」): 〒 and address, TEL, FAX,
+    e-mail — at most ``MAX_CONTACT_LINES``. An answer that points to an office gives how to reach it."""
+    here = japanese.compact(sents[pos])
+    if not (_OFFICE_LINE_RE.search(here) or "問い合わせ" in here or "問合せ" in here) or len(here) > 40 or here.endswith("。"):
+        return []  # a name or label line, not a sentence that mentions an office
+    out = []
+    for p in range(pos + 1, min(len(sents), pos + 1 + MAX_CONTACT_LINES)):
+        if not _CONTACT_RE.match(sents[p].strip()):
+            break
+        out.append(p)
+    return out
 
 
 def _bigram_share(question_bigrams: frozenset[str], text: str) -> float:
@@ -616,14 +693,18 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
-           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES) -> list[_Candidate]:
+           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
-    out (``_model_pick``), then what completes each: the list or table it announces, belongs to or
-    heads, an example that follows it, or (for the best one) the sentence that carries on from it;
+    out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
+    belongs to or heads, the rows under a caption, a glossary term's definition, the contact lines
+    under an office's name, an example that follows it, or (for the best one) the sentence that
+    carries on from it;
     and when the question asks a detail no line states, the row or sentence beside the best one that
     does (``_asked_value_beside``) — ``max_lines`` lines at most (an answer about several cities gives
-    each city its share of these)."""
+    each city its share of these). ``asks_measures``: the question asks what is done (「どのような取組を
+    行いますか」); then the list of measures that follows the best sentence under its own label comes
+    too (``_measures_after``)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -662,6 +743,8 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
         out += add
         in_out |= {japanese.compact(x.text) for x in add}
+    if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
+        out = _with_measures(out, best, max_lines)
     extra = _asked_value_beside(best, out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
         at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)
@@ -670,6 +753,41 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         else:
             out.insert(at if extra.position < best.position else at + 1, extra)
     return out
+
+
+# how far after the best sentence its passage's list of measures may start (the label's position)
+MEASURES_WINDOW = 3
+
+
+def _measures_after(best: _Candidate) -> list[int]:
+    """The list of measures a plan sets under a label right after the sentence stating the aim
+    (「…広報・広聴機能の充実を図ります。」 … 「<主な取組>」 「・広報紙、ホームページの充実」 …; 「【ねらい】」
+    body, then 「個別施策（1）…」 and its items): the label (a caption naming 取組, 施策, 事業, 推進項目 …,
+    ``_ACTION_RE``) within ``MEASURES_WINDOW`` lines after the best sentence, and its items. Empty when
+    no such list follows."""
+    sents = [s for s, _l in _sentences(best.hit.text)]
+    for pos in range(best.position + 1, min(len(sents) - 1, best.position + 1 + MEASURES_WINDOW)):
+        line = sents[pos]
+        if _is_caption(line) and _ACTION_RE.search(line) and _ITEM_RE.match(sents[pos + 1].strip()):
+            run = _list_run(sents, pos)
+            return run if len(run) > 1 else []
+    return []
+
+
+def _with_measures(out: list[_Candidate], best: _Candidate, max_lines: int) -> list[_Candidate]:
+    """``out`` with the best sentence's list of measures (``_measures_after``) placed after the lines of
+    the best sentence's passage that come before it, as far as ``max_lines`` allows."""
+    run = _measures_after(best)
+    shown = {japanese.compact(x.text) for x in out}
+    sents = [s for s, _l in _sentences(best.hit.text)]
+    add = [_Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in run
+           if japanese.compact(sents[p]) not in shown][: max(0, max_lines - len(out))]
+    if len(add) < 2:  # a label alone, or nothing
+        return out
+    at = next(i for i, x in enumerate(out) if x is best) + 1 if any(x is best for x in out) else len(out)
+    while at < len(out) and out[at].hit.id == best.hit.id and out[at].position < run[0]:
+        at += 1
+    return out[:at] + add + out[at:]
 
 
 def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: int) -> "_Candidate | None":
@@ -696,18 +814,20 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
 
 
 def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
-    """When the question asks a detail (``asked.asked_detail``: a date, a count, a fee, an office …)
-    and no line of the answer states a value of that kind, the sentence right after — else right
-    before — the best one in its passage, if it does: tables and running text often put the asked
-    value in the next row or sentence (「推進項目: …」 then 「担当課 / 行革推進課…」)."""
+    """When the question asks a detail (``asked.detail_for_answer``: a date, a count, a fee, an office …)
+    and no line of the answer states a value of that kind (``asked.states_value``: 「地域課題」 names no
+    office), the sentence right after — else right before — the best one in its passage, if it does:
+    tables and running text often put the asked value in the next or previous row (「推進項目: …」 beside
+    「担当課 / 行革推進課…」). (Looking beside every chosen line, not only the best, gained nothing on any
+    set: BENCHMARKS §9.13.)"""
     kind = best.detail
-    if kind is None or any(asked.holds_value(kind, x.text) for x in out):
+    if kind is None or any(asked.states_value(kind, x.text) for x in out):
         return None
     sents = _sentences(best.hit.text)
     for pos in (best.position + 1, best.position - 1):
         if 0 <= pos < len(sents):
             s = sents[pos][0]
-            if asked.holds_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
+            if asked.states_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
                 return _Candidate(best.hit, pos, s, best.score, best.coverage, detail=kind)
     return None
 
@@ -917,7 +1037,8 @@ def answer(
     cands, conf, refuse_below, hedge_below = _judge(retriever, model, qa, hits, weights)
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
-    chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio)
+    chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
+                    asks_measures=asked_type(qa) == "how")
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
@@ -941,7 +1062,11 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
 
 def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list[_Candidate]:
     """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
-    the asked extreme or validity date first (``superlatives``, ``as_of``); others unchanged."""
+    the asked extreme or validity date first (``superlatives``, ``as_of``); a question naming a table
+    row's key (「通まちづくり協議会の高齢化率は？」) or a numbered heading (「基本方針Ⅲは何ですか」): that
+    line first (``named_rows``); others unchanged. Runs after the answer model judged answerability, so
+    none of these moves a refusal."""
+    named_rows.prefer(cands, qa.text)
     superlatives.prefer(cands, qa.text)
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
 
@@ -1002,7 +1127,7 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
         if hits and conf >= refuse_at:
             chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
                             max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
-                            max_lines=max(2, MAX_ANSWER_LINES // n))
+                            max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how")
         if chosen:
             chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
             confs.append(conf)

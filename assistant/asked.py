@@ -112,6 +112,28 @@ def may_hold_value(kind: str | None, sentence: str) -> bool:
     return holds_value(kind, sentence) or bool(rx is not None and rx.search(sentence))
 
 
+# --- for composing the answer only (the answer model's features never read these) ---------------
+# 「担当している課は？」「所管する部署は？」 ask an office as surely as 「どの課」 does; and an office is
+# named by 〜課, never by 課題 (「地域課題」), which ``DETAIL_VALUE_RES["place"]`` also matches.
+_OFFICE_ASK_RE = re.compile(r"担当(?:して(?:いる|る)|する|の)?(?:課|部署|部局)|所管(?:する|して(?:いる|る)|の)?(?:課|部署|部局)?")
+_NOT_AN_OFFICE_RE = re.compile(r"課題|日課|課税|課金")
+
+
+def detail_for_answer(text: str) -> str | None:
+    """The detail an answer should state: ``asked_detail``, or a place when the question asks which
+    office is in charge in other words (「…を担当している課は？」). Wider than ``asked_detail`` on
+    purpose and kept apart from it, so the fitted answer model's features do not move."""
+    return asked_detail(text) or ("place" if _OFFICE_ASK_RE.search(text) else None)
+
+
+def states_value(kind: str | None, sentence: str) -> bool:
+    """``holds_value`` for composing an answer: as strict, except that 課題 (and other words ending in
+    課 that name no office) do not count as a place."""
+    if kind == "place":
+        sentence = _NOT_AN_OFFICE_RE.sub("", sentence)
+    return holds_value(kind, sentence)
+
+
 # --- finer still: a superlative, an "as of when" ---------------------------------------------
 # These refine the detail without changing ``asked_detail`` (the fitted answer model's features
 # are computed from it): 「満足度が最も高かった施策は？」 asks *which* 施策 has the extreme value of

