@@ -49,9 +49,9 @@ C = 1.0
 TRAIN_FILES = ["scripts/data/plan_train/*.jsonl", "scripts/data/in_scope_train.jsonl"]
 HGB_PARAMS = {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 8, "min_samples_leaf": 20, "l2_regularization": 1.0}
 NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question counts as a copy (check_plan_train.py)
-# the stored fit's design: ``--write`` with no other option reproduces assistant/data/rerank_model.json from
-# the current tune + dev. No gate since the fine-tuned e5 (docs/BENCHMARKS.md §9.14); no training questions
-# (§9.15 found no gain from them that holds out of fold, on the previous e5).
+# the stored fit's design: ``--write`` with no other option refits assistant/data/rerank_model.json on the
+# current tune + dev and code. No gate since the fine-tuned e5 (docs/BENCHMARKS.md §9.14); no training
+# questions (§9.15 found no gain from them that holds out of fold, on the previous e5).
 SHIPPED = {"model": "linear", "pool_fused": rerank.POOL_FUSED, "pool_sent": rerank.POOL_SENT, "pool_city": False,
            "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": False, "train": []}
 
