@@ -440,7 +440,7 @@ def _labelled_body(sents: list[str], pos: int) -> int | None:
     (「※ドメスティック・バイオレンス（DV）：」, the definition on the next line) — not followed by another
     item, term, row or fragment. The term alone holds nothing a resident asked for. (A short bulleted
     caption bringing its first body line, 「○ 事業着手の背景」 → …, was measured too: no keyword gained on
-    any set, 6 answers longer by ~120 characters; not kept, BENCHMARKS §9.13.)"""
+    any set, 6 answers longer by ~120 characters; not kept, BENCHMARKS §9.14.)"""
     here = sents[pos].strip()
     if pos + 1 >= len(sents) or _is_row(here) or not _TERM_LABEL_RE.fullmatch(japanese.compact(BULLET_RE.sub("", here))):
         return None
@@ -819,7 +819,7 @@ def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate 
     office), the sentence right after — else right before — the best one in its passage, if it does:
     tables and running text often put the asked value in the next or previous row (「推進項目: …」 beside
     「担当課 / 行革推進課…」). (Looking beside every chosen line, not only the best, gained nothing on any
-    set: BENCHMARKS §9.13.)"""
+    set: BENCHMARKS §9.14.)"""
     kind = best.detail
     if kind is None or any(asked.states_value(kind, x.text) for x in out):
         return None
@@ -848,6 +848,14 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     sv = retriever.index.sentence_vectors
     if model is not None and model.uses_cosines and (sv is None or sv.model_id != model_id):
         log.warning("index has no sentence vectors of %s: answering with the lexical answer model", model_id)
+        model = evidence_model.lexical()
+    fitted_weights = (model.info.get("fitted_on") or {}).get("weights_id") if model is not None and model.uses_cosines else None
+    if fitted_weights and fitted_weights != getattr(retriever.answer_encoder, "weights_id", None):
+        # its cosine features and threshold belong to other weights of the same model id (a rebuilt or
+        # fine-tuned encoder): used as is it refuses or answers at random, so fall back loudly
+        log.warning("answer model %s was fitted on encoder weights %s, this index's encoder runs %s: answering with "
+                    "the lexical answer model (refit: %s)", model_id, fitted_weights, getattr(retriever.answer_encoder, "weights_id", None),
+                    evidence_model.REFIT_COMMAND)
         model = evidence_model.lexical()
     fitted_with = model.info.get("retrieval_model") if model is not None else None
     if fitted_with and fitted_with != retriever.embedder.model_id:

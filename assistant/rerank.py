@@ -66,7 +66,7 @@ class RerankModel:
     # the best raw cosine (docs/BENCHMARKS.md §9.11)
     pool_city: bool = False
     # whether the coefficients also weigh the pairwise products of the standardized features (``crossed``):
-    # a linear order cannot let one signal count only when another is high (docs/BENCHMARKS.md §9.15)
+    # a linear order cannot let one signal count only when another is high (docs/BENCHMARKS.md §9.17)
     crosses: bool = False
     # a boosted-tree ensemble (``Trees``) over the features and their gaps to the pool's best
     # (``pool_relative``): when set it scores the pool and mean / scale / coef are unused

@@ -1,5 +1,5 @@
 """Search time of two pool-reranker files on one loaded index, alternated per question so both see the
-same machine load (issue 10, docs/BENCHMARKS.md §9.15).
+same machine load (issue 10, docs/BENCHMARKS.md §9.17).
 
     git show HEAD~1:assistant/data/rerank_model.json > /tmp/rerank_before.json
     OMP_NUM_THREADS=1 nice -n 10 python scripts/ab_rerank_speed.py /tmp/rerank_before.json [AFTER.json] [--rounds 3]

@@ -1,4 +1,4 @@
-"""Each composition rule of BENCHMARKS §9.13 switched off alone, on the items it can touch.
+"""Each composition rule of BENCHMARKS §9.14 switched off alone, on the items it can touch.
 
 Reads two ``scripts/bench_answers.py --out`` directories — before the rules (BEFORE) and with all of
 them (AFTER) — and re-asks only the questions whose answer differs between the two (an answer no

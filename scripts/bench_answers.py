@@ -1,4 +1,4 @@
-"""Answer composition checked on every set we may tune on, in one process (issue 10, BENCHMARKS §9.13).
+"""Answer composition checked on every set we may tune on, in one process (issue 10, BENCHMARKS §9.14).
 
 A change to how answers are composed must help on the tune split *and* not hurt on the plan training
 questions (``scripts/data/plan_train/*.jsonl``) and the dev set: a rule that helps tune alone is fitted

@@ -1,4 +1,4 @@
-"""Training and check data for fine-tuning e5's top layers (scripts/finetune_e5_top.py, issue 10, §9.14).
+"""Training and check data for fine-tuning e5's top layers (scripts/finetune_e5_top.py, issue 10, §9.16).
 
 Why a module of its own: the pairs must be built the same way by the experiment and by whatever rebuilds a
 shipped model, and the rules that keep the evaluation honest live here in one place:

@@ -1,4 +1,4 @@
-"""Rebuild the bundled e5 with its top layers fine-tuned on the plan training questions (issue 10, §9.14).
+"""Rebuild the bundled e5 with its top layers fine-tuned on the plan training questions (issue 10, §9.16).
 
 Why: e5-small zero-shot misses the plans' paraphrased questions (借金の返済 → 公債費); the training
 questions written from the plans teach the top layers the plans' vocabulary. Everything else of the
@@ -107,7 +107,7 @@ def write_model(base: Path, out: Path, layers, first: int, finetune: dict) -> No
 
 def model_card_section(f: dict) -> str:
     data = "\n".join(f"- `{k}` sha256 `{v}`" for k, v in f["data_sha256"].items())
-    return f"""## Fine-tuned top layers (issue 10, docs/BENCHMARKS.md §9.14)
+    return f"""## Fine-tuned top layers (issue 10, docs/BENCHMARKS.md §9.16)
 **The bundled directory is the base above with its top layers fine-tuned**: rebuild it with
 `python scripts/finetune_e5_model.py` (it runs `scripts/build_e5_model.py` into a temporary directory
 first; needs the dev set at `../shared/devset/qa.jsonl` to keep its questions out of training).

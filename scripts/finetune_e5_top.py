@@ -13,9 +13,9 @@ sentences, the tune + dev questions) is computed once, in float32, and kept in m
   in context holding each evidence string, with ``--hard-neg`` mined same-plan negatives
   (scripts/finetune_e5_data.py; tune and dev questions and their near copies are never trained on).
 
-The untouched model is ``--base`` (built by scripts/build_e5_model.py when missing): since §9.14 the
+The untouched model is ``--base`` (built by scripts/build_e5_model.py when missing): since §9.16 the
 bundled model is itself fine-tuned. The default-rerank baseline and the pool features come from the
-loaded index, so for figures comparable with §9.11/§9.14 the index's sentence vectors must be the base
+loaded index, so for figures comparable with §9.11/§9.16 the index's sentence vectors must be the base
 model's. ``--lodo``: leave one document out (train without one plan's training questions, measure e5 alone
 on that plan's tune + dev questions, pooled over the plans). Every epoch also scores a fixed JSQuAD-valid
 sample with e5 alone (``--jsquad-articles``), so forgetting general Japanese shows.
@@ -27,7 +27,7 @@ of fold (scripts/pool_order_experiment.py's folds, plain query vector, no adapte
 untouched model in the same float32 arithmetic, the baseline. Seeded; nothing is written to the product.
 
     OMP_NUM_THREADS=2 python scripts/finetune_e5_top.py --n-jaquad 1000 --epochs 2 --save /tmp/ft.pt
-    python scripts/finetune_e5_top.py --top 4 --n-jaquad 0 --plan-train auto --hard-neg 1 --epochs 3 --save /tmp/ft.pt   # §9.14
+    python scripts/finetune_e5_top.py --top 4 --n-jaquad 0 --plan-train auto --hard-neg 1 --epochs 3 --save /tmp/ft.pt   # §9.16
     python scripts/finetune_e5_top.py --top 4 --n-jaquad 0 --plan-train auto --hard-neg 1 --epochs 2 --lodo
     python scripts/finetune_e5_top.py --load /tmp/ft.pt --sets "base;base+rr_sent"       # evaluate saved layers
     python scripts/finetune_e5_top.py --load /tmp/ft.pt --combine "base;base+ft_gap"     # beside the shipped features

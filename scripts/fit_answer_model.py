@@ -10,7 +10,7 @@ Training data (never the evaluation's test split):
 * the plan training questions (``--plan-train``, default ``scripts/data/plan_train/*.jsonl``): their
   near misses and out-of-scope questions as negatives (sources ``plan_near``, ``plan_oos``); their
   answerable ones (``plan_train``) only with ``--plan-train-positives`` — as positives they lowered
-  out-of-scope refusal out of fold (docs/BENCHMARKS.md §9.13), so by default they are scored by the final
+  out-of-scope refusal out of fold (docs/BENCHMARKS.md §9.15), so by default they are scored by the final
   models as a held-out false-refusal check. One item per question text (``dedupe``).
 
 A sentence is a positive when it — or what choosing it brings into the answer: the list it announces,
@@ -37,7 +37,7 @@ Per source the fit also reports out-of-fold refusal over the pooled fold seeds (
 figures move by a few points with the fold draw), false refusal of paraphrased questions, and
 ``--hold-out-plan-train [STEM …|answerable]`` scores plan training questions never fitted on (all, one
 writer's file, or the answerable ones). ``--near-curve``: a training-size curve for the near misses.
-``--bank-k K`` turns on the question bank, computed out of fold (off: it refuses by wording, §9.13).
+``--bank-k K`` turns on the question bank, computed out of fold (off: it refuses by wording, §9.15).
 ``--features-cache FILE`` reuses extracted rows while the product code is unchanged (exploring only).
 
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
@@ -85,7 +85,7 @@ DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
 # writer's file held out, at the same false refusal of right answers, but still refused those two pinned
 # questions (p 0.00–0.01) and hedged a toy plan's festival question although the plan states the date
 # (tests/test_asked_detail.py): the training near misses ask festival dates, so the question's wording
-# alone decided (§9.13)
+# alone decided (§9.15)
 BANK_K = 0
 # which out-of-scope training questions the bank holds (--bank-negatives): all but JSQuAD, or the near misses only
 BANK_NEGATIVES = "all"
@@ -298,7 +298,7 @@ def apply_sentence(model, d):
 def bank_members(data) -> np.ndarray:
     """Which training questions go into the question bank: the answerable ones and the city
     out-of-scope ones (the list, the QA sets' unanswerable items) — not JSQuAD's Wikipedia trivia."""
-    if BANK_NEGATIVES == "near":  # only the near misses on the out-of-scope side (exploring, §9.13)
+    if BANK_NEGATIVES == "near":  # only the near misses on the out-of-scope side (exploring, §9.15)
         return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] in ("oos_near", "plan_near")) for d in data])
     return np.array([d["qvec"] is not None and (d["answerable"] or d["item"]["source"] != "jsquad") for d in data])
 
@@ -687,7 +687,7 @@ def main() -> None:
                          "models treat them (the before row; a writer held out)")
     ap.add_argument("--plan-train-positives", action=argparse.BooleanOptionalAction, default=False,
                     help="fit on the answerable plan training questions too (default: no — out of fold they lowered "
-                         "out-of-scope refusal, BENCHMARKS §9.13; they are scored as a held-out false-refusal check instead)")
+                         "out-of-scope refusal, BENCHMARKS §9.15; they are scored as a held-out false-refusal check instead)")
     ap.add_argument("--plan-train-in-budget", action=argparse.BooleanOptionalAction, default=True,
                     help="whether the answerable plan training questions count towards the false-refusal budget")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
@@ -933,7 +933,9 @@ def main() -> None:
             "bank": bank.to_dict() if bank is not None else None,
             "retrieval_model": a.embedder.model_id if use_cos else None,
             "fitted_on": {"data_sha256": hashes, "items": len(data), "answerable": int(yq.sum()), "jsquad_negatives": args.jsquad,
-                          "model_fingerprint": a.answer_encoder.fingerprint[:16] if use_cos else None},
+                          "model_fingerprint": a.answer_encoder.fingerprint[:16] if use_cos else None,
+                          # checked at run time (answering.answer_model): cosines of other weights do not fit
+                          "weights_id": getattr(a.answer_encoder, "weights_id", None) if use_cos else None},
             "oof": report | {"sentence_first": round(top1, 3), "sentence_top3": round(top3, 3), "keyword_hit_model": ratio_hits, "keyword_hit_blend": blend_hits, "keyword_hit_prior": round(legacy_hit, 3)},
         }
         path = ROOT / "assistant" / "data" / "answer_model.json"

@@ -22,7 +22,7 @@ and training questions above the gate down-weighted (--strong-weight).
 
     OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py [--sets "base;base+head_cos;..."] [--items]
     OMP_NUM_THREADS=1 python scripts/pool_order_experiment.py --sets base --train 'scripts/data/plan_train/*.jsonl' \
-        --fracs 0,0.25,0.5,1 --models linear,cross,hgb          # with the plan training questions (§9.15)
+        --fracs 0,0.25,0.5,1 --models linear,cross,hgb          # with the plan training questions (§9.17)
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def test_a_lone_label_is_never_the_models_pick():
     assert _texts(answering.choose([top, lone])) == ["近隣の5市と協定を締結しています。"]
 
 
-# --- §9.13: the line a label introduces, how to reach a named office, the asked value beside any chosen line
+# --- §9.14: the line a label introduces, how to reach a named office, the asked value beside any chosen line
 
 def test_a_glossary_term_brings_its_definition_on_the_next_line():
     text = "※ドメスティック・バイオレンス（DV）：\n配偶者やパートナーなど親密な関係にある者からの暴力。\n※セクシュアル・ハラスメント：\n性的な言動。"

@@ -70,7 +70,7 @@ def test_questions_the_plans_do_not_cover_are_refused_with_related_sections(bund
         # 000 mentions the 市パスポートセンター where the documents for an application can be obtained.
         # Refused after the first issue-10 refits (0.40 < 0.42, §9.3; 0.46 < 0.49, §9.5: 「書類」 is a word the plan
         # does not use); answered again since the asked-detail refit (0.70 > 0.54, §9.7). It sits near the threshold
-        # and flips with refits: refused by the §9.13 refit before merging the answer-composition work (0.38 < 0.45),
+        # and flips with refits: refused by the §9.15 refit before merging the answer-composition work (0.38 < 0.45),
         # answered by the refit on the merged code (0.47 > 0.40).
         ("パスポートの申請に必要な書類は？", "パスポート"),
         # 000: 公金（税・国保料…）を納付できるコンビニ納付サービス — found through 国民健康保険料 ⇔ 国保料.

@@ -106,3 +106,31 @@ def test_an_entry_fitted_with_another_search_model_is_not_used(built, caplog):
         m = answering.answer_model(r)
     assert m is not None and m.key == evidence_model.LEXICAL
     assert any("fitted with search model" in rec.getMessage() for rec in caplog.records)
+
+
+def test_an_entry_fitted_on_other_weights_of_the_same_encoder_is_not_used(built, caplog):
+    """A rebuilt or fine-tuned bundled e5 keeps its model id; an answer model fitted on the old weights'
+    cosines would refuse (or answer) at random, so it gives way to the lexical model, loudly, with the
+    refit command."""
+    a, _c, _i = built
+    r = a.state.retriever
+    entry = evidence_model.for_embedder(a.answer_encoder.model_id)
+    if entry is None or not entry.uses_cosines:
+        pytest.skip("no fitted cosine entry for this answer encoder")
+    assert entry.info["fitted_on"].get("weights_id") == a.answer_encoder.weights_id, "the shipped entry fits the shipped weights"
+    r.__dict__.pop("_answer_model", None)
+    r.answer_encoder = type("Rebuilt", (), {"model_id": a.answer_encoder.model_id, "weights_id": "0123456789abcdef"})()
+    with caplog.at_level(logging.WARNING, logger="assistant.answering"):
+        m = answering.answer_model(r)
+    assert m is not None and m.key == evidence_model.LEXICAL
+    assert any("encoder weights" in rec.getMessage() and "fit_answer_model.py" in rec.getMessage() for rec in caplog.records)
+
+
+def test_a_bundled_model_names_its_weights_from_its_config(tmp_path):
+    from assistant.embedding import bundled_weights_id
+
+    (tmp_path / "config.json").write_text(json.dumps({"files_sha256": {"model.safetensors": "ab" * 32}}), encoding="utf-8")
+    assert bundled_weights_id(tmp_path) == "ab" * 8
+    (tmp_path / "config.json").write_text("{", encoding="utf-8")
+    assert bundled_weights_id(tmp_path) is None
+    assert bundled_weights_id(tmp_path / "missing") is None

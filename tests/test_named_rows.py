@@ -1,4 +1,4 @@
-"""A question that names a table row's key gets that row, not its neighbours (issue 10, BENCHMARKS §9.13):
+"""A question that names a table row's key gets that row, not its neighbours (issue 10, BENCHMARKS §9.14):
 every row of a table of districts shares the question's words, its key tells them apart."""
 
 from assistant import answering, named_rows

@@ -34,18 +34,13 @@ def test_apply_maps_and_renormalizes():
 def test_identity_adapter_leaves_search_unchanged(toy):  # noqa: F811
     r = toy.state.retriever
     questions = [PARAPHRASE, "図書館の開館時間は延長されますか", "公園の遊具"]
+    before = [[(h.id, h.score) for h in toy.search(q, k=5)] for q in questions]
     dim = len(r.answer_query_vector(PARAPHRASE))
-    saved = r.query_adapter, r.use_query_adapter
+    r.query_adapter, r.use_query_adapter = QueryAdapter.identity(dim, r.answer_encoder.model_id), True
     try:
-        # no adapter in effect anywhere (one fitted for another encoder is never applied) — the stored
-        # pool reranker uses the adapted vector wherever it orders a question, so "before" must not
-        # carry the stored adapter
-        r.query_adapter, r.use_query_adapter = QueryAdapter.identity(dim, "another-encoder"), True
-        before = [[(h.id, h.score) for h in toy.search(q, k=5)] for q in questions]
-        r.query_adapter = QueryAdapter.identity(dim, r.answer_encoder.model_id)
         after = [[(h.id, h.score) for h in toy.search(q, k=5)] for q in questions]
     finally:
-        r.query_adapter, r.use_query_adapter = saved
+        r.query_adapter, r.use_query_adapter = None, False
     # same passages in the same order; scores equal up to float32 rounding of the identity product
     assert [[i for i, _ in hits] for hits in after] == [[i for i, _ in hits] for hits in before]
     flat = lambda runs: [s for hits in runs for _, s in hits]  # noqa: E731
