@@ -1,4 +1,9 @@
-"""Rebuild the bundled e5 with its top layers fine-tuned on the plan training questions (issue 10, §9.16).
+"""Build e5 with its top layers fine-tuned on the plan training questions (issue 10, §9.16).
+
+Not the shipped model: measured in §9.16, it lifts paraphrased search but its cosines made the answer
+model refuse far fewer everyday out-of-scope questions, so main keeps ``scripts/build_e5_model.py``'s
+model. Write it elsewhere (``--out``) to experiment; writing the bundled directory means refitting the
+query adapter, the pool reranker and the answer model on it (§9.16 lists the order).
 
 Why: e5-small zero-shot misses the plans' paraphrased questions (借金の返済 → 公債費); the training
 questions written from the plans teach the top layers the plans' vocabulary. Everything else of the
@@ -15,7 +20,7 @@ The trained layers are stored as float16 matrices (``l{i}.q.w`` …) in place of
 reads either form. ``config.json``'s sha256s, ``build_info.json`` (a ``finetune`` block) and the model card
 are rewritten; the directory is replaced atomically.
 
-    python scripts/finetune_e5_model.py                  # writes assistant/models/e5-small-ja
+    python scripts/finetune_e5_model.py                  # writes assistant/models/e5-small-ja (see above)
     python scripts/finetune_e5_model.py --out /tmp/e5-ft --base /tmp/e5-base
 """
 

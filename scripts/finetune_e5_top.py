@@ -13,8 +13,8 @@ sentences, the tune + dev questions) is computed once, in float32, and kept in m
   in context holding each evidence string, with ``--hard-neg`` mined same-plan negatives
   (scripts/finetune_e5_data.py; tune and dev questions and their near copies are never trained on).
 
-The untouched model is ``--base`` (built by scripts/build_e5_model.py when missing): since §9.16 the
-bundled model is itself fine-tuned. The default-rerank baseline and the pool features come from the
+The untouched model is ``--base`` (built by scripts/build_e5_model.py when missing; the bundled model is
+the untouched one again: §9.16's fine-tune was not kept). The default-rerank baseline and the pool features come from the
 loaded index, so for figures comparable with §9.11/§9.16 the index's sentence vectors must be the base
 model's. ``--lodo``: leave one document out (train without one plan's training questions, measure e5 alone
 on that plan's tune + dev questions, pooled over the plans). Every epoch also scores a fixed JSQuAD-valid
