@@ -378,6 +378,15 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
                 logits[i] = apply_sentence(m, data[i])
     y = np.array([data[i]["answerable"] for i in idx])
     p = np.full(len(data), np.nan)
+
+    def score_fold(f: int, X: np.ndarray, row_of: dict) -> None:
+        """Fit on the other folds' rows, score fold ``f``'s questions into ``p``."""
+        tr = sample_fold != f
+        m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
+        for i in uniq:
+            if fold_of[i] == f:
+                p[i] = m.prob(row_of[i])
+
     if BANK_K and "near_q" in q_feats:
         # the question bank of each fold holds only the other folds' questions (and never the question
         # itself), for the rows it is fitted on and the rows it scores alike
@@ -387,22 +396,13 @@ def oof_answerability(data, s_feats, q_feats, seed: int = 0, idx=None, C: float 
             near = bank_nearness(sims, data, allowed, BANK_K)
             rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq], [near[i] for i in uniq])
             row_of = dict(zip(uniq, rows_u))
-            X = matrix([row_of[i] for i in idx], q_feats)
-            tr = sample_fold != f
-            m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
-            for i in uniq:
-                if fold_of[i] == f:
-                    p[i] = m.prob(row_of[i])
+            score_fold(f, matrix([row_of[i] for i in idx], q_feats), row_of)
         return p
     rows_u = question_rows([data[i] for i in uniq], [logits[i] for i in uniq])
     row_of = dict(zip(uniq, rows_u))
     X = matrix([row_of[i] for i in idx], q_feats)
     for f in range(k):
-        tr = sample_fold != f
-        m = fit_logistic(X[tr], y[tr], q_feats, C=C, balanced=True)
-        for i in uniq:
-            if fold_of[i] == f:
-                p[i] = m.prob(row_of[i])
+        score_fold(f, X, row_of)
     return p
 
 
