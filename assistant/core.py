@@ -30,6 +30,13 @@ BUNDLED_WORD_VECTORS = "bundled:chive-ja"
 # as the *search* model it measured no better on the plans (docs/BENCHMARKS.md §8).
 # ASSISTANT_ANSWER_MODEL overrides; "same" uses the search embedder.
 ANSWER_ENCODER = "bundled:e5-small-ja"
+# The sentence encoder whose vectors *order passages* (retrieval's sentence signal and pool reranker):
+# the same e5 with its top layers fine-tuned on the plan training questions (an overlay directory,
+# scripts/finetune_e5_model.py). Fine-tuned, it finds far more paraphrased questions' passages but pulls
+# everyday out-of-scope questions toward plan sentences too, so it never decides answerability
+# (docs/BENCHMARKS.md §9.16, §9.19). ASSISTANT_SEARCH_SENTENCE_MODEL overrides; "none" switches it off
+# (the answer encoder's vectors order passages then).
+SEARCH_ENCODER = "bundled:e5-small-ja-search"
 from .query import load_thesaurus
 from .retrieval import Retriever
 from .types import Answer, Hit
@@ -67,7 +74,8 @@ class _State:
 
 class Assistant:
     def __init__(self, corpus_dir: Path, index_dir: Path, embedder, *, dense_weight: float | None = None, answer_encoder=None,
-                 backend: str | None = None, store=None, answer_encoder_problem: str | None = None):
+                 backend: str | None = None, store=None, answer_encoder_problem: str | None = None, search_encoder=None,
+                 search_encoder_problem: str | None = None):
         self.corpus_dir = Path(corpus_dir)
         # where searches run (backends.parse_spec: "local", "milvus:PATH.db", "milvus:http://…");
         # a remote store connects now, so an unreachable server is one clear error naming its URI
@@ -81,6 +89,9 @@ class Assistant:
         self.answer_encoder = answer_encoder or embedder
         # why the configured answer encoder could not be used (its file, the rebuild command), or None
         self.answer_encoder_problem = answer_encoder_problem
+        # the search sentence encoder (SEARCH_ENCODER) or None, and why the configured one could not be opened
+        self.search_encoder = search_encoder
+        self.search_encoder_problem = search_encoder_problem
         self.dense_weight = dense_weight
         self._state: _State | None = None
         self._lock = threading.Lock()
@@ -120,8 +131,10 @@ class Assistant:
         model = model or os.environ.get("ASSISTANT_MODEL") or DEFAULT_MODEL
         embedder = load_embedder(model, cache_dir=cache_dir)
         encoder, problem = _answer_encoder(embedder, cache_dir)
+        search, search_problem = _search_encoder(embedder, encoder, cache_dir)
         a = cls(Path(corpus_dir), Path(index_dir), embedder, dense_weight=dense_weight, answer_encoder=encoder,
-                backend=backend, store=store, answer_encoder_problem=problem)
+                backend=backend, store=store, answer_encoder_problem=problem, search_encoder=search,
+                search_encoder_problem=search_problem)
         a.refresh(force=rebuild, progress=progress, read_only=read_only)
         return a
 
@@ -137,8 +150,8 @@ class Assistant:
                 "sentence_vectors_max": index.sentence_vectors_max(),
                 "pipeline_code": _pipeline_code_hash(),
                 "sentence_context": evidence_model.SENTENCE_CONTEXT_VERSION,
-                "sentence_encoder": {"id": self.answer_encoder.model_id, "fingerprint": self.answer_encoder.fingerprint,
-                                     "precision": getattr(self.answer_encoder, "precision", None)},
+                "sentence_encoder": _encoder_info(self.answer_encoder),
+                "search_sentence_encoder": _encoder_info(self.search_encoder),
             },
         )
 
@@ -229,7 +242,8 @@ class Assistant:
 
     def _swap(self, loaded: index.SearchIndex) -> None:
         retriever = Retriever(loaded, self.embedder, dense_weight=self.dense_weight,
-                              neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder)
+                              neighbours=_word_vectors_for(self.embedder), answer_encoder=self.answer_encoder,
+                              search_encoder=self.search_encoder)
         self._state = _State(search_index=loaded, retriever=retriever, by_id=retriever.positions)
         # sentence tokenization of passages is cached; on a small corpus fill the cache off the
         # request path (on a large one it would only compete with the first questions for the GIL)
@@ -255,6 +269,7 @@ class Assistant:
         stats = index.rebuild(
             self.index_dir, expected, lambda: self._collect(expected, force, progress), self.embedder,
             force=force, progress=progress, corpus_dir=self.corpus_dir, sentence_encoder=self.answer_encoder,
+            search_sentence_encoder=self.search_encoder,
             phrases=load_thesaurus().map.keys(),  # a large build counts them for query expansion
         )
         return None if stats is None else stats | self._collect_stats
@@ -512,6 +527,9 @@ class Assistant:
         if self.answer_encoder_problem:
             warnings.append(f"回答判定の文エンコーダを読み込めず {self.answer_encoder.model_id} で代用中 / answer encoder "
                             f"unavailable, {self.answer_encoder.model_id} scores sentences instead: {self.answer_encoder_problem}")
+        if self.search_encoder_problem:
+            warnings.append(f"検索用の文エンコーダを読み込めず回答判定用で代用中 / search sentence encoder unavailable, the answer "
+                            f"encoder's vectors order passages instead: {self.search_encoder_problem}")
         backend = self.state.retriever.index.describe()
         if backend.get("reachable") is False:
             warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
@@ -526,6 +544,8 @@ class Assistant:
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             # the answer encoder's arithmetic (bf16 / int8-dynamic / none = float32), None for chiVe
             "answer_encoder_precision": getattr(self.answer_encoder, "precision", None),
+            # the sentence encoder whose vectors ordered the passages (None: the answer encoder's did)
+            "search_encoder": self.state.retriever.sentence_side()[0].model_id if self.search_encoder else None,
             "built_at": m.get("built_at"),
             # "memory" (everything loaded) or "disk" (a large index: SQLite passages, mmapped BM25/IVF)
             "storage": m.get("storage", "memory"),
@@ -543,6 +563,8 @@ class Assistant:
             h["catalog_error"] = cat
         if self.answer_encoder_problem:
             h["answer_encoder_fallback"] = self.answer_encoder_problem
+        if self.search_encoder_problem:
+            h["search_encoder_fallback"] = self.search_encoder_problem
         return h
 
 
@@ -559,6 +581,30 @@ def _answer_encoder(embedder, cache_dir: str | None):
         log.warning("answer encoder %s unavailable: the search embedder %s scores sentences instead, and the "
                     "answer model falls back accordingly. %s", name, embedder.model_id, e)
         return embedder, f"{name}: {e}"
+
+
+def _search_encoder(embedder, answer_encoder, cache_dir: str | None):
+    """(the search sentence encoder (see SEARCH_ENCODER) or None, None) — or, if it cannot be opened,
+    (None, why), said in the log and in ``health()``: passages are then ordered by the answer encoder's
+    vectors. None without a separate answer encoder (nothing to fine-tune beside a chosen model)."""
+    name = os.environ.get("ASSISTANT_SEARCH_SENTENCE_MODEL") or SEARCH_ENCODER
+    if name == "none" or answer_encoder is embedder:
+        return None, None
+    if name == answer_encoder.model_id:  # the same vectors: nothing to build twice
+        return None, None
+    try:
+        return load_embedder(name, cache_dir=cache_dir), None
+    except Exception as e:
+        log.warning("search sentence encoder %s unavailable: the answer encoder %s orders passages instead. %s",
+                    name, answer_encoder.model_id, e)
+        return None, f"{name}: {e}"
+
+
+def _encoder_info(encoder) -> dict[str, Any] | None:
+    """What an index build records of a sentence encoder (a change makes the index stale)."""
+    if encoder is None:
+        return None
+    return {"id": encoder.model_id, "fingerprint": encoder.fingerprint, "precision": getattr(encoder, "precision", None)}
 
 
 def _word_vectors_for(embedder):

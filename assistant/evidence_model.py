@@ -38,6 +38,7 @@ from . import japanese
 log = logging.getLogger(__name__)
 
 SENTENCES_FILE = "sentences.npz"
+SEARCH_SENTENCES_FILE = "sentences-search.npz"  # the search sentence encoder's vectors (index.SearchIndex)
 # Bump when sentence_context() changes what is embedded (part of the index settings: a change rebuilds).
 SENTENCE_CONTEXT_VERSION = "1"
 LEXICAL = "lexical"

@@ -251,8 +251,10 @@ class SearchIndex:
     chunks: list[Chunk] | chunk_store.ChunkStore
     bm25: bm25s.BM25
     dense: faiss.Index
-    # one vector per sentence of each passage (evidence_model.SentenceVectors), or None
+    # one vector per sentence of each passage (evidence_model.SentenceVectors), or None: the answer encoder's
     sentence_vectors: Any = None
+    # the same sentences by the search sentence encoder (fine-tuned for ordering passages), or None
+    search_sentence_vectors: Any = None
     # a large build's passage counts of the thesaurus phrases (large_build.write_phrase_df), or None
     phrase_df: dict[str, int] | None = None
 
@@ -444,10 +446,13 @@ def _write_manifest(build_dir: Path, manifest: dict[str, Any]) -> None:
     os.replace(tmp, build_dir / "manifest.json")
 
 
-def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict, sentences=None) -> None:
+def _write_build(build_dir: Path, chunks: list[Chunk], vectors: np.ndarray, info: BuildInfo, extra: dict, sentences=None,
+                 search_sentences=None) -> None:
     build_dir.mkdir(parents=True)
     if sentences is not None:
         sentences.save(build_dir / evidence_model.SENTENCES_FILE)
+    if search_sentences is not None:
+        search_sentences.save(build_dir / evidence_model.SEARCH_SENTENCES_FILE)
     with open(build_dir / "chunks.jsonl", "w", encoding="utf-8") as f:
         for c in chunks:
             f.write(json.dumps(c.to_dict(), ensure_ascii=False) + "\n")
@@ -551,6 +556,7 @@ def build(
     corpus_dir: Path | str | None = None,
     sentence_encoder=None,
     phrases: Iterable[str] = (),
+    search_sentence_encoder=None,
 ) -> dict[str, Any]:
     """Build an index from ``chunks`` and make it current. Returns build stats.
 
@@ -563,7 +569,8 @@ def build(
     """
     with build_lock(index_dir, lock_timeout) as acquired:
         clean_leftovers(index_dir, acquired)
-        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir, sentence_encoder, phrases)
+        return _build_locked(Path(index_dir), chunks, embedder, info, progress, corpus_dir, sentence_encoder, phrases,
+                             search_sentence_encoder)
 
 
 def rebuild(
@@ -578,6 +585,7 @@ def rebuild(
     corpus_dir: Path | str | None = None,
     sentence_encoder=None,
     phrases: Iterable[str] = (),
+    search_sentence_encoder=None,
 ) -> dict[str, Any] | None:
     """Build under the lock unless, once the lock is ours, the index turns out to be current
     (another builder we waited for made it so): then return None without redoing the work.
@@ -597,7 +605,8 @@ def rebuild(
                 pass
         if corpus_dir is not None:
             _check_same_corpus(index_dir, Path(corpus_dir))
-        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir, sentence_encoder, phrases)
+        return _build_locked(index_dir, produce_chunks(), embedder, expected, progress, corpus_dir, sentence_encoder, phrases,
+                             search_sentence_encoder)
 
 
 def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
@@ -616,12 +625,13 @@ def _check_same_corpus(index_dir: Path, corpus_dir: Path) -> None:
 
 
 def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInfo, progress: bool,
-                  corpus_dir: Path | str | None, sentence_encoder=None, phrases: Iterable[str] = ()) -> dict[str, Any]:
+                  corpus_dir: Path | str | None, sentence_encoder=None, phrases: Iterable[str] = (),
+                  search_sentence_encoder=None) -> dict[str, Any]:
     t0 = time.perf_counter()
     large = is_large(len(chunks))
     builds = index_dir / "builds"
     limit = sentence_vectors_max()
-    sentences, s_new, t_sent, n_new = None, 0, 0.0, len(chunks)
+    sentences, search_sentences, s_new, t_sent, n_new = None, None, 0, 0.0, len(chunks)
     if large:
         skipped = f"{len(chunks):,} passages: a large index (≥ {LARGE_THRESHOLD:,}) has no sentence vectors"
     elif len(chunks) > limit:
@@ -638,6 +648,9 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         t_embed = time.perf_counter() - t0
         if not skipped:
             sentences, s_new = _embed_sentences(chunks, sentence_encoder or embedder, index_dir / "cache", progress)
+            if search_sentence_encoder is not None:  # the search sentence vectors (SearchIndex.search_sentence_vectors)
+                search_sentences, n_search = _embed_sentences(chunks, search_sentence_encoder, index_dir / "cache", progress)
+                s_new += n_search
         t_sent = time.perf_counter() - t0 - t_embed
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
     staging = work = None
@@ -647,14 +660,15 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         final = builds / build_id
         stats = {"embedded": n_new, "reused": len(chunks) - n_new, "embed_seconds": round(t_embed, 3),
                  "sentences_embedded": s_new, "sentence_seconds": round(t_sent, 3)}
-        extra = {"build": stats, "sentence_vectors": {"built": sentences is not None, "skipped": skipped}}
+        extra = {"build": stats, "sentence_vectors": {"built": sentences is not None, "skipped": skipped,
+                                                      "search_built": search_sentences is not None}}
         extra |= {"corpus_dir": str(Path(corpus_dir).resolve())} if corpus_dir is not None else {}
         if large:
             keys = large_build.phrase_keys(phrases)
             work = large_build.partial_dir(builds, large_build.input_key(chunks, info.as_dict(), int(embedder.dim), keys))
             _write_large_build(staging / "b", work, chunks, embedder, info, extra, progress, keys)
         else:
-            _write_build(staging / "b", chunks, vectors, info, extra, sentences)
+            _write_build(staging / "b", chunks, vectors, info, extra, sentences, search_sentences)
         os.replace(staging / "b", final)
         _point_current(index_dir, final)
     except OSError as e:
@@ -753,6 +767,7 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
         if isinstance(manifest.get("dense"), dict) and manifest["dense"].get("nprobe"):
             faiss.extract_index_ivf(dense).nprobe = int(manifest["dense"]["nprobe"])
         sentences = evidence_model.SentenceVectors.load(root / evidence_model.SENTENCES_FILE)
+        search_sentences = evidence_model.SentenceVectors.load(root / evidence_model.SEARCH_SENTENCES_FILE)
         phrase_df = None
         if (root / large_build.PHRASE_FILE).is_file():
             phrase_df = json.loads((root / large_build.PHRASE_FILE).read_text(encoding="utf-8"))
@@ -763,7 +778,8 @@ def load(index_dir: Path | str, expected: BuildInfo | None = None, *, verify: bo
     counts = manifest.get("counts")
     if dense.ntotal != len(chunks) or not isinstance(counts, dict) or counts.get("passages") != len(chunks):
         raise CorruptIndexError(f"index in {root} is inconsistent: {len(chunks)} passages, {dense.ntotal} vectors")
-    if sentences is not None and len(sentences.offsets) != len(chunks) + 1:
-        raise CorruptIndexError(f"index in {root} is inconsistent: sentence vectors for {len(sentences.offsets) - 1} passages, {len(chunks)} passages")
+    for sv in (sentences, search_sentences):
+        if sv is not None and len(sv.offsets) != len(chunks) + 1:
+            raise CorruptIndexError(f"index in {root} is inconsistent: sentence vectors for {len(sv.offsets) - 1} passages, {len(chunks)} passages")
     return SearchIndex(path=root, manifest=manifest, chunks=chunks, bm25=retriever, dense=dense, sentence_vectors=sentences,
-                       phrase_df=phrase_df)
+                       search_sentence_vectors=search_sentences, phrase_df=phrase_df)

@@ -9,6 +9,8 @@ match is, which matters on a small corpus where one passage often matches exactl
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from . import query_adapter, rerank
@@ -17,6 +19,8 @@ from .backends import BackendError, Filter, SearchBackend, as_backend
 from .index import SearchIndex
 from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
 from .types import Hit
+
+log = logging.getLogger(__name__)
 
 CANDIDATES = 100
 # When the question names a city, a passage from another named city rarely answers it (a plan of
@@ -44,7 +48,7 @@ QUERY_ADAPTER = False
 class Retriever:
     def __init__(
         self, index: SearchIndex | SearchBackend, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None, neighbours=None,
-        answer_encoder=None,
+        answer_encoder=None, search_encoder=None,
     ):
         # the search backend (backends.local wraps a loaded SearchIndex; backends.milvus a Milvus build)
         self.index = as_backend(index)
@@ -55,6 +59,9 @@ class Retriever:
         self.neighbours = neighbours or embedder
         # the sentence encoder whose vectors the answer model compares (index.sentence_vectors)
         self.answer_encoder = answer_encoder or embedder
+        # the search sentence encoder (e5 with fine-tuned top layers, core.SEARCH_ENCODER): its vectors
+        # (index.search_sentence_vectors) order passages; the answer model keeps the answer encoder's
+        self.search_encoder = search_encoder
         self.thesaurus = thesaurus or load_thesaurus()
         self.dense_weight = embedder.dense_weight if dense_weight is None else dense_weight
         # metadata columns, not whole passages: a large index keeps its passages on disk
@@ -122,15 +129,28 @@ class Retriever:
             return self.query_vector(text)
         return self._remembered_query_vector(self.answer_encoder, "_aqvec_cache", text)
 
-    def sentence_query_vector(self, text: str, adapted: bool | None = None) -> np.ndarray:
-        """The query vector the sentence signal compares: the answer encoder's, through the query adapter
-        when ``adapted`` (default: ``use_query_adapter``) and the adapter was fitted for this encoder (an
-        adapter of another encoder is not applied)."""
-        q = self.answer_query_vector(text)
+    def sentence_side(self, search: bool = True):
+        """(encoder, sentence vectors) the sentence signal compares: for search, the search sentence
+        encoder and its vectors when the index holds them (built with that encoder); otherwise, and for
+        ``search=False``, the answer encoder and its vectors."""
+        sv = getattr(self.index, "search_sentence_vectors", None)
+        if search and self.search_encoder is not None and sv is not None and sv.model_id == self.search_encoder.model_id:
+            return self.search_encoder, sv
+        return self.answer_encoder, self.index.sentence_vectors
+
+    def sentence_query_vector(self, text: str, adapted: bool | None = None, search: bool = True) -> np.ndarray:
+        """The query vector the sentence signal compares (:meth:`sentence_side`'s encoder), through the
+        query adapter when ``adapted`` (default: ``use_query_adapter``) and the adapter was fitted for
+        that encoder (an adapter of another encoder is not applied)."""
+        encoder, _ = self.sentence_side(search)
+        if encoder is self.answer_encoder:
+            q = self.answer_query_vector(text)
+        else:
+            q = self._remembered_query_vector(encoder, "_sqvec_cache", text)
         if not (self.use_query_adapter if adapted is None else adapted):
             return q
         adapter = self.query_adapter
-        if adapter.encoder != self.answer_encoder.model_id or adapter.W.shape[0] != len(q):
+        if adapter.encoder != encoder.model_id or adapter.W.shape[0] != len(q):
             return q
         return adapter.apply(q)
 
@@ -143,13 +163,13 @@ class Retriever:
             v = cache[text] = encoder.encode_queries([text])[0]
         return v
 
-    def sentence_scores(self, text: str, adapted: bool | None = None) -> np.ndarray | None:
-        """Per passage, the highest cosine between the answer encoder's query vector for ``text``
-        and the passage's sentence vectors; ``None`` when the index has none of that encoder's, or
-        when the answer encoder is the search embedder itself (only the separate sentence encoder,
-        e5 beside chive-ja, was measured to help)."""
-        sv = self.index.sentence_vectors
-        if self.answer_encoder is self.embedder or sv is None or sv.model_id != self.answer_encoder.model_id:
+    def sentence_scores(self, text: str, adapted: bool | None = None, search: bool = True) -> np.ndarray | None:
+        """Per passage, the highest cosine between the sentence encoder's query vector for ``text``
+        and the passage's sentence vectors (:meth:`sentence_side`); ``None`` when the index has none of
+        that encoder's, or when the answer encoder is the search embedder itself (only the separate
+        sentence encoder, e5 beside chive-ja, was measured to help)."""
+        encoder, sv = self.sentence_side(search)
+        if self.answer_encoder is self.embedder or sv is None or sv.model_id != encoder.model_id:
             return None
         if len(sv.offsets) != len(self.index.chunks) + 1:
             return None
@@ -157,7 +177,7 @@ class Retriever:
         out = np.zeros(n, dtype=np.float32)
         if len(sv.vectors) == 0:
             return out
-        sims = sv.vectors @ np.asarray(self.sentence_query_vector(text, adapted), dtype=np.float32)
+        sims = sv.vectors @ np.asarray(self.sentence_query_vector(text, adapted, search), dtype=np.float32)
         starts = sv.offsets[:-1]
         has = sv.offsets[1:] > starts
         if has.any():
@@ -166,7 +186,7 @@ class Retriever:
 
     def sentence_top2(self, text: str, positions: np.ndarray, adapted: bool | None = None) -> np.ndarray:
         """Second-best sentence cosine of each passage in ``positions`` (its best when it has one sentence)."""
-        sv = self.index.sentence_vectors
+        _, sv = self.sentence_side()
         q = np.asarray(self.sentence_query_vector(text, adapted), dtype=np.float32)
         out = np.zeros(len(positions), dtype=np.float32)
         for j, i in enumerate(positions):
@@ -238,7 +258,9 @@ class Retriever:
 
         beta = self.sentence_weight
         fitted = self.sentence_mode in ("fitted", "gated")
-        sent = self.sentence_scores(qa.text) if (beta > 0 or fitted or qa.latin) else None
+        # an English question compares across languages with the untouched answer encoder (the search
+        # encoder's layers were fine-tuned on Japanese questions only)
+        sent = self.sentence_scores(qa.text, search=not qa.latin) if (beta > 0 or fitted or qa.latin) else None
         fuse3 = sent is not None and self.sentence_mode == "fuse"
         if fuse3:
             sent_masked = np.where(mask, sent, -np.inf)
@@ -251,7 +273,7 @@ class Retriever:
         fused = fused * city[cand]
         if qa.latin and sent is not None:
             return self._cross_lingual_hits(k, bm25, dense, cand, fused, mask, sent, city)
-        if fitted and sent is not None:
+        if fitted and sent is not None and self._rerank_model_fits():
             gated = self.sentence_mode == "gated"
             try:
                 hits = self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, city, gated=gated)
@@ -277,6 +299,20 @@ class Retriever:
             Hit(chunk=chunks[int(cand[i])], score=float(ranking[i]), fused=float(fused[i]), bm25=float(bm25[cand[i]]), dense=float(dense[cand[i]]), rank=r + 1)
             for r, i in enumerate(order)
         ]
+
+    def _rerank_model_fits(self) -> bool:
+        """Whether the fitted reranker was fitted on the sentence vectors search compares now. Not when the
+        search sentence encoder is unavailable (its vectors missing from the index, or the model failed to
+        load: said in health()): then the default rerank orders every question, and the log says so once."""
+        encoder = self.sentence_side()[0]
+        if self.rerank_model.answer_encoder == encoder.model_id:
+            return True
+        if not self.__dict__.get("_said_unfit"):
+            self._said_unfit = True
+            log.warning("the pool reranker was fitted on %s's sentence vectors, search compares %s's: the default "
+                        "rerank orders passages (refit: python scripts/fit_rerank_model.py --write)",
+                        self.rerank_model.answer_encoder, encoder.model_id)
+        return False
 
     def _city_factor(self, qa: QueryAnalysis) -> np.ndarray:
         """Per passage: 1, or when the question names a city, 1 for that city's passages, UNKNOWN_CITY_FACTOR

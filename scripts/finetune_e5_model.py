@@ -15,9 +15,9 @@ chunks it), ``scripts/data/plan_train/*.jsonl`` (sha256 recorded), seed 0. Train
 nearly copy a tune-split or dev question are dropped (``finetune_e5_data.near_copies``), so those stay
 evaluation-only. CPU only; ~10–20 min on 2 shared cores (tqdm shows progress).
 
-The trained layers are stored as float16 matrices (``l{i}.q.w`` …) in place of their Q4_0 pairs
-(``l{i}.q.w.qs/.d``): requantizing to 4 bits would round the fine-tune away. ``E5Core.load_q4_tensors``
-reads either form. ``config.json``'s sha256s, ``build_info.json`` (a ``finetune`` block) and the model card
+The trained layers' matrices are stored as their change from the base's: int8 with a float32 scale per row
+(``l{i}.q.w.dq/.ds``), added at load to the base's Q4_0 pair (``l{i}.q.w.qs/.d``); requantizing the
+matrices themselves (4 bits, or even int8) would round the fine-tune away (``layer_tensors``). ``config.json``'s sha256s, ``build_info.json`` (a ``finetune`` block) and the model card
 are rewritten; the directory is replaced atomically.
 
     python scripts/finetune_e5_model.py                  # writes assistant/models/e5-small-ja (see above)
@@ -49,8 +49,12 @@ from finetune_e5_top import Lower, cached, encode_all, plan_examples, train_laye
 from assistant import chunking, corpus, evidence_model, japanese  # noqa: E402
 from assistant.e5_core import E5Core  # noqa: E402
 from assistant.evaluation import load_qa  # noqa: E402
+from assistant.model_files import OVERLAY_BASE_SHA, OVERLAY_OF  # noqa: E402
 
-OUT = ROOT / "assistant" / "models" / "e5-small-ja"
+BASE = ROOT / "assistant" / "models" / "e5-small-ja"
+OUT = ROOT / "assistant" / "models" / "e5-small-ja-search"
+# files of the base directory an overlay directory carries too (it loads through the same module)
+OVERLAY_COPIES = ("modules.json", "config_sentence_transformers.json", "1_Normalize", "LICENSE-MIT.txt")
 DEV = ROOT.parent / "shared" / "devset" / "qa.jsonl"
 SEED = 0
 LINEAR = ("q", "k", "v", "ao", "fi", "fo")
@@ -68,28 +72,64 @@ def protected_questions() -> list[str]:
     return [it["question"] for it in load_qa(ROOT / "eval" / "plan_qa.jsonl", "tune")] + dev
 
 
-def write_model(base: Path, out: Path, layers, first: int, finetune: dict) -> None:
-    """``base`` with layers ``first``.. replaced by ``layers`` (float16 matrices, float32 vectors)."""
-    from safetensors.numpy import load_file, save_file
+def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored tensors of the trained ``layers`` (layer ``first`` onwards) over the ``base`` tensors: per
+    matrix, its change from the base's (dequantized) matrix as int8 with a float32 scale per row (``X.dq``,
+    ``X.ds``; the loader adds it to the base); vectors (biases, LayerNorm) whole in float32.
 
-    t = load_file(str(base / "model.safetensors"))
+    Why a delta: the fine-tune moves the weights by far less than one int8 step of the weights themselves
+    (int8 of the whole matrices: vectors at cosine 0.986 of the float ones), while int8 of the change is
+    exact to cosine 0.99999 — at half the size of float16 matrices, which keeps every bundled model
+    within the issue's 80 MB."""
+    from assistant.e5_core import dequantize_q4_0
+
+    t = {}
     for n, layer in enumerate(layers):
         i = first + n
         for name in LINEAR:
-            t.pop(f"l{i}.{name}.w.qs", None)
-            t.pop(f"l{i}.{name}.w.d", None)
             lin = getattr(layer, name)
-            t[f"l{i}.{name}.w"] = lin.weight.detach().numpy().astype(np.float16)
+            key = f"l{i}.{name}.w"
+            w0 = dequantize_q4_0(torch.from_numpy(base[key + ".qs"]), torch.from_numpy(base[key + ".d"])).numpy()
+            d = lin.weight.detach().numpy().astype(np.float32) - w0
+            scale = np.abs(d).max(axis=1) / 127.0
+            scale[scale == 0] = 1.0
+            t[key + ".dq"] = np.clip(np.round(d / scale[:, None]), -127, 127).astype(np.int8)
+            t[key + ".ds"] = scale.astype(np.float32)
             t[f"l{i}.{name}.b"] = lin.bias.detach().numpy().astype(np.float32)
         for ln in ("aln", "oln"):
             t[f"l{i}.{ln}.w"] = getattr(layer, ln).weight.detach().numpy().astype(np.float32)
             t[f"l{i}.{ln}.b"] = getattr(layer, ln).bias.detach().numpy().astype(np.float32)
+    return t
+
+
+def write_model(base: Path, out: Path, layers, first: int, finetune: dict, overlay: bool = True) -> None:
+    """An overlay directory (default): only the trained layers' tensors, over ``base`` (named in
+    config.json with its weights' sha256, which the loader checks); or (``overlay=False``) a complete
+    directory, ``base`` with layers ``first``.. replaced."""
+    from safetensors.numpy import load_file, save_file
+
+    base_t = load_file(str(base / "model.safetensors"))
+    trained = layer_tensors(layers, first, base_t)
+    t = trained if overlay else base_t | trained
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
     try:
-        shutil.copytree(base, tmp, dirs_exist_ok=True)
+        if overlay:
+            for name in OVERLAY_COPIES + ("config.json", "build_info.json", "README.md"):
+                src = base / name
+                (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / name)
+        else:
+            shutil.copytree(base, tmp, dirs_exist_ok=True)
         save_file(dict(sorted(t.items())), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        os.chmod(tmp / "model.safetensors", 0o644)
         config = json.loads((tmp / "config.json").read_text(encoding="utf-8"))
-        config["files_sha256"]["model.safetensors"] = sha256(tmp / "model.safetensors")
+        if overlay:
+            config[OVERLAY_OF] = base.name
+            config[OVERLAY_BASE_SHA] = sha256(base / "model.safetensors")
+            config["files_sha256"] = {"model.safetensors": sha256(tmp / "model.safetensors")}
+            config["float_layers"] = list(range(first, first + len(layers)))
+        else:
+            config["files_sha256"]["model.safetensors"] = sha256(tmp / "model.safetensors")
         config["finetuned_top_layers"] = len(layers)
         (tmp / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         info = json.loads((tmp / "build_info.json").read_text(encoding="utf-8"))
@@ -97,7 +137,7 @@ def write_model(base: Path, out: Path, layers, first: int, finetune: dict) -> No
         info["finetune"] = finetune
         (tmp / "build_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         card = (tmp / "README.md").read_text(encoding="utf-8")
-        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + model_card_section(finetune), encoding="utf-8")
+        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + model_card_section(finetune, overlay), encoding="utf-8")
         os.chmod(tmp, 0o755)
         old = out.with_name(out.name + ".old")
         if out.exists():
@@ -110,17 +150,25 @@ def write_model(base: Path, out: Path, layers, first: int, finetune: dict) -> No
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def model_card_section(f: dict) -> str:
+def model_card_section(f: dict, overlay: bool = True) -> str:
     data = "\n".join(f"- `{k}` sha256 `{v}`" for k, v in f["data_sha256"].items())
-    return f"""## Fine-tuned top layers (issue 10, docs/BENCHMARKS.md §9.16)
-**The bundled directory is the base above with its top layers fine-tuned**: rebuild it with
-`python scripts/finetune_e5_model.py` (it runs `scripts/build_e5_model.py` into a temporary directory
-first; needs the dev set at `../shared/devset/qa.jsonl` to keep its questions out of training).
+    what = ("""**This directory is an overlay: only the fine-tuned top layers** (`model.safetensors`, ~7 MB); the
+tokenizer, normalizer and every other layer are the base directory's (`e5-small-ja`, described above,
+whose weights' sha256 `config.json` records as `base_weights_sha256`: the loader refuses another base).
+It is the **search** sentence encoder (docs/BENCHMARKS.md §9.19): its sentence vectors order passages;
+the answer model keeps the untouched base, whose cosines separate answerable from out-of-scope
+questions better. The fine-tuned layers run in float32 (`float_layers`), the base's in int8.""" if overlay else
+            """**This directory is the base above with its top layers fine-tuned** (a complete directory, an experiment).""")
+    return f"""## Fine-tuned top layers (issue 10, docs/BENCHMARKS.md §9.16, §9.19)
+{what}
+Rebuild it with `python scripts/finetune_e5_model.py` (base: the bundled `assistant/models/e5-small-ja`,
+which `scripts/build_e5_model.py` makes; needs the dev set at `../shared/devset/qa.jsonl` to keep its
+questions out of training).
 Layers {f['layers'][0]}–{f['layers'][-1]} are trained on the plan training questions (question → the plan
 sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, one mined
 same-plan hard negative each; tune-split and dev questions and their near copies never trained on),
 InfoNCE, temperature {f['temp']}, AdamW lr {f['lr']}, batch {f['batch']}, {f['epochs']} epochs, seed {f['seed']};
-layers 0–{f['layers'][0] - 1} frozen. Stored as float16 matrices (`l{{i}}.q.w` …) instead of Q4_0.
+layers 0–{f['layers'][0] - 1} frozen. Each trained matrix is stored as its change from the base's (int8, a float32 scale per row: `l{{i}}.q.w.dq`, `.ds`), added to the base's 4-bit matrix at load.
 Command: `{f['command']}` ({f['seconds']:.0f} s on {f['machine']}).
 Training data:
 {data}
@@ -133,7 +181,9 @@ published documents); the base weights are multilingual-e5-small (MIT).
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--base", default="", help="a directory scripts/build_e5_model.py wrote (default: build one now)")
+    ap.add_argument("--base", default=str(BASE), help="the directory scripts/build_e5_model.py wrote (default: the bundled one; "
+                    "'build': build one now into a temporary directory, for --full only)")
+    ap.add_argument("--full", action="store_true", help="write a complete model directory instead of an overlay (experiments)")
     ap.add_argument("--corpus", default=str(ROOT / "corpus"))
     ap.add_argument("--plan-train", default=D.PLAN_TRAIN_GLOB)
     ap.add_argument("--top", type=int, default=4)
@@ -149,8 +199,10 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.time()
     torch.manual_seed(SEED)
     with tempfile.TemporaryDirectory() as work:
-        base = Path(args.base) if args.base else Path(work) / "e5-base"
-        if not args.base:
+        if args.base == "build" and not args.full:
+            raise SystemExit("an overlay must name the base it is loaded over: --base build needs --full")
+        base = Path(work) / "e5-base" if args.base == "build" else Path(args.base)
+        if args.base == "build":
             import build_e5_model
 
             build_e5_model.main(["--out", str(base)])
@@ -198,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds = time.time() - t0
         cmd = "python scripts/finetune_e5_model.py" + "".join(
             f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if k not in ("out", "base", "corpus", "plan_train", "cache") and v != ap.get_default(k))
+            if k not in ("out", "base", "corpus", "plan_train", "cache", "full") and v != ap.get_default(k))
         finetune = {
             "layers": list(range(first, L)), "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "temp": args.temp,
             "hard_negatives": args.hard_neg, "max_len": args.max_len, "seed": SEED, "pairs": stats["pairs"],
@@ -208,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
             "corpus_sha256": {p.name: sha256(p) for p in sorted(Path(args.corpus).iterdir()) if p.is_file()},
             "command": cmd, "seconds": round(seconds), "machine": f"{os.cpu_count()} CPU cores",
         }
-        write_model(base, Path(args.out), layers, first, finetune)
+        write_model(base, Path(args.out), layers, first, finetune, overlay=not args.full)
     print(f"wrote {args.out} in {time.time() - t0:.0f} s", file=sys.stderr)
 
 

@@ -55,7 +55,7 @@ NEAR_COPY = 0.6  # character-bigram Jaccard from which a training question count
 # lexically strong questions on the default order (dev 0.889 vs 0.815); no training questions (§9.17
 # found no gain from them that holds out of fold).
 SHIPPED = {"model": "linear", "pool_fused": rerank.POOL_FUSED, "pool_sent": rerank.POOL_SENT, "pool_city": False,
-           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "stored", "gate": True, "train": []}
+           "features": "bm25,dense,sent_gap,sent2,cov,hcov,muni", "query_adapter": "", "gate": False, "train": []}
 
 
 def train_paths(specs: list[str]) -> list[Path]:
@@ -161,7 +161,8 @@ def neutral_pool(r, pool_fused: int, pool_sent: int, adapted: bool, pool_city: b
     pool and its features are computed, and nothing is learnt yet); returns its ``fitted_pool`` method
     for a caller that records what it sees."""
     n = len(rerank.FEATURES)
-    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", "", pool_fused, pool_sent,
+    r._rerank_model = rerank.RerankModel(list(rerank.FEATURES), np.zeros(n), np.ones(n), np.zeros(n), "", r.sentence_side()[0].model_id,
+                                         pool_fused, pool_sent,
                                          query_adapter=adapted, pool_city=pool_city)
     r.sentence_mode = "fitted"
     return r.fitted_pool
@@ -459,13 +460,15 @@ def main() -> None:
     r.sentence_mode = "rerank"  # what the gate falls back to
     default_ranks = [None if it["source"] == "train" else _rank(a.search(it["question"], k=10), it["docs"], it.get("evidence", []))
                      for it in items] if args.gate else None
+    encoder = r.sentence_side()[0]  # the search sentence encoder when the index holds its vectors
+    print(f"sentence encoder: {encoder.model_id}", flush=True)
     if args.query_adapter:
         from assistant import query_adapter
 
         if args.query_adapter != "stored":
-            r.query_adapter = query_adapter.QueryAdapter(np.load(args.query_adapter).astype(np.float32), r.answer_encoder.model_id)
-        elif r.query_adapter.encoder != r.answer_encoder.model_id:
-            raise SystemExit(f"the stored query adapter is for {r.query_adapter.encoder}, not {r.answer_encoder.model_id}")
+            r.query_adapter = query_adapter.QueryAdapter(np.load(args.query_adapter).astype(np.float32), encoder.model_id)
+        elif r.query_adapter.encoder != encoder.model_id:
+            raise SystemExit(f"the stored query adapter is for {r.query_adapter.encoder}, not {encoder.model_id} (--query-adapter '')")
     data_all = collect(a, items, args.pool_fused, args.pool_sent, adapted=bool(args.query_adapter), pool_city=args.pool_city)
     data = [(X[:, cols], y) for X, y in data_all]
     max_cov = np.array([float(X[:, rerank.FEATURES.index("cov")].max()) if len(X) else 0.0 for X, _ in data_all])
@@ -521,7 +524,7 @@ def main() -> None:
         mean, scale, coef = fitted
     n_train = {f.name: sum(1 for it, u in zip(items, use) if u and it.get("file") == f.name) for f in files}
     model = rerank.RerankModel(
-        feats, mean, scale, coef, search_model=r.embedder.model_id, answer_encoder=r.answer_encoder.model_id,
+        feats, mean, scale, coef, search_model=r.embedder.model_id, answer_encoder=encoder.model_id,
         pool_fused=args.pool_fused, pool_sent=args.pool_sent, gate_cov=gate, query_adapter=bool(args.query_adapter),
         pool_city=args.pool_city, crosses=args.model == "cross", trees=trees,
         info={

@@ -3,6 +3,7 @@ dense fusion, so a paraphrased question (no word in common with its passage) sti
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant import Assistant, retrieval
@@ -69,20 +70,36 @@ def test_exact_wording_still_wins(toy):
     assert "通学路の歩道" in _top(toy, "通学路の歩道を広げる計画はありますか")
 
 
-def test_per_passage_score_is_its_best_sentence(toy):
+@pytest.mark.parametrize("search", [True, False])
+def test_per_passage_score_is_its_best_sentence(toy, search):
     r = toy.state.retriever
-    sv = r.index.sentence_vectors
-    s = r.sentence_scores(PARAPHRASE)
-    q = r.answer_query_vector(PARAPHRASE)
+    _, sv = r.sentence_side(search)
+    s = r.sentence_scores(PARAPHRASE, search=search)
+    q = r.sentence_query_vector(PARAPHRASE, search=search)
     for i in range(len(r.index.chunks)):
         rows = sv.for_chunk(i)
         assert s[i] == pytest.approx(float((rows @ q).max()) if len(rows) else 0.0, abs=1e-5)
+
+
+def test_search_compares_the_search_encoders_vectors_and_the_answer_side_keeps_the_answer_encoders(toy):
+    r = toy.state.retriever
+    enc, sv = r.sentence_side()
+    assert enc is r.search_encoder and sv is r.index.search_sentence_vectors and sv.model_id == enc.model_id
+    assert r.sentence_side(search=False) == (r.answer_encoder, r.index.sentence_vectors)
+    assert np.array_equal(r.index.search_sentence_vectors.offsets, r.index.sentence_vectors.offsets)
+    # an index without the search encoder's vectors (built before it, or with it switched off): the answer side
+    kept, r.index.search_sentence_vectors = r.index.search_sentence_vectors, None
+    try:
+        assert r.sentence_side() == (r.answer_encoder, r.index.sentence_vectors)
+    finally:
+        r.index.search_sentence_vectors = kept
 
 
 def test_without_sentence_vectors_search_is_the_two_way_fusion(toy):
     r = toy.state.retriever
     with_sv = [h.id for h in toy.search(PARAPHRASE, k=5)]
     sv, r.index.sentence_vectors = r.index.sentence_vectors, None
+    ssv, r.index.search_sentence_vectors = r.index.search_sentence_vectors, None
     r.sentence_weight = 0.0
     try:
         plain = [h.id for h in toy.search(PARAPHRASE, k=5)]
@@ -91,5 +108,6 @@ def test_without_sentence_vectors_search_is_the_two_way_fusion(toy):
         assert [h.id for h in toy.search(PARAPHRASE, k=5)] == plain
     finally:
         r.index.sentence_vectors = sv
+        r.index.search_sentence_vectors = ssv
         r.sentence_weight = retrieval.SENTENCE_WEIGHT
     assert with_sv != plain

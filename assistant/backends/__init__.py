@@ -61,7 +61,8 @@ class SearchBackend(Protocol):
 
     ``chunks`` is the build's passages in position order (positions are the ids below);
     ``manifest`` the build's manifest (model, counts, ``built_at``); ``sentence_vectors`` the
-    answer encoder's per-sentence vectors or None."""
+    answer encoder's per-sentence vectors or None (a backend may also hold ``search_sentence_vectors``, the
+    search sentence encoder's; retrieval reads it with getattr)."""
 
     manifest: dict[str, Any]
     chunks: Sequence[Chunk]

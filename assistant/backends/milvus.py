@@ -8,7 +8,8 @@ Why this shape:
   same numbers on both backends.
 - *Atomic publish*: a build writes ``<alias>_<key>`` (passages: dense + sparse vectors and the
   filter fields municipality, doc_id, section, page, chunk id, plus the chunk as JSON),
-  ``…_sent`` (the answer encoder's sentence vectors) and ``…_meta`` (manifest, vocabulary,
+  ``…_sent`` (the answer encoder's sentence vectors), ``…_ssent`` (the search sentence encoder's,
+  when the build has them) and ``…_meta`` (manifest, vocabulary,
   document frequencies, sentence offsets), writes the ``complete`` marker last, checks the row
   counts, and only then points the alias at it. A publish that dies half way leaves a
   collection no alias names; the next publish drops it. The previous build is kept (a replica
@@ -38,6 +39,10 @@ import numpy as np
 
 from ..types import Chunk
 from . import BackendError, BackendUnavailable, Filter, SparseQuery
+
+# (meta kind, collection suffix, SearchIndex attribute) of each set of sentence vectors a build may hold
+SENTENCE_SETS = (("sentences", "_sent", "sentence_vectors"), ("search_sentences", "_ssent", "search_sentence_vectors"))
+COMPANIONS = tuple(suffix for _, suffix, _ in SENTENCE_SETS) + ("_meta",)
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +169,7 @@ class MilvusStore:
         meta = self._meta(name)
         if meta is None:
             raise BackendError(f"Milvus collection {name} is incomplete (no complete marker)")
-        for c in (name, name + "_sent"):
+        for c in (name,) + tuple(name + suffix for _, suffix, _ in SENTENCE_SETS):
             if self.call("has_collection", c):
                 self.call("load_collection", c)
         chunks: list[Chunk | None] = [None] * meta["manifest"]["counts"]["passages"]
@@ -172,16 +177,18 @@ class MilvusStore:
             chunks[row["pos"]] = Chunk.from_dict(json.loads(row["chunk"]))
         if any(c is None for c in chunks):
             raise BackendError(f"Milvus collection {name} lacks passages ({sum(c is None for c in chunks)} missing)")
-        sentences = None
-        if meta.get("sentences"):
-            from ..evidence_model import SentenceVectors
+        sets = {attr: self._read_sentences(name + suffix, meta.get(kind)) for kind, suffix, attr in SENTENCE_SETS}
+        return MilvusBackend(self, name, meta["manifest"], chunks, meta["vocab"], np.asarray(meta["df"], dtype=np.int64), **sets)
 
-            info = meta["sentences"]
-            vecs = np.zeros((info["count"], info["dim"]), dtype=np.float32)
-            for row in self._scan(name + "_sent", "sid", info["count"], ["sid", "v"]):
-                vecs[row["sid"]] = row["v"]
-            sentences = SentenceVectors(offsets=np.asarray(info["offsets"], dtype=np.int64), vectors=vecs, model_id=info["model_id"])
-        return MilvusBackend(self, name, meta["manifest"], chunks, meta["vocab"], np.asarray(meta["df"], dtype=np.int64), sentences)
+    def _read_sentences(self, collection: str, info: dict | None):
+        if not info:
+            return None
+        from ..evidence_model import SentenceVectors
+
+        vecs = np.zeros((info["count"], info["dim"]), dtype=np.float32)
+        for row in self._scan(collection, "sid", info["count"], ["sid", "v"]):
+            vecs[row["sid"]] = row["v"]
+        return SentenceVectors(offsets=np.asarray(info["offsets"], dtype=np.int64), vectors=vecs, model_id=info["model_id"])
 
     def _scan(self, collection: str, key: str, total: int, fields: list[str], batch: int = 5000):
         """Every row of ``collection`` by ranges of its integer primary key ``key`` (0 … total-1).
@@ -200,7 +207,7 @@ class MilvusStore:
         if self.target() == name:
             return self._open(name)
         previous = self.target()
-        for c in (name, name + "_sent", name + "_meta"):  # a half-written earlier try of this build
+        for c in (name,) + tuple(name + suffix for suffix in COMPANIONS):  # a half-written earlier try of this build
             if self.call("has_collection", c):
                 self.call("drop_collection", c)
         self._write(name, index, progress, dense_index or ("FLAT" if self.lite else "HNSW"))
@@ -267,19 +274,21 @@ class MilvusStore:
         bar.close()
 
         meta_rows: list[tuple[str, Any]] = [("manifest", index.manifest), ("vocab", vocab), ("df", df.tolist())]
-        sv = index.sentence_vectors
-        if sv is not None:
+        for kind, suffix, attr in SENTENCE_SETS:
+            sv = getattr(index, attr, None)
+            if sv is None:
+                continue
             s2 = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
             s2.add_field("sid", DataType.INT64, is_primary=True)
             s2.add_field("v", DataType.FLOAT_VECTOR, dim=int(sv.vectors.shape[1]))
             ip2 = self.client.prepare_index_params()
             ip2.add_index("v", index_type="FLAT", metric_type="IP")
-            self.call("create_collection", name + "_sent", schema=s2, index_params=ip2)
+            self.call("create_collection", name + suffix, schema=s2, index_params=ip2)
             for start in range(0, len(sv.vectors), INSERT_BATCH * 4):
                 part = sv.vectors[start : start + INSERT_BATCH * 4]
-                self.call("insert", name + "_sent", [{"sid": start + j, "v": v.tolist()} for j, v in enumerate(part)])
-            meta_rows.append(("sentences", {"offsets": sv.offsets.tolist(), "model_id": sv.model_id,
-                                            "count": int(len(sv.vectors)), "dim": int(sv.vectors.shape[1])}))
+                self.call("insert", name + suffix, [{"sid": start + j, "v": v.tolist()} for j, v in enumerate(part)])
+            meta_rows.append((kind, {"offsets": sv.offsets.tolist(), "model_id": sv.model_id,
+                                     "count": int(len(sv.vectors)), "dim": int(sv.vectors.shape[1])}))
 
         s3 = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
         s3.add_field("id", DataType.INT64, is_primary=True)
@@ -297,7 +306,7 @@ class MilvusStore:
                 next_id += 1
         for start in range(0, len(rows), 50):
             self.call("insert", name + "_meta", rows[start : start + 50])
-        for c in (name, name + "_sent"):
+        for c in (name,) + tuple(name + suffix for _, suffix, _ in SENTENCE_SETS):
             if self.call("has_collection", c):
                 self.call("flush", c)
         # every row is there before the marker that makes the build openable is written
@@ -314,10 +323,10 @@ class MilvusStore:
         self._drop_old(keep=set())
 
     def _drop_old(self, keep: set[str]) -> None:
-        """Drop this alias's builds other than ``keep`` (and their _sent/_meta companions)."""
+        """Drop this alias's builds other than ``keep`` (and their _sent/_ssent/_meta companions)."""
         prefix = self.alias + "_"
         for c in self.call("list_collections"):
-            base = c.removesuffix("_sent").removesuffix("_meta")
+            base = next((c.removesuffix(x) for x in COMPANIONS if c.endswith(x)), c)
             if c.startswith(prefix) and base not in keep:
                 try:
                     self.call("drop_collection", c)
@@ -329,7 +338,7 @@ class MilvusBackend:
     """A published build, searched in Milvus (:class:`~assistant.backends.SearchBackend`)."""
 
     def __init__(self, store: MilvusStore, collection: str, manifest: dict[str, Any], chunks: list[Chunk],
-                 vocab: list[str], df: np.ndarray, sentence_vectors=None):
+                 vocab: list[str], df: np.ndarray, sentence_vectors=None, search_sentence_vectors=None):
         self.store = store
         self.collection = collection
         self.manifest = manifest
@@ -337,6 +346,7 @@ class MilvusBackend:
         self.vocab = {t: i for i, t in enumerate(vocab)}
         self.df = df
         self.sentence_vectors = sentence_vectors
+        self.search_sentence_vectors = search_sentence_vectors
         self.path = f"{store.uri}#{collection}"
         self._position = {c.id: i for i, c in enumerate(chunks)}
 
