@@ -516,15 +516,9 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
         lemmas = sents[c.position][1]
         cov = _coverage(c.text, lemmas, weights, qa)
         cov_ctx = _coverage(f"{head} {prev} {c.text}", lemmas | _lemmas(head) | (sents[c.position - 1][1] if c.position > 0 else frozenset()), weights, qa)
-        cos = 0.0
-        if qvec is not None and sv is not None:
-            i = pos_of.get(c.hit.id)
-            if i is not None:
-                rows = sv.for_chunk(i)
-                if c.position < len(rows):
-                    cos = float(rows[c.position] @ qvec)
+        i = pos_of.get(c.hit.id)
         c.features = {
-            "cos": cos,
+            "cos": _sentence_cos(qvec, sv, i, c.position),
             "pcos": c.hit.dense,
             "fused": c.hit.fusion_score / top if top > 0 else 0.0,
             "inv_rank": 1.0 / max(c.hit.rank, 1),
@@ -540,11 +534,19 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "item": 1.0 if _ITEM_RE.match(c.text.strip()) else 0.0,
         }
         c.features["sec_action"], c.features["sec_status"] = _section_kind(c.hit, sents, c.position)
-    if cands:
-        best = max(c.features["cos"] for c in cands)
-        for c in cands:
-            c.features["cos_rel"] = c.features["cos"] - best
+    best = max((c.features["cos"] for c in cands), default=0.0)
+    for c in cands:
+        c.features["cos_rel"] = c.features["cos"] - best
     return cands
+
+
+def _sentence_cos(qvec, sv, i: int | None, position: int) -> float:
+    """Cosine of the query vector and the sentence's stored vector (0 when either is missing)."""
+    if qvec is None or sv is None or i is None:
+        return 0.0
+    rows = sv.for_chunk(i)
+    return float(rows[position] @ qvec) if position < len(rows) else 0.0
+
 
 
 _SPECIFIC_TYPES = ("when", "number", "where")
@@ -884,10 +886,11 @@ def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> 
             c.score = c.features["prior"]
 
 
-def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]) -> tuple[list[_Candidate], float]:
+def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float],
+                      judge: bool = True) -> tuple[list[_Candidate], float]:
     """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
     "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
-    answer the question."""
+    answer the question (0 when not ``judge``)."""
     if not hits:
         return [], 0.0
     qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
@@ -896,6 +899,8 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     for c in cands:
         c.logit = model.sentence.logit(c.features)
     order_by_model(cands, model.choice, model.blend)
+    if not judge:
+        return cands, 0.0
     pcov = _evidence_parts(qa, hits, weights)[0]
     near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
     qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near,
@@ -1042,7 +1047,9 @@ def answer(
     hits = retriever.search(query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa)
     weights = _term_weights(retriever, qa)
     model = answer_model(retriever)
-    cands, conf, refuse_below, hedge_below = _judge(retriever, model, qa, hits, weights)
+    cands, conf, refuse_below, hedge_below = _judge(
+        retriever, model, qa, hits, weights,
+        judging_hits(retriever, hits, query, k=max(k, 1), municipality=municipality, doc_id=doc_id, exclude_ids=exclude, analysis=qa))
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
@@ -1057,14 +1064,33 @@ def answer(
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
 
 
-def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float]):
-    """(candidates, answerability, refusal threshold, hedge threshold): the fitted answer model's, or
-    with no fitted model the hand-calibrated evidence score's."""
+def judging_hits(retriever, hits: list[Hit], query: str, **search_args) -> list[Hit]:
+    """The passages answerability is judged on: the answer side's (``Retriever.search(side="answer")``)
+    when a fine-tuned search encoder ordered ``hits``, else ``hits`` themselves.
+
+    Why two searches: the search encoder finds far more passages for questions in residents' own words,
+    but it also brings everyday out-of-scope questions passages that look relevant, and the answer model
+    judged on them refused far fewer of those (docs/BENCHMARKS.md §9.19: out of fold, everyday
+    questions refused 0.856 vs 0.895, tune out-of-scope 0.722 vs 0.789). So answerability is judged as
+    the model was fitted — on the untouched encoder's ordering — and the answer is composed from the
+    search side's passages."""
+    if not retriever.two_sided or not hits:
+        return hits
+    return retriever.search(query, side="answer", **search_args)
+
+
+def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], judge_hits: list[Hit] | None = None):
+    """(candidates from ``hits``, answerability judged on ``judge_hits`` (default: ``hits``), refusal
+    threshold, hedge threshold): the fitted answer model's, or with no fitted model the hand-calibrated
+    evidence score's."""
+    judge_hits = hits if judge_hits is None else judge_hits
     if model is None:
-        conf = evidence(retriever, qa, hits, weights)
+        conf = evidence(retriever, qa, judge_hits, weights)
         cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
         return _prefer_asked(retriever, qa, cands), conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
-    cands, conf = _score_with_model(retriever, model, qa, hits, weights)
+    cands, conf = _score_with_model(retriever, model, qa, judge_hits, weights)
+    if judge_hits is not hits:
+        cands = _score_with_model(retriever, model, qa, hits, weights, judge=False)[0]
     return _prefer_asked(retriever, qa, cands), conf, model.threshold, model.hedge
 
 
@@ -1130,7 +1156,9 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
         hits = retriever.search(sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa)
         all_hits += hits
         weights = _term_weights(retriever, cqa)
-        cands, conf, refuse_at, hedge_at = _judge(retriever, model, cqa, hits, weights)
+        cands, conf, refuse_at, hedge_at = _judge(
+            retriever, model, cqa, hits, weights,
+            judging_hits(retriever, hits, sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa))
         chosen = []
         if hits and conf >= refuse_at:
             chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,

@@ -129,6 +129,12 @@ class Retriever:
             return self.query_vector(text)
         return self._remembered_query_vector(self.answer_encoder, "_aqvec_cache", text)
 
+    @property
+    def two_sided(self) -> bool:
+        """Whether search orders passages with a separate search sentence encoder (then the answer side,
+        ``search(side="answer")``, orders them differently)."""
+        return self.search_encoder is not None and self.sentence_side()[0] is self.search_encoder
+
     def sentence_side(self, search: bool = True):
         """(encoder, sentence vectors) the sentence signal compares: for search, the search sentence
         encoder and its vectors when the index holds them (built with that encoder); otherwise, and for
@@ -225,7 +231,14 @@ class Retriever:
         doc_id: str | None = None,
         exclude_ids: set[str] | frozenset[str] = frozenset(),
         analysis: QueryAnalysis | None = None,
+        side: str = "search",
     ) -> list[Hit]:
+        """The ``k`` best passages. ``side="answer"``: ordered with the answer encoder's sentence vectors
+        and the default rerank (no fitted pool: the reranker is fitted on the search encoder's) — the
+        passages the answer model judges answerability on (:func:`answering.judging_hits`), as it was
+        fitted; ``"search"`` (default): the search sentence encoder's vectors and the fitted pool."""
+        if side not in ("search", "answer"):
+            raise ValueError(f"side must be 'search' or 'answer', not {side!r}")
         chunks = self.index.chunks
         if not chunks or not query.strip():
             return []
@@ -260,7 +273,7 @@ class Retriever:
         fitted = self.sentence_mode in ("fitted", "gated")
         # an English question compares across languages with the untouched answer encoder (the search
         # encoder's layers were fine-tuned on Japanese questions only)
-        sent = self.sentence_scores(qa.text, search=not qa.latin) if (beta > 0 or fitted or qa.latin) else None
+        sent = self.sentence_scores(qa.text, search=side == "search" and not qa.latin) if (beta > 0 or fitted or qa.latin) else None
         fuse3 = sent is not None and self.sentence_mode == "fuse"
         if fuse3:
             sent_masked = np.where(mask, sent, -np.inf)
@@ -273,7 +286,7 @@ class Retriever:
         fused = fused * city[cand]
         if qa.latin and sent is not None:
             return self._cross_lingual_hits(k, bm25, dense, cand, fused, mask, sent, city)
-        if fitted and sent is not None and self._rerank_model_fits():
+        if fitted and sent is not None and side == "search" and self._rerank_model_fits():
             gated = self.sentence_mode == "gated"
             try:
                 hits = self._fitted_hits(qa, k, bm25, dense, cand, fused, mask, city, gated=gated)

@@ -205,7 +205,10 @@ def extract(a, items, use_cos: bool) -> list[dict]:
     out = []
     for it in items:
         qa = r.analyze(it["question"])
-        hits = r.search(it["question"], k=answering.TOP_HITS, analysis=qa)
+        # the passages answerability is judged on at run time (answering.judging_hits: the answer side when
+        # a fine-tuned search encoder orders the search side); the sentence model is fitted on their candidates
+        hits = answering.judging_hits(r, r.search(it["question"], k=answering.TOP_HITS, analysis=qa), it["question"],
+                                      k=answering.TOP_HITS, analysis=qa)
         weights = answering._term_weights(r, qa)
         qvec = r.answer_query_vector(qa.text) if use_cos else None
         sv = r.index.sentence_vectors if use_cos else None

@@ -111,3 +111,40 @@ def test_without_sentence_vectors_search_is_the_two_way_fusion(toy):
         r.index.search_sentence_vectors = ssv
         r.sentence_weight = retrieval.SENTENCE_WEIGHT
     assert with_sv != plain
+
+
+def test_the_answer_side_orders_with_the_answer_encoder_and_no_fitted_pool(toy):
+    r = toy.state.retriever
+    assert r.two_sided
+    calls = []
+    inner = r._fitted_hits
+    r._fitted_hits = lambda *a, **kw: calls.append(1) or inner(*a, **kw)
+    try:
+        answer_side = [h.id for h in r.search(PARAPHRASE, k=5, side="answer")]
+        assert not calls  # the pool reranker is fitted on the search encoder's vectors: not used here
+    finally:
+        r._fitted_hits = inner
+    # the same as a one-encoder retriever's default rerank over the answer encoder's sentence vectors
+    kept, r.search_encoder, r.sentence_mode = r.search_encoder, None, "rerank"
+    try:
+        assert answer_side == [h.id for h in r.search(PARAPHRASE, k=5)]
+    finally:
+        r.search_encoder, r.sentence_mode = kept, retrieval.SENTENCE_MODE
+    with pytest.raises(ValueError):
+        r.search(PARAPHRASE, side="both")
+
+
+def test_answerability_is_judged_on_the_answer_side_when_a_search_encoder_ordered_the_hits(toy):
+    from assistant import answering
+
+    r = toy.state.retriever
+    hits = r.search(PARAPHRASE, k=5)
+    judged = answering.judging_hits(r, hits, PARAPHRASE, k=5)
+    assert judged is not hits
+    assert [h.id for h in judged] == [h.id for h in r.search(PARAPHRASE, k=5, side="answer")]
+    kept, r.search_encoder = r.search_encoder, None  # no search encoder: one side, the same hits
+    try:
+        assert not r.two_sided and answering.judging_hits(r, hits, PARAPHRASE, k=5) is hits
+    finally:
+        r.search_encoder = kept
+    assert answering.judging_hits(r, [], PARAPHRASE, k=5) == []
