@@ -52,17 +52,22 @@ def _damage(p: Path, how: str) -> None:
         p.write_bytes(b"\xff\xfe not what it should be")
 
 
+def _error_opening(models: Path, directory: str, victim: str, how: str) -> tuple[Path, str]:
+    """(the damaged file, the message of the one EmbedderError opening ``bundled:<directory>`` raises)."""
+    p = models / directory / victim
+    _damage(p, how)
+    with pytest.raises(EmbedderError) as info:
+        load_embedder(f"bundled:{directory}")  # opening only: no torch, no vector computed yet
+    return p, str(info.value)
+
+
 @pytest.mark.parametrize("victim,how", [
     ("model.safetensors", "delete"), ("model.safetensors", "truncate"), ("model.safetensors", "garbage"),
     ("words.txt", "delete"), ("words.txt", "truncate"), ("words.txt", "garbage"),
     ("config.json", "delete"), ("config.json", "garbage"),
 ])
 def test_a_broken_chive_file_is_one_error_naming_it_and_the_rebuild_command(models, victim, how):
-    p = models / "chive-ja" / victim
-    _damage(p, how)
-    with pytest.raises(EmbedderError) as info:
-        load_embedder("bundled:chive-ja")
-    msg = str(info.value)
+    p, msg = _error_opening(models, "chive-ja", victim, how)
     assert str(p) in msg and CHIVE_REBUILD_COMMAND in msg, msg
     assert ("missing" in msg) if how == "delete" else ("corrupt" in msg or "inconsistent with" in msg)
 
@@ -72,11 +77,7 @@ def test_a_broken_chive_file_is_one_error_naming_it_and_the_rebuild_command(mode
     ("normalizer.json", "delete"), ("config.json", "garbage"),
 ])
 def test_a_broken_e5_file_is_one_error_when_the_model_is_opened(models, victim, how):
-    p = models / "e5-small-ja" / victim
-    _damage(p, how)
-    with pytest.raises(EmbedderError) as info:
-        load_embedder("bundled:e5-small-ja")  # opening only: no torch, no vector computed yet
-    msg = str(info.value)
+    p, msg = _error_opening(models, "e5-small-ja", victim, how)
     assert str(p) in msg and E5_REBUILD_COMMAND in msg, msg
     assert ("missing" if how == "delete" else "corrupt") in msg
 
@@ -124,11 +125,7 @@ def test_health_and_manifest_name_both_models_and_the_encoder_precision(small_co
 
 @pytest.mark.parametrize("victim,how", [("model.safetensors", "delete"), ("model.safetensors", "flip"), ("config.json", "garbage")])
 def test_a_broken_search_overlay_file_is_one_error_naming_it_and_the_overlay_rebuild_command(models, victim, how):
-    p = models / "e5-small-ja-search" / victim
-    _damage(p, how)
-    with pytest.raises(EmbedderError) as info:
-        load_embedder("bundled:e5-small-ja-search")
-    msg = str(info.value)
+    p, msg = _error_opening(models, "e5-small-ja-search", victim, how)
     assert str(p) in msg, msg
     if victim != "config.json":  # an unreadable config cannot say it is an overlay's
         assert E5_OVERLAY_REBUILD_COMMAND in msg, msg
