@@ -4,6 +4,9 @@ The full set would need ~10k sentences embedded with e5 (≥ 15 min on 2 cores),
 paragraphs of the first N article titles and all their questions (N = 6: 183 paragraphs, 741 questions).
 
     OMP_NUM_THREADS=1 python scripts/jsquad_sample_modes.py [--articles 6] [rerank:0.35:10 gated:0.35:10 ...]
+
+A mode may end in ``@answer`` (``gated:0.35:10@answer``): search's answer side (``Retriever.search(side=
+"answer")``: the untouched e5's sentence vectors instead of the fine-tuned search encoder's, §9.19).
 """
 
 import argparse
@@ -21,7 +24,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", default=str(ROOT.parent / "shared" / "bench" / "jsquad-valid-v1.3.json"))
     ap.add_argument("--articles", type=int, default=6)
-    ap.add_argument("modes", nargs="*", default=["rerank:0.35:10", "gated:0.35:10"])
+    ap.add_argument("modes", nargs="*", default=["rerank:0.35:10", "gated:0.35:10", "gated:0.35:10@answer"])
     args = ap.parse_args()
     paras, questions = jsquad_corpus(Path(args.file))
     titles = list(dict.fromkeys(p["title"] for p in paras))[: args.articles]
@@ -33,12 +36,13 @@ def main() -> None:
         print(f"build {build_s:.0f} s", flush=True)
         r = a.state.retriever
         for spec in args.modes:
-            mode, w, n = spec.split(":")
+            mode_spec, _, side = spec.partition("@")
+            mode, w, n = mode_spec.split(":")
             r.sentence_mode, r.sentence_weight, r.rerank_n = mode, float(w), int(n)
             t0 = time.perf_counter()
             ranks = []
             for q, pid in questions:
-                hits = a.search(q, k=10)
+                hits = r.search(q, k=10, side=side) if side else a.search(q, k=10)
                 ranks.append(next((i for i, h in enumerate(hits, 1) if h.doc_id == pid), None))
             ms = 1000 * (time.perf_counter() - t0) / max(len(questions), 1)
             m = _retrieval_metrics(ranks)

@@ -169,8 +169,8 @@ def hedging(monkeypatch):
     threshold), whatever the toy corpus's evidence: what is under test is the hedge's words."""
     judge = answering._judge
 
-    def in_hedge_band(retriever, model, qa, hits, weights):
-        cands, _conf, refuse, hedge = judge(retriever, model, qa, hits, weights)
+    def in_hedge_band(retriever, model, qa, hits, weights, judge_hits=None):
+        cands, _conf, refuse, hedge = judge(retriever, model, qa, hits, weights, judge_hits)
         return cands, (refuse + hedge) / 2, refuse, hedge
 
     monkeypatch.setattr(answering, "_judge", in_hedge_band)

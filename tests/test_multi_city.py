@@ -62,8 +62,8 @@ def test_both_dates_are_given_when_each_city_made_its_ordinance(bundled_assistan
 def test_a_city_whose_plans_do_not_answer_is_named_not_filled_with_unrelated_text(bundled_local, monkeypatch):
     judge = answering._judge
 
-    def no_evidence_for_nagato(retriever, model, qa, hits, weights):
-        cands, conf, refuse, hedge = judge(retriever, model, qa, hits, weights)
+    def no_evidence_for_nagato(retriever, model, qa, hits, weights, judge_hits=None):
+        cands, conf, refuse, hedge = judge(retriever, model, qa, hits, weights, judge_hits)
         return (cands, 0.0, refuse, hedge) if qa.municipalities == ["長門市"] else (cands, conf, refuse, hedge)
 
     monkeypatch.setattr(answering, "_judge", no_evidence_for_nagato)
@@ -90,8 +90,8 @@ def hedging(monkeypatch):
     what is under test is the hedge's words, not which questions hedge."""
     judge = answering._judge
 
-    def in_hedge_band(retriever, model, qa, hits, weights):
-        cands, _conf, refuse, hedge = judge(retriever, model, qa, hits, weights)
+    def in_hedge_band(retriever, model, qa, hits, weights, judge_hits=None):
+        cands, _conf, refuse, hedge = judge(retriever, model, qa, hits, weights, judge_hits)
         return cands, (refuse + hedge) / 2, refuse, hedge
 
     monkeypatch.setattr(answering, "_judge", in_hedge_band)
