@@ -945,7 +945,10 @@ def _previous_chunks(retriever, history: list[dict] | None, quoted: set[str]) ->
 
     By id when the history carries them (``conversation.previous_sources``: a dictionary lookup
     per id); otherwise — an API client sending plain text — each quoted sentence is searched for
-    and the passages that contain it verbatim are kept, so neither way scans every passage."""
+    among the passages that contain it verbatim, so neither way scans every passage. A sentence a plan
+    repeats (「…【再掲】」 lists) is in several passages: the fewest passages that hold every quoted
+    sentence are kept (greedily, the one holding most of those not yet held first), not every passage
+    that repeats one of them."""
     ids = previous_sources(history)
     if ids:
         found = {i: retriever.index.chunk_by_id(i) for i in ids}  # dict: each id once, in order
@@ -953,12 +956,18 @@ def _previous_chunks(retriever, history: list[dict] | None, quoted: set[str]) ->
     if not quoted:
         return []
     prev = japanese.compact(last_answer(history))
-    cited: dict[str, tuple[int, object]] = {}
+    holds: dict[str, tuple[object, set[str]]] = {}  # passage id → (passage, the quoted sentences it holds)
     for s in sorted(quoted, key=prev.find):
         for hit in retriever.search(s, k=3):
-            if s in japanese.compact(hit.chunk.text) and hit.chunk.id not in cited:
-                cited[hit.chunk.id] = (prev.find(s), hit.chunk)
-    return [c for _at, c in sorted(cited.values(), key=lambda t: t[0])]
+            if s in japanese.compact(hit.chunk.text):
+                holds.setdefault(hit.chunk.id, (hit.chunk, set()))[1].add(s)
+    left = set().union(*(h for _c, h in holds.values())) if holds else set()
+    cited: list[tuple[int, object]] = []
+    while left:
+        chunk, held = max(holds.values(), key=lambda t: (len(t[1] & left), -min(prev.find(s) for s in t[1])))
+        cited.append((min(prev.find(s) for s in held & left), chunk))
+        left -= held
+    return [c for _at, c in sorted(cited, key=lambda t: t[0])]
 
 
 def aspect_answer(retriever, aspect: str, history: list[dict] | None, query: str, notes: list[str]) -> Answer | None:

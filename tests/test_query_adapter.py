@@ -49,14 +49,17 @@ def test_identity_adapter_leaves_search_unchanged(toy):  # noqa: F811
 
 def test_a_non_identity_adapter_moves_the_sentence_scores_only(toy):  # noqa: F811
     r = toy.state.retriever
-    plain = r.sentence_scores(PARAPHRASE)
+    plain = r.sentence_scores(PARAPHRASE, search=False)
+    plain_search = r.sentence_scores(PARAPHRASE)
     q = r.answer_query_vector(PARAPHRASE).copy()
     dim = len(q)
     W = np.eye(dim, dtype=np.float32) + 0.5 * np.random.RandomState(0).randn(dim, dim).astype(np.float32) / np.sqrt(dim)
     r.query_adapter, r.use_query_adapter = QueryAdapter(W, r.answer_encoder.model_id), True
     try:
-        assert not np.allclose(r.sentence_scores(PARAPHRASE), plain)
+        assert not np.allclose(r.sentence_scores(PARAPHRASE, search=False), plain)
         assert np.array_equal(r.answer_query_vector(PARAPHRASE), q), "the answer model keeps the plain query vector"
+        # fitted for the answer encoder, it does not touch the search sentence encoder's scores
+        assert np.allclose(r.sentence_scores(PARAPHRASE), plain_search)
     finally:
         r.query_adapter, r.use_query_adapter = None, False
 
