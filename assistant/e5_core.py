@@ -6,7 +6,6 @@ sentence-transformers (``E5Core.encode``); see that module for the model and its
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from assistant.cpu import e5_precision
+from assistant.hashing import sha256_file
 from assistant.model_files import (E5_OVERLAY_REBUILD_COMMAND, E5_REBUILD_COMMAND, OVERLAY_BASE_SHA, OVERLAY_OF, ModelFileError,
                                    overlay_base)
 
@@ -381,19 +381,12 @@ class E5Core(nn.Module):
         :mod:`assistant.model_files`) is its base model with the overlay's tensors in place of the base's
         (the fine-tuned top layers of the search encoder), tokenizer and normalizer from the base."""
         root = os.path.join(model_name_or_path, subfolder)
-        p = _need(root, cls.config_file_name, {})
-        try:
-            config = json.load(open(p, encoding="utf-8"))
-        except ValueError as e:
-            raise _file_error(p, f"corrupt ({e})") from None
-        if config.get("format_version") != FORMAT_VERSION:
-            raise _file_error(p, f"format version {config.get('format_version')}, this code reads {FORMAT_VERSION}")
+        config = _read_config(root, cls.config_file_name)
         overlay = None
         if config.get(OVERLAY_OF):
             overlay = _read_tensors(_need(root, WEIGHTS_FILE, config.get("files_sha256") or {}, overlay=True), overlay=True)
             base = str(overlay_base(Path(root), config))
-            base_config = json.load(open(_need(base, cls.config_file_name, {}), encoding="utf-8"))
-            expected = base_config.get("files_sha256") or {}
+            expected = _read_config(base, cls.config_file_name).get("files_sha256") or {}
             if expected.get(WEIGHTS_FILE) != config.get(OVERLAY_BASE_SHA):
                 raise _file_error(os.path.join(base, WEIGHTS_FILE), f"not the base the overlay in {root} was trained on "
                                   "(its sha256 differs from the overlay's base_weights_sha256)", overlay=True)
@@ -427,14 +420,22 @@ def _need(root: str, name: str, expected: dict[str, str], overlay: bool = False)
     p = os.path.join(root, name)
     if not os.path.isfile(p):
         raise _file_error(p, "missing", overlay)
-    if name in expected:
-        h = hashlib.sha256()
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != expected[name]:
-            raise _file_error(p, f"corrupt (sha256 {h.hexdigest()[:12]}…, config.json expects {expected[name][:12]}…)", overlay)
+    if name in expected and (got := sha256_file(p)) != expected[name]:
+        raise _file_error(p, f"corrupt (sha256 {got[:12]}…, config.json expects {expected[name][:12]}…)", overlay)
     return p
+
+
+def _read_config(root: str, name: str) -> dict[str, Any]:
+    """A model directory's config.json (the overlay's, or its base's), present, parseable, of this format."""
+    p = _need(root, name, {})
+    try:
+        config = json.load(open(p, encoding="utf-8"))
+    except ValueError as e:
+        raise _file_error(p, f"corrupt ({e})") from None
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        version = config.get("format_version") if isinstance(config, dict) else None
+        raise _file_error(p, f"format version {version}, this code reads {FORMAT_VERSION}")
+    return config
 
 
 def _read_tokenizer(root: str, expected: dict[str, str]):
