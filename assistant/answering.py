@@ -18,6 +18,7 @@ import logging
 import re
 import time
 import unicodedata
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -500,9 +501,12 @@ def _section_kind(hit: Hit, sents, pos: int) -> tuple[float, float]:
     return (1.0 if _ACTION_RE.search(text) else 0.0, 1.0 if _STATUS_RE.search(text) else 0.0)
 
 
-def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], qvec, sv) -> list[_Candidate]:
+def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float], qvec, sv,
+                     search_side: tuple | None = None) -> list[_Candidate]:
     """Candidates with the features of the sentence model (``evidence_model.SENTENCE_FEATURES``)
-    in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model)."""
+    in ``features``; ``qvec``/``sv`` (query vector, sentence vectors) may be None (lexical model).
+    ``search_side``: (query vector, sentence vectors) of the fine-tuned search encoder, which adds the
+    chooser's ``scos`` and ``scos_rel`` (``evidence_model.CHOOSER_FEATURES``)."""
     cands = _candidates(hits, qa, weights)
     qb = _question_bigrams(qa)
     atype = asked_type(qa)
@@ -534,10 +538,20 @@ def model_candidates(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dic
             "item": 1.0 if _ITEM_RE.match(c.text.strip()) else 0.0,
         }
         c.features["sec_action"], c.features["sec_status"] = _section_kind(c.hit, sents, c.position)
-    best = max((c.features["cos"] for c in cands), default=0.0)
-    for c in cands:
-        c.features["cos_rel"] = c.features["cos"] - best
+    _with_relative(cands, "cos")
+    if search_side is not None:
+        sqvec, ssv = search_side
+        for c in cands:
+            c.features["scos"] = _sentence_cos(sqvec, ssv, pos_of.get(c.hit.id), c.position)
+        _with_relative(cands, "scos")
     return cands
+
+
+def _with_relative(cands: list[_Candidate], feature: str) -> None:
+    """``<feature>_rel``: each candidate's ``feature`` minus the best one's (how far from the question's best)."""
+    best = max((c.features[feature] for c in cands), default=0.0)
+    for c in cands:
+        c.features[feature + "_rel"] = c.features[feature] - best
 
 
 def _sentence_cos(qvec, sv, i: int | None, position: int) -> float:
@@ -865,6 +879,17 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
         log.warning("answer model %s was fitted with search model %s, not %s: answering with the lexical answer model",
                     model_id, fitted_with, retriever.embedder.model_id)
         model = evidence_model.lexical()
+    if model is not None and model.chooser is not None:
+        chooser_weights = (model.info.get("fitted_on") or {}).get("search_weights_id")
+        search_weights = getattr(retriever.search_encoder, "weights_id", None) if retriever.two_sided else None
+        if search_weights is None or chooser_weights != search_weights:
+            # its scos features came from other search-encoder weights (or there are none): the sentence
+            # model orders the candidates instead
+            if search_weights is not None:
+                log.warning("answer model's chooser was fitted on search-encoder weights %s, this index's search encoder runs %s: "
+                            "ordering answer sentences with the sentence model (refit: %s)", chooser_weights, search_weights,
+                            evidence_model.REFIT_COMMAND)
+            model = dataclasses.replace(model, chooser=None)
     retriever._answer_model = model
     return model
 
@@ -895,9 +920,13 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
         return [], 0.0
     qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
     sv = retriever.index.sentence_vectors if model.uses_cosines else None
-    cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv)
+    # the chooser orders the search side's candidates (never judged on: its cosines make everyday
+    # questions look answered); without the search encoder's vectors the sentence model orders them
+    chooser = model.chooser if not judge and retriever.two_sided else None
+    search_side = (retriever.sentence_query_vector(qa.text, adapted=False), retriever.sentence_side()[1]) if chooser else None
+    cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv, search_side)
     for c in cands:
-        c.logit = model.sentence.logit(c.features)
+        c.logit = (chooser or model.sentence).logit(c.features)
     order_by_model(cands, model.choice, model.blend)
     if not judge:
         return cands, 0.0

@@ -44,6 +44,9 @@ SENTENCE_CONTEXT_VERSION = "1"
 LEXICAL = "lexical"
 # Sentence-model features: each needs the cosine features only when the entry lists them.
 SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_ctx", "bigram", "type", "heading", "row_other", "intro", "names_city", "prior", "sec_action", "sec_status", "item"]
+# The chooser (optional): the sentence features plus the fine-tuned search encoder's sentence cosine,
+# ordering the search side's candidates for the answer. Never an answerability input (see AnswerModel).
+CHOOSER_FEATURES = SENTENCE_FEATURES + ["scos", "scos_rel"]
 QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap"]
 # how data/answer_model.json is rebuilt (named in the warning when a stored entry no longer fits the encoder)
 REFIT_COMMAND = "python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
@@ -200,6 +203,10 @@ class AnswerModel:
     # "blend": score = hand-weighted score + blend × sentence-model probability (both fitted out of fold)
     blend: float = 0.0
     bank: QuestionBank | None = None
+    # orders the answer's candidate sentences when the index holds the search encoder's sentence vectors:
+    # that encoder picks the answering sentence far more often than the untouched one (out of fold, first
+    # choice 0.61 vs 0.34 alone) but would make everyday questions look answered, so it only orders
+    chooser: Logistic | None = None
 
     @property
     def uses_cosines(self) -> bool:
@@ -245,11 +252,12 @@ def for_embedder(model_id: str) -> AnswerModel | None:
             answerable=Logistic.from_dict(entry["answerable"]),
             threshold=float(entry["threshold"]),
             hedge=float(entry.get("hedge", entry["threshold"])),
-            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable", "bank")},
+            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable", "bank", "chooser")},
             keep_ratio=float(entry.get("keep_ratio", 0.75)),
             choice=entry.get("choice", "prior"),
             blend=float(entry.get("blend", 0.0)),
             bank=QuestionBank.from_dict(entry["bank"]) if entry.get("bank") else None,
+            chooser=Logistic.from_dict(entry["chooser"]) if entry.get("chooser") else None,
         )
     _CACHE[model_id] = model
     return model

@@ -130,21 +130,33 @@ def plan_pairs(items: list[dict], chunks, offsets: np.ndarray, sent_texts: list[
 
 
 def mine_negatives(pairs: list[PlanPair], items_by_id: dict, chunks, offsets: np.ndarray, sent_texts: list[str],
-                   sent_vectors: np.ndarray, query_vector, n: int) -> None:
+                   sent_vectors: np.ndarray, query_vector, n: int, in_passage: int = 0) -> None:
     """Give each pair the ``n`` sentences of its documents nearest to the question by the untouched e5,
-    outside every passage that holds an evidence string (those may answer too)."""
-    if n <= 0:
+    outside every passage that holds an evidence string (those may answer too), and ``in_passage``
+    nearest sentences *inside* those passages that hold no evidence string nor answer keyword.
+
+    Why the second kind: the answer is composed from sentences, and the right passage's other sentences
+    are the ones the answer must be told apart from (「推進内容: 各所属に協働推進員を配置し…」 beside
+    「各課で協働が進むよう継続実施していく。」); negatives from other passages only teach which passage."""
+    if n <= 0 and in_passage <= 0:
         return
     owner = np.repeat(np.arange(len(chunks)), np.diff(offsets))
     doc_of = np.array([chunks[i].doc_id for i in owner])
     for p in pairs:
-        _, holding = answer_sentences(chunks, offsets, sent_texts, p.docs, items_by_id[p.id]["evidence"])
-        ok = np.isin(doc_of, p.docs) & ~np.isin(owner, list(holding))
-        cand = np.nonzero(ok)[0]
-        if len(cand) == 0:
-            continue
-        sims = sent_vectors[cand].astype(np.float32) @ query_vector(p.question)
-        p.negatives = [int(cand[j]) for j in np.argsort(-sims, kind="stable")[:n]]
+        item = items_by_id[p.id]
+        _, holding = answer_sentences(chunks, offsets, sent_texts, p.docs, item["evidence"])
+        q = query_vector(p.question)
+        outside = np.nonzero(np.isin(doc_of, p.docs) & ~np.isin(owner, list(holding)))[0]
+        if len(outside) and n > 0:
+            sims = sent_vectors[outside].astype(np.float32) @ q
+            p.negatives = [int(outside[j]) for j in np.argsort(-sims, kind="stable")[:n]]
+        answers = [compact(x) for x in [*item["evidence"], *item.get("answer_keywords", [])] if compact(x)]
+        inside = [j for j in np.nonzero(np.isin(owner, list(holding)))[0]
+                  if j not in p.positives and not any(x in compact(sent_texts[j]) for x in answers)]
+        if inside and in_passage > 0:
+            inside = np.array(inside)
+            sims = sent_vectors[inside].astype(np.float32) @ q
+            p.negatives += [int(inside[j]) for j in np.argsort(-sims, kind="stable")[:in_passage]]
 
 
 def jsquad_sample(path: Path, n_articles: int) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:

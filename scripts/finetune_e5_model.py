@@ -165,8 +165,8 @@ Rebuild it with `python scripts/finetune_e5_model.py` (base: the bundled `assist
 which `scripts/build_e5_model.py` makes; needs the dev set at `../shared/devset/qa.jsonl` to keep its
 questions out of training).
 Layers {f['layers'][0]}–{f['layers'][-1]} are trained on the plan training questions (question → the plan
-sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, one mined
-same-plan hard negative each; tune-split and dev questions and their near copies never trained on),
+sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, {f['hard_negatives']} mined
+same-plan hard negative(s) each from other passages and {f.get('in_passage_negatives', 0)} from inside the answer's own passages; tune-split and dev questions and their near copies never trained on),
 InfoNCE, temperature {f['temp']}, AdamW lr {f['lr']}, batch {f['batch']}, {f['epochs']} epochs, seed {f['seed']};
 layers 0–{f['layers'][0] - 1} frozen. Each trained matrix is stored as its change from the base's (int8, a float32 scale per row: `l{{i}}.q.w.dq`, `.ds`), added to the base's 4-bit matrix at load.
 Command: `{f['command']}` ({f['seconds']:.0f} s on {f['machine']}).
@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--top", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--hard-neg", type=int, default=1)
+    ap.add_argument("--in-passage-neg", type=int, default=0, help="negatives from inside the answer's own passages "
+                    "(sentences holding no evidence or keyword), per question")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--temp", type=float, default=0.05)
@@ -236,12 +238,12 @@ def main(argv: list[str] | None = None) -> None:
                       lambda: lower(ptexts, "query: ", "lower layers: plan training questions"))
                if args.cache else lower(ptexts, "query: ", "lower layers: plan training questions"))
         layers = torch.nn.ModuleList([core.encoder.layers[i] for i in range(first, L)])
-        if args.hard_neg:
+        if args.hard_neg or args.in_passage_neg:
             base_sv = (cached(args.cache, ("untouched top", "passage: ", sent_texts, args.max_len, n_frozen), lambda: encode_all(layers, hs))
                        if args.cache else encode_all(layers, hs))
             base_q = dict(zip([p.question for p in plan], encode_all(layers, hpq)))
             D.mine_negatives(plan, {it["id"]: it for it in titems}, chunks, offsets, sent_texts, base_sv,
-                             lambda q: base_q[q], args.hard_neg)
+                             lambda q: base_q[q], args.hard_neg, args.in_passage_neg)
         examples, _ = plan_examples(plan, hpq, hs, sent_texts)
         for p in layers.parameters():
             p.requires_grad_(True)
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
             if k not in ("out", "base", "corpus", "plan_train", "cache", "full") and v != ap.get_default(k))
         finetune = {
             "layers": list(range(first, L)), "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "temp": args.temp,
-            "hard_negatives": args.hard_neg, "max_len": args.max_len, "seed": SEED, "pairs": stats["pairs"],
+            "hard_negatives": args.hard_neg, "in_passage_negatives": args.in_passage_neg, "max_len": args.max_len, "seed": SEED, "pairs": stats["pairs"],
             "examples": len(examples), "skipped": stats, "losses": [round(x, 4) for x in losses],
             "data_sha256": {str(f.relative_to(ROOT)): sha256(f) for f in files}
             | {"eval/plan_qa.jsonl (tune split: excluded)": sha256(ROOT / "eval" / "plan_qa.jsonl")},

@@ -207,13 +207,19 @@ def extract(a, items, use_cos: bool) -> list[dict]:
         qa = r.analyze(it["question"])
         # the passages answerability is judged on at run time (answering.judging_hits: the answer side when
         # a fine-tuned search encoder orders the search side); the sentence model is fitted on their candidates
-        hits = answering.judging_hits(r, r.search(it["question"], k=answering.TOP_HITS, analysis=qa), it["question"],
-                                      k=answering.TOP_HITS, analysis=qa)
+        search_hits = r.search(it["question"], k=answering.TOP_HITS, analysis=qa)
+        hits = answering.judging_hits(r, search_hits, it["question"], k=answering.TOP_HITS, analysis=qa)
         weights = answering._term_weights(r, qa)
         qvec = r.answer_query_vector(qa.text) if use_cos else None
         sv = r.index.sentence_vectors if use_cos else None
         cands = answering.model_candidates(r, qa, hits[:K_CAND], weights, qvec, sv)
         pcov = answering._evidence_parts(qa, hits, weights)[0]
+        # the answer is composed from the search side's candidates (answering._judge): with the search
+        # encoder's sentence cosine, they fit the chooser and decide how the answer's sentences are chosen
+        scands = None
+        if use_cos and r.two_sided and it.get("docs"):
+            scands = answering.model_candidates(r, qa, search_hits[:K_CAND], weights, qvec, sv,
+                                                (r.sentence_query_vector(qa.text, adapted=False), r.sentence_side()[1]))
         out.append({
             "item": it,
             "answerable": bool(it.get("docs")),
@@ -229,6 +235,9 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "detail": asked.asked_detail(qa.text),
             "qvec": qvec,
             "cands": cands,
+            "scands": scands,
+            "sX": [c.features for c in scands] if scands is not None else None,
+            "sy": [label(brought(r, c), it) for c in scands] if scands is not None else None,
         })
     return out
 
@@ -288,10 +297,37 @@ def matrix(rows: list[dict], features: list[str]) -> np.ndarray:
     return np.array([[r.get(f, 0.0) for f in features] for r in rows], dtype=np.float64)
 
 
-def sentence_fit(data, feats, C=1.0):
-    X = [x for d in data if d["answerable"] for x in d["X"]]
-    y = [v for d in data if d["answerable"] for v in d["y"]]
+def sentence_fit(data, feats, C=1.0, side: str = ""):
+    """The sentence model on the answerable items' candidates of the judging side (``side`` ""), or the
+    chooser on those of the search side (``side`` "s": rows ``sX``/``sy``)."""
+    X = [x for d in data if d["answerable"] and d.get(side + "X") for x in d[side + "X"]]
+    y = [v for d in data if d["answerable"] and d.get(side + "X") for v in d[side + "y"]]
     return fit_logistic(matrix(X, feats), np.array(y), feats, C=C, balanced=True)
+
+
+def oof_logits(data, fold, feats, side: str = "") -> list:
+    """Per question, out-of-fold logits of its candidates (``side`` as in ``sentence_fit``; None where it has none)."""
+    out = [None] * len(data)
+    for k in sorted(set(fold)):
+        m = sentence_fit([d for d, f in zip(data, fold) if f != k], feats, side=side)
+        for i, d in enumerate(data):
+            if fold[i] == k and d.get(side + "X") is not None:
+                out[i] = [m.logit(x) for x in d[side + "X"]]
+    return out
+
+
+def first_and_top3(pairs, side: str = "") -> tuple[float, float]:
+    """Share of questions (with a labelled candidate) whose right sentence the logits put first, and in the first three."""
+    have = [(d[side + "y"], z) for d, z in pairs if z is not None and any(d[side + "y"])]
+    top1 = sum(y[int(np.argmax(z))] for y, z in have) / max(len(have), 1)
+    top3 = sum(any(y[i] for i in np.argsort(z)[::-1][:3]) for y, z in have) / max(len(have), 1)
+    return top1, top3
+
+
+def composed_from(d, z, cz) -> tuple[list, list]:
+    """(candidates, logits) an answer is composed from: the search side's with the chooser's logits
+    ``cz`` when there are any, else the judging side's with the sentence model's ``z``."""
+    return (d["scands"], cz) if cz is not None else (d["cands"], z)
 
 
 def apply_sentence(model, d):
@@ -758,34 +794,38 @@ def main() -> None:
 
     # out-of-fold sentence logits (folds over all questions; only answerable ones train the model)
     fold = folds(len(data))
-    oof = [None] * len(data)
-    for k in range(5):
-        train = [d for d, f in zip(data, fold) if f != k]
-        m = sentence_fit(train, s_feats)
-        for i, d in enumerate(data):
-            if fold[i] == k:
-                oof[i] = apply_sentence(m, d)
+    oof = oof_logits(data, fold, s_feats)
     ans = [(d, z) for d, z in zip(data, oof) if d["answerable"] and d["X"]]
-    have_pos = [(d, z) for d, z in ans if any(d["y"])]
-    top1 = sum(d["y"][int(np.argmax(z))] for d, z in have_pos) / max(len(have_pos), 1)
-    top3 = sum(any(d["y"][i] for i in np.argsort(z)[::-1][:3]) for d, z in have_pos) / max(len(have_pos), 1)
-    old1 = sum(d["y"][int(np.argmax([c.score for c in d["cands"]]))] for d, _z in have_pos) / max(len(have_pos), 1)
+    top1, top3 = first_and_top3(ans)
+    have_pos = [d for d, _z in ans if any(d["y"])]
+    old1 = sum(d["y"][int(np.argmax([c.score for c in d["cands"]]))] for d in have_pos) / max(len(have_pos), 1)
     print(f"sentence model (out-of-fold): right sentence first {top1:.3f}, in top 3 {top3:.3f} "
           f"(old score first: {old1:.3f}); {len(have_pos)}/{len(ans)} answerable items have a labelled candidate")
+    # the chooser (with the search encoder's sentence cosine) on the search side's candidates, which the
+    # answer is composed from; without a search encoder the sentence model's logits compose it
+    c_feats = evidence_model.CHOOSER_FEATURES if use_cos and any(d.get("sX") for d in data) else None
+    coof = oof_logits(data, fold, c_feats, side="s") if c_feats else [None] * len(data)
+    if c_feats:
+        spairs = [(d, z) for d, z in zip(data, coof) if d["answerable"] and z]
+        c1, c3 = first_and_top3(spairs, side="s")
+        sc1 = first_and_top3([(d, [x["scos"] for x in d["sX"]]) for d, _z in spairs], side="s")[0]
+        print(f"chooser (out-of-fold, search side): right sentence first {c1:.3f}, in top 3 {c3:.3f} (search cosine alone: {sc1:.3f})")
 
-    # how the answer's sentences are chosen: the hand-weighted score ("prior"), the sentence model
+    # how the answer's sentences are chosen: the hand-weighted score ("prior"), the fitted logits
     # ("model", with how many sentences join the best one), or their sum ("blend", with its weight) —
-    # judged by the keyword hit of the composed answers on out-of-fold logits (no refusals)
+    # judged by the keyword hit of the answers composed (as answering._judge does: the search side's
+    # candidates ordered by the chooser when there is one) on out-of-fold logits (no refusals)
     r = a.state.retriever
+    compose_on = [(d, *composed_from(d, z, cz)) for d, z, cz in zip(data, oof, coof) if d["answerable"] and d["X"]]
 
-    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75, pairs=None) -> dict[str, bool]:
+    def composed_hits(choice: str, blend: float = 0.0, ratio: float = 0.75, rows=None) -> dict[str, bool]:
         """Per answerable item id: does the answer composed this way hold all its keywords?"""
         out = {}
-        for d, z in (ans if pairs is None else pairs):
-            for c, zz in zip(d["cands"], z):
+        for d, cands, z in (compose_on if rows is None else rows):
+            for c, zz in zip(cands, z):
                 c.logit = zz
-            answering.order_by_model(d["cands"], choice, blend)
-            text, _cit = answering.compose(answering.choose(list(d["cands"]), r.following_chunks, ratio=ratio))
+            answering.order_by_model(cands, choice, blend)
+            text, _cit = answering.compose(answering.choose(list(cands), r.following_chunks, ratio=ratio))
             out[d["item"]["id"]] = all(japanese.compact(k) in japanese.compact(text) for k in d["item"].get("answer_keywords", []))
         return out
 
@@ -885,6 +925,7 @@ def main() -> None:
 
     # final models on all training data
     s_model = sentence_fit(data, s_feats)
+    c_model = sentence_fit(data, c_feats, side="s") if c_feats else None
     none = np.zeros(len(data), dtype=bool)
     near_all = list(bank_nearness(sims, data, members, BANK_K)) if use_cos and BANK_K else None
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)
@@ -899,9 +940,10 @@ def main() -> None:
         hy = np.array([d["answerable"] for d in hdata])
         hsub = np.array([subgroup(d) or "" for d in hdata])
         rates = per_source(hp, hy, hsrc, th)
-        # refusals that lose an answer holding the asked fact (the final sentence model composing)
+        # refusals that lose an answer holding the asked fact (the final sentence model or chooser composing)
         hz = [apply_sentence(s_model, d) for d in hdata]
-        hright = composed_hits(choice, blend, keep_ratio, [(d, z) for d, z in zip(hdata, hz) if d["answerable"] and d["X"]])
+        hcz = [[c_model.logit(x) for x in d["sX"]] if c_model is not None and d.get("sX") is not None else None for d in hdata]
+        hright = composed_hits(choice, blend, keep_ratio, [(d, *composed_from(d, z, cz)) for d, z, cz in zip(hdata, hz, hcz) if d["answerable"] and d["X"]])
         hr = np.array([bool(d["answerable"]) and hright.get(d["item"]["id"], False) for d in hdata])
         if hr.any():
             rates["FR:plan_train/right"] = float((hp[hr] < th).mean())
@@ -921,6 +963,8 @@ def main() -> None:
         for d, p in zip(cdata, cp):
             print(f"  {'refused ' if p < th else 'ANSWERED'} {p:.2f} [{d['detail']}] {d['item']['question']}")
     print("sentence coef:", {f: round(c, 2) for f, c in zip(s_feats, s_model.coef)})
+    if c_model is not None:
+        print("chooser coef:", {f: round(c, 2) for f, c in zip(c_feats, c_model.coef)})
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
@@ -934,12 +978,16 @@ def main() -> None:
             "choice": choice,
             "blend": blend,
             "bank": bank.to_dict() if bank is not None else None,
+            "chooser": c_model.__dict__ if c_model is not None else None,
             "retrieval_model": a.embedder.model_id if use_cos else None,
             "fitted_on": {"data_sha256": hashes, "items": len(data), "answerable": int(yq.sum()), "jsquad_negatives": args.jsquad,
                           "model_fingerprint": a.answer_encoder.fingerprint[:16] if use_cos else None,
                           # checked at run time (answering.answer_model): cosines of other weights do not fit
-                          "weights_id": getattr(a.answer_encoder, "weights_id", None) if use_cos else None},
-            "oof": report | {"sentence_first": round(top1, 3), "sentence_top3": round(top3, 3), "keyword_hit_model": ratio_hits, "keyword_hit_blend": blend_hits, "keyword_hit_prior": round(legacy_hit, 3)},
+                          "weights_id": getattr(a.answer_encoder, "weights_id", None) if use_cos else None,
+                          # the chooser's scos features are this search encoder's cosines (checked like weights_id)
+                          "search_weights_id": getattr(a.state.retriever.search_encoder, "weights_id", None) if c_model is not None else None},
+            "oof": report | {"sentence_first": round(top1, 3), "sentence_top3": round(top3, 3),
+                             "chooser_first": round(c1, 3) if c_feats else None, "chooser_top3": round(c3, 3) if c_feats else None, "keyword_hit_model": ratio_hits, "keyword_hit_blend": blend_hits, "keyword_hit_prior": round(legacy_hit, 3)},
         }
         path = ROOT / "assistant" / "data" / "answer_model.json"
         current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"models": {}}

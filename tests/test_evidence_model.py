@@ -134,3 +134,51 @@ def test_a_bundled_model_names_its_weights_from_its_config(tmp_path):
     (tmp_path / "config.json").write_text("{", encoding="utf-8")
     assert bundled_weights_id(tmp_path) is None
     assert bundled_weights_id(tmp_path / "missing") is None
+
+
+def _shipped_chooser(a):
+    r = a.state.retriever
+    r.__dict__.pop("_answer_model", None)
+    m = answering.answer_model(r)
+    if m is None or m.chooser is None or not r.two_sided:
+        pytest.skip("no chooser fitted, or no search encoder in this index")
+    return r, m
+
+
+def test_the_chooser_orders_the_search_sides_sentences_with_the_search_encoders_cosine(built):
+    """The answer is composed from the search side's candidates, ordered by the chooser (the sentence
+    features plus the fine-tuned search encoder's sentence cosine); answerability is still judged by the
+    sentence model, which never sees that cosine."""
+    a, _c, _i = built
+    r, m = _shipped_chooser(a)
+    assert m.chooser.features == evidence_model.CHOOSER_FEATURES
+    assert m.info["fitted_on"]["search_weights_id"] == r.search_encoder.weights_id, "the shipped chooser fits the shipped search encoder"
+    q = "協働のまちづくりを進めるために市は何をしますか"
+    qa = r.analyze(q)
+    hits = r.search(q, k=answering.TOP_HITS, analysis=qa)
+    weights = answering._term_weights(r, qa)
+    ordered, _ = answering._score_with_model(r, m, qa, hits, weights, judge=False)
+    judged, p = answering._score_with_model(r, m, qa, hits, weights)
+    assert ordered and all("scos" in c.features and -1.0 <= c.features["scos"] <= 1.0 for c in ordered)
+    assert any(c.features["scos"] != 0.0 for c in ordered)
+    assert all(c.logit == pytest.approx(m.chooser.logit(c.features)) for c in ordered)
+    assert all("scos" not in c.features for c in judged) and 0.0 <= p <= 1.0
+    assert all(c.logit == pytest.approx(m.sentence.logit(c.features)) for c in judged)
+
+
+def test_a_chooser_fitted_on_other_search_weights_gives_way_to_the_sentence_model(built, caplog, monkeypatch):
+    """A rebuilt search overlay keeps its model id but not its cosines: the chooser steps aside, loudly
+    and with the refit command, and the rest of the answer model stays."""
+    a, _c, _i = built
+    r, m = _shipped_chooser(a)
+    monkeypatch.setattr(r.search_encoder, "weights_id", "0123456789abcdef")
+    r.__dict__.pop("_answer_model", None)
+    with caplog.at_level(logging.WARNING, logger="assistant.answering"):
+        other = answering.answer_model(r)
+    assert other is not None and other.key == m.key and other.chooser is None
+    assert evidence_model.for_embedder(m.key).chooser is not None, "the cached entry itself is untouched"
+    assert any("chooser" in rec.getMessage() and "fit_answer_model.py" in rec.getMessage() for rec in caplog.records)
+    q = "協働のまちづくりを進めるために市は何をしますか"
+    qa = r.analyze(q)
+    ordered, _ = answering._score_with_model(r, other, qa, r.search(q, analysis=qa), answering._term_weights(r, qa), judge=False)
+    assert ordered and all("scos" not in c.features for c in ordered)
