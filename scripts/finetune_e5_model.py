@@ -165,7 +165,7 @@ Rebuild it with `python scripts/finetune_e5_model.py` (base: the bundled `assist
 which `scripts/build_e5_model.py` makes; needs the dev set at `../shared/devset/qa.jsonl` to keep its
 questions out of training).
 Layers {f['layers'][0]}–{f['layers'][-1]} are trained on the plan training questions (question → the plan
-sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, {f['hard_negatives']} mined
+sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, {f.get('hard_negatives', 1)} mined
 same-plan hard negative(s) each from other passages and {f.get('in_passage_negatives', 0)} from inside the answer's own passages; tune-split and dev questions and their near copies never trained on),
 InfoNCE, temperature {f['temp']}, AdamW lr {f['lr']}, batch {f['batch']}, {f['epochs']} epochs, seed {f['seed']};
 layers 0–{f['layers'][0] - 1} frozen. Each trained matrix is stored as its change from the base's (int8, a float32 scale per row: `l{{i}}.q.w.dq`, `.ds`), added to the base's 4-bit matrix at load.
