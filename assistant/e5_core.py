@@ -412,7 +412,24 @@ class E5Core(nn.Module):
             raise _file_error(os.path.join(root, WEIGHTS_FILE), f"inconsistent with config.json ({type(e).__name__}: {e})",
                               overlay=overlay is not None) from None
         model.apply_quantization()
+        release_freed_heap()
         return model
+
+
+def release_freed_heap() -> None:
+    """Hand the heap that loading freed back to the operating system (glibc's ``malloc_trim``).
+
+    Why: a load dequantizes every stored matrix to float32 before the int8 (or bf16) copy is made; the
+    float32 temporaries are freed, but glibc keeps their pages, so each loaded encoder left ~100 MB of
+    resident memory behind (two encoders: 992 → 792 MB after trimming, docs/BENCHMARKS.md §9.20). A no-op
+    where the C library has no ``malloc_trim`` (musl, macOS, Windows)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _need(root: str, name: str, expected: dict[str, str], overlay: bool = False) -> str:
