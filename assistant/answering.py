@@ -13,12 +13,12 @@ its calibrated threshold do (see ``docs/BENCHMARKS.md``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
 import time
 import unicodedata
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
