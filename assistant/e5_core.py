@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ BATCH_SIZE = 16  # texts per forward pass in encode_many, bf16 / float32 (fastes
 ST_BATCH_SIZE = 64  # int8: sentence-transformers' batches, which the fitted answer model's vectors came from
 
 _SPACES = re.compile(" {2,}")
+# light (torch-only) E5Core models loaded in this process, by (weights sha256, arithmetic): a second load of
+# the same weights (the answer encoder after its search overlay loaded it as its base) returns the live one
+_LIVE_BASES: "weakref.WeakValueDictionary[tuple[str, str], E5Core]" = weakref.WeakValueDictionary()
 
 
 class E5ModelFileError(ModelFileError):
@@ -90,14 +94,22 @@ class E5Encoder(nn.Module):
         self.layers = nn.ModuleList(_Layer(h, ff, heads, eps) for _ in range(layers))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.run_layers(self.embed(input_ids), attention_mask)
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The input of layer 0: word + position + type embeddings, normalized."""
         n = input_ids.shape[1]
         pos = torch.arange(n, device=input_ids.device)
         flat = input_ids.reshape(-1)
         word = dequantize_q4_0(self.word_qs[flat], self.word_d[flat]).view(*input_ids.shape, -1)
-        x = self.eln(word + self.pos(pos).unsqueeze(0) + self.type0)
+        return self.eln(word + self.pos(pos).unsqueeze(0) + self.type0)
+
+    def run_layers(self, x: torch.Tensor, attention_mask: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Layers ``start`` … ``stop - 1`` over hidden states ``x`` (two encoders sharing their lower
+        layers run those once: :meth:`E5Core.encode_many_pair`)."""
         # Padding keys are masked out; a fully unpadded batch needs no mask (faster SDPA path).
         mask = None if bool(attention_mask.all()) else attention_mask[:, None, None, :].bool()
-        for layer in self.layers:
+        for layer in self.layers[start:stop]:
             x = layer(x, mask)
         return x
 
@@ -250,8 +262,11 @@ class E5Core(nn.Module):
     # --- model --------------------------------------------------------------------------
 
     def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
+        return self._pooled(features, self.encoder(features["input_ids"], features["attention_mask"]))
+
+    def _pooled(self, features: dict[str, torch.Tensor], tok: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``features`` with the token states ``tok`` and their mean (per text, over its windows)."""
         mask = features["attention_mask"]
-        tok = self.encoder(features["input_ids"], mask)
         m = mask.unsqueeze(-1).to(tok.dtype)
         features["token_embeddings"] = tok
         pooled = (tok * m).sum(1) / m.sum(1).clamp_min(1.0)
@@ -332,6 +347,37 @@ class E5Core(nn.Module):
             out = F.normalize(out, p=2, dim=1)
         return out.float().numpy()
 
+    def shared_layers(self, other: "E5Core") -> int:
+        """How many bottom layers ``other`` runs with the very same modules as this encoder (with the same
+        tokenizer and embeddings); 0 when they share nothing. A search overlay opened while its base is
+        loaded shares every layer it did not fine-tune (:meth:`load`)."""
+        a, b = self.encoder, other.encoder
+        if other.tokenizer is not self.tokenizer or a.word_qs is not b.word_qs or a.pos is not b.pos or a.eln is not b.eln:
+            return 0
+        n = 0
+        while n < min(len(a.layers), len(b.layers)) and a.layers[n] is b.layers[n]:
+            n += 1
+        return n
+
+    def encode_pair(self, other: "E5Core", texts: list[str], prompt: str | None = None) -> tuple["np.ndarray", "np.ndarray"]:
+        """:meth:`encode` of ``texts`` by this encoder and by ``other``, running the layers they share
+        (:meth:`shared_layers`) once: the same vectors as two ``encode`` calls, in less time."""
+        import numpy as np
+
+        if not texts:
+            empty = np.zeros((0, self.hidden_size), dtype=np.float32)
+            return empty, empty.copy()
+        n = self.shared_layers(other)
+        with torch.inference_mode():
+            features = self.preprocess(list(texts), prompt=prompt)
+            mask = features["attention_mask"]
+            x = self.encoder.run_layers(self.encoder.embed(features["input_ids"]), mask, 0, n)
+            out = []
+            for enc in (self, other):
+                pooled = enc._pooled(dict(features), enc.encoder.run_layers(x, mask, n))["sentence_embedding"]
+                out.append(F.normalize(pooled, p=2, dim=1).float().numpy())
+        return out[0], out[1]
+
     def encode_many(self, texts: list[str], prompt: str | None = None, batch_size: int | None = None,
                     progress: bool = False) -> "np.ndarray":
         """:meth:`encode` for many texts (an index build), identical texts once, rows in the order
@@ -345,11 +391,26 @@ class E5Core(nn.Module):
         are therefore exactly sentence-transformers' (``ST_BATCH_SIZE`` texts, longest first by
         characters, numpy's argsort), so the vectors equal the ones the fitted answer model
         (``data/answer_model.json``) was computed from."""
+        return self._batched(texts, prompt, batch_size, progress, lambda batch: (self.encode(batch, prompt=prompt),))[0]
+
+    def encode_many_pair(self, other: "E5Core", texts: list[str], prompt: str | None = None, batch_size: int | None = None,
+                         progress: bool = False) -> tuple["np.ndarray", "np.ndarray"]:
+        """:meth:`encode_many` by this encoder and by ``other`` (same arithmetic, same batches), the layers
+        they share run once per batch (:meth:`encode_pair`): an index build embedding every sentence with
+        the answer encoder and its search overlay runs layers 0–7 once instead of twice."""
+        if other.quantize != self.quantize:
+            raise ValueError(f"encode_many_pair needs one arithmetic: {self.quantize} vs {other.quantize}")
+        a, b = self._batched(texts, prompt, batch_size, progress, lambda batch: self.encode_pair(other, batch, prompt=prompt))
+        return a, b
+
+    def _batched(self, texts: list[str], prompt: str | None, batch_size: int | None, progress: bool, encode_batch) -> list:
+        """``encode_batch`` (texts → a tuple of [n, dim] arrays) over the batches ``encode_many`` describes;
+        one array per output, rows in the order of ``texts``."""
         import numpy as np
 
         unique = list(dict.fromkeys(texts))
         if not unique:
-            return np.zeros((0, self.hidden_size), dtype=np.float32)
+            return [np.zeros((0, self.hidden_size), dtype=np.float32) for _ in range(2)]
         if self.quantize == "int8-dynamic":
             order = np.argsort([-len(t) for t in unique]).tolist()
             size = batch_size or ST_BATCH_SIZE
@@ -359,7 +420,7 @@ class E5Core(nn.Module):
             order = sorted(range(len(unique)), key=lambda i: -lengths[i])
             size = batch_size or BATCH_SIZE
         size = max(1, int(size))
-        out = np.zeros((len(unique), self.hidden_size), dtype=np.float32)
+        outs: list = []
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -367,13 +428,18 @@ class E5Core(nn.Module):
             bar = tqdm(total=len(unique), desc="文ベクトル (e5 sentence vectors)", unit="文")
         for a in range(0, len(order), size):
             rows = order[a : a + size]
-            out[rows] = self.encode([unique[i] for i in rows], prompt=prompt)
+            got = encode_batch([unique[i] for i in rows])
+            if not outs:
+                outs = [np.zeros((len(unique), self.hidden_size), dtype=np.float32) for _ in got]
+            for out, part in zip(outs, got):
+                out[rows] = part
             if bar is not None:
                 bar.update(len(rows))
         if bar is not None:
             bar.close()
-        where = {t: i for i, t in enumerate(unique)}
-        return out[[where[t] for t in texts]]
+        row_of = {t: i for i, t in enumerate(unique)}
+        where = [row_of[t] for t in texts]
+        return [out[where] for out in outs]
 
     @classmethod
     def load(cls, model_name_or_path: str, subfolder: str = "", **kwargs) -> "E5SentenceEncoder":
@@ -393,11 +459,6 @@ class E5Core(nn.Module):
             root = base
         else:
             expected = config.get("files_sha256") or {}
-        tokenizer, norm_map = _read_tokenizer(root, expected)
-        tensors = _read_tensors(_need(root, WEIGHTS_FILE, expected))
-        if overlay is not None:
-            for name, t in overlay.items():  # deltas join the base's Q4_0 pairs; a vector replaces the base's
-                tensors[name] = t
         # SentenceTransformer(path, trust_remote_code=True, model_kwargs={"quantize": "none"}) → float32;
         # otherwise ASSISTANT_E5_PRECISION / this CPU decide (cpu.e5_precision: bf16 where native).
         overrides = kwargs.get("model_kwargs") or {}
@@ -405,6 +466,22 @@ class E5Core(nn.Module):
             config["quantize"] = overrides["quantize"]
         else:
             config["quantize"] = e5_precision(config.get("quantize", "int8-dynamic"))
+        # the light (torch-only) path shares one base between the answer encoder and its search overlay
+        # (only when the overlay replaces layers, not the embeddings the two would then share)
+        shared = overlay is not None and cls is E5Core and not any(n.startswith("emb.") for n in overlay)
+        base_model = E5Core.load(root, model_kwargs={"quantize": config["quantize"]}) if shared else None
+        if base_model is not None:
+            tokenizer, norm_map, tensors = base_model.tokenizer, base_model.norm_map, dict(base_model._raw)
+        else:
+            tokenizer, norm_map = _read_tokenizer(root, expected)
+            weights = _need(root, WEIGHTS_FILE, expected)
+            live = _LIVE_BASES.get((expected.get(WEIGHTS_FILE), config["quantize"])) if cls is E5Core and not overlay else None
+            if live is not None:
+                return live  # its files were just checked: the same weights, loaded once per process
+            tensors = _read_tensors(weights)
+        if overlay is not None:
+            for name, t in overlay.items():  # deltas join the base's Q4_0 pairs; a vector replaces the base's
+                tensors[name] = t
         model = cls(tokenizer, norm_map, **config)
         try:
             model.load_q4_tensors(tensors)
@@ -412,8 +489,26 @@ class E5Core(nn.Module):
             raise _file_error(os.path.join(root, WEIGHTS_FILE), f"inconsistent with config.json ({type(e).__name__}: {e})",
                               overlay=overlay is not None) from None
         model.apply_quantization()
+        if base_model is not None:
+            model.share_base(base_model, {i for i in range(model.num_layers) if any(n.startswith(f"l{i}.") for n in overlay)})
+        elif cls is E5Core and not overlay and expected.get(WEIGHTS_FILE):
+            _LIVE_BASES[(expected[WEIGHTS_FILE], config["quantize"])] = model
         release_freed_heap()
         return model
+
+    def share_base(self, base: "E5Core", own_layers: set[int]) -> None:
+        """Run ``base``'s embeddings and every layer not in ``own_layers`` (an overlay's fine-tuned ones)
+        with ``base``'s very modules: they are the same weights in the same arithmetic, so the vectors do
+        not change, the memory of a second copy is saved (~100 MB), and an index build can run those
+        layers once for both encoders (:meth:`encode_many_pair`)."""
+        if base.quantize != self.quantize:
+            raise ValueError(f"cannot share a {base.quantize} base with a {self.quantize} overlay")
+        enc, other = self.encoder, base.encoder
+        enc.word_qs, enc.word_d, enc.pos, enc.type0, enc.eln = other.word_qs, other.word_d, other.pos, other.type0, other.eln
+        for i in range(len(enc.layers)):
+            if i not in own_layers:
+                enc.layers[i] = other.layers[i]
+        self._base = base  # keeps it (and its entry in the registry) alive while this encoder is
 
 
 def release_freed_heap() -> None:

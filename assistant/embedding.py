@@ -250,6 +250,20 @@ class Embedder:
                               dtype=np.float32)
         return self._encode(texts, self.passage_prefix, batch_size=batch_size or 64, show_progress=show_progress)
 
+    def encode_passages_pair(self, other: "Embedder", texts: list[str], show_progress: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`encode_passages` of ``texts`` by this embedder and ``other`` in one pass, when their
+        light e5 models share their lower layers (a bundled e5 and its search overlay:
+        ``E5Core.encode_many_pair``, the same vectors as two calls); None when they do not."""
+        if self._model is not None or other._model is not None or self.passage_prefix != other.passage_prefix:
+            return None
+        mine, theirs = self._light(), other._light()
+        if not hasattr(mine, "encode_many_pair") or not hasattr(theirs, "shared_layers") or mine.quantize != theirs.quantize:
+            return None
+        if mine.shared_layers(theirs) == 0:
+            return None
+        a, b = mine.encode_many_pair(theirs, list(texts), prompt=self.passage_prefix or None, progress=show_progress)
+        return np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+
     def word_neighbours(self, word: str, k: int = 5) -> list[tuple[str, float]]:
         """Nearest frequent words to ``word`` in the bundled word vectors, best first, for query expansion.
 

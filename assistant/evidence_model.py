@@ -105,28 +105,58 @@ class SentenceVectors:
 
 def embed_sentences(chunks, embedder, cache, progress: bool = False) -> SentenceVectors:
     """Sentence vectors for ``chunks`` through ``cache`` (an ``index.EmbeddingCache``)."""
-    from .index import text_hash
+    return embed_sentence_sets(chunks, [(embedder, cache)], progress)[0]
 
+
+def embed_sentence_sets(chunks, sides: list[tuple], progress: bool = False) -> list[SentenceVectors]:
+    """Sentence vectors for ``chunks`` by each (embedder, cache) of ``sides``, each through its cache.
+
+    Two embedders whose models share their lower layers (the answer encoder and its search overlay:
+    ``Embedder.encode_passages_pair``) embed the sentences both lack in one pass, running those layers once
+    (a cold build of the bundled corpus: BENCHMARKS §9.20); the vectors are the same as one by one."""
     texts: list[str] = []
     offsets = [0]
     for c in chunks:
         texts.extend(chunk_sentence_texts(c))
         offsets.append(len(texts))
+    plans = [_sentence_plan(texts, embedder, cache) for embedder, cache in sides]
+    if len(sides) == 2 and plans[0][1] and plans[1][1]:
+        (first, _c1), (second, _c2) = sides
+        second_needs = set(plans[1][1].values())
+        both = [t for t in dict.fromkeys(plans[0][1].values()) if t in second_needs]
+        pair = first.encode_passages_pair(second, both, show_progress=progress) if both else None
+        if pair is not None:
+            for (embedder, cache), (_keys, todo), vecs in zip(sides, plans, pair):
+                row = dict(zip(both, vecs))
+                for k, t in todo.items():
+                    if t in row:
+                        cache.vectors[k] = row[t]
+    out = []
+    for (embedder, cache), (keys, todo) in zip(sides, plans):
+        missing = {k: t for k, t in todo.items() if k not in cache.vectors}
+        if missing:
+            new = embedder.encode_passages(list(missing.values()), show_progress=progress)
+            for k, v in zip(missing, new):
+                cache.vectors[k] = np.asarray(v, dtype=np.float32)
+        dim = int(embedder.dim)
+        vecs = np.stack([cache.vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
+        sv = SentenceVectors(offsets=np.asarray(offsets, dtype=np.int64), vectors=vecs, model_id=embedder.model_id)
+        sv.n_new = len(todo)  # type: ignore[attr-defined]
+        sv.keys = keys  # type: ignore[attr-defined]
+        out.append(sv)
+    return out
+
+
+def _sentence_plan(texts: list[str], embedder, cache) -> tuple[list[str], dict[str, str]]:
+    """(cache key of every text, {key: text} of those the cache lacks) for one embedder."""
+    from .index import text_hash
+
     keys = [text_hash("sentence\0" + embedder.passage_prefix + t) for t in texts]
     todo: dict[str, str] = {}
     for k, t in zip(keys, texts):
         if k not in cache.vectors:
             todo.setdefault(k, t)
-    if todo:
-        new = embedder.encode_passages(list(todo.values()), show_progress=progress)
-        for k, v in zip(todo, new):
-            cache.vectors[k] = np.asarray(v, dtype=np.float32)
-    dim = int(embedder.dim)
-    vecs = np.stack([cache.vectors[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim), np.float32)
-    sv = SentenceVectors(offsets=np.asarray(offsets, dtype=np.int64), vectors=vecs, model_id=embedder.model_id)
-    sv.n_new = len(todo)  # type: ignore[attr-defined]
-    sv.keys = keys  # type: ignore[attr-defined]
-    return sv
+    return keys, todo
 
 
 # --- the fitted models -----------------------------------------------------------------------

@@ -647,10 +647,12 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
         vectors, n_new = embed_passages(chunks, embedder, index_dir / "cache", progress)
         t_embed = time.perf_counter() - t0
         if not skipped:
-            sentences, s_new = _embed_sentences(chunks, sentence_encoder or embedder, index_dir / "cache", progress)
-            if search_sentence_encoder is not None:  # the search sentence vectors (SearchIndex.search_sentence_vectors)
-                search_sentences, n_search = _embed_sentences(chunks, search_sentence_encoder, index_dir / "cache", progress)
-                s_new += n_search
+            # with a search sentence encoder, its vectors too (SearchIndex.search_sentence_vectors)
+            encoders = [sentence_encoder or embedder] + ([search_sentence_encoder] if search_sentence_encoder is not None else [])
+            sets = _embed_sentences(chunks, encoders, index_dir / "cache", progress)
+            sentences = sets[0]
+            search_sentences = sets[1] if len(sets) > 1 else None
+            s_new = sum(sv.n_new for sv in sets)
         t_sent = time.perf_counter() - t0 - t_embed
     build_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + os.urandom(3).hex()
     staging = work = None
@@ -684,12 +686,14 @@ def _build_locked(index_dir: Path, chunks: list[Chunk], embedder, info: BuildInf
     return stats
 
 
-def _embed_sentences(chunks: list[Chunk], embedder, cache_dir: Path, progress: bool):
-    """Sentence vectors for the answer model, cached by text hash like passage vectors."""
-    cache = EmbeddingCache(cache_dir / f"sentences-{embedder.fingerprint[:24]}.npz")
-    sv = evidence_model.embed_sentences(chunks, embedder, cache, progress)
-    cache.save(sv.keys)
-    return sv, sv.n_new
+def _embed_sentences(chunks: list[Chunk], encoders: list, cache_dir: Path, progress: bool) -> list:
+    """Sentence vectors by each encoder (one ``SentenceVectors`` each), cached by text hash like passage
+    vectors, one cache file per encoder."""
+    caches = [EmbeddingCache(cache_dir / f"sentences-{e.fingerprint[:24]}.npz") for e in encoders]
+    sets = evidence_model.embed_sentence_sets(chunks, list(zip(encoders, caches)), progress)
+    for cache, sv in zip(caches, sets):
+        cache.save(sv.keys)
+    return sets
 
 
 def _point_current(index_dir: Path, target: Path) -> None:

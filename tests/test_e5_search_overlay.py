@@ -97,3 +97,50 @@ def test_load_embedder_gives_the_overlay_e5_prefixes_and_its_own_fingerprint(nam
     assert emb.fingerprint != base.fingerprint and emb.dim == base.dim == 384
     assert emb.encode_queries(TEXTS[:1]).shape == (1, 384)
     E.clear_cache()
+
+
+class _Unshared(E5Core):
+    """E5Core loaded on its own: the sharing of a base between light models is for E5Core itself."""
+
+
+def test_an_overlay_opened_with_its_base_runs_the_bases_own_lower_layers_and_computes_the_same():
+    """The answer encoder and its search overlay are one base plus four layers: in one process they share
+    the base's embeddings and layers 0–7 (memory once, BENCHMARKS §9.20) — and the vectors are exactly those
+    of an overlay loaded on its own."""
+    base = E5Core.load(str(BASE))
+    overlay = E5Core.load(str(OVERLAY))
+    assert base.shared_layers(overlay) == 8 and overlay.shared_layers(base) == 8
+    assert E5Core.load(str(BASE)) is base, "the same weights in the same arithmetic are loaded once per process"
+    alone = _Unshared.load(str(OVERLAY))
+    assert alone.shared_layers(base) == 0
+    assert np.array_equal(overlay.encode(TEXTS), alone.encode(TEXTS))
+    assert not np.allclose(overlay.encode(TEXTS), base.encode(TEXTS))
+
+
+def test_a_pair_encoding_runs_the_shared_layers_once_and_gives_both_encoders_own_vectors():
+    base = E5Core.load(str(BASE))
+    overlay = E5Core.load(str(OVERLAY))
+    texts = TEXTS * 3 + ["市民協働推進室", "短い"]
+    mine, theirs = base.encode_many_pair(overlay, texts, prompt="passage: ")
+    assert np.array_equal(mine, base.encode_many(texts, prompt="passage: "))
+    assert np.array_equal(theirs, overlay.encode_many(texts, prompt="passage: "))
+    none_a, none_b = base.encode_many_pair(overlay, [], prompt="passage: ")
+    assert none_a.shape == none_b.shape == (0, base.hidden_size)
+
+
+def test_a_build_embeds_both_sentence_sets_as_one_by_one(tmp_path):
+    """Index builds embed every sentence with both encoders in one pass over the shared layers
+    (``evidence_model.embed_sentence_sets``); each cache gets what embedding one by one gives."""
+    from assistant import chunking, corpus, evidence_model
+    from assistant.index import EmbeddingCache
+
+    docs = corpus.load_corpus(ROOT / "corpus")[:1]
+    chunks = chunking.chunk_corpus(docs)[:6]
+    answer, search = E.load_embedder("bundled:e5-small-ja"), E.load_embedder("bundled:e5-small-ja-search")
+    together = evidence_model.embed_sentence_sets(
+        chunks, [(answer, EmbeddingCache(tmp_path / "a.npz")), (search, EmbeddingCache(tmp_path / "s.npz"))])
+    apart = [evidence_model.embed_sentences(chunks, e, EmbeddingCache(tmp_path / f"{i}.npz")) for i, e in enumerate((answer, search))]
+    assert answer.encode_passages_pair(search, ["市民協働推進室"]) is not None, "the two bundled encoders share their base"
+    for t, a in zip(together, apart):
+        assert t.model_id == a.model_id and t.n_new == a.n_new > 0 and len(t.vectors) == len(a.vectors)
+        assert np.allclose(t.vectors, a.vectors, atol=1e-6)
