@@ -22,7 +22,8 @@ TYPES = {"resident", "staff", "number", "date", "paraphrase", "multi_doc", "out_
 # If this changes, an item moved between tune and test — that must not happen.
 # Batch 3 (q180–q295) added its test ids; batches 1–2 kept theirs (checked when it was appended).
 # Batch 4 (q296–q445) added its test ids; batches 1–3 kept theirs (checked when it was appended).
-TEST_IDS_SHA256 = "917b5775a6ac73c475356a6399d79fe62aa1629ab8392b3aba955bf596122c7e"
+# Batch 5 (q446–q505) added its test ids; batches 1–4 kept theirs (checked when it was appended).
+TEST_IDS_SHA256 = "7507ea1ac66b99722c11782b17b9945f89e832ed310d5a2f4d7e4b45430ef392"
 
 
 def _by_id():
@@ -142,9 +143,23 @@ def test_batch_4_is_a_large_blind_batch_weighted_to_what_was_noisiest():
     assert not [it["id"] for it in b4 if compact(it["question"]) in earlier]
 
 
+def test_batch_5_is_a_blind_batch_weighted_to_refusal_and_paraphrase():
+    """Batch 5 (issue 10): q446–q505, 60 items weighted to the weakest figures — 20 out of scope (everyday
+    services and near misses), 20 paraphrased questions that really share no content word with their passage —
+    plus 10 resident, 5 staff, 3 number and 2 date items (no multi_doc); none repeats an earlier question."""
+    items = _items()
+    b5 = [it for it in items if it.get("batch") == 5]
+    assert sorted(int(it["id"][1:]) for it in b5) == list(range(446, 506))
+    types = Counter(it["type"] for it in b5)
+    assert types == {"out_of_scope": 20, "paraphrase": 20, "resident": 10, "staff": 5, "number": 3, "date": 2}
+    assert all(it["paraphrase"] for it in b5 if it["type"] == "paraphrase")
+    earlier = {compact(it["question"]) for it in items if it.get("batch") != 5}
+    assert not [it["id"] for it in b5 if compact(it["question"]) in earlier]
+
+
 def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     """No question appears twice. The answer model's training questions may repeat a tune item (q167 does:
-    tuning on tune is allowed) but never a frozen test item, nor any item of batches 3 and 4 (written blind)."""
+    tuning on tune is allowed) but never a frozen test item, nor any item of batches 3–5 (written blind)."""
     seen = Counter(compact(it["question"]) for it in _items())
     assert not [q for q, n in seen.items() if n > 1]
     data = ROOT / "scripts" / "data"
@@ -153,4 +168,4 @@ def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     train |= {compact(json.loads(line)["question"])
               for line in (data / "in_scope_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
     leaked = [it["id"] for it in _items() if compact(it["question"]) in train]
-    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") in (3, 4)]
+    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") in (3, 4, 5)]
