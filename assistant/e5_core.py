@@ -368,6 +368,8 @@ class E5Core(nn.Module):
             empty = np.zeros((0, self.hidden_size), dtype=np.float32)
             return empty, empty.copy()
         n = self.shared_layers(other)
+        if n == 0:  # nothing shared (not even the embeddings): each its own pass
+            return self.encode(texts, prompt=prompt), other.encode(texts, prompt=prompt)
         with torch.inference_mode():
             features = self.preprocess(list(texts), prompt=prompt)
             mask = features["attention_mask"]
