@@ -30,6 +30,7 @@ from assistant.japanese import compact
 ROOT = Path(__file__).resolve().parent.parent
 PLAN_TRAIN_GLOB = str(ROOT / "scripts" / "data" / "plan_train" / "*.jsonl")
 INTERIM = ROOT / "scripts" / "data" / "in_scope_train.jsonl"
+DEV = ROOT.parent / "shared" / "devset" / "qa.jsonl"
 MAX_JACCARD = 0.5
 SKIP_TYPES = {"out_of_scope", "near_miss"}
 
@@ -66,6 +67,19 @@ def load_items(paths: list[Path]) -> list[dict]:
             except json.JSONDecodeError as e:
                 raise SystemExit(f"{path}:{n}: not JSON ({e})") from e
     return items
+
+
+def protected_questions() -> list[str]:
+    """Every evaluation question — tune, the frozen test split, the blind batches — and the dev questions:
+    whatever is learnt from the plan training questions (the e5 fine-tune, the learned thesaurus) drops a
+    training question that nearly copies one (``near_copies``). ``scripts/check_plan_train.py`` already keeps
+    near copies of the test split out at a looser bound; this is the stricter ``MAX_JACCARD``, so no figure
+    on any split is measured on a question something was learnt from."""
+    if not DEV.is_file():
+        raise SystemExit(f"{DEV} is missing: the dev questions must be known to keep them out of training")
+    dev = [json.loads(x)["question"] for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
+    qa = ROOT / "eval" / "plan_qa.jsonl"
+    return [json.loads(x)["question"] for x in qa.read_text(encoding="utf-8").splitlines() if x.strip()] + dev
 
 
 def bigrams(text: str) -> set[str]:

@@ -48,31 +48,19 @@ from finetune_e5_top import Lower, cached, encode_all, plan_examples, train_laye
 
 from assistant import chunking, corpus, evidence_model, japanese  # noqa: E402
 from assistant.e5_core import E5Core  # noqa: E402
-from assistant.evaluation import load_qa  # noqa: E402
 from assistant.model_files import OVERLAY_BASE_SHA, OVERLAY_OF  # noqa: E402
 
 BASE = ROOT / "assistant" / "models" / "e5-small-ja"
 OUT = ROOT / "assistant" / "models" / "e5-small-ja-search"
 # files of the base directory an overlay directory carries too (it loads through the same module)
 OVERLAY_COPIES = ("modules.json", "config_sentence_transformers.json", "1_Normalize", "LICENSE-MIT.txt")
-DEV = ROOT.parent / "shared" / "devset" / "qa.jsonl"
+DEV = D.DEV
 SEED = 0
 LINEAR = ("q", "k", "v", "ao", "fi", "fo")
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def protected_questions() -> list[str]:
-    """Every evaluation question — tune, the frozen test split, the blind batches — and the dev questions:
-    a training question that nearly copies one is dropped. (``scripts/check_plan_train.py`` already keeps
-    near copies of the test split out at a looser bound; this one is the stricter ``MAX_JACCARD``, so no
-    figure on any split is measured on a question the encoder was trained on.)"""
-    if not DEV.is_file():
-        raise SystemExit(f"{DEV} is missing: the dev questions must be known to keep them out of training")
-    dev = [json.loads(x)["question"] for x in DEV.read_text(encoding="utf-8").splitlines() if x.strip()]
-    return [it["question"] for it in load_qa(ROOT / "eval" / "plan_qa.jsonl")] + dev
 
 
 def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -219,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         if not files:
             raise SystemExit(f"no plan training files match {args.plan_train}")
         titems = D.load_items(files)
-        plan, stats = D.plan_pairs(titems, chunks, offsets, sent_texts, protected_questions())
+        plan, stats = D.plan_pairs(titems, chunks, offsets, sent_texts, D.protected_questions())
         print(f"plan training questions: {stats}", file=sys.stderr)
 
         core = E5Core.load(str(base), model_kwargs={"quantize": "none"})
