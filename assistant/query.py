@@ -26,6 +26,9 @@ from . import japanese
 
 W_USER = 1.0
 W_THESAURUS = 0.6
+# rules learnt from the plan training questions (data/thesaurus_learned.txt, scripts/learn_thesaurus.py):
+# weighted as the hand-written ones, as measured (docs/BENCHMARKS.md §9.21)
+W_LEARNED = 0.6
 W_SUDACHI_SAME = 0.6  # same lexeme, other spelling
 W_SUDACHI_NEAR = 0.35  # near-synonym in the same group
 W_NEIGHBOUR = 0.25
@@ -74,22 +77,23 @@ class QueryAnalysis:
 class Thesaurus:
     """Word → {expansion: weight} from the domain file and the Sudachi synonym groups."""
 
-    def __init__(self, domain_lines: list[str], sudachi_rows: list[str]):
+    def __init__(self, domain_lines: list[str], sudachi_rows: list[str], learned_lines: list[str] = ()):
         self.map: dict[str, dict[str, float]] = defaultdict(dict)
-        for line in domain_lines:
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if "=>" in line:
-                lhs, rhs = line.split("=>", 1)
-                sources = [w.strip() for w in lhs.split(",") if w.strip()]
-                targets = [w.strip() for w in rhs.split(",") if w.strip()]
-            else:
-                sources = targets = [w.strip() for w in line.split(",") if w.strip()]
-            for s in sources:
-                for t in targets:
-                    if t != s:
-                        self._add(s, t, W_THESAURUS)
+        for lines, weight in ((domain_lines, W_THESAURUS), (learned_lines, W_LEARNED)):
+            for line in lines:
+                line = line.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                if "=>" in line:
+                    lhs, rhs = line.split("=>", 1)
+                    sources = [w.strip() for w in lhs.split(",") if w.strip()]
+                    targets = [w.strip() for w in rhs.split(",") if w.strip()]
+                else:
+                    sources = targets = [w.strip() for w in line.split(",") if w.strip()]
+                for s in sources:
+                    for t in targets:
+                        if t != s:
+                            self._add(s, t, weight)
         groups: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
         for row in sudachi_rows:
             parts = row.split("\t")
@@ -118,12 +122,15 @@ class Thesaurus:
 
 @functools.lru_cache(maxsize=4)
 def load_thesaurus(domain_path: str | None = None) -> Thesaurus:
-    """The default thesaurus (package data), or one with a city's own domain file."""
+    """The default thesaurus (package data), or one with a city's own domain file; with the rules learnt
+    from the plan training questions (``data/thesaurus_learned.txt``) either way: they map residents'
+    words to plan words, and on another city's plans a target word that is not there finds nothing."""
     base = resources.files("assistant") / "data"
     domain = Path(domain_path).read_text(encoding="utf-8") if domain_path else (base / "thesaurus.txt").read_text(encoding="utf-8")
+    learned = (base / "thesaurus_learned.txt").read_text(encoding="utf-8") if (base / "thesaurus_learned.txt").is_file() else ""
     with gzip.open(str(base / "sudachi_synonyms.tsv.gz"), "rt", encoding="utf-8") as f:
         sudachi = f.read().splitlines()
-    return Thesaurus(domain.splitlines(), sudachi)
+    return Thesaurus(domain.splitlines(), sudachi, learned.splitlines())
 
 
 _QTYPE_RULES = [
