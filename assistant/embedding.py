@@ -184,6 +184,9 @@ class Embedder:
         # which weights a bundled model runs (its config's model.safetensors sha256, 16 hex), else None:
         # models fitted on its outputs (data/answer_model.json) record it and are checked against it
         self.weights_id: str | None = None
+        # the model's directory when it is a bundled or local one (its build_info.json says what it was
+        # trained on: scripts fitting on its outputs read it), else None
+        self.path: Path | None = None
 
     @property
     def model(self):
@@ -547,6 +550,7 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
             emb = _lazy_bundled(name, path, fp, cache_dir)
             emb.precision = precision
             emb.weights_id = bundled_weights_id(path)
+            emb.path = path
             log.info("opened bundled embedder %r (dim %d, fingerprint %s%s; torch loads on first use)", name, emb.dim, fp[:16],
                      f", {precision}" if precision else "")
             _cache[key] = emb
@@ -569,6 +573,7 @@ def load_embedder(model: str | None = None, cache_dir: str | None = None) -> Emb
         if settings == _UNKNOWN_MODEL:
             settings = _saved_prompts(st, settings)
         emb = Embedder(st, name, fp, settings)
+        emb.path = path if Path(name).expanduser().is_dir() else None
         log.info("loaded embedder %r (dim %d, fingerprint %s)", name, emb.dim, fp[:16])
         _cache[key] = emb
         return emb

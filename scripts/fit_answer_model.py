@@ -12,6 +12,11 @@ Training data (never the evaluation's test split):
   answerable ones (``plan_train``) only with ``--plan-train-positives`` — as positives they lowered
   out-of-scope refusal out of fold (docs/BENCHMARKS.md §9.15), so by default they are scored by the final
   models as a held-out false-refusal check. One item per question text (``dedupe``).
+* sentence choice only (``--sentence-extra``, on by default): the answerable plan training questions of the
+  files the search encoder was *not* trained on (its ``build_info.json`` names the files it was) join the
+  fitting of the sentence model and the chooser — in every fold, never scored out of fold — so the
+  chooser's search-cosine features on them look like those of unseen questions. Answerability, the
+  threshold and the composition rule are fitted and chosen on the items above alone.
 
 A sentence is a positive when it — or what choosing it brings into the answer: the list it announces,
 belongs to or heads, the sentence carrying on from it — contains one of the item's answer keywords or
@@ -165,6 +170,28 @@ def plan_train_files(args) -> list[Path]:
     return out
 
 
+def encoder_training_files(encoder) -> set[str] | None:
+    """Stems of the plan training files a fine-tuned encoder was trained on (its ``build_info.json``'s
+    ``finetune.data_sha256``, by file name: a file edited since still counts as seen), or None when the
+    encoder records no fine-tune (an untouched model has seen none of them)."""
+    path = getattr(encoder, "path", None)
+    info = Path(path) / "build_info.json" if path else None
+    if info is None or not info.is_file():
+        return None
+    seen = (json.loads(info.read_text(encoding="utf-8")).get("finetune") or {}).get("data_sha256") or {}
+    return {Path(k.split(" ")[0]).stem for k in seen if "plan_train" in k}
+
+
+def sentence_extra_items(held: list[dict], seen: set[str] | None) -> list[dict]:
+    """Answerable plan training questions that may teach sentence choice (``--sentence-extra``): those of
+    files the search encoder was never trained on, so that the chooser's ``scos`` features on them look like
+    those of unseen questions. Answerability never fits on them (as positives they lowered out-of-scope
+    refusal, §9.15), and they are left out of the held-out false-refusal check, which they no longer are."""
+    if seen is None:
+        return []
+    return [it for it in held if it["source"] == "plan_train" and it.get("file") not in seen]
+
+
 def subgroup(d: dict) -> str | None:
     """The answerable subgroup a question is also reported under: paraphrased questions (the eval
     README's flag: no content word shared with the evidence), where false refusal concentrates."""
@@ -305,11 +332,12 @@ def sentence_fit(data, feats, C=1.0, side: str = ""):
     return fit_logistic(matrix(X, feats), np.array(y), feats, C=C, balanced=True)
 
 
-def oof_logits(data, fold, feats, side: str = "") -> list:
-    """Per question, out-of-fold logits of its candidates (``side`` as in ``sentence_fit``; None where it has none)."""
+def oof_logits(data, fold, feats, side: str = "", extra=()) -> list:
+    """Per question, out-of-fold logits of its candidates (``side`` as in ``sentence_fit``; None where it has none).
+    ``extra`` questions join every fold's training set (never scored here)."""
     out = [None] * len(data)
     for k in sorted(set(fold)):
-        m = sentence_fit([d for d, f in zip(data, fold) if f != k], feats, side=side)
+        m = sentence_fit([d for d, f in zip(data, fold) if f != k] + list(extra), feats, side=side)
         for i, d in enumerate(data):
             if fold[i] == k and d.get(side + "X") is not None:
                 out[i] = [m.logit(x) for x in d[side + "X"]]
@@ -727,6 +755,9 @@ def main() -> None:
     ap.add_argument("--plan-train-positives", action=argparse.BooleanOptionalAction, default=False,
                     help="fit on the answerable plan training questions too (default: no — out of fold they lowered "
                          "out-of-scope refusal, BENCHMARKS §9.15; they are scored as a held-out false-refusal check instead)")
+    ap.add_argument("--sentence-extra", action=argparse.BooleanOptionalAction, default=True,
+                    help="fit the sentence model and the chooser on the answerable plan training questions of the files the "
+                         "search encoder was not trained on too (default: yes; answerability never fits on them)")
     ap.add_argument("--plan-train-in-budget", action=argparse.BooleanOptionalAction, default=True,
                     help="whether the answerable plan training questions count towards the false-refusal budget")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
@@ -773,8 +804,14 @@ def main() -> None:
             return it["source"] in PLAN_TRAIN_ALL and (not args.hold_out_plan_train or it.get("file") in args.hold_out_plan_train)
         held = [it for it in items if is_held(it)]
         items = [it for it in items if not is_held(it)]
+    extra_items: list[dict] = []
+    if args.sentence_extra and use_cos and a.state.retriever.search_encoder is not None and not args.plan_train_positives:
+        extra_items = sentence_extra_items(held, encoder_training_files(a.state.retriever.search_encoder))
+        held = [it for it in held if it not in extra_items]
     data = cached_extract(a, items, use_cos, args.features_cache)
-    print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}", file=sys.stderr)
+    extra = [d for d in cached_extract(a, extra_items, use_cos, args.features_cache) if d["answerable"]] if extra_items else []
+    print(f"{len(items)} questions, features in {time.time() - t0:.0f}s; cosine features: {use_cos}; "
+          f"{len(extra)} more for sentence choice only", file=sys.stderr)
     if args.drop is None:
         args.drop = DROPPED_WITH_COSINES if use_cos else []
     s_feats = [f for f in evidence_model.SENTENCE_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
@@ -794,7 +831,7 @@ def main() -> None:
 
     # out-of-fold sentence logits (folds over all questions; only answerable ones train the model)
     fold = folds(len(data))
-    oof = oof_logits(data, fold, s_feats)
+    oof = oof_logits(data, fold, s_feats, extra=extra)
     ans = [(d, z) for d, z in zip(data, oof) if d["answerable"] and d["X"]]
     top1, top3 = first_and_top3(ans)
     have_pos = [d for d, _z in ans if any(d["y"])]
@@ -804,7 +841,7 @@ def main() -> None:
     # the chooser (with the search encoder's sentence cosine) on the search side's candidates, which the
     # answer is composed from; without a search encoder the sentence model's logits compose it
     c_feats = evidence_model.CHOOSER_FEATURES if use_cos and any(d.get("sX") for d in data) else None
-    coof = oof_logits(data, fold, c_feats, side="s") if c_feats else [None] * len(data)
+    coof = oof_logits(data, fold, c_feats, side="s", extra=extra) if c_feats else [None] * len(data)
     if c_feats:
         spairs = [(d, z) for d, z in zip(data, coof) if d["answerable"] and z]
         c1, c3 = first_and_top3(spairs, side="s")
@@ -924,8 +961,8 @@ def main() -> None:
             for d, p, r in zip(data, pq, rows)], ensure_ascii=False), encoding="utf-8")
 
     # final models on all training data
-    s_model = sentence_fit(data, s_feats)
-    c_model = sentence_fit(data, c_feats, side="s") if c_feats else None
+    s_model = sentence_fit(data + extra, s_feats)
+    c_model = sentence_fit(data + extra, c_feats, side="s") if c_feats else None
     none = np.zeros(len(data), dtype=bool)
     near_all = list(bank_nearness(sims, data, members, BANK_K)) if use_cos and BANK_K else None
     rows_all = question_rows(data, [apply_sentence(s_model, d) for d in data], near_all)

@@ -158,3 +158,24 @@ def test_the_answer_choice_keeps_the_least_departure_within_one_standard_error()
     assert fit._least_departure_within_one_se(options, 200) == ("blend", 0.1, 0.75)  # SE 0.032: 0.69–0.71 tie
     assert fit._least_departure_within_one_se(options, 100_000) == ("blend", 1.0, 0.75)  # SE 0.0014: only the best
     assert fit._least_departure_within_one_se([("prior", 0.0, 0.75, 0.70), *options[1:]], 200)[0] == "prior"
+
+
+def test_sentence_choice_learns_only_from_questions_the_search_encoder_never_saw(tmp_path):
+    """The chooser's features include the search encoder's cosine: a training question the encoder was
+    fine-tuned on would show it a cosine no unseen question gets. So only the answerable plan training
+    questions of files missing from the encoder's ``build_info.json`` join sentence choice — and none
+    when the encoder records no fine-tune (there is then nothing to tell which it saw)."""
+    import json
+    from types import SimpleNamespace
+
+    import fit_answer_model as fit
+
+    (tmp_path / "build_info.json").write_text(json.dumps({"finetune": {"data_sha256": {
+        "scripts/data/plan_train/qaa.jsonl": "0" * 64, "eval/plan_qa.jsonl (tune split: excluded)": "1" * 64}}}), encoding="utf-8")
+    encoder = SimpleNamespace(path=tmp_path)
+    held = [{"id": "a", "source": "plan_train", "file": "qaa"}, {"id": "b", "source": "plan_train", "file": "qab"},
+            {"id": "c", "source": "plan_near", "file": "qab"}]
+    assert fit.encoder_training_files(encoder) == {"qaa"}
+    assert [it["id"] for it in fit.sentence_extra_items(held, fit.encoder_training_files(encoder))] == ["b"]
+    assert fit.encoder_training_files(SimpleNamespace(path=None)) is None
+    assert fit.sentence_extra_items(held, None) == []
