@@ -270,10 +270,16 @@ def extract(a, items, use_cos: bool) -> list[dict]:
 
 
 def code_fingerprint() -> str:
-    """A hash of the product code and the index a cached feature row depends on."""
+    """A hash of what a cached feature row depends on besides its question: the product code, and the
+    data and models retrieval reads (thesauri, the pool reranker, the query adapter, each model's
+    ``config.json``, which records its weights' sha256) — the answer model being fitted excluded."""
     h = hashlib.sha256()
-    for p in sorted((ROOT / "assistant").rglob("*.py")):
-        h.update(p.read_bytes())
+    data = ROOT / "assistant" / "data"
+    paths = [*sorted((ROOT / "assistant").rglob("*.py")), *sorted(p for p in data.iterdir() if p.name != "answer_model.json"),
+             *sorted((ROOT / "assistant" / "models").glob("*/config.json"))]
+    for p in paths:
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
     return h.hexdigest()[:16]
 
 
