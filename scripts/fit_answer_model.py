@@ -172,8 +172,8 @@ def plan_train_files(args) -> list[Path]:
 
 def encoder_training_files(encoder) -> set[str] | None:
     """Stems of the plan training files a fine-tuned encoder was trained on (its ``build_info.json``'s
-    ``finetune.data_sha256``, by file name: a file edited since still counts as seen), or None when the
-    encoder records no fine-tune (an untouched model has seen none of them)."""
+    ``finetune.data_sha256``, by file name: a file edited since still counts as seen), or None when it
+    records no fine-tune (a model from elsewhere: nothing tells which questions it saw, so none is used)."""
     path = getattr(encoder, "path", None)
     info = Path(path) / "build_info.json" if path else None
     if info is None or not info.is_file():
