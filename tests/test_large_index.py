@@ -328,15 +328,18 @@ def test_the_pooled_bm25_search_scores_its_candidates_exactly_and_equals_the_pla
                 pooled_runs += 1
                 full = dict(zip(*be.sparse_search.__func__(be, query, len(large.chunks), filt, also)))
                 assert {int(i): float(s) for i, s in zip(*small_pool)} == {int(i): float(full[i]) for i in small_pool[0]}
-            # a pool holding every passage with a selective token: the plain top 5 among those passages
+            # a pool holding every passage with a selective token: as the plain path, the top 5 among those
+            # passages and the allowed ``also`` ones (an ``also`` passage scoring high through common tokens
+            # takes a place in the 5), plus the allowed ``also`` ones
             monkeypatch.setattr(local, "POOL_MIN", 10_000)
             got = be.sparse_search(query, 5, filt, also)
             if small_pool is not None:
                 full = be.sparse_scores(query)
                 selective = {t for _w, toks in query for t in toks if 0 < large.token_df(t) <= local.COMMON_SHARE * len(large.chunks)}
                 eligible = [i for i in np.flatnonzero(be.mask(filt)) if large.chunks[i] and selective & set(_tokens(large, i))]
-                best = sorted(eligible, key=lambda i: -full[i])[:5]
-                want = set(best) | {int(i) for i in also if be.mask(filt)[i]}
+                allowed_also = {int(i) for i in also if be.mask(filt)[i]}
+                best = sorted(set(eligible) | allowed_also, key=lambda i: -full[i])[:5]
+                want = set(best) | allowed_also
                 assert set(got[0].tolist()) == want, q
                 np.testing.assert_array_equal(got[1], full[got[0]])
             else:
