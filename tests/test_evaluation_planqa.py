@@ -23,7 +23,8 @@ TYPES = {"resident", "staff", "number", "date", "paraphrase", "multi_doc", "out_
 # Batch 3 (q180–q295) added its test ids; batches 1–2 kept theirs (checked when it was appended).
 # Batch 4 (q296–q445) added its test ids; batches 1–3 kept theirs (checked when it was appended).
 # Batch 5 (q446–q505) added its test ids; batches 1–4 kept theirs (checked when it was appended).
-TEST_IDS_SHA256 = "7507ea1ac66b99722c11782b17b9945f89e832ed310d5a2f4d7e4b45430ef392"
+# Batch 6 (q506–q585) added its test ids; batches 1–5 kept theirs (checked when it was appended).
+TEST_IDS_SHA256 = "c1a1f41c7a327bebf1e652bb2ca9fc3ff7a83a4896781356baccde9125c26d0f"
 
 
 def _by_id():
@@ -157,9 +158,30 @@ def test_batch_5_is_a_blind_batch_weighted_to_refusal_and_paraphrase():
     assert not [it["id"] for it in b5 if compact(it["question"]) in earlier]
 
 
+# Municipality names and the stems residents type for them (山陽小野田 → 小野田, 長門 → ながと).
+CITY_WORDS = ("山口", "長門", "ながと", "山陽小野田", "小野田", "日南")
+
+
+def test_batch_6_is_short_casual_questions_mostly_without_a_city():
+    """Batch 6 (issue 10): q506–q585, 80 short questions as residents type them on the city website —
+    32 resident, 8 staff, 8 paraphrase, 6 number, 6 date, 20 out of scope; every question is at most
+    20 characters, at least 30 answerable ones name no municipality, and none repeats an earlier question."""
+    items = _items()
+    b6 = [it for it in items if it.get("batch") == 6]
+    assert sorted(int(it["id"][1:]) for it in b6) == list(range(506, 586))
+    types = Counter(it["type"] for it in b6)
+    assert types == {"resident": 32, "out_of_scope": 20, "staff": 8, "paraphrase": 8, "number": 6, "date": 6}
+    assert [it["id"] for it in b6 if len(it["question"]) > 20] == []
+    assert all(it["paraphrase"] for it in b6 if it["type"] == "paraphrase")
+    no_city = [it for it in b6 if it["type"] != "out_of_scope" and not any(w in it["question"] for w in CITY_WORDS)]
+    assert len(no_city) >= 30
+    earlier = {compact(it["question"]) for it in items if it.get("batch") != 6}
+    assert not [it["id"] for it in b6 if compact(it["question"]) in earlier]
+
+
 def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     """No question appears twice. The answer model's training questions may repeat a tune item (q167 does:
-    tuning on tune is allowed) but never a frozen test item, nor any item of batches 3–5 (written blind)."""
+    tuning on tune is allowed) but never a frozen test item, nor any item of batches 3–6 (written blind)."""
     seen = Counter(compact(it["question"]) for it in _items())
     assert not [q for q, n in seen.items() if n > 1]
     data = ROOT / "scripts" / "data"
@@ -168,4 +190,4 @@ def test_questions_are_not_repeated_across_the_set_or_the_training_data():
     train |= {compact(json.loads(line)["question"])
               for line in (data / "in_scope_train.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
     leaked = [it["id"] for it in _items() if compact(it["question"]) in train]
-    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") in (3, 4, 5)]
+    assert not [i for i in leaked if _by_id()[i]["split"] == "test" or _by_id()[i].get("batch") in (3, 4, 5, 6)]
