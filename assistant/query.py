@@ -41,7 +41,7 @@ NEIGHBOUR_MIN_SIM = 0.6
 
 # Question words and politeness that say *what kind* of answer is wanted, not what about.
 _QUESTION_LEMMAS = {
-    "何", "何処", "何時", "誰", "如何", "幾つ", "幾ら", "何故", "教える", "知る", "思う", "下さる",
+    "何", "何処", "何時", "誰", "如何", "幾つ", "幾ら", "幾", "何故", "教える", "知る", "思う", "下さる",
     "有る", "居る", "出来る", "くらい", "ぐらい", "どう", "どんな", "どの", "どれ", "いつ", "どこ",
     "方", "感じ", "時", "場合", "皆", "さん", "ちゃん", "何だ", "何れ", "此の", "其の", "市", "ね", "よ",
     # conversational filler that says nothing about the topic (「どんなふうに」「人たち」「〜って」)

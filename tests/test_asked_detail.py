@@ -52,6 +52,10 @@ def test_the_detail_a_question_asks_for(question, kind):
         ("count", "計画は5年ごとに見直します。", True),
         ("date", "毎年10月第2日曜日に市民まつりを開催しています。", True),
         ("date", "市民まつりを開催しています。", False),
+        # plan tables write the era by its letter
+        ("date", "指標: ボランティア団体数 / 基準値 基準年: H19.3 / 基準値 数値: 53団体", True),
+        ("date", "目標値 (H29年度): 20団体", True),
+        ("date", "温室効果ガス(CH4)の排出を抑えます。", False),
         ("time", "開館時間は午前9時から午後10時までです。", True),
         ("phone", "問い合わせ先 0836-82-1111", True),
         ("phone", "市民活動推進課にお尋ねください。", False),

@@ -69,6 +69,19 @@ def test_everyday_words_expand_to_administrative_words(question, must_expand_to)
     assert all(w < 1.0 for w in qa.expansions.values()), "expansions weigh less than the user's words"
 
 
+@pytest.mark.parametrize(
+    "question, words",
+    [
+        # 「いくつ」 after 「って」 tokenizes as 幾 + つ: the question word, not a topic the plans must hold
+        ("防犯系のNPOっていくつある？", ["防犯", "NPO"]),
+        ("NPOは幾つありますか", ["NPO"]),
+        ("補助金はいくら？", ["補助"]),
+    ],
+)
+def test_question_words_are_not_topic_words(question, words):
+    assert analyze_query(question).words == words
+
+
 def test_municipality_named_without_suffix_is_recognised():
     assert analyze_query("長門の高齢化率は？", municipalities=CITIES).municipalities == ["長門市"]
 
