@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -605,13 +606,16 @@ def detail_features(cands: list[_Candidate], kind: str | None) -> dict[str, floa
 
 
 def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: float, weights: dict[str, float], absent_weight: float,
-                      qtype: str = "general", miss: float = 0.0, near: float = 0.0, detail: str | None = None) -> dict[str, float]:
+                      qtype: str = "general", miss: float = 0.0, near: float = 0.0, detail: str | None = None,
+                      n_bigrams: int = 0) -> dict[str, float]:
     """Question-level evidence for the answerability model (after candidates got ``logit``).
 
     ``type_miss``: the question asks a date, a figure or a place and none of the three best
     sentences (by the sentence model) has one; ``miss_max``: ``missing_max``; ``near_q``: how much
     closer the question is to answerable training questions than to out-of-scope ones
-    (``evidence_model.QuestionBank``)."""
+    (``evidence_model.QuestionBank``); ``q_len``: log(1 + the question's character bigrams, city names and
+    question words left out) — a short question (「ボランティアを始めるには？」) shares most of its few
+    bigrams with any sentence on its topic, so ``bigram_max`` means less for it than for a long one."""
     logits = sorted((c.logit for c in cands), reverse=True)
     top3 = sorted(cands, key=lambda c: -c.logit)[:3]
     type_miss = 1.0 if qtype in _SPECIFIC_TYPES and not any(c.features["type"] for c in top3) else 0.0
@@ -630,6 +634,7 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "type_miss": type_miss,
         "miss_max": miss,
         "near_q": near,
+        "q_len": math.log1p(n_bigrams),
     } | detail_features(cands, detail)
 
 
@@ -933,7 +938,7 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     pcov = _evidence_parts(qa, hits, weights)[0]
     near = model.bank.nearness(qvec) if model.bank is not None and qvec is not None else 0.0
     qf = question_features(cands, hits, pcov, weights, absent_weight(retriever, weights), asked_type(qa), missing_max(retriever, qa, hits, weights), near,
-                           asked.asked_detail(qa.text))
+                           asked.asked_detail(qa.text), len(_question_bigrams(qa)))
     return cands, model.answerable.prob(qf)
 
 

@@ -150,6 +150,9 @@ PLAN_TRAIN_SOURCES = {"near_miss": "plan_near", "out_of_scope": "plan_oos"}
 POOLED_AS_OOS = ("oos_near", "plan_near", "plan_oos")
 PLAN_TRAIN_ALL = ("plan_train", *PLAN_TRAIN_SOURCES.values())
 PLAN_TRAIN_DIR = ROOT / "scripts" / "data" / "plan_train"
+# the plan training files whose answerable questions are fitted on as positives (the others' are held out
+# as a false-refusal check or teach sentence choice only, --sentence-extra): none by default
+POSITIVES_FROM: list[str] = []
 
 
 def plan_train_files(args) -> list[Path]:
@@ -260,6 +263,7 @@ def extract(a, items, use_cos: bool) -> list[dict]:
             "qtype": answering.asked_type(qa),
             "miss": answering.missing_max(r, qa, hits, weights),
             "detail": asked.asked_detail(qa.text),
+            "nbig": len(answering._question_bigrams(qa)),
             "qvec": qvec,
             "cands": cands,
             "scands": scands,
@@ -390,7 +394,7 @@ def question_rows(data, logits_per_q, near=None):
         for c, z in zip(d["cands"], logits):
             c.logit = z
         rows.append(answering.question_features(d["cands"], d["hits"], d["pcov"], d["weights"], d["absent"], d["qtype"], d["miss"],
-                                                near[j] if near is not None else 0.0, d["detail"]))
+                                                near[j] if near is not None else 0.0, d["detail"], d.get("nbig", 0)))
     return rows
 
 
@@ -764,6 +768,9 @@ def main() -> None:
     ap.add_argument("--sentence-extra", action=argparse.BooleanOptionalAction, default=True,
                     help="fit the sentence model and the chooser on the answerable plan training questions of the files the "
                          "search encoder was not trained on too (default: yes; answerability never fits on them)")
+    ap.add_argument("--positives-from", nargs="*", default=POSITIVES_FROM, metavar="STEM",
+                    help="plan training files (by stem) whose answerable questions answerability and sentence choice are "
+                         "fitted on like tune items (default: %(default)s; '--positives-from' alone for none)")
     ap.add_argument("--plan-train-in-budget", action=argparse.BooleanOptionalAction, default=True,
                     help="whether the answerable plan training questions count towards the false-refusal budget")
     ap.add_argument("--check", default=str(ROOT / "scripts" / "data" / "near_miss_check.txt"), help="held-out out-of-scope questions to report on ('' for none)")
@@ -806,7 +813,7 @@ def main() -> None:
     if args.hold_out_plan_train is not None:  # the "before" row: plan training questions scored, never fitted on
         def is_held(it: dict) -> bool:  # all of them, those of the named files (a writer held out), or the answerable ones
             if args.hold_out_plan_train == ["answerable"]:
-                return it["source"] == "plan_train"
+                return it["source"] == "plan_train" and it.get("file") not in args.positives_from
             return it["source"] in PLAN_TRAIN_ALL and (not args.hold_out_plan_train or it.get("file") in args.hold_out_plan_train)
         held = [it for it in items if is_held(it)]
         items = [it for it in items if not is_held(it)]
