@@ -615,7 +615,8 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
     closer the question is to answerable training questions than to out-of-scope ones
     (``evidence_model.QuestionBank``); ``q_len``: log(1 + the question's character bigrams, city names and
     question words left out) — a short question (「ボランティアを始めるには？」) shares most of its few
-    bigrams with any sentence on its topic, so ``bigram_max`` means less for it than for a long one."""
+    bigrams with any sentence on its topic, so ``bigram_max`` means less for it than for a long one;
+    ``bigram_len``: their product, so that the model can weigh the overlap by the question's length."""
     logits = sorted((c.logit for c in cands), reverse=True)
     top3 = sorted(cands, key=lambda c: -c.logit)[:3]
     type_miss = 1.0 if qtype in _SPECIFIC_TYPES and not any(c.features["type"] for c in top3) else 0.0
@@ -635,6 +636,7 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "miss_max": miss,
         "near_q": near,
         "q_len": math.log1p(n_bigrams),
+        "bigram_len": max((c.features["bigram"] for c in cands), default=0.0) * math.log1p(n_bigrams),
     } | detail_features(cands, detail)
 
 

@@ -47,7 +47,7 @@ SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_
 # The chooser (optional): the sentence features plus the fine-tuned search encoder's sentence cosine,
 # ordering the search side's candidates for the answer. Never an answerability input (see AnswerModel).
 CHOOSER_FEATURES = SENTENCE_FEATURES + ["scos", "scos_rel"]
-QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap", "q_len"]
+QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap", "q_len", "bigram_len"]
 # how data/answer_model.json is rebuilt (named in the warning when a stored entry no longer fits the encoder)
 REFIT_COMMAND = "python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
 # asked-detail evidence (answering.detail_features); scripts/fit_answer_model.py --no-detail leaves them out
