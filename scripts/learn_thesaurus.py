@@ -68,8 +68,14 @@ def can_be_key(word: str) -> bool:
             and not _NUMBER.match(japanese.normalize(word)))
 
 
+def is_noun(word: str) -> bool:
+    """Whether ``word`` reads as a noun (its first token): a plan word a rule may point to with ``--noun-targets``."""
+    toks = japanese.analyze(word)
+    return bool(toks) and toks[0].pos1 == "名詞"
+
+
 def learn(pairs: list[tuple[set[str], set[str]]], min_pair: int = MIN_PAIR, min_share: float = MIN_SHARE,
-          min_lift: float = MIN_LIFT, top: int = TOP) -> dict[str, list[str]]:
+          min_lift: float = MIN_LIFT, top: int = TOP, noun_targets: bool = False) -> dict[str, list[str]]:
     """Rules from (question words, answer-sentence words) pairs: ``{question word: [plan words, best first]}``."""
     n_q, n_s, n_qs = Counter(), Counter(), Counter()
     for q_words, s_words in pairs:
@@ -80,7 +86,7 @@ def learn(pairs: list[tuple[set[str], set[str]]], min_pair: int = MIN_PAIR, min_
     n = max(len(pairs), 1)
     scored: dict[str, list[tuple[float, str]]] = defaultdict(list)
     for (q, s), c in n_qs.items():
-        if c < min_pair or _NUMBER.match(japanese.normalize(s)):
+        if c < min_pair or _NUMBER.match(japanese.normalize(s)) or (noun_targets and not is_noun(s)):
             continue
         share = c / n_q[q]
         lift = share / (n_s[s] / n)
@@ -144,13 +150,15 @@ def main() -> None:
     ap.add_argument("--min-share", type=float, default=MIN_SHARE)
     ap.add_argument("--min-lift", type=float, default=MIN_LIFT)
     ap.add_argument("--top", type=int, default=TOP)
+    ap.add_argument("--noun-targets", action="store_true", help="rules point to plan nouns only (measured, not the default)")
     args = ap.parse_args()
     files = D.plan_train_files(args.plan_train)
     if not files:
         raise SystemExit(f"no plan training files match {args.plan_train}")
     pairs, stats = training_pairs(Path(args.corpus), files)
-    bounds = {"min_pair": args.min_pair, "min_share": args.min_share, "min_lift": args.min_lift, "top": args.top}
-    rules = learn(pairs, args.min_pair, args.min_share, args.min_lift, args.top)
+    bounds = {"min_pair": args.min_pair, "min_share": args.min_share, "min_lift": args.min_lift, "top": args.top,
+              **({"noun_targets": True} if args.noun_targets else {})}
+    rules = learn(pairs, args.min_pair, args.min_share, args.min_lift, args.top, args.noun_targets)
     write_atomic(Path(args.out), render(rules, files, stats, bounds))
     print(f"{len(rules)} rules from {stats['used']} questions ({stats}) → {args.out}")
 

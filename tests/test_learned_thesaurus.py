@@ -61,6 +61,13 @@ def test_numbers_are_never_targets(learner):
     assert rules["スタッフ"] == ["職員"]
 
 
+def test_noun_targets_leave_out_verbs_a_question_word_meets(learner):
+    """``--noun-targets`` (measured, not the default: BENCHMARKS §9.22): 「働く => 図る」-like rules go."""
+    pairs = _pairs(("スタッフ 人数", "職員 図る"), ("スタッフ 研修", "職員 図る"), *FILLER)
+    assert sorted(learner.learn(pairs)["スタッフ"]) == ["図る", "職員"]
+    assert learner.learn(pairs, noun_targets=True)["スタッフ"] == ["職員"]
+
+
 def test_the_shipped_file_was_learnt_from_todays_training_files(learner):
     """Its header records each training file's sha256 and the bounds: a training file added or edited
     since means the rules are stale (rerun ``python scripts/learn_thesaurus.py``)."""
