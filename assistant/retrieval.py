@@ -17,7 +17,7 @@ from . import query_adapter, rerank
 from .columns import CodedColumn
 from .backends import BackendError, Filter, SearchBackend, as_backend
 from .index import SearchIndex
-from .query import QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
+from .query import W_YEAR, QueryAnalysis, Thesaurus, analyze_query, load_thesaurus, municipality_stem
 from .types import Hit
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,14 @@ RERANK_N = 10
 # JaQuAD and the plans' own structure, applied to the e5 query vector only); the answer model keeps the
 # plain vector it was fitted on. docs/BENCHMARKS.md §9.4 for the measurement behind this setting.
 QUERY_ADAPTER = False
+# The search sentence encoder reads the question with the plan words its thesaurus expansions give
+# (「スタッフを増やしたい（職員、人員）」): the question's vector moves towards the plans' vocabulary, as
+# its BM25 side already does. The strongest SEARCH_EXPANSIONS expansions of at least
+# SEARCH_EXPANSION_MIN_WEIGHT (the thesauri and same-lexeme spellings; not the word-vector neighbours,
+# nor a common word's scaled-down expansions), years' other spellings left out. Search side only: the
+# answer encoder, which judges answerability, reads the question as asked. docs/BENCHMARKS.md §9.22.
+SEARCH_EXPANSIONS = 3
+SEARCH_EXPANSION_MIN_WEIGHT = 0.5
 
 
 class Retriever:
@@ -75,6 +83,8 @@ class Retriever:
         self.rerank_n = RERANK_N
         self._rerank_model: rerank.RerankModel | None = None
         self.use_query_adapter = QUERY_ADAPTER
+        # how many thesaurus expansions the search sentence encoder reads with the question (0: none)
+        self.search_expansions = SEARCH_EXPANSIONS
         self._query_adapter: query_adapter.QueryAdapter | None = None
 
     @property
@@ -152,13 +162,23 @@ class Retriever:
         if encoder is self.answer_encoder:
             q = self.answer_query_vector(text)
         else:
-            q = self._remembered_query_vector(encoder, "_sqvec_cache", text)
+            q = self._remembered_query_vector(encoder, "_sqvec_cache", self.search_query_text(text))
         if not (self.use_query_adapter if adapted is None else adapted):
             return q
         adapter = self.query_adapter
         if adapter.encoder != encoder.model_id or adapter.W.shape[0] != len(q):
             return q
         return adapter.apply(q)
+
+    def search_query_text(self, text: str) -> str:
+        """What the search sentence encoder reads for the question ``text``: the question followed by its
+        strongest thesaurus expansions in parentheses (``SEARCH_EXPANSIONS``), or the question alone."""
+        if self.search_expansions <= 0:
+            return text
+        qa = self.analyze(text)
+        ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
+        words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][: self.search_expansions]
+        return f"{text}（{'、'.join(words)}）" if words else text
 
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
         cache = self.__dict__.setdefault(cache_name, {})

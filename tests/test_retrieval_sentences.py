@@ -149,3 +149,23 @@ def test_answerability_is_judged_on_the_answer_side_when_a_search_encoder_ordere
     finally:
         r.search_encoder = kept
     assert answering.judging_hits(r, [], PARAPHRASE, k=5) == []
+
+
+def test_the_search_encoder_reads_the_question_with_its_strongest_plan_words(bundled_assistant):
+    """「お金の援助」 is read with the plans' words for it (補助金 …), at most ``SEARCH_EXPANSIONS`` of them and
+    never a year's other spelling; with ``search_expansions = 0`` the question alone."""
+    from assistant import retrieval
+
+    r = bundled_assistant.state.retriever
+    text = r.analyze("お金の援助はある？").text
+    read = r.search_query_text(text)
+    assert read.startswith(text + "（") and read.endswith("）") and "補助金" in read
+    assert len(read[len(text) + 1 : -1].split("、")) <= retrieval.SEARCH_EXPANSIONS
+    year = r.analyze("平成29年度の目標は").text
+    assert r.search_query_text(year) == year  # 2017年度 is a year's spelling, not a plan word
+    saved = r.search_expansions
+    try:
+        r.search_expansions = 0
+        assert r.search_query_text(text) == text
+    finally:
+        r.search_expansions = saved
