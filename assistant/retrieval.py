@@ -170,15 +170,23 @@ class Retriever:
             return q
         return adapter.apply(q)
 
-    def search_query_text(self, text: str) -> str:
+    def search_query_text(self, text: str, analysis: QueryAnalysis | None = None) -> str:
         """What the search sentence encoder reads for the question ``text``: the question followed by its
-        strongest thesaurus expansions in parentheses (``SEARCH_EXPANSIONS``), or the question alone."""
+        strongest thesaurus expansions in parentheses (``SEARCH_EXPANSIONS``), or the question alone.
+        ``analysis``: the question's analysis when the caller has it (``search`` passes it, so the
+        question is not analysed twice); remembered for the last few questions."""
         if self.search_expansions <= 0:
             return text
-        qa = self.analyze(text)
-        ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
-        words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][: self.search_expansions]
-        return f"{text}（{'、'.join(words)}）" if words else text
+        cache = self.__dict__.setdefault("_search_text_cache", {})
+        key = (text, self.search_expansions)
+        if key not in cache:
+            if len(cache) > 256:
+                cache.clear()
+            qa = analysis if analysis is not None and analysis.text == text else self.analyze(text)
+            ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
+            words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][: self.search_expansions]
+            cache[key] = f"{text}（{'、'.join(words)}）" if words else text
+        return cache[key]
 
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
         cache = self.__dict__.setdefault(cache_name, {})
@@ -289,6 +297,8 @@ class Retriever:
         if filt.exclude:
             mask[list(filt.exclude)] = False
 
+        if self.search_encoder is not None:
+            self.search_query_text(qa.text, qa)  # remembered: the sentence signal reads it without a second analysis
         beta = self.sentence_weight
         fitted = self.sentence_mode in ("fitted", "gated")
         # an English question compares across languages with the untouched answer encoder (the search
