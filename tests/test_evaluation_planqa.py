@@ -164,19 +164,26 @@ def test_batch_5_is_a_blind_batch_weighted_to_refusal_and_paraphrase():
 CITY_WORDS = ("山口", "長門", "ながと", "山陽小野田", "小野田", "日南")
 
 
+def _short_batch(items: list[dict], batch: int, first: int, last: int, types: dict[str, int]) -> list[dict]:
+    """The items of a batch of short questions (6 and 7), checked for what both promise: ids ``first``–``last``,
+    these counts by type, every question at most 20 characters, every paraphrase item flagged by the rule, and
+    at least 30 answerable questions naming no municipality."""
+    b = [it for it in items if it.get("batch") == batch]
+    assert sorted(int(it["id"][1:]) for it in b) == list(range(first, last + 1))
+    assert Counter(it["type"] for it in b) == types
+    assert [it["id"] for it in b if len(it["question"]) > 20] == []
+    assert all(it["paraphrase"] for it in b if it["type"] == "paraphrase")
+    no_city = [it for it in b if it["type"] != "out_of_scope" and not any(w in it["question"] for w in CITY_WORDS)]
+    assert len(no_city) >= 30
+    return b
+
+
 def test_batch_6_is_short_casual_questions_mostly_without_a_city():
     """Batch 6 (issue 10): q506–q585, 80 short questions as residents type them on the city website —
     32 resident, 8 staff, 8 paraphrase, 6 number, 6 date, 20 out of scope; every question is at most
     20 characters, at least 30 answerable ones name no municipality, and none repeats an earlier question."""
     items = _items()
-    b6 = [it for it in items if it.get("batch") == 6]
-    assert sorted(int(it["id"][1:]) for it in b6) == list(range(506, 586))
-    types = Counter(it["type"] for it in b6)
-    assert types == {"resident": 32, "out_of_scope": 20, "staff": 8, "paraphrase": 8, "number": 6, "date": 6}
-    assert [it["id"] for it in b6 if len(it["question"]) > 20] == []
-    assert all(it["paraphrase"] for it in b6 if it["type"] == "paraphrase")
-    no_city = [it for it in b6 if it["type"] != "out_of_scope" and not any(w in it["question"] for w in CITY_WORDS)]
-    assert len(no_city) >= 30
+    b6 = _short_batch(items, 6, 506, 585, {"resident": 32, "out_of_scope": 20, "staff": 8, "paraphrase": 8, "number": 6, "date": 6})
     earlier = {compact(it["question"]) for it in items if it.get("batch") != 6}
     assert not [it["id"] for it in b6 if compact(it["question"]) in earlier]
 
@@ -198,14 +205,7 @@ def test_batch_7_is_short_everyday_questions_about_the_most_salient_content():
     dev set (character-bigram Jaccard below 0.5). It may ask a fact an earlier, longer item asks: the short
     wording is what is new."""
     items = _items()
-    b7 = [it for it in items if it.get("batch") == 7]
-    assert sorted(int(it["id"][1:]) for it in b7) == list(range(586, 656))
-    types = Counter(it["type"] for it in b7)
-    assert types == {"resident": 30, "out_of_scope": 20, "paraphrase": 8, "staff": 6, "number": 3, "date": 3}
-    assert [it["id"] for it in b7 if len(it["question"]) > 20] == []
-    assert all(it["paraphrase"] for it in b7 if it["type"] == "paraphrase")
-    no_city = [it for it in b7 if it["type"] != "out_of_scope" and not any(w in it["question"] for w in CITY_WORDS)]
-    assert len(no_city) >= 30
+    b7 = _short_batch(items, 7, 586, 655, {"resident": 30, "out_of_scope": 20, "paraphrase": 8, "staff": 6, "number": 3, "date": 3})
     earlier = [it["question"] for it in items if it.get("batch") != 7]
     dev = ROOT.parent / "shared" / "devset" / "qa.jsonl"
     if dev.exists():
