@@ -177,25 +177,26 @@ class Retriever:
         question is not analysed twice); remembered for the last few questions."""
         if self.search_expansions <= 0:
             return text
-        cache = self.__dict__.setdefault("_search_text_cache", {})
-        key = (text, self.search_expansions)
-        if key not in cache:
-            if len(cache) > 256:
-                cache.clear()
+
+        def expanded() -> str:
             qa = analysis if analysis is not None and analysis.text == text else self.analyze(text)
             ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
             words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][: self.search_expansions]
-            cache[key] = f"{text}（{'、'.join(words)}）" if words else text
-        return cache[key]
+            return f"{text}（{'、'.join(words)}）" if words else text
+
+        return self._remembered("_search_text_cache", (text, self.search_expansions), expanded)
 
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
+        return self._remembered(cache_name, text, lambda: encoder.encode_queries([text])[0])
+
+    def _remembered(self, cache_name: str, key, make):
+        """``make()`` for ``key``, remembered in the retriever's ``cache_name`` dict for the last few questions."""
         cache = self.__dict__.setdefault(cache_name, {})
-        v = cache.get(text)
-        if v is None:
+        if key not in cache:
             if len(cache) > 256:
                 cache.clear()
-            v = cache[text] = encoder.encode_queries([text])[0]
-        return v
+            cache[key] = make()
+        return cache[key]
 
     def sentence_scores(self, text: str, adapted: bool | None = None, search: bool = True) -> np.ndarray | None:
         """Per passage, the highest cosine between the sentence encoder's query vector for ``text``

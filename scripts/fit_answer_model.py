@@ -396,7 +396,7 @@ def question_rows(data, logits_per_q, near=None):
         for c, z in zip(d["cands"], logits):
             c.logit = z
         rows.append(answering.question_features(d["cands"], d["hits"], d["pcov"], d["weights"], d["absent"], d["qtype"], d["miss"],
-                                                near[j] if near is not None else 0.0, d["detail"], d.get("nbig", 0)))
+                                                near[j] if near is not None else 0.0, d["detail"], d["nbig"]))
     return rows
 
 
