@@ -94,6 +94,19 @@ def _set_torch_threads() -> None:
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(max(1, min(4, available_cores())))
+    _one_blas_thread()
+
+
+def _one_blas_thread() -> None:
+    """numpy's BLAS (OpenBLAS) on one thread. Its worker threads spin for a while after each matrix
+    product (a search's sentence cosines), and on two cores they took the CPU from torch's threads
+    right after: the answer reader's forward pass took 78 ms after a search instead of 44
+    (docs/BENCHMARKS.md §9.23). numpy's products here are small; torch has the cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # sentence-transformers' scikit-learn brings it; without it nothing is limited
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def bundled_weights_id(path: Path) -> str | None:
