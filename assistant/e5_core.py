@@ -48,6 +48,20 @@ def _file_error(path: str, what: str, overlay: bool = False) -> E5ModelFileError
     return E5ModelFileError(f"e5 model file {path} is {what}; rebuild the model directory with: {command}")
 
 
+def unpack_int4(packed: torch.Tensor) -> torch.Tensor:
+    """[rows, cols / 2] uint8 → [rows, cols] int8 in −7…7: byte j holds value 2j in its low nibble and
+    2j + 1 in its high one, each stored + 8 (``pack_int4``)."""
+    lo = (packed & 0x0F).to(torch.int8) - 8
+    hi = (packed >> 4).to(torch.int8) - 8
+    return torch.stack([lo, hi], dim=-1).reshape(packed.shape[0], -1)
+
+
+def pack_int4(q: torch.Tensor) -> torch.Tensor:
+    """[rows, cols] integers in −7…7 (cols even) → [rows, cols / 2] uint8 (``unpack_int4``'s layout)."""
+    u = (q.to(torch.int16) + 8).to(torch.uint8).reshape(q.shape[0], -1, 2)
+    return u[..., 0] | (u[..., 1] << 4)
+
+
 def dequantize_q4_0(qs: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """Q4_0 → float32. ``qs``: uint8 [rows, nin/32*16] (byte j of a block holds weight j in its low
     nibble and weight j+16 in its high nibble), ``d``: float16 [rows, nin/32] block scales."""
@@ -293,6 +307,8 @@ class E5Core(nn.Module):
                 w = dequantize_q4_0(t[name + ".qs"], t[name + ".d"])
                 if name + ".dq" in t:  # a fine-tuned matrix: the base's plus an int8 delta with per-row scales
                     w = w + t[name + ".dq"].to(torch.float32) * t[name + ".ds"].to(torch.float32).unsqueeze(1)
+                elif name + ".dq4" in t:  # the same with a 4-bit delta, two per byte (the reader: BENCHMARKS §9.23)
+                    w = w + unpack_int4(t[name + ".dq4"]).to(torch.float32) * t[name + ".ds"].to(torch.float32).unsqueeze(1)
                 return w
             return t[name].to(torch.float32)
 

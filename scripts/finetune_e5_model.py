@@ -69,7 +69,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def layer_tensors(layers, first: int, base: dict[str, np.ndarray], bits: int = 8) -> dict[str, np.ndarray]:
     """The stored tensors of the trained ``layers`` (layer ``first`` onwards) over the ``base`` tensors: per
     matrix, its change from the base's (dequantized) matrix as int8 with a float32 scale per row (``X.dq``,
     ``X.ds``; the loader adds it to the base); vectors (biases, LayerNorm) whole in float32.
@@ -77,8 +77,9 @@ def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, 
     Why a delta: the fine-tune moves the weights by far less than one int8 step of the weights themselves
     (int8 of the whole matrices: vectors at cosine 0.986 of the float ones), while int8 of the change is
     exact to cosine 0.99999 — at half the size of float16 matrices, which keeps every bundled model
-    within the issue's 80 MB."""
-    from assistant.e5_core import dequantize_q4_0
+    within the issue's 80 MB. ``bits=4``: the change in 4 bits (``X.dq4``, two per byte), half that size
+    again; the reader's logits stay within 0.02 on average of the int8 change's (docs/BENCHMARKS.md §9.23)."""
+    from assistant.e5_core import dequantize_q4_0, pack_int4
 
     t = {}
     for n, layer in enumerate(layers):
@@ -88,9 +89,14 @@ def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, 
             key = f"l{i}.{name}.w"
             w0 = dequantize_q4_0(torch.from_numpy(base[key + ".qs"]), torch.from_numpy(base[key + ".d"])).numpy()
             d = lin.weight.detach().numpy().astype(np.float32) - w0
-            scale = np.abs(d).max(axis=1) / 127.0
+            top = 127.0 if bits == 8 else 7.0
+            scale = np.abs(d).max(axis=1) / top
             scale[scale == 0] = 1.0
-            t[key + ".dq"] = np.clip(np.round(d / scale[:, None]), -127, 127).astype(np.int8)
+            q = np.clip(np.round(d / scale[:, None]), -top, top).astype(np.int8)
+            if bits == 8:
+                t[key + ".dq"] = q
+            else:
+                t[key + ".dq4"] = pack_int4(torch.from_numpy(q)).numpy()
             t[key + ".ds"] = scale.astype(np.float32)
             t[f"l{i}.{name}.b"] = lin.bias.detach().numpy().astype(np.float32)
         for ln in ("aln", "oln"):
@@ -99,14 +105,16 @@ def layer_tensors(layers, first: int, base: dict[str, np.ndarray]) -> dict[str, 
     return t
 
 
-def write_model(base: Path, out: Path, layers, first: int, finetune: dict, overlay: bool = True) -> None:
+def write_model(base: Path, out: Path, layers, first: int, finetune: dict, overlay: bool = True, *,
+                extra: dict[str, np.ndarray] | None = None, card: str | None = None, bits: int = 8) -> None:
     """An overlay directory (default): only the trained layers' tensors, over ``base`` (named in
     config.json with its weights' sha256, which the loader checks); or (``overlay=False``) a complete
-    directory, ``base`` with layers ``first``.. replaced."""
+    directory, ``base`` with layers ``first``.. replaced. ``extra``: further tensors to store (the
+    reader's head); ``card``: the model card's section about the fine-tune (default: the search encoder's)."""
     from safetensors.numpy import load_file, save_file
 
     base_t = load_file(str(base / "model.safetensors"))
-    trained = layer_tensors(layers, first, base_t)
+    trained = layer_tensors(layers, first, base_t, bits) | dict(extra or {})
     t = trained if overlay else base_t | trained
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
@@ -133,8 +141,8 @@ def write_model(base: Path, out: Path, layers, first: int, finetune: dict, overl
         info["config"] = config
         info["finetune"] = finetune
         (tmp / "build_info.json").write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        card = (tmp / "README.md").read_text(encoding="utf-8")
-        (tmp / "README.md").write_text(card.rstrip() + "\n\n" + model_card_section(finetune, overlay), encoding="utf-8")
+        text = (tmp / "README.md").read_text(encoding="utf-8")
+        (tmp / "README.md").write_text(text.rstrip() + "\n\n" + (card or model_card_section(finetune, overlay)), encoding="utf-8")
         os.chmod(tmp, 0o755)
         old = out.with_name(out.name + ".old")
         if out.exists():
