@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import as_of, asked, evidence_model, japanese, named_rows, superlatives
+from . import as_of, asked, evidence_model, japanese, named_rows, reader, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -637,6 +637,8 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "near_q": near,
         "q_len": math.log1p(n_bigrams),
         "bigram_len": max((c.features["bigram"] for c in cands), default=0.0) * math.log1p(n_bigrams),
+        # the answer reader's best logit over the candidates it read (add_reader_features)
+        "reader_max": max((c.features.get("reader", evidence_model.READER_FLOOR) for c in cands), default=evidence_model.READER_FLOOR),
     } | detail_features(cands, detail)
 
 
@@ -867,7 +869,7 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     if cached is not False:
         return cached
     model_id = retriever.answer_encoder.model_id
-    model = evidence_model.for_embedder(model_id)
+    model = evidence_model.for_embedder(_entry_key(retriever, model_id))
     sv = retriever.index.sentence_vectors
     if model is not None and model.uses_cosines and (sv is None or sv.model_id != model_id):
         log.warning("index has no sentence vectors of %s: answering with the lexical answer model", model_id)
@@ -901,6 +903,21 @@ def answer_model(retriever) -> "evidence_model.AnswerModel | None":
     return model
 
 
+def _entry_key(retriever, model_id: str) -> str:
+    """The answer model entry to use: the one fitted with the answer reader's features (``<id>+reader``)
+    when the reader is loaded and is the one that entry was fitted with; else the encoder's own entry."""
+    rd = retriever.reader
+    key = model_id + evidence_model.READER_SUFFIX
+    if rd is None or not evidence_model.has_entry(key):
+        return model_id
+    use = evidence_model.for_embedder(key).reader
+    if use is None or use.weights_id != rd.weights_id:
+        log.warning("answer model %s was fitted with other reader weights (%s, loaded: %s): answering without the reader "
+                    "(refit: python scripts/fit_answer_model.py --reader --write)", key, use and use.weights_id, rd.weights_id)
+        return model_id
+    return key
+
+
 def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> None:
     """Set each candidate's ``score`` (what ``choose`` orders by) from the fitted entry's choice:
     "model" — odds relative to the best sentence, so ``choose`` keeps others within ``keep_ratio``;
@@ -918,6 +935,32 @@ def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> 
             c.score = c.features["prior"]
 
 
+def reader_text(retriever, c: _Candidate) -> str:
+    """What the answer reader reads for candidate ``c`` (``reader.passage_text``): its passage's nearest heading,
+    the sentence and what choosing it brings (``_continuation``: the list it announces …)."""
+    heading = c.hit.section[-1] if c.hit.section else c.hit.title
+    return reader.passage_text(heading, c.text, [x.text for x in _continuation(c, retriever.following_chunks(c.hit))])
+
+
+def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read) -> None:
+    """Set the reader's features on the judging side's ``cands``: the ``use.k`` candidates the entry's first
+    stage (its sentence model fitted without the reader's features) ranks highest are read — ``read(candidates)``
+    gives their logits —, the others get ``use.floor``; ``reader_rel`` is each one's logit minus the best.
+    Why so few: each read costs ~30 ms on two cores, and the reader's gain is in deciding whether to answer
+    (out of fold, reading the first 2 of one side refused as many out-of-scope questions as reading 3 of
+    both, docs/BENCHMARKS.md §9.23); the answer's sentences are chosen as without it."""
+    if not cands:
+        return
+    z = np.array([use.sentence.logit(c.features) for c in cands])
+    top = [int(i) for i in np.argsort(-z, kind="stable")[: use.k]]
+    vals = np.full(len(cands), use.floor, dtype=np.float64)
+    vals[top] = read([cands[i] for i in top])
+    best = float(vals.max())
+    for c, v in zip(cands, vals):
+        c.features["reader"] = float(v)
+        c.features["reader_rel"] = float(v) - best
+
+
 def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float],
                       judge: bool = True) -> tuple[list[_Candidate], float]:
     """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
@@ -932,6 +975,8 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     chooser = model.chooser if not judge and retriever.two_sided else None
     search_side = (retriever.sentence_query_vector(qa.text, adapted=False), retriever.sentence_side()[1]) if chooser else None
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv, search_side)
+    if judge and model.reader is not None and retriever.reader is not None:
+        add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(qa.text, [reader_text(retriever, c) for c in cs]))
     for c in cands:
         c.logit = (chooser or model.sentence).logit(c.features)
     order_by_model(cands, model.choice, model.blend)

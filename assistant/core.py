@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, backends, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache
+from . import answering, backends, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache, reader
 from .embedding import DEFAULT_MODEL, load_embedder
 
 BUNDLED_WORD_VECTORS = "bundled:chive-ja"
@@ -530,6 +530,9 @@ class Assistant:
         if self.search_encoder_problem:
             warnings.append(f"検索用の文エンコーダを読み込めず回答判定用で代用中 / search sentence encoder unavailable, the answer "
                             f"encoder's vectors order passages instead: {self.search_encoder_problem}")
+        reader_problem = self.state.retriever.reader_problem if self.state.retriever.reader is None else None
+        if reader_problem:
+            warnings.append(f"回答の読解モデルを読み込めず、使わずに回答中 / answer reader unavailable, answering without it: {reader_problem}")
         backend = self.state.retriever.index.describe()
         if backend.get("reachable") is False:
             warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
@@ -546,6 +549,8 @@ class Assistant:
             "answer_encoder_precision": getattr(self.answer_encoder, "precision", None),
             # the sentence encoder whose vectors ordered the passages (None: the answer encoder's did)
             "search_encoder": self.state.retriever.sentence_side()[0].model_id if self.search_encoder else None,
+            # the answer reader (a cross-encoder over the answer's candidate sentences) or None
+            "reader": reader.READER_NAME if self.state.retriever.reader is not None else None,
             "built_at": m.get("built_at"),
             # "memory" (everything loaded) or "disk" (a large index: SQLite passages, mmapped BM25/IVF)
             "storage": m.get("storage", "memory"),
@@ -565,6 +570,8 @@ class Assistant:
             h["answer_encoder_fallback"] = self.answer_encoder_problem
         if self.search_encoder_problem:
             h["search_encoder_fallback"] = self.search_encoder_problem
+        if reader_problem:
+            h["reader_fallback"] = reader_problem
         return h
 
 

@@ -52,6 +52,13 @@ QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "co
 REFIT_COMMAND = "python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
 # asked-detail evidence (answering.detail_features); scripts/fit_answer_model.py --no-detail leaves them out
 DETAIL_FEATURES = {"detail_asked", "detail_miss", "detail_gap"}
+# the answer reader's features (assistant/reader.py): its logit for a candidate the first stage picked
+# (``ReaderUse``), else READER_FLOOR; that minus the question's best; and the best, for answerability
+READER_FEATURES = ["reader", "reader_rel"]
+READER_QUESTION_FEATURES = ["reader_max"]
+READER_FLOOR = -6.5  # below the reader's 1st percentile: "not read", never mistaken for a read candidate
+# the entry fitted with the reader's features is keyed by the answer encoder's id and this suffix
+READER_SUFFIX = "+reader"
 COSINE_FEATURES = {"cos", "cos_rel", "pcos", "cos_max", "cos_gap", "pcos_max", "near_q"}
 
 _ITEM_RE = re.compile(r"^(?:[・●○◆◇■□▪\-\*]|[①-⑳]|[(（][ア-ンァ-ヶ一二三四五六七八九十\d]+[)）]|[ア-ン][.．])")
@@ -217,6 +224,22 @@ class QuestionBank:
 
 
 @dataclass
+class ReaderUse:
+    """How an entry fitted with the reader's features uses it: the ``k`` candidates of the judging side that
+    its first stage (``sentence``: its sentence model fitted without the reader's features) ranks highest
+    are read; ``weights_id`` names the reader's weights it was fitted with (the model file's sha256)."""
+
+    k: int
+    floor: float
+    sentence: Logistic
+    weights_id: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ReaderUse":
+        return cls(int(d["k"]), float(d.get("floor", READER_FLOOR)), Logistic.from_dict(d["sentence"]), str(d["weights_id"]))
+
+
+@dataclass
 class AnswerModel:
     key: str  # the embedding model id it was fitted for, or LEXICAL
     sentence: Logistic
@@ -237,6 +260,8 @@ class AnswerModel:
     # that encoder picks the answering sentence far more often than the untouched one (out of fold, first
     # choice 0.61 vs 0.34 alone) but would make everyday questions look answered, so it only orders
     chooser: Logistic | None = None
+    # the answer reader's use (an entry keyed ``<encoder id>+reader``), None for an entry without it
+    reader: ReaderUse | None = None
 
     @property
     def uses_cosines(self) -> bool:
@@ -282,15 +307,21 @@ def for_embedder(model_id: str) -> AnswerModel | None:
             answerable=Logistic.from_dict(entry["answerable"]),
             threshold=float(entry["threshold"]),
             hedge=float(entry.get("hedge", entry["threshold"])),
-            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable", "bank", "chooser")},
+            info={k: v for k, v in entry.items() if k not in ("sentence", "answerable", "bank", "chooser", "reader")},
             keep_ratio=float(entry.get("keep_ratio", 0.75)),
             choice=entry.get("choice", "prior"),
             blend=float(entry.get("blend", 0.0)),
             bank=QuestionBank.from_dict(entry["bank"]) if entry.get("bank") else None,
             chooser=Logistic.from_dict(entry["chooser"]) if entry.get("chooser") else None,
+            reader=ReaderUse.from_dict(entry["reader"]) if entry.get("reader") else None,
         )
     _CACHE[model_id] = model
     return model
+
+
+def has_entry(key: str) -> bool:
+    """Whether the answer model file holds an entry under ``key`` (no fallback, no warning)."""
+    return key in _model_file().get("models", {})
 
 
 def clear_cache() -> None:

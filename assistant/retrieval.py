@@ -10,10 +10,11 @@ match is, which matters on a small corpus where one passage often matches exactl
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
-from . import query_adapter, rerank
+from . import query_adapter, reader, rerank
 from .columns import CodedColumn
 from .backends import BackendError, Filter, SearchBackend, as_backend
 from .index import SearchIndex
@@ -86,6 +87,24 @@ class Retriever:
         # how many thesaurus expansions the search sentence encoder reads with the question (0: none)
         self.search_expansions = SEARCH_EXPANSIONS
         self._query_adapter: query_adapter.QueryAdapter | None = None
+        self._reader: "reader.Reader | None | bool" = False  # not opened yet
+        self.reader_problem: str | None = None  # why the answer reader could not be opened
+
+    @property
+    def reader(self) -> "reader.Reader | None":
+        """The answer reader (assistant/reader.py), opened on first use, when the answer encoder is its base;
+        None when it is another encoder, when ``ASSISTANT_READER=none``, or when its files cannot be read —
+        said in the log and in ``reader_problem`` (health), never silently: answers then use the answer
+        model's entry without the reader."""
+        if self._reader is False:
+            self._reader = None
+            if os.environ.get("ASSISTANT_READER", "").lower() != "none" and self.answer_encoder.model_id == reader.READER_BASE:
+                try:
+                    self._reader = reader.Reader.load()
+                except Exception as e:  # a damaged model file: loud, and answers go on without it
+                    self.reader_problem = str(e)
+                    log.warning("answer reader unavailable: answering without it. %s", e)
+        return self._reader
 
     @property
     def query_adapter(self) -> query_adapter.QueryAdapter:

@@ -92,6 +92,10 @@ DROPPED_WITH_COSINES = ["cos_gap", "pcos_max", "absent", "detail_asked"]
 # (tests/test_asked_detail.py): the training near misses ask festival dates, so the question's wording
 # alone decided (§9.15)
 BANK_K = 0
+# judging-side candidates the answer reader reads (the first stage's best): out of fold, reading 1 / 2 gave
+# answerability AUC 0.970 / 0.975 and tune out-of-scope refusal 0.911 / 0.947 (reading 3 of both sides,
+# ~4 pairs: 0.978 / 0.956, at twice the time); each read costs ~30 ms on two cores (docs/BENCHMARKS.md §9.23)
+READER_K = 2
 # which out-of-scope training questions the bank holds (--bank-negatives): all but JSQuAD, or the near misses only
 BANK_NEGATIVES = "all"
 
@@ -294,7 +298,7 @@ def cached_extract(a, items, use_cos: bool, cache: str | None) -> list[dict]:
     reused per question (text, documents, evidence, keywords) when the product code is byte-identical, so that adding training files
     or comparing fits extracts only the new questions. A stale or unreadable cache is ignored."""
     if not cache:
-        return extract(a, items, use_cos)
+        return with_reader(extract(a, items, use_cos))
     import pickle
 
     key = (code_fingerprint(), use_cos, str(a.state.search_index.path) if hasattr(a.state.search_index, "path") else "")
@@ -318,7 +322,17 @@ def cached_extract(a, items, use_cos: bool, cache: str | None) -> list[dict]:
             pickle.dump({"key": key, "rows": rows}, f)
         Path(tmp).replace(cache)
     print(f"features: {len(items) - len(todo)} rows from {cache}, {len(todo)} extracted", file=sys.stderr)
-    return [rows[row_key(it)] | {"item": it} for it in items]
+    return with_reader([rows[row_key(it)] | {"item": it} for it in items])
+
+
+# --reader: sets the reader's features on rows extracted from then on (reader_data.add_features)
+ROW_HOOK = None
+
+
+def with_reader(rows: list[dict]) -> list[dict]:
+    if ROW_HOOK is not None:
+        ROW_HOOK(rows)
+    return rows
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, features: list[str], C: float = 1.0, balanced: bool = False) -> evidence_model.Logistic:
@@ -740,6 +754,29 @@ def _least_departure_within_one_se(options: list[tuple[str, float, float, float]
           f"{best:.3f}, one standard error {se:.3f}: {len(tied)} of {len(options)} options within it")
     return choice, blend, ratio
 
+def use_reader(a, args, data, extra, s_feats, q_feats):
+    """``--reader``: the entry's first stage (its sentence model without the reader's features, fitted on all
+    rows: it only picks which candidates are read), the reader's features on every row's judging-side
+    candidates from here on (stored out-of-fold scores for the reader's training questions, ``--reader-run``),
+    and the feature lists with them; the chooser (the search side's order) stays as without the reader.
+    Returns (the ReaderUse, sentence features, question features)."""
+    import reader_data
+
+    global ROW_HOOK
+    rd = a.state.retriever.reader
+    if rd is None:
+        raise SystemExit(f"--reader: the answer reader is not available ({a.state.retriever.reader_problem})")
+    stored = reader_data.StoredScores(Path(args.reader_run))
+    use = evidence_model.ReaderUse(k=args.reader_k, floor=evidence_model.READER_FLOOR, sentence=sentence_fit(data + extra, s_feats),
+                                   weights_id=rd.weights_id)
+    ROW_HOOK = lambda rows: reader_data.add_features(rows, use, stored, a.state.retriever)  # noqa: E731
+    ROW_HOOK(data)
+    ROW_HOOK(extra)
+    print(f"reader: {stored.hits} candidates' scores stored (out of fold for its training questions), {stored.misses} read now",
+          file=sys.stderr)
+    return use, s_feats + evidence_model.READER_FEATURES, q_feats + evidence_model.READER_QUESTION_FEATURES
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None)
@@ -801,6 +838,11 @@ def main() -> None:
     ap.add_argument("--near-curve", action="store_true", help="training-size curve for the plan training near misses (explores only)")
     ap.add_argument("--curve-splits", type=int, default=3, help="held-out halves averaged in --near-curve")
     ap.add_argument("--ablate", action="store_true", help="out-of-fold ablation of the answerability features (explores only)")
+    ap.add_argument("--reader", action="store_true",
+                    help="fit the entry that uses the answer reader's features (keyed <encoder id>+reader; §9.23)")
+    ap.add_argument("--reader-run", default=str(ROOT / ".reader" / "run"),
+                    help="the reader's training run (scripts/train_reader.py --out): its out-of-fold scores")
+    ap.add_argument("--reader-k", type=int, default=READER_K, help="candidates per side the reader reads")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
     globals()["BANK_NEGATIVES"] = args.bank_negatives
@@ -834,6 +876,9 @@ def main() -> None:
     s_feats = [f for f in evidence_model.SENTENCE_FEATURES if use_cos or f not in evidence_model.COSINE_FEATURES]
     q_feats = [f for f in evidence_model.QUESTION_FEATURES if (use_cos or f not in evidence_model.COSINE_FEATURES) and (BANK_K or f != "near_q")
               and not (args.no_detail and f in evidence_model.DETAIL_FEATURES) and f not in args.drop]
+    reader_use = None
+    if args.reader:
+        reader_use, s_feats, q_feats = use_reader(a, args, data, extra, s_feats, q_feats)
     if args.ablate:
         ablation(data, s_feats, q_feats, args)
         return
@@ -1022,6 +1067,8 @@ def main() -> None:
     print("answerable coef:", {f: round(c, 2) for f, c in zip(q_feats, q_model.coef)})
     if args.write:
         key = evidence_model.LEXICAL if not use_cos else a.answer_encoder.model_id
+        if reader_use is not None:
+            key += evidence_model.READER_SUFFIX
         hashes = {Path(p).name: hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in [args.dev, *args.qa, args.out_of_scope, args.in_scope, *plan_train_files(args)]}
         entry = {
             "sentence": s_model.__dict__,
@@ -1033,6 +1080,8 @@ def main() -> None:
             "blend": blend,
             "bank": bank.to_dict() if bank is not None else None,
             "chooser": c_model.__dict__ if c_model is not None else None,
+            "reader": {"k": reader_use.k, "floor": reader_use.floor, "sentence": reader_use.sentence.__dict__,
+                       "weights_id": reader_use.weights_id} if reader_use is not None else None,
             "retrieval_model": a.embedder.model_id if use_cos else None,
             "fitted_on": {"data_sha256": hashes, "items": len(data), "answerable": int(yq.sum()), "jsquad_negatives": args.jsquad,
                           "model_fingerprint": a.answer_encoder.fingerprint[:16] if use_cos else None,

@@ -83,7 +83,8 @@ def test_health_names_the_embedder_and_the_answer_model(built):
     h = a.health()
     assert h["model"] == a.embedder.model_id
     assert h["answer_encoder"] == a.answer_encoder.model_id
-    assert h["answer_model"] in {"legacy-evidence", a.answer_encoder.model_id, evidence_model.LEXICAL}
+    assert h["answer_model"] in {"legacy-evidence", a.answer_encoder.model_id, evidence_model.LEXICAL,
+                                 a.answer_encoder.model_id + evidence_model.READER_SUFFIX}
     m = json.loads((a.index_dir / "current" / "manifest.json").read_text(encoding="utf-8"))
     assert m["settings"]["sentence_encoder"]["id"] == a.answer_encoder.model_id
 
