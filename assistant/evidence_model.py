@@ -49,7 +49,8 @@ SENTENCE_FEATURES = ["cos", "cos_rel", "pcos", "fused", "inv_rank", "cov", "cov_
 CHOOSER_FEATURES = SENTENCE_FEATURES + ["scos", "scos_rel"]
 QUESTION_FEATURES = ["s_best", "s_second", "cos_max", "cos_gap", "pcos_max", "cov_sent", "cov_pass", "bigram_max", "absent", "type_miss", "miss_max", "near_q", "detail_asked", "detail_miss", "detail_gap", "q_len", "bigram_len"]
 # how data/answer_model.json is rebuilt (named in the warning when a stored entry no longer fits the encoder)
-REFIT_COMMAND = "python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
+REFIT_COMMAND = ("python scripts/fit_answer_model.py --write && python scripts/fit_answer_model.py --lexical --write"
+                 " && python scripts/fit_answer_model.py --reader --write")
 # asked-detail evidence (answering.detail_features); scripts/fit_answer_model.py --no-detail leaves them out
 DETAIL_FEATURES = {"detail_asked", "detail_miss", "detail_gap"}
 # the answer reader's features (assistant/reader.py): its logit for a candidate the first stage picked

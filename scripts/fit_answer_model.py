@@ -46,7 +46,9 @@ writer's file, or the answerable ones). ``--near-curve``: a training-size curve 
 ``--features-cache FILE`` reuses extracted rows while the product code is unchanged (exploring only).
 
 ``--write`` stores the entry in ``assistant/data/answer_model.json`` (keyed by model id, with data
-hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features).
+hashes); ``--lexical`` fits the model-independent fallback entry (no cosine features); ``--reader`` fits the
+entry that also reads the judging side's best candidates with the answer reader (``<id>+reader``, §9.23:
+its training questions' reader scores come out of fold from ``--reader-run``, ``scripts/train_reader.py``'s).
 
 Exploring (nothing written): ``--stability N`` refits N times on bootstrap resamples of the training
 questions with other fold seeds and prints the spread of each rule's threshold and of out-of-fold
