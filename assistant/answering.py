@@ -910,7 +910,8 @@ def _entry_key(retriever, model_id: str) -> str:
     key = model_id + evidence_model.READER_SUFFIX
     if rd is None or not evidence_model.has_entry(key):
         return model_id
-    use = evidence_model.for_embedder(key).reader
+    entry = evidence_model.for_embedder(key)
+    use = entry.reader if entry is not None else None
     if use is None or use.weights_id != rd.weights_id:
         log.warning("answer model %s was fitted with other reader weights (%s, loaded: %s): answering without the reader "
                     "(refit: python scripts/fit_answer_model.py --reader --write)", key, use and use.weights_id, rd.weights_id)
