@@ -60,6 +60,7 @@ class Reader(nn.Module):
         super().__init__()
         self.enc = core.encoder
         self.first = core.num_layers - top
+        self.pad = core.pad_id
         self.head = nn.Linear(core.hidden_size, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
@@ -115,7 +116,7 @@ def train(reader: Reader, ids, labels, idx: list[int], args, device, tag: str) -
         reader.train()
         order = [idx[i] for i in rng.permutation(len(idx))]
         tot, t0 = 0.0, time.time()
-        for rows, x, m in tqdm(batches(ids, order, args.batch, reader_pad(reader), device), total=math.ceil(len(order) / args.batch),
+        for rows, x, m in tqdm(batches(ids, order, args.batch, reader.pad, device), total=math.ceil(len(order) / args.batch),
                                desc=f"{tag} epoch {ep + 1}", mininterval=20, disable=None):
             y = torch.tensor([labels[i] for i in rows], dtype=torch.float32, device=device)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -131,20 +132,13 @@ def train(reader: Reader, ids, labels, idx: list[int], args, device, tag: str) -
     return losses
 
 
-_PAD = {}
-
-
-def reader_pad(reader: Reader) -> int:
-    return _PAD["pad"]
-
-
 @torch.no_grad()
 def score(reader: Reader, ids, idx: list[int], device, batch: int = 128) -> np.ndarray:
     reader.eval()
     order = sorted(idx, key=lambda i: -len(ids[i]))
     out = np.zeros(len(idx), dtype=np.float32)
     where = {i: k for k, i in enumerate(idx)}
-    for rows, x, m in batches(ids, order, batch, _PAD["pad"], device):
+    for rows, x, m in batches(ids, order, batch, reader.pad, device):
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             z = reader(x, m).float().cpu().numpy()
         for j, i in enumerate(rows):
@@ -293,7 +287,6 @@ def main(argv: list[str] | None = None) -> None:
         data = json.load(f)
     texts, questions = data["texts"], data["questions"]
     reader, core = fresh_reader(device)
-    _PAD["pad"] = core.pad_id
     ids, labels, owner = [], [], []
     offsets = []
     p_ids = [passage_ids(core, t) for t in texts]
