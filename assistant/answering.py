@@ -943,6 +943,16 @@ def reader_text(retriever, c: _Candidate) -> str:
     return reader.passage_text(heading, c.text, [x.text for x in _continuation(c, retriever.following_chunks(c.hit))])
 
 
+def reader_question(retriever, qa: QueryAnalysis) -> str:
+    """What the answer reader reads as the question: the question with its strongest thesaurus expansions in
+    parentheses, as the search encoder reads it (``Retriever.search_query_text``:
+    「旅券はどこで取れるの？（パスポート、戸籍）」). Why: the reader was trained on 2,176 questions and knows few of
+    the words residents use for what the plans name (旅券 for パスポート, 国保料 for 国民健康保険料); the thesaurus
+    does. Measured on the tune split (docs/BENCHMARKS.md §9.24): answerable refused 0.082 → 0.066 with
+    out-of-scope refused unchanged (0.944), and unchanged on the held-out near misses and JSQuAD questions."""
+    return retriever.search_query_text(qa.text, qa)
+
+
 def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read) -> None:
     """Set the reader's features on the judging side's ``cands``: the ``use.k`` candidates the entry's first
     stage (its sentence model fitted without the reader's features) ranks highest are read — ``read(candidates)``
@@ -977,7 +987,8 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     search_side = (retriever.sentence_query_vector(qa.text, adapted=False), retriever.sentence_side()[1]) if chooser else None
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv, search_side)
     if judge and model.reader is not None and retriever.reader is not None:
-        add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(qa.text, [reader_text(retriever, c) for c in cs]))
+        read_as = reader_question(retriever, qa)
+        add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(read_as, [reader_text(retriever, c) for c in cs]))
     for c in cands:
         c.logit = (chooser or model.sentence).logit(c.features)
     order_by_model(cands, model.choice, model.blend)

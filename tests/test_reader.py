@@ -93,6 +93,18 @@ def test_the_answer_path_reads_only_the_first_stages_best_candidates():
     assert got == {"a": (-2.0, -3.5), "b": (1.5, 0.0), "c": (-6.5, -8.0), "d": (-6.5, -8.0)}
 
 
+def test_the_reader_reads_the_question_with_the_plan_words_its_thesaurus_gives(bundled_local, monkeypatch):
+    """The reader knows few resident words for what the plans name; the question it reads carries the
+    thesaurus's expansions (as the search encoder's does), and a question with none is read as asked."""
+    r = bundled_local.state.retriever
+    seen = []
+    monkeypatch.setattr(r.reader, "scores", lambda q, ps: seen.append(q) or np.zeros(len(ps), dtype=np.float32))
+    bundled_local.ask("国民健康保険料の納付方法は？")
+    assert seen and seen[0].startswith("国民健康保険料の納付方法は") and seen[0].endswith("）") and "国保料" in seen[0]
+    plain = r.analyze("夫からの暴力で悩んでいます。山陽小野田市に相談できるところはありますか？")  # no expansion
+    assert answering.reader_question(r, plain) == plain.text
+
+
 @pytest.fixture
 def damaged_reader(tmp_path, monkeypatch):
     """A private copy of the reader (with its base beside it) whose weights file is cut short."""
