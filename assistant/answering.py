@@ -938,19 +938,27 @@ def order_by_model(cands: list[_Candidate], choice: str, blend: float = 0.0) -> 
 
 def reader_text(retriever, c: _Candidate) -> str:
     """What the answer reader reads for candidate ``c`` (``reader.passage_text``): its passage's nearest heading,
-    the sentence and what choosing it brings (``_continuation``: the list it announces …)."""
+    the sentence and what choosing it brings: the list it announces … (``_continuation``) and, when the
+    question asks a place or office none of those lines states, the line beside that states it
+    (``_asked_value_beside``: 「推進項目: ① 地域づくりリーダーの育成」 brings its 「…担当課 / (仮称)地域活性化センター」 row).
+    Why: the reader should judge what the answer would show; read alone, an item line cannot answer
+    「担当はどこ？」 (tune: 「リーダー育成の担当はどこ？」 p 0.05 → 0.65, docs/BENCHMARKS.md §9.24). Places only: a plan's
+    item rows carry their office beside them, while the number or date beside a line is often another
+    row's (「公募委員には何歳から？」 read beside a table of 女性委員の割合 as answered, p 0.14 → 0.95)."""
     heading = c.hit.section[-1] if c.hit.section else c.hit.title
-    return reader.passage_text(heading, c.text, [x.text for x in _continuation(c, retriever.following_chunks(c.hit))])
+    brought = _continuation(c, retriever.following_chunks(c.hit))
+    beside = _asked_value_beside(c, [c, *brought]) if c.detail == "place" else None
+    if beside is not None:
+        brought = [*brought, beside] if beside.position > c.position else [beside, *brought]
+    return reader.passage_text(heading, c.text, [x.text for x in brought])
 
 
 def reader_question(retriever, qa: QueryAnalysis) -> str:
-    """What the answer reader reads as the question: the question with its strongest thesaurus expansions in
-    parentheses, as the search encoder reads it (``Retriever.search_query_text``:
-    「旅券はどこで取れるの？（パスポート、戸籍）」). Why: the reader was trained on 2,176 questions and knows few of
-    the words residents use for what the plans name (旅券 for パスポート, 国保料 for 国民健康保険料); the thesaurus
-    does. Measured on the tune split (docs/BENCHMARKS.md §9.24): answerable refused 0.082 → 0.066 with
-    out-of-scope refused unchanged (0.944), and unchanged on the held-out near misses and JSQuAD questions."""
-    return retriever.search_query_text(qa.text, qa)
+    """What the answer reader reads as the question: the question with its strongest synonyms in parentheses
+    (``Retriever.reader_query_text``: 「旅券はどこで取れるの？（パスポート、戸籍）」). Why: the reader was trained on
+    2,176 questions and knows few of the words residents use for what the plans name (旅券 for パスポート, 国保料
+    for 国民健康保険料); the curated thesaurus does. Measured on the tune split (docs/BENCHMARKS.md §9.24)."""
+    return retriever.reader_query_text(qa.text)
 
 
 def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read) -> None:

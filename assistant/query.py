@@ -79,6 +79,8 @@ class Thesaurus:
 
     def __init__(self, domain_lines: list[str], sudachi_rows: list[str], learned_lines: list[str] = ()):
         self.map: dict[str, dict[str, float]] = defaultdict(dict)
+        self._sources = (domain_lines, sudachi_rows) if learned_lines else None
+        self._curated: "Thesaurus | None" = None
         for lines, weight in ((domain_lines, W_THESAURUS), (learned_lines, W_LEARNED)):
             for line in lines:
                 line = line.split("#", 1)[0].strip()
@@ -118,6 +120,17 @@ class Thesaurus:
 
     def lookup(self, word: str) -> dict[str, float]:
         return self.map.get(japanese.normalize(word).lower(), {})
+
+    def curated(self) -> "Thesaurus":
+        """This thesaurus without the rules learnt from training questions: the domain file and Sudachi's
+        synonyms only, words that mean the same. Why: a learnt rule maps a resident's word to the plan words
+        that helped search find passages (「写し => 効率, サービス, 行政」), fine as weighted search terms but
+        noise to a model that reads the expansions as words of the question (``Retriever.reader_query_text``)."""
+        if self._sources is None:
+            return self
+        if self._curated is None:
+            self._curated = Thesaurus(*self._sources)
+        return self._curated
 
 
 @functools.lru_cache(maxsize=4)

@@ -54,6 +54,15 @@ SEARCH_EXPANSIONS = 3
 SEARCH_EXPANSION_MIN_WEIGHT = 0.5
 
 
+def with_expansions(text: str, qa: QueryAnalysis, limit: int) -> str:
+    """``text`` followed by the ``limit`` strongest expansions of its analysis ``qa`` of at least
+    SEARCH_EXPANSION_MIN_WEIGHT in parentheses (「スタッフを増やしたい（職員、人員）」; years' other spellings left
+    out), or ``text`` alone."""
+    ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
+    words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][:limit]
+    return f"{text}（{'、'.join(words)}）" if words else text
+
+
 class Retriever:
     def __init__(
         self, index: SearchIndex | SearchBackend, embedder, thesaurus: Thesaurus | None = None, dense_weight: float | None = None, neighbours=None,
@@ -199,11 +208,23 @@ class Retriever:
 
         def expanded() -> str:
             qa = analysis if analysis is not None and analysis.text == text else self.analyze(text)
-            ranked = sorted(qa.expansions.items(), key=lambda kv: -kv[1])  # stable: ties keep the analysis's order
-            words = [p for p, w in ranked if SEARCH_EXPANSION_MIN_WEIGHT <= w < W_YEAR][: self.search_expansions]
-            return f"{text}（{'、'.join(words)}）" if words else text
+            return with_expansions(text, qa, self.search_expansions)
 
         return self._remembered("_search_text_cache", (text, self.search_expansions), expanded)
+
+    def reader_query_text(self, text: str) -> str:
+        """What the answer reader reads for the question ``text``: the question followed by its strongest
+        expansions from the *curated* thesaurus (``Thesaurus.curated``: the domain file and Sudachi's
+        synonyms, not the rules learnt for search), as many as search reads; remembered for the last few
+        questions. docs/BENCHMARKS.md §9.24."""
+        if self.search_expansions <= 0:
+            return text
+
+        def expanded() -> str:
+            qa = analyze_query(text, self.thesaurus.curated(), self.neighbours, self.municipalities, self.index.doc_freq)
+            return with_expansions(text, qa, self.search_expansions)
+
+        return self._remembered("_reader_text_cache", (text, self.search_expansions), expanded)
 
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
         return self._remembered(cache_name, text, lambda: encoder.encode_queries([text])[0])

@@ -103,3 +103,11 @@ def test_the_default_thesaurus_carries_the_learned_rules():
     line = next(ln for ln in _shipped_lines() if ln and not ln.startswith("#"))
     source, targets = (x.strip() for x in line.split("=>"))
     assert set(load_thesaurus().lookup(source)) >= {japanese.normalize(t.strip()) for t in targets.split(",")} - {japanese.normalize(source)}
+
+
+def test_the_curated_view_keeps_the_synonyms_and_leaves_out_the_learned_rules():
+    full = Thesaurus(["旅券, パスポート"], [], ["写し => 効率, サービス"])
+    curated = full.curated()
+    assert set(full.lookup("写し")) == {"効率", "サービス"} and curated.lookup("写し") == {}
+    assert "パスポート" in curated.lookup("旅券") and curated.curated() is curated
+    assert Thesaurus(["旅券, パスポート"], []).curated().lookup("旅券") == full.lookup("旅券")

@@ -93,16 +93,34 @@ def test_the_answer_path_reads_only_the_first_stages_best_candidates():
     assert got == {"a": (-2.0, -3.5), "b": (1.5, 0.0), "c": (-6.5, -8.0), "d": (-6.5, -8.0)}
 
 
-def test_the_reader_reads_the_question_with_the_plan_words_its_thesaurus_gives(bundled_local, monkeypatch):
-    """The reader knows few resident words for what the plans name; the question it reads carries the
-    thesaurus's expansions (as the search encoder's does), and a question with none is read as asked."""
+def test_the_reader_reads_the_question_with_its_synonyms_not_the_rules_learnt_for_search(bundled_local, monkeypatch):
+    """The reader knows few resident words for what the plans name: the question it reads carries the curated
+    thesaurus's synonyms (国民健康保険料 → 国保料), not the rules learnt for search (写し → 効率, サービス, 行政), and
+    a question with none is read as asked."""
     r = bundled_local.state.retriever
     seen = []
     monkeypatch.setattr(r.reader, "scores", lambda q, ps: seen.append(q) or np.zeros(len(ps), dtype=np.float32))
     bundled_local.ask("国民健康保険料の納付方法は？")
     assert seen and seen[0].startswith("国民健康保険料の納付方法は") and seen[0].endswith("）") and "国保料" in seen[0]
-    plain = r.analyze("夫からの暴力で悩んでいます。山陽小野田市に相談できるところはありますか？")  # no expansion
+    copy = r.analyze("住民票の写しはどこで取れますか。")
+    assert "効率" in r.search_query_text(copy.text) and answering.reader_question(r, copy) == copy.text
+    plain = r.analyze("夫からの暴力で悩んでいます。山陽小野田市に相談できるところはありますか？")
     assert answering.reader_question(r, plain) == plain.text
+
+
+def test_a_question_asking_an_office_has_the_reader_read_the_row_that_names_it(bundled_local, monkeypatch):
+    """A plan's item line (「推進項目: ① 地域づくりリーダーの育成」) names its office in the row beside it; the reader
+    reads that row with it when the question asks where or which office, and not for a question asking a number."""
+    r = bundled_local.state.retriever
+    read = []
+    monkeypatch.setattr(r.reader, "scores", lambda q, ps: read.extend(ps) or np.zeros(len(ps), dtype=np.float32))
+    bundled_local.ask("リーダー育成の担当はどこ？")
+    item = [p for p in read if "推進項目: ① 地域づくりリーダーの育成" in p]
+    assert item and all("担当課" in p for p in item)
+    read.clear()
+    bundled_local.ask("地域づくりリーダーの育成は何人ですか？")
+    item = [p for p in read if "推進項目: ① 地域づくりリーダーの育成" in p]
+    assert item and not any("担当課" in p for p in item)
 
 
 @pytest.fixture
