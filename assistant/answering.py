@@ -954,10 +954,9 @@ def reader_text(retriever, c: _Candidate) -> str:
 
 
 def reader_question(retriever, qa: QueryAnalysis) -> str:
-    """What the answer reader reads as the question: the question with its strongest synonyms in parentheses
-    (``Retriever.reader_query_text``: 「旅券はどこで取れるの？（パスポート、戸籍）」). Why: the reader was trained on
-    2,176 questions and knows few of the words residents use for what the plans name (旅券 for パスポート, 国保料
-    for 国民健康保険料); the curated thesaurus does. Measured on the tune split (docs/BENCHMARKS.md §9.24)."""
+    """What the answer reader reads as the question (``Retriever.reader_query_text``): as asked by default, as
+    the reader was trained; with ``reader_expansions`` set, followed by its curated synonyms
+    (「国民健康保険料の納付方法は？（国保、国保料、健保）」), an option measured in docs/BENCHMARKS.md §9.24."""
     return retriever.reader_query_text(qa.text)
 
 

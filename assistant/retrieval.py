@@ -52,6 +52,12 @@ QUERY_ADAPTER = False
 # answer encoder, which judges answerability, reads the question as asked. docs/BENCHMARKS.md §9.22.
 SEARCH_EXPANSIONS = 3
 SEARCH_EXPANSION_MIN_WEIGHT = 0.5
+# How many curated-thesaurus synonyms the answer reader reads with the question (``reader_query_text``); 0: the
+# question as asked (default). Measured (docs/BENCHMARKS.md §9.24): with 3, tune answerable refused 0.082 →
+# 0.066 and out-of-scope refused unchanged, but on the frozen split 2 more out-of-scope questions answered
+# (0.932 → 0.898) and no answer gained its asked fact: the reader was trained on questions as asked, and
+# reads expansions as words of the question. An option for a reader trained on expanded questions.
+READER_EXPANSIONS = 0
 
 
 def with_expansions(text: str, qa: QueryAnalysis, limit: int) -> str:
@@ -95,6 +101,7 @@ class Retriever:
         self.use_query_adapter = QUERY_ADAPTER
         # how many thesaurus expansions the search sentence encoder reads with the question (0: none)
         self.search_expansions = SEARCH_EXPANSIONS
+        self.reader_expansions = READER_EXPANSIONS
         self._query_adapter: query_adapter.QueryAdapter | None = None
         self._reader: "reader.Reader | None | bool" = False  # not opened yet
         self.reader_problem: str | None = None  # why the answer reader could not be opened
@@ -213,18 +220,18 @@ class Retriever:
         return self._remembered("_search_text_cache", (text, self.search_expansions), expanded)
 
     def reader_query_text(self, text: str) -> str:
-        """What the answer reader reads for the question ``text``: the question followed by its strongest
-        expansions from the *curated* thesaurus (``Thesaurus.curated``: the domain file and Sudachi's
-        synonyms, not the rules learnt for search), as many as search reads; remembered for the last few
-        questions. docs/BENCHMARKS.md §9.24."""
-        if self.search_expansions <= 0:
+        """What the answer reader reads for the question ``text``: the question as asked, or with
+        ``reader_expansions`` > 0 followed by its strongest expansions from the *curated* thesaurus
+        (``Thesaurus.curated``: the domain file and Sudachi's synonyms, not the rules learnt for search);
+        remembered for the last few questions. ``READER_EXPANSIONS`` says why the default is none."""
+        if self.reader_expansions <= 0:
             return text
 
         def expanded() -> str:
             qa = analyze_query(text, self.thesaurus.curated(), self.neighbours, self.municipalities, self.index.doc_freq)
-            return with_expansions(text, qa, self.search_expansions)
+            return with_expansions(text, qa, self.reader_expansions)
 
-        return self._remembered("_reader_text_cache", (text, self.search_expansions), expanded)
+        return self._remembered("_reader_text_cache", (text, self.reader_expansions), expanded)
 
     def _remembered_query_vector(self, encoder, cache_name: str, text: str) -> np.ndarray:
         return self._remembered(cache_name, text, lambda: encoder.encode_queries([text])[0])

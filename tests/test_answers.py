@@ -76,9 +76,12 @@ def test_questions_the_plans_do_not_cover_are_refused_with_related_sections(bund
         # 000: 公金（税・国保料…）を納付できるコンビニ納付サービス — found through 国民健康保険料 ⇔ 国保料.
         # It sits near the threshold: answered (0.51 > 0.49, §9.5), refused in the asked-detail branch (0.52 <
         # 0.54, §9.7), answered again by the refit on the merged search (threshold 0.44, §9.8). Refused since the
-        # answer reader (§9.23), which read the コンビニ納付 sentence as no answer (−5.68, p 0.29 < 0.39); answered again
-        # since the reader reads the question with its thesaurus expansions (§9.24: 「…（国保料、…）」, p 0.77).
-        ("国民健康保険料の納付方法は？", "コンビニ"),
+        # answer reader (§9.23): it reads the コンビニ納付 sentence as no answer (−5.68), p 0.29 < 0.39. A known
+        # false refusal the reader brought; strict, so that a reader which answers it again is noticed here.
+        # (Reading the question with its synonyms, 「…（国保、国保料、健保）」, answers it, p 0.77, but costs out-of-scope
+        # refusals elsewhere: an option, off, §9.24.)
+        pytest.param("国民健康保険料の納付方法は？", "コンビニ", marks=pytest.mark.xfail(
+            strict=True, reason="the answer reader reads 国保料's コンビニ納付 sentence as no answer (BENCHMARKS §9.23)")),
     ],
 )
 def test_questions_the_plans_touch_on_are_answered_not_refused(bundled_assistant, question, must_mention):

@@ -93,15 +93,20 @@ def test_the_answer_path_reads_only_the_first_stages_best_candidates():
     assert got == {"a": (-2.0, -3.5), "b": (1.5, 0.0), "c": (-6.5, -8.0), "d": (-6.5, -8.0)}
 
 
-def test_the_reader_reads_the_question_with_its_synonyms_not_the_rules_learnt_for_search(bundled_local, monkeypatch):
-    """The reader knows few resident words for what the plans name: the question it reads carries the curated
-    thesaurus's synonyms (国民健康保険料 → 国保料), not the rules learnt for search (写し → 効率, サービス, 行政), and
-    a question with none is read as asked."""
+def test_the_reader_reads_the_question_as_asked_or_with_its_curated_synonyms_when_set(bundled_local, monkeypatch):
+    """By default the reader reads the question as it was trained to. With ``reader_expansions`` set it reads
+    the curated thesaurus's synonyms too (国民健康保険料 → 国保料), never the rules learnt for search
+    (写し → 効率, サービス, 行政), and a question with none as asked."""
     r = bundled_local.state.retriever
     seen = []
     monkeypatch.setattr(r.reader, "scores", lambda q, ps: seen.append(q) or np.zeros(len(ps), dtype=np.float32))
+    asked_as = r.analyze("国民健康保険料の納付方法は？").text
     bundled_local.ask("国民健康保険料の納付方法は？")
-    assert seen and seen[0].startswith("国民健康保険料の納付方法は") and seen[0].endswith("）") and "国保料" in seen[0]
+    assert seen and seen[0] == asked_as
+    monkeypatch.setattr(r, "reader_expansions", 3)
+    seen.clear()
+    bundled_local.ask("国民健康保険料の納付方法は？")
+    assert seen and seen[0].startswith(asked_as + "（") and "国保料" in seen[0]
     copy = r.analyze("住民票の写しはどこで取れますか。")
     assert "効率" in r.search_query_text(copy.text) and answering.reader_question(r, copy) == copy.text
     plain = r.analyze("夫からの暴力で悩んでいます。山陽小野田市に相談できるところはありますか？")
