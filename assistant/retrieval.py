@@ -56,7 +56,8 @@ SEARCH_EXPANSION_MIN_WEIGHT = 0.5
 # question as asked (default). Measured (docs/BENCHMARKS.md §9.24): with 3, tune answerable refused 0.082 →
 # 0.066 and out-of-scope refused unchanged, but on the frozen split 2 more out-of-scope questions answered
 # (0.932 → 0.898) and no answer gained its asked fact: the reader was trained on questions as asked, and
-# reads expansions as words of the question. An option for a reader trained on expanded questions.
+# reads expansions as words of the question. An option for a reader trained on expanded questions (which
+# scripts/reader_data.py would then have to write: today it writes each question as asked).
 READER_EXPANSIONS = 0
 
 
