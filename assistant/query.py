@@ -79,7 +79,9 @@ class Thesaurus:
 
     def __init__(self, domain_lines: list[str], sudachi_rows: list[str], learned_lines: list[str] = ()):
         self.map: dict[str, dict[str, float]] = defaultdict(dict)
-        self._sources = (domain_lines, sudachi_rows) if learned_lines else None
+        # for each (word, expansion) a learnt rule set: its weight from the other sources (None: no other
+        # source gives it), so ``curated`` can take the learnt rules back out
+        self._unlearned: dict[tuple[str, str], float | None] = {}
         self._curated: "Thesaurus | None" = None
         for lines, weight in ((domain_lines, W_THESAURUS), (learned_lines, W_LEARNED)):
             for line in lines:
@@ -95,7 +97,7 @@ class Thesaurus:
                 for s in sources:
                     for t in targets:
                         if t != s:
-                            self._add(s, t, weight)
+                            self._add(s, t, weight, learned=lines is learned_lines)
         groups: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
         for row in sudachi_rows:
             parts = row.split("\t")
@@ -112,9 +114,13 @@ class Thesaurus:
                     if word2 != word and not re.fullmatch(r"[A-Za-z .\-]+", word2):
                         self._add(word, word2, W_SUDACHI_SAME if lex2 == lex else W_SUDACHI_NEAR)
 
-    def _add(self, src: str, dst: str, w: float) -> None:
+    def _add(self, src: str, dst: str, w: float, learned: bool = False) -> None:
         key = japanese.normalize(src).lower()
         dst = japanese.normalize(dst)
+        if learned:
+            self._unlearned.setdefault((key, dst), self.map[key].get(dst))
+        elif (key, dst) in self._unlearned:
+            self._unlearned[(key, dst)] = max(self._unlearned[(key, dst)] or 0.0, w)
         if self.map[key].get(dst, 0) < w:
             self.map[key][dst] = w
 
@@ -126,10 +132,19 @@ class Thesaurus:
         synonyms only, words that mean the same. Why: a learnt rule maps a resident's word to the plan words
         that helped search find passages (「写し => 効率, サービス, 行政」), fine as weighted search terms but
         noise to a model that reads the expansions as words of the question (``Retriever.reader_query_text``)."""
-        if self._sources is None:
+        if not self._unlearned:
             return self
         if self._curated is None:
-            self._curated = Thesaurus(*self._sources)
+            curated = Thesaurus([], [])
+            curated.map = defaultdict(dict, self.map)
+            for key in {k for k, _d in self._unlearned}:
+                curated.map[key] = dict(self.map[key])
+            for (key, dst), w in self._unlearned.items():
+                if w is None:
+                    curated.map[key].pop(dst, None)
+                else:
+                    curated.map[key][dst] = w
+            self._curated = curated
         return self._curated
 
 
