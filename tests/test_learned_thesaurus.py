@@ -2,6 +2,7 @@
 learner keeps and drops, that the shipped file is the one today's training files give, and that its rules
 reach search."""
 
+import gzip
 import hashlib
 import importlib.util
 from importlib import resources
@@ -117,8 +118,6 @@ def test_the_curated_view_is_the_thesaurus_built_without_the_learned_rules():
     """Taking the learnt rules back out gives what the domain file and Sudachi alone give, word for word,
     weights included (a learnt rule that raised a Sudachi near-synonym's weight is lowered again)."""
     base = resources.files("assistant") / "data"
-    import gzip
-
     domain = (base / "thesaurus.txt").read_text(encoding="utf-8").splitlines()
     with gzip.open(str(base / "sudachi_synonyms.tsv.gz"), "rt", encoding="utf-8") as f:
         sudachi = f.read().splitlines()
