@@ -953,13 +953,6 @@ def reader_text(retriever, c: _Candidate) -> str:
     return reader.passage_text(heading, c.text, [x.text for x in brought])
 
 
-def reader_question(retriever, qa: QueryAnalysis) -> str:
-    """What the answer reader reads as the question (``Retriever.reader_query_text``): as asked by default, as
-    the reader was trained; with ``reader_expansions`` set, followed by its curated synonyms
-    (「国民健康保険料の納付方法は？（国保、国保料、健保）」), an option measured in docs/BENCHMARKS.md §9.24."""
-    return retriever.reader_query_text(qa.text)
-
-
 def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read) -> None:
     """Set the reader's features on the judging side's ``cands``: the ``use.k`` candidates the entry's first
     stage (its sentence model fitted without the reader's features) ranks highest are read — ``read(candidates)``
@@ -994,7 +987,7 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     search_side = (retriever.sentence_query_vector(qa.text, adapted=False), retriever.sentence_side()[1]) if chooser else None
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv, search_side)
     if judge and model.reader is not None and retriever.reader is not None:
-        read_as = reader_question(retriever, qa)
+        read_as = retriever.reader_query_text(qa.text)  # as asked unless reader_expansions is set (§9.24)
         add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(read_as, [reader_text(retriever, c) for c in cs]))
     for c in cands:
         c.logit = (chooser or model.sentence).logit(c.features)

@@ -108,9 +108,9 @@ def test_the_reader_reads_the_question_as_asked_or_with_its_curated_synonyms_whe
     bundled_local.ask("国民健康保険料の納付方法は？")
     assert seen and seen[0].startswith(asked_as + "（") and "国保料" in seen[0]
     copy = r.analyze("住民票の写しはどこで取れますか。")
-    assert "効率" in r.search_query_text(copy.text) and answering.reader_question(r, copy) == copy.text
+    assert "効率" in r.search_query_text(copy.text) and r.reader_query_text(copy.text) == copy.text
     plain = r.analyze("夫からの暴力で悩んでいます。山陽小野田市に相談できるところはありますか？")
-    assert answering.reader_question(r, plain) == plain.text
+    assert r.reader_query_text(plain.text) == plain.text
 
 
 def test_a_question_asking_an_office_has_the_reader_read_the_row_that_names_it(bundled_local, monkeypatch):
