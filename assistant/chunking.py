@@ -17,7 +17,9 @@ How:
    ≤ ``hard_level`` always starts a new chunk (so a chunk never crosses a numbered section,
    let alone a top-level one); a finer heading starts one once the chunk has ``min_chars``.
    When a chunk is closed for size, the next one repeats its last sentence (overlap) so an
-   answer spanning the cut is still found whole in one passage.
+   answer spanning the cut is still found whole in one passage. A table whose next row does not
+   fit moves to the next chunk whole so far, with its caption line (``_table_start``), so a
+   table is cut from neither its caption nor its first rows.
 4. A chunk's section path is the deepest path shared by all its body units; its text begins
    with the heading lines it contains, so readers see where it comes from.
 
@@ -36,7 +38,7 @@ from typing import Iterable, Iterator
 from . import japanese
 from .types import Chunk, Document
 
-CHUNKER_VERSION = "5"
+CHUNKER_VERSION = "6"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ _STRUCT_LABELS = (
 # 「第4章施策の展開」: the title glued to the number (a PDF whose space glyph is narrower than a gap
 # that counts as a space); not 「第3章では、…」「第2章の…」, a sentence that names a chapter
 _TITLE_GLUED = r"(?=[^\sでにのをはがとへもや、。）)])"
+# Kanji an OCR reads for the katakana of an item marker: 「(工) 女性団体」 is 「(エ)」, 「力.」 「カ.」 (工 エ, 力 カ,
+# 口 ロ, 夕 タ, 卜 ト; not 二 ニ or 八 ハ: 「(二)」 is a number)
+_KANA_LOOKALIKES = "工力口夕卜"
 _HEADING_PATTERNS: list[tuple[float, re.Pattern]] = [
     (0, re.compile(rf"^第\s*(?:{_NUM})\s*[編部](?:\s|$|[:：、]|{_TITLE_GLUED})")),
     (1, re.compile(rf"^第\s*(?:{_NUM})\s*章(?:\s|$|[:：、]|{_TITLE_GLUED})")),
@@ -79,8 +84,9 @@ _HEADING_PATTERNS: list[tuple[float, re.Pattern]] = [
     (3, re.compile(r"^[0-9]{1,2}\)\s*\S")),
     (5, re.compile(r"^[①-⑳㉑-㉟]\s*\S")),
     (6, re.compile(r"^[ア-ン][.．、\s]\s*\S")),
+    (6, re.compile(rf"^[{_KANA_LOOKALIKES}][.．]\s*\S")),
     (6, re.compile(r"^[㋐-㋾]\s*\S")),
-    (7, re.compile(r"^[(（]\s*[ア-ン]\s*[)）]\s*\S")),
+    (7, re.compile(rf"^[(（]\s*[ア-ン{_KANA_LOOKALIKES}]\s*[)）]\s*\S")),
     (8, re.compile(r"^[●◆■◇□◎]\s*\S")),
     (8, re.compile(r"^(?:【[^】]+】|〈[^〉]+〉|<[^<>]+>|＜[^＜＞]+＞|《[^》]+》|≪[^≫]+≫)$")),
 ]
@@ -309,6 +315,34 @@ def _merge_small_tails(groups: list[list[_Unit]], s: ChunkSettings) -> list[list
     return out
 
 
+def _table_start(cur: list[_Unit], room: int, min_stay: int) -> list[_Unit]:
+    """The table ``cur`` ends in, with its caption: what moves to the next passage when the table's next row
+    does not fit, so that a table is not cut from its caption. A caption is the short line just above the
+    rows that is not a sentence (「活動分野別市内NPO法人数(平成29年1月末現在)」) or the heading just above them
+    (「●目標指標」); a passage ending in 「caption / first row」 with the other rows in the next one finds
+    neither the rows by the caption's words nor the caption by theirs. A table right after running text
+    stays where it is: that text announces it (「協働の形態は、次のものを考えています。」) and the two belong
+    together. Nothing, too, when what moves would not fit in ``room`` or when less than ``min_stay``
+    characters of ``cur``'s own text would stay (a heading and one sentence are a poor passage)."""
+    k = len(cur)
+    while k > 0 and cur[k - 1].table and not cur[k - 1].carried:
+        k -= 1
+    if k == len(cur) or k == 0 or cur[k - 1].carried:
+        return []
+    above = cur[k - 1]
+    if not above.heading and not above.table:
+        cap = above.text.strip()
+        if len(cap) > 60 or cap.endswith("。"):
+            return []
+        k -= 1
+    while k > 0 and cur[k - 1].heading:
+        k -= 1
+    moved, stays = cur[k:], cur[:k]
+    if sum(len(u.text) for u in moved) > room or sum(len(u.text) for u in stays if not u.heading and not u.carried) < min_stay:
+        return []
+    return moved
+
+
 def _render(units: list[_Unit]) -> str:
     buf: list[str] = []
     prev_line = None
@@ -372,7 +406,13 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
             continue
         u.hard = hard
         if has_body(cur) and size(cur) + len(u.text) > s.max_chars:
-            close(overlap=True)
+            moved = _table_start(cur, s.max_chars - len(u.text), s.min_chars // 2) if u.table else []
+            if moved:
+                cur = cur[: len(cur) - len(moved)]
+                close(overlap=False)
+                cur = moved
+            else:
+                close(overlap=True)
             if size(cur) + len(u.text) > s.max_chars:  # the overlap must not push a long unit over
                 cur = [x for x in cur if not x.carried]
         cur.append(u)

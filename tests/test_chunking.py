@@ -157,8 +157,10 @@ def test_npo_indicator_row_sits_under_citizen_activity_section(chunks):
 @pytest.mark.parametrize(
     "prefix, needle, path_tail",
     [
-        # a chunk that packs several small subsections is labelled with their common path
-        ("000", "公債費に準ずる債務負担行為額", ["7 効率的で、健全な行財政基盤づくり", "(3) 財政運営の健全化"]),
+        # the 目標指標 table above it is a passage of its own (whole, with its caption), so the notes on
+        # its indicators open the 現状と課題 passage
+        ("000", "公債費に準ずる債務負担行為額", ["(3) 財政運営の健全化", "現状と課題"]),
+        ("000", "経常収支比率※ / 説明", ["(3) 財政運営の健全化", "●目標指標"]),
         ("000", "財政の硬直化が続いています", ["(3) 財政運営の健全化", "現状と課題", "●現状"]),
         ("000", "コミュニティ活動保険制度の充実", ["(1) 地域コミュニティの振興", "施策展開"]),
         ("002", "平成20年（2008年）に1億2808万人に達して以降減少傾向", ["第2章 プラン策定の背景", "(2) 時代潮流"]),
@@ -282,6 +284,37 @@ def test_a_table_row_is_never_split_even_if_long():
     assert holding[0].section == ["(1) 指標"]
 
 
+def test_a_table_that_does_not_fit_moves_to_the_next_passage_with_its_caption():
+    caption = "活動分野別の団体数(令和5年1月末現在)"
+    rows = ["分野\t団体数\t前年度"] + [f"第{i}分野の市民活動と地域づくり\t{i}\t{i + 1}" for i in range(8)]
+    body = [f"{i}番目の文として、{S}" for i in range(9)]  # ~380 characters: the table's third row does not fit
+    chunks = chunk_document(doc_of(["(1) 市民活動団体", "", *body, caption, "", *rows, "", "注: 重複あり。"]))
+    holding = [c for c in chunks if caption in c.text]
+    assert len(holding) == 1
+    lines = holding[0].text.split("\n")
+    assert lines[0] == caption  # the caption opens the passage its rows are in, no sentence carried before it
+    assert all(any(f"第{i}分野" in ln for ln in lines) for i in range(8))
+    assert not any("分野" in c.text for c in chunks if c is not holding[0])
+    assert "8番目の文" in chunks[0].text  # the text before the table keeps its own passage
+
+
+def test_a_table_announced_by_the_sentence_above_it_stays_with_that_sentence():
+    announce = "協働の形態は、次のものを考えています。"
+    rows = ["形態\t内容"] + [f"第{i}形態の協働\t協働主体と市が共に事業を行う形態の{i}番目の説明です" for i in range(8)]
+    body = [f"{i}番目の文として、{S}" for i in range(8)]
+    chunks = chunk_document(doc_of(["(1) 協働の形態", "", *body, announce, "", *rows]))
+    holding = next(c for c in chunks if announce in c.text)
+    assert "形態: 第0形態の協働" in holding.text  # the table starts where it is announced
+
+
+def test_a_table_too_long_for_one_passage_is_still_cut_between_rows():
+    rows = ["地区\t訪問件数"] + [f"第{i}地区の見守り訪問\t{i}" for i in range(40)]
+    chunks = chunk_document(doc_of(["(1) 見守り", "", S, "", "地区別の訪問件数", "", *rows]))
+    assert len(chunks) >= 3 and all(len(c.text) <= 600 for c in chunks)
+    assert sum(c.text.count("訪問件数: ") for c in chunks) == 40  # every row once, none split
+    assert chunks[0].text.startswith(f"(1) 見守り\n{S}\n地区別の訪問件数")  # one sentence is too little to stand alone
+
+
 def test_docx_and_html_headings_from_the_format_extractors_become_section_paths(doc_builders):
     pytest.importorskip("docx")
     pytest.importorskip("bs4")
@@ -319,6 +352,10 @@ def test_docx_and_html_headings_from_the_format_extractors_become_section_paths(
         ("●現状", 6),
         ("ア. 少子高齢化の進行と人口減少社会の到来", 6),
         ("(ア) 集落機能再生事業の取組", 7),
+        ("(工) 女性団体", 7),  # OCR's kanji 工 for the katakana エ of the item marker
+        ("力. 事業者との協働", 6),
+        ("(二) 地域福祉", 3),  # a kanji number, not a lookalike
+        ("力を合わせて取り組みます", None),
         ("◆市民活動支援センター「さぽらんて」", 8),
         ("【ねらい】", 8),
         ("< 計画の目指すもの >", 8),

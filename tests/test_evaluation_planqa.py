@@ -164,15 +164,21 @@ def test_batch_5_is_a_blind_batch_weighted_to_refusal_and_paraphrase():
 CITY_WORDS = ("山口", "長門", "ながと", "山陽小野田", "小野田", "日南")
 
 
+NPO_TABLE_ITEMS = {6: ["q546", "q547", "q548", "q549", "q550"]}
+
+
 def _short_batch(items: list[dict], batch: int, first: int, last: int, types: dict[str, int]) -> list[dict]:
     """The items of a batch of short questions (6 and 7), checked for what both promise: ids ``first``–``last``,
     these counts by type, every question at most 20 characters, every paraphrase item flagged by the rule, and
-    at least 30 answerable questions naming no municipality."""
+    at least 30 answerable questions naming no municipality. The exception: the five on the NPO field table
+    (q546–q550, 「防犯系のNPOっていくつある？」) were paraphrases when written, because the old chunker cut the table
+    from its caption 「活動分野別市内NPO法人数」; since chunker version 6 their passage holds it, and by the rule
+    they are not."""
     b = [it for it in items if it.get("batch") == batch]
     assert sorted(int(it["id"][1:]) for it in b) == list(range(first, last + 1))
     assert Counter(it["type"] for it in b) == types
     assert [it["id"] for it in b if len(it["question"]) > 20] == []
-    assert all(it["paraphrase"] for it in b if it["type"] == "paraphrase")
+    assert [it["id"] for it in b if it["type"] == "paraphrase" and not it["paraphrase"]] == NPO_TABLE_ITEMS.get(batch, [])
     no_city = [it for it in b if it["type"] != "out_of_scope" and not any(w in it["question"] for w in CITY_WORDS)]
     assert len(no_city) >= 30
     return b
