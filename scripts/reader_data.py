@@ -95,49 +95,66 @@ def export(rows: list[dict], retriever, out: Path = OUT) -> dict:
 
 class StoredScores:
     """A training run's scores (``train_reader.py --out``: ``scores.npy`` over its ``log.json``'s pairs file),
-    looked up by (question, reader text): out of fold for the training questions."""
+    looked up by (question, reader text): out of fold for the training questions. A training question's
+    candidate the run did not score (``--fold-scores on-demand``) is read now by the run's model for its fold,
+    so it stays out of fold."""
 
     def __init__(self, run: Path):
+        import train_reader
+
         log = json.loads((run / "log.json").read_text(encoding="utf-8"))
         with gzip.open(log["args"]["pairs"], "rt", encoding="utf-8") as f:
             data = json.load(f)
         scores = np.load(run / "scores.npy")
         self.map: dict[tuple[str, str], float] = {}
+        self.group: dict[str, int] = {}
         k = 0
         for q in data["questions"]:
             key = japanese.compact(q["q"])
+            if q["fold"] >= 0 and log["args"]["folds"]:
+                self.group[key] = train_reader.fold_group(q, log["args"]["folds"])
             for tid, _y in q["cands"]:
                 if not np.isnan(scores[k]):
                     self.map[(key, data["texts"][tid])] = float(scores[k])
                 k += 1
-        self.hits = self.misses = 0
+        self.folds = train_reader.FoldReaders(run)
+        self.hits = self.misses = self.fold_reads = 0
 
-    def get(self, question: str, text: str) -> float | None:
-        v = self.map.get((japanese.compact(question), text))
-        if v is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return v
+    def scores(self, question: str, texts: list[str]) -> list[float | None]:
+        """Each text's stored (or now out-of-fold) score; None where only the bundled reader can read it
+        (a question the run never trained on)."""
+        key = japanese.compact(question)
+        group = self.group.get(key)
+        todo = [t for t in dict.fromkeys(texts) if (key, t) not in self.map]
+        if todo and group is not None and self.folds.available(group):
+            for t, v in zip(todo, self.folds.scores(group, question, todo)):
+                self.map[(key, t)] = float(v)
+            self.fold_reads += len(todo)
+        got = [self.map.get((key, t)) for t in texts]
+        self.hits += sum(v is not None for v in got)
+        self.misses += sum(v is None for v in got)
+        return got
 
 
-def add_features(rows: list[dict], use, stored: StoredScores, retriever) -> None:
+def add_features(rows: list[dict], use, stored: StoredScores, retriever, chooser=None) -> None:
     """The reader's features on each row's judging-side candidates (``answering.add_reader_features`` with
-    the entry's first stage ``use``): stored scores where the run has them, else read now by the bundled
-    reader (questions the run never saw: the held-out checks)."""
+    the entry's first stage ``use``, and the search side's first ``use.search_k`` in ``chooser``'s order):
+    stored scores where the run has them, else read now by the bundled reader (questions the run never saw:
+    the held-out checks)."""
     rd = retriever.reader
 
     def reader_for(question: str):
         def read(cands) -> np.ndarray:
             texts = [answering.reader_text(retriever, c) for c in cands]
-            got = [stored.get(question, t) for t in texts]
+            got = stored.scores(question, texts)
             todo = [t for t, v in zip(texts, got) if v is None]
             live = dict(zip(todo, rd.scores(question, todo))) if todo else {}
             return np.array([v if v is not None else live[t] for t, v in zip(texts, got)])
         return read
 
     for d in rows:
-        answering.add_reader_features(use, d["cands"], reader_for(d["item"]["question"]))
+        search_side = sorted(d.get("scands") or [], key=lambda c: -chooser.logit(c.features)) if chooser is not None else []
+        answering.add_reader_features(use, d["cands"], reader_for(d["item"]["question"]), search_side)
 
 
 def main(argv: list[str] | None = None) -> None:
