@@ -638,7 +638,8 @@ def question_features(cands: list[_Candidate], hits: list[Hit], passage_cov: flo
         "q_len": math.log1p(n_bigrams),
         "bigram_len": max((c.features["bigram"] for c in cands), default=0.0) * math.log1p(n_bigrams),
         # the answer reader's best logit over the candidates it read (add_reader_features)
-        "reader_max": max((c.features.get("reader", evidence_model.READER_FLOOR) for c in cands), default=evidence_model.READER_FLOOR),
+        "reader_max": max((c.features.get("reader_best", c.features.get("reader", evidence_model.READER_FLOOR)) for c in cands),
+                          default=evidence_model.READER_FLOOR),
     } | detail_features(cands, detail)
 
 
@@ -953,30 +954,38 @@ def reader_text(retriever, c: _Candidate) -> str:
     return reader.passage_text(heading, c.text, [x.text for x in brought])
 
 
-def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read) -> None:
+def add_reader_features(use: "evidence_model.ReaderUse", cands: list[_Candidate], read, search_cands: list[_Candidate] = ()) -> None:
     """Set the reader's features on the judging side's ``cands``: the ``use.k`` candidates the entry's first
     stage (its sentence model fitted without the reader's features) ranks highest are read — ``read(candidates)``
     gives their logits —, the others get ``use.floor``; ``reader_rel`` is each one's logit minus the best.
-    Why so few: each read costs ~30 ms on two cores, and the reader's gain is in deciding whether to answer
-    (out of fold, reading the first 2 of one side refused as many out-of-scope questions as reading 3 of
-    both, docs/BENCHMARKS.md §9.23); the answer's sentences are chosen as without it."""
+    ``search_cands``: the search side's candidates in the chooser's order, whose first ``use.search_k`` are read
+    too (one call with the judging side's); ``reader_best`` (→ ``reader_max``) is the best over both sides.
+    Why the search side: for most answerable questions refused, no judging-side candidate the first stage
+    puts first holds the answer while the search side's do (docs/BENCHMARKS.md §9.24, §9.25).
+    Why so few: each read costs 6–15 ms on two cores, and the reader's gain is in deciding whether to answer;
+    the answer's sentences are chosen as without it."""
     if not cands:
         return
     z = np.array([use.sentence.logit(c.features) for c in cands])
     top = [int(i) for i in np.argsort(-z, kind="stable")[: use.k]]
+    extra = list(search_cands[: use.search_k])
+    got = np.asarray(read([cands[i] for i in top] + extra), dtype=np.float64)
     vals = np.full(len(cands), use.floor, dtype=np.float64)
-    vals[top] = read([cands[i] for i in top])
+    vals[top] = got[: len(top)]
     best = float(vals.max())
+    overall = max(best, float(got[len(top):].max(initial=use.floor)))
     for c, v in zip(cands, vals):
         c.features["reader"] = float(v)
         c.features["reader_rel"] = float(v) - best
+        c.features["reader_best"] = overall
 
 
 def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[str, float],
-                      judge: bool = True) -> tuple[list[_Candidate], float]:
+                      judge: bool = True, search_cands: list[_Candidate] = ()) -> tuple[list[_Candidate], float]:
     """Candidates with their sentence-model logits (ordering them too when the entry's ``choice`` is
     "model"; otherwise ``score`` stays the hand-weighted one) and the probability that the plans
-    answer the question (0 when not ``judge``)."""
+    answer the question (0 when not ``judge``). ``search_cands``: the search side's candidates in the
+    chooser's order (the reader reads their first ``search_k`` too)."""
     if not hits:
         return [], 0.0
     qvec = retriever.answer_query_vector(qa.text) if model.uses_cosines else None
@@ -988,7 +997,8 @@ def _score_with_model(retriever, model, qa: QueryAnalysis, hits: list[Hit], weig
     cands = model_candidates(retriever, qa, hits[:CANDIDATE_HITS], weights, qvec, sv, search_side)
     if judge and model.reader is not None and retriever.reader is not None:
         read_as = retriever.reader_query_text(qa.text)  # as asked unless reader_expansions is set (§9.24)
-        add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(read_as, [reader_text(retriever, c) for c in cs]))
+        add_reader_features(model.reader, cands, lambda cs: retriever.reader.scores(read_as, [reader_text(retriever, c) for c in cs]),
+                            search_cands)
     for c in cands:
         c.logit = (chooser or model.sentence).logit(c.features)
     order_by_model(cands, model.choice, model.blend)
@@ -1190,9 +1200,11 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
         conf = evidence(retriever, qa, judge_hits, weights)
         cands = _candidates(hits[:CANDIDATE_HITS], qa, weights) if hits and conf >= REFUSAL_THRESHOLD else []
         return _prefer_asked(retriever, qa, cands), conf, REFUSAL_THRESHOLD, HEDGE_THRESHOLD
-    cands, conf = _score_with_model(retriever, model, qa, judge_hits, weights)
-    if judge_hits is not hits:
+    if judge_hits is hits:
+        cands, conf = _score_with_model(retriever, model, qa, judge_hits, weights)
+    else:  # the search side first: the reader may read its first candidates for the judgement
         cands = _score_with_model(retriever, model, qa, hits, weights, judge=False)[0]
+        conf = _score_with_model(retriever, model, qa, judge_hits, weights, search_cands=sorted(cands, key=lambda c: -c.logit))[1]
     return _prefer_asked(retriever, qa, cands), conf, model.threshold, model.hedge
 
 

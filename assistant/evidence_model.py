@@ -228,16 +228,20 @@ class QuestionBank:
 class ReaderUse:
     """How an entry fitted with the reader's features uses it: the ``k`` candidates of the judging side that
     its first stage (``sentence``: its sentence model fitted without the reader's features) ranks highest
-    are read; ``weights_id`` names the reader's weights it was fitted with (the model file's sha256)."""
+    are read, and the ``search_k`` the entry's chooser puts first on the search side (the passages the answer
+    is composed from; their reads count only in ``reader_max``); ``weights_id`` names the reader's weights
+    it was fitted with (the model file's sha256)."""
 
     k: int
     floor: float
     sentence: Logistic
     weights_id: str
+    search_k: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReaderUse":
-        return cls(int(d["k"]), float(d.get("floor", READER_FLOOR)), Logistic.from_dict(d["sentence"]), str(d["weights_id"]))
+        return cls(int(d["k"]), float(d.get("floor", READER_FLOOR)), Logistic.from_dict(d["sentence"]), str(d["weights_id"]),
+                   int(d.get("search_k", 0)))
 
 
 @dataclass

@@ -98,6 +98,8 @@ BANK_K = 0
 # answerability AUC 0.970 / 0.975 and tune out-of-scope refusal 0.911 / 0.947 (reading 3 of both sides,
 # ~4 pairs: 0.978 / 0.956, at twice the time); each read costs ~30 ms on two cores (docs/BENCHMARKS.md §9.23)
 READER_K = 2
+# search-side candidates (the chooser's first) the reader reads too, for reader_max (docs/BENCHMARKS.md §9.25)
+READER_SEARCH_K = 2
 # which out-of-scope training questions the bank holds (--bank-negatives): all but JSQuAD, or the near misses only
 BANK_NEGATIVES = "all"
 
@@ -254,8 +256,9 @@ def extract(a, items, use_cos: bool) -> list[dict]:
         pcov = answering._evidence_parts(qa, hits, weights)[0]
         # the answer is composed from the search side's candidates (answering._judge): with the search
         # encoder's sentence cosine, they fit the chooser and decide how the answer's sentences are chosen
+        # (answerable questions), and the reader reads the first of them for the judgement (every question)
         scands = None
-        if use_cos and r.two_sided and it.get("docs"):
+        if use_cos and r.two_sided:
             scands = answering.model_candidates(r, qa, search_hits[:K_CAND], weights, qvec, sv,
                                                 (r.sentence_query_vector(qa.text, adapted=False), r.sentence_side()[1]))
         out.append({
@@ -770,11 +773,15 @@ def use_reader(a, args, data, extra, s_feats, q_feats):
         raise SystemExit(f"--reader: the answer reader is not available ({a.state.retriever.reader_problem})")
     stored = reader_data.StoredScores(Path(args.reader_run))
     use = evidence_model.ReaderUse(k=args.reader_k, floor=evidence_model.READER_FLOOR, sentence=sentence_fit(data + extra, s_feats),
-                                   weights_id=rd.weights_id)
-    ROW_HOOK = lambda rows: reader_data.add_features(rows, use, stored, a.state.retriever)  # noqa: E731
+                                   weights_id=rd.weights_id, search_k=args.reader_search_k)
+    # the search side's order: the chooser as the entry will hold it (fitted on all rows, as in main)
+    chooser = sentence_fit(data + extra, evidence_model.CHOOSER_FEATURES, side="s") \
+        if args.reader_search_k and any(d.get("sX") for d in data) else None
+    ROW_HOOK = lambda rows: reader_data.add_features(rows, use, stored, a.state.retriever, chooser)  # noqa: E731
     ROW_HOOK(data)
     ROW_HOOK(extra)
-    print(f"reader: {stored.hits} candidates' scores stored (out of fold for its training questions), {stored.misses} read now",
+    print(f"reader: {stored.hits} candidates' scores stored or read by the run's fold models ({stored.fold_reads}: out of "
+          f"fold for its training questions), {stored.misses} read now by the bundled reader",
           file=sys.stderr)
     return use, s_feats + evidence_model.READER_FEATURES, q_feats + evidence_model.READER_QUESTION_FEATURES
 
@@ -844,7 +851,8 @@ def main() -> None:
                     help="fit the entry that uses the answer reader's features (keyed <encoder id>+reader; §9.23)")
     ap.add_argument("--reader-run", default=str(ROOT / ".reader" / "run"),
                     help="the reader's training run (scripts/train_reader.py --out): its out-of-fold scores")
-    ap.add_argument("--reader-k", type=int, default=READER_K, help="candidates per side the reader reads")
+    ap.add_argument("--reader-k", type=int, default=READER_K, help="judging-side candidates the reader reads")
+    ap.add_argument("--reader-search-k", type=int, default=READER_SEARCH_K, help="search-side candidates the reader reads too")
     args = ap.parse_args()
     globals()["BANK_K"] = args.bank_k
     globals()["BANK_NEGATIVES"] = args.bank_negatives
@@ -1082,7 +1090,7 @@ def main() -> None:
             "blend": blend,
             "bank": bank.to_dict() if bank is not None else None,
             "chooser": c_model.__dict__ if c_model is not None else None,
-            "reader": {"k": reader_use.k, "floor": reader_use.floor, "sentence": reader_use.sentence.__dict__,
+            "reader": {"k": reader_use.k, "search_k": reader_use.search_k, "floor": reader_use.floor, "sentence": reader_use.sentence.__dict__,
                        "weights_id": reader_use.weights_id} if reader_use is not None else None,
             "retrieval_model": a.embedder.model_id if use_cos else None,
             "fitted_on": {"data_sha256": hashes, "items": len(data), "answerable": int(yq.sum()), "jsquad_negatives": args.jsquad,

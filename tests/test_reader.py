@@ -93,6 +93,36 @@ def test_the_answer_path_reads_only_the_first_stages_best_candidates():
     assert got == {"a": (-2.0, -3.5), "b": (1.5, 0.0), "c": (-6.5, -8.0), "d": (-6.5, -8.0)}
 
 
+def test_the_search_sides_first_candidates_are_read_in_the_same_call_and_count_in_reader_max_only():
+    first = evidence_model.Logistic(["f"], [0.0], [1.0], [1.0], 0.0)
+    use = evidence_model.ReaderUse(k=1, floor=-6.5, sentence=first, weights_id="x", search_k=2)
+    cands = [_Cand("a", 3.0), _Cand("b", 2.0)]
+    search_side = [_Cand("s1", 0.0), _Cand("s2", 0.0), _Cand("s3", 0.0)]  # in the chooser's order
+    calls: list[list[str]] = []
+
+    def fake_reader(cs):
+        calls.append([c.name for c in cs])
+        return np.array([2.5 if c.name == "s2" else -3.0 for c in cs])
+
+    answering.add_reader_features(use, cands, fake_reader, search_side)
+    assert calls == [["a", "s1", "s2"]]  # one batch: the judging side's best, then the search side's first two
+    got = {c.name: (c.features["reader"], c.features["reader_rel"], c.features["reader_best"]) for c in cands}
+    assert got == {"a": (-3.0, 0.0, 2.5), "b": (-6.5, -3.5, 2.5)}  # rel: within the judging side
+    row = answering.question_features(_with_question_features(cands), [], 0.0, {"w": 1.0}, 0.0)
+    assert row["reader_max"] == 2.5
+    use_judging_only = evidence_model.ReaderUse(k=1, floor=-6.5, sentence=first, weights_id="x")
+    answering.add_reader_features(use_judging_only, cands, fake_reader, search_side)
+    assert calls[-1] == ["a"] and answering.question_features(cands, [], 0.0, {"w": 1.0}, 0.0)["reader_max"] == -3.0
+
+
+def _with_question_features(cands):
+    for c in cands:
+        c.logit = c.features["f"]
+        c.text = c.name
+        c.features.update({"type": 0.0, "cos": 0.0, "cov": 0.0, "bigram": 0.0})
+    return cands
+
+
 def test_the_reader_reads_the_question_as_asked_or_with_its_curated_synonyms_when_set(bundled_local, monkeypatch):
     """By default the reader reads the question as it was trained to. With ``reader_expansions`` set it reads
     the curated thesaurus's synonyms too (国民健康保険料 → 国保料), never the rules learnt for search
