@@ -842,7 +842,9 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
 def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
     """When the question asks a detail (``asked.detail_for_answer``: a date, a count, a fee, an office …)
     and no line of the answer states a value of that kind (``asked.states_value``: 「地域課題」 names no
-    office), the sentence right after — else right before — the best one in its passage, if it does:
+    office), the sentence right after — else right before — the best one in its passage, if it does (when
+    the best line is a numbered item and a neighbouring row carries an item number, only the item's own row:
+    ``_row_number``):
     tables and running text often put the asked value in the next or previous row (「推進項目: …」 beside
     「担当課 / 行革推進課…」). (Looking beside every chosen line, not only the best, gained nothing on any
     set: BENCHMARKS §9.14.)"""
@@ -850,12 +852,44 @@ def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate 
     if kind is None or any(asked.states_value(kind, x.text) for x in out):
         return None
     sents = _sentences(best.hit.text)
+    item = _item_number(best.text)
+    found = []
     for pos in (best.position + 1, best.position - 1):
         if 0 <= pos < len(sents):
             s = sents[pos][0]
             if asked.states_value(kind, s) and len(japanese.compact(s)) >= 6 and not _is_heading_like(s, best.hit.section):
-                return _Candidate(best.hit, pos, s, best.score, best.coverage, detail=kind)
-    return None
+                row = _row_number(s)
+                if item is not None and row is not None:
+                    if row != item:
+                        continue  # another item's row
+                    found.insert(0, pos)  # the item's own row, on whichever side
+                else:
+                    found.append(pos)
+    if not found:
+        return None
+    return _Candidate(best.hit, found[0], sents[found[0]][0], best.score, best.coverage, detail=kind)
+
+
+# 「推進項目: ③ 地域間交流の促進」, 「③ 地域間交流の促進」: an item line's own number
+_ITEM_NUMBER_RE = re.compile(r"^(?:[^:：/]{1,8}[:：]\s*)?([①-⑳])")
+# 「整理番号: Ⅱ - (5) - ③ / 種別 / 新規 担当課 / …」: the number of the item a row belongs to
+_ROW_NUMBER_RE = re.compile(r"番号\s*[:：]?\s*[^/]*?([①-⑳])\s*(?:/|$)")
+
+
+def _circled(m: "re.Match | None") -> int | None:
+    return int(unicodedata.numeric(m.group(1))) if m else None
+
+
+def _item_number(line: str) -> int | None:
+    return _circled(_ITEM_NUMBER_RE.match(line.strip()))
+
+
+def _row_number(line: str) -> int | None:
+    """The item number a plan table's row carries (its 整理番号's last part), or None. Why: an action plan
+    lays each item out as a box (整理番号 and 担当課 on one row, 推進項目, 目的, 推進内容 …), and the box's
+    row may come before or after its item line in the text, next to another item's row; the numbers
+    say which row is the item's own (「③ 地域間交流の促進」 ↔ 「整理番号: Ⅱ-(5)-③ … 担当課 / …」)."""
+    return _circled(_ROW_NUMBER_RE.search(line))
 
 
 def answer_model(retriever) -> "evidence_model.AnswerModel | None":

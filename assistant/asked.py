@@ -115,9 +115,11 @@ def may_hold_value(kind: str | None, sentence: str) -> bool:
 
 
 # --- for composing the answer only (the answer model's features never read these) ---------------
-# 「担当している課は？」「所管する部署は？」 ask an office as surely as 「どの課」 does; and an office is
+# 「担当している課は？」「所管する部署は？」「…の担当は？」 ask an office as surely as 「どの課」 does; and an office is
 # named by 〜課, never by 課題 (「地域課題」), which ``DETAIL_VALUE_RES["place"]`` also matches.
-_OFFICE_ASK_RE = re.compile(r"担当(?:して(?:いる|る)|する|の)?(?:課|部署|部局)|所管(?:する|して(?:いる|る)|の)?(?:課|部署|部局)?")
+# 「…の担当は？」「担当って？」 ending the question ask the same (not 「担当者を置いていますか？」)
+_OFFICE_ASK_RE = re.compile(r"担当(?:して(?:いる|る)|する|の)?(?:課|部署|部局)|所管(?:する|して(?:いる|る)|の)?(?:課|部署|部局)?"
+                            r"|担当(?:者|部署|部局)?(?:は|って)?(?:誰|だれ|どこ)?(?:です|でしょう)?か?\s*[?？]?\s*$")
 _NOT_AN_OFFICE_RE = re.compile(r"課題|日課|課税|課金")
 
 

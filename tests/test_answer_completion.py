@@ -225,6 +225,31 @@ def test_an_office_in_charge_asked_in_other_words_is_a_place_for_the_answer_only
     assert asked.detail_for_answer("協働推進員を置いていますか？") is None
 
 
+def test_a_question_ending_in_tanto_asks_the_office_in_charge():
+    from assistant import asked
+
+    for q in ("協議会の充実支援の担当は？", "ＨＰの担当って", "広報の担当者は誰ですか？"):
+        assert asked.detail_for_answer(q) == "place", q
+    # the word inside a question asks no office: a yes/no question, a named system
+    for q in ("各課に協働を進める担当者を置いていますか？", "地域担当者制度とは？", "担当は決まってる？"):
+        assert asked.detail_for_answer(q) is None, q
+
+
+def test_an_item_line_brings_its_own_numbered_row_not_the_next_items():
+    # the item's box row (整理番号 … ③) comes before its line; the row after it is the next item's (④)
+    text = ("整理番号: Ⅱ-(5)-③ / 種別 / 新規 担当課 / 地域活性化センター\n"
+            "推進項目: ③ 地域間交流の促進\n"
+            "整理番号: Ⅱ-(5)-④ / 種別 / 継続 担当課 / 協働推進課")
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "推進項目: ③ 地域間交流の促進", detail="place")])
+    assert _texts(chosen) == text.splitlines()[:2]
+    # rows without a number to compare: the next one, as before
+    plain = _hit("整理番号: Ⅱ-(5) / 新規 担当課 / 地域活性化センター\n推進項目: 地域間交流の促進\n"
+                 "整理番号: Ⅱ-(6) / 継続 担当課 / 協働推進課")
+    chosen = answering.choose([_cand(plain, "推進項目: 地域間交流の促進", detail="place")])
+    assert _texts(chosen) == plain.text.splitlines()[1:]
+
+
 def test_a_caption_over_a_table_brings_its_rows():
     text = ("①地域活動に参加している市民の割合【単位:%】\n"
             "基準値 (H18年度) / H23年度 実績 / 目標値 (H29年度)\n"
