@@ -52,7 +52,10 @@ def test_build_search_and_add_on_a_private_corpus(small_corpus, tmp_path):
     new.write_text("# みどり町ボランティア計画\n\n## 活動ポイント\n\nボランティア活動に参加した町民には、みどりポイントを付与します。\n", encoding="utf-8")
     code, out, err = run("add", str(new), "--municipality", "みどり町", "--corpus", str(small_corpus), "--index", str(idx))
     assert code == 0, err
-    code, out, err = run("ask", "ボランティアのポイント制度はありますか？", "--json", "--corpus", str(small_corpus), "--index", str(idx))
+    # What this test pins is the command-line flow (add → ask finds the new plan), not the refusal line:
+    # 「ボランティアのポイント制度はありますか？」 sits on that line (p 0.32 with int8 arithmetic on an
+    # Intel Xeon, 0.46 in float32 or bf16, threshold 0.43) and flipped with the CPU; this wording is ≥ 0.9 in all three.
+    code, out, err = run("ask", "ボランティアをするとポイントがもらえますか？", "--json", "--corpus", str(small_corpus), "--index", str(idx))
     ans = json.loads(out)
     assert not ans["refused"] and "みどりポイント" in ans["text"]
     assert ans["citations"][0]["municipality"] == "みどり町"
