@@ -357,6 +357,33 @@ def test_table_rows_without_header_keep_their_cells():
     assert [l.text for l in lines] == ["目的: 地域活動や市民活動の活発化のため、拠点の整備を進めます。", "年次計画: H25 / H26 / H27"]
 
 
+def test_a_table_of_label_number_pairs_side_by_side_labels_each_number_with_its_own_label(docs):
+    # 002's 「活動分野別市内NPO法人数」 prints two 分野/法人数 column pairs per row
+    lines = doc(docs, "002").lines
+    assert "災害救援: 2 / 消費者保護: 1" in lines
+    assert "地域安全: 2 / 活動団体の援助等: 14" in lines
+    assert "人権擁護・平和推進: 4" in lines
+
+
+@pytest.mark.parametrize("rows, expected", [
+    # one row of pairs is not enough to tell pairs from a label with several values
+    (["人口\t100\t世帯\t40"], ["人口: 100 / 世帯 / 40"]),
+    # a header row of labels keeps the header reading
+    (["分野\t件数\t分野\t件数", "保健\t15\t国際\t2", "教育\t10\t環境\t0"],
+     ["分野 / 件数 / 分野 / 件数", "分野: 保健 / 件数: 15 / 分野: 国際 / 件数: 2", "分野: 教育 / 件数: 10 / 分野: 環境 / 件数: 0"]),
+    # numbers with a counter, and a last row with one pair
+    (["A地区\t10人\tB地区\t12人", "C地区\t3人\tD地区\t4人", "E地区\t5人\t\t"],
+     ["A地区: 10人 / B地区: 12人", "C地区: 3人 / D地区: 4人", "E地区: 5人"]),
+])
+def test_side_by_side_pairs_only_when_every_row_is_label_number_pairs(rows, expected):
+    assert [l.text for l in corpus.clean_lines(rows)] == expected
+
+
+def test_a_table_with_text_values_is_not_read_as_pairs():
+    texts = [l.text for l in corpus.clean_lines(["目的\t拠点を整備する\t期間\t5年間", "手段\t補助金\t対象\t自治会"])]
+    assert not any("期間: 5年間" in t or "対象: 自治会" in t for t in texts)
+
+
 # --------------------------------------------------------------------------------------
 # Cleaning: tables of contents
 # --------------------------------------------------------------------------------------

@@ -90,6 +90,33 @@ def _format_row(headers: list[str] | None, cells: list[str]) -> str:
     return _smart_join(cells)
 
 
+_VALUE_WITH_UNIT_RE = re.compile(r"[▲△+\-]?[\d.,]+\s*(?:%|％|件|人|団体|法人|か所|箇所|回|校|館)")
+
+
+def _label_value_pairs(cells: list[str]) -> list[tuple[str, str]] | None:
+    """The cells of a 「分野\t15\t分野\t2」 row — a statistics table printed as two (or more) label/number
+    column pairs side by side — as (label, number) pairs; None when the row is not made of such pairs."""
+    pairs = []
+    for j in range(0, len(cells), 2):
+        label, value = cells[j], cells[j + 1] if j + 1 < len(cells) else ""
+        if not label and not value:
+            continue
+        numeric = bool(value) and (_NUMERIC_CELL_RE.match(value) or _VALUE_WITH_UNIT_RE.fullmatch(value))
+        if not label or not numeric or len(label) > 20 or "。" in label or _NUMERIC_CELL_RE.match(label):
+            return None
+        pairs.append((label, value))
+    return pairs or None
+
+
+def _paired_table(records: list[list[str]]) -> list[list[tuple[str, str]]] | None:
+    """Every record as label/number pairs when the block is a side-by-side pair table: all records pair up
+    and at least two of them hold two pairs or more (a plain two-column key–value table is left alone)."""
+    paired = [_label_value_pairs(r) for r in records]
+    if len(paired) < 2 or any(p is None for p in paired) or sum(1 for p in paired if len(p) >= 2) < 2:
+        return None
+    return paired
+
+
 def _compact_header(h: str) -> str:
     # 「指 標」「数 値」: letter-spaced labels in layout tables.
     if re.fullmatch(r"(?:[\u3040-\u30ff\u4e00-\u9fff] )+[\u3040-\u30ff\u4e00-\u9fff]", h):
@@ -148,6 +175,13 @@ def _table_block(block: list[_Line]) -> list[_Line]:
     rows = [_cells(l.text) for l in block]
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
+    kept = [(r, l) for r, l in zip(rows, block) if any(r)]
+    paired = _paired_table([r for r, _l in kept])
+    if paired:
+        # 「地域安全: 2 / 活動団体の援助等: 14」: each number with its own label (not the left column's),
+        # and no header guessed from a first row of labels and numbers
+        return [_Line(" / ".join(f"{lab}: {v}" for lab, v in pairs), l.start, l.end, l.page, "table")
+                for pairs, (_r, l) in zip(paired, kept)]
     header_rows = _detect_header_rows(rows)
     headers = None
     if header_rows:
