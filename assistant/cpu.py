@@ -65,3 +65,23 @@ def e5_precision(configured: str) -> str:
     if wanted == "auto":
         return "bf16" if native_bf16() else configured
     return wanted
+
+
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it (「Intel(R) Xeon(R) Processor」), or ``"unknown"``."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def describe() -> dict:
+    """The machine an evaluation ran on, as its report records it. Why: the e5 encoder's default int8
+    arithmetic differs from CPU to CPU and with the batch (docs/BENCHMARKS.md §9.26), so the same commit
+    measures differently on another CPU; a figure without its machine cannot be compared."""
+    return {"cpu": cpu_model(), "cores": available_cores(), "native_bf16": native_bf16(),
+            "e5_precision": (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip()}

@@ -20,6 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from . import cpu
 from .japanese import compact, content_words
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,7 @@ def eval_qa(assistant, path: Path, k: int = 10, split: str | None = None,
             })
         rows.append(row)
     rep = _report(str(path), split, rows)
+    rep["machine"] = cpu.describe()  # the same commit measures differently on another CPU (BENCHMARKS §9.26)
     if batches is not None:
         rep["batch"] = ",".join(map(str, sorted(set(batches))))
     return rep
@@ -329,6 +331,9 @@ def format_report(rep: dict[str, Any]) -> str:
             head += f"  batch: {rep['batch']}"
         head += f"  (n={rep['n']})"
     lines = [head]
+    if "machine" in rep:
+        m = rep["machine"]
+        lines.append(f"machine: {m['cpu']}, {m['cores']} cores, e5 arithmetic {m['e5_precision']}")
     r = rep["retrieval"]
     lines.append(f"passages (answerable, n={r['n']}): R@1 {r['R@1']:.3f}  R@5 {r['R@5']:.3f}  R@10 {r['R@10']:.3f}  MRR@10 {r['MRR@10']:.3f}")
     if rep.get("retrieval_paraphrase", {}).get("n"):

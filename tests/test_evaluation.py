@@ -159,3 +159,12 @@ def test_batch_filter_needs_a_batch_field_and_a_readable_value(qa_file):
     for bad in ("", "x", "1,,2", "2-a"):
         with pytest.raises(ValueError):
             parse_batches(bad)
+
+
+def test_a_report_names_the_machine_it_was_measured_on(qa_file, fake, monkeypatch):
+    """The default int8 arithmetic differs by CPU (BENCHMARKS §9.26): a figure carries its machine."""
+    monkeypatch.setenv("ASSISTANT_E5_PRECISION", "bf16")
+    rep = eval_qa(fake, qa_file)
+    m = rep["machine"]
+    assert m["cpu"] and m["cores"] >= 1 and m["e5_precision"] == "bf16"
+    assert f"machine: {m['cpu']}, {m['cores']} cores, e5 arithmetic bf16" in format_report(rep)
