@@ -43,14 +43,20 @@ def available_cores() -> int:
 @functools.lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True if the CPU computes bfloat16 dot products natively (x86 ``avx512_bf16`` or AMX)."""
+    flags = _cpuinfo("flags")
+    return bool(flags and _BF16_FLAGS & set(flags.split()))
+
+
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of /proc/cpuinfo (None where there is none: not Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return bool(_BF16_FLAGS & set(line.split(":", 1)[1].split()))
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return False
+    return None
 
 
 def e5_precision(configured: str) -> str:
@@ -69,14 +75,7 @@ def e5_precision(configured: str) -> str:
 
 def cpu_model() -> str:
     """The CPU's model name as /proc/cpuinfo gives it (「Intel(R) Xeon(R) Processor」), or ``"unknown"``."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+    return _cpuinfo("model name") or "unknown"
 
 
 def describe() -> dict:
