@@ -7,9 +7,10 @@ one-shot command computes the fingerprint without loading torch.
 
 Measured on the 2-core AMD EPYC (Zen 4, ``avx512_bf16``) of docs/BENCHMARKS.md §9.6: bfloat16 matrix
 products run 2.3× faster than float32 and stay within cosine 0.99999 of float32 sentence vectors,
-while int8 dynamic quantization (the model's setting and still the default, see DEFAULT_PRECISION)
-is 0.993 from it and depends on which other sentences share the batch. Without native bfloat16
-instructions oneDNN emulates them and int8 is faster, so ``auto`` keeps int8 there.
+while int8 dynamic quantization (the model directory's own setting) is 0.993–0.997 from it, depends on
+which other sentences share the batch and measures differently from CPU to CPU (§9.26). Without native
+bfloat16 instructions oneDNN emulates them and int8 is faster, so ``auto`` takes int8
+with a scale per token there (``int8-rows``: 0.9994 from float32, nearly the same in any batch; §9.27).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import functools
 import os
 
 PRECISION_ENV = "ASSISTANT_E5_PRECISION"
-# "model": the model directory's own setting (int8-dynamic), the default; "auto": bf16 on a CPU with
-# native bfloat16 instructions, else the model's setting. "auto" is not the default yet: the fitted
-# answer model (data/answer_model.json) was computed from int8 vectors and its refusal threshold sits
-# close enough to some questions that bf16 cosines move them across it (BENCHMARKS §9.6); make
-# "auto" the default together with a refit on bf16 vectors.
+# "model": the model directory's own setting (int8-dynamic), the default; "auto": the fastest arithmetic
+# near float32 whose vectors do not move with their batch (auto_precision: bf16 where native, else int8
+# with per-token scales). "auto" is not the default yet: the fitted answer model (data/answer_model.json)
+# was computed from int8-dynamic vectors, and bf16 ones move questions across its threshold (tune answerable
+# refused 0.062 -> 0.085, BENCHMARKS §9.27). Its refit needs the reader's out-of-fold models (~3 h of CPU
+# here, §9.27); make "auto" the default together with that refit.
 DEFAULT_PRECISION = "model"
-PRECISIONS = ("model", "auto", "bf16", "int8-dynamic", "none")
+PRECISIONS = ("model", "auto", "bf16", "int8-rows", "int8-dynamic", "none")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
@@ -62,15 +64,21 @@ def _cpuinfo(field: str) -> str | None:
 def e5_precision(configured: str) -> str:
     """The arithmetic the e5 encoder runs in, from ``ASSISTANT_E5_PRECISION`` (default
     ``DEFAULT_PRECISION``): ``model`` = ``configured`` (the model directory's own setting),
-    ``auto`` = bf16 where native, else ``configured``; or a precision by name."""
+    ``auto`` = :func:`auto_precision`; or a precision by name."""
     wanted = (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip()
     if wanted not in PRECISIONS:
         raise PrecisionError(f"{PRECISION_ENV}={wanted!r}: expected one of {', '.join(PRECISIONS)}")
     if wanted == "model":
         return configured
     if wanted == "auto":
-        return "bf16" if native_bf16() else configured
+        return auto_precision()
     return wanted
+
+
+def auto_precision() -> str:
+    """The fastest arithmetic near float32 whose vectors do not move with their batch, on this CPU:
+    ``bf16`` where it is native, else ``int8-rows`` (emulated bf16 is slower than float32 there)."""
+    return "bf16" if native_bf16() else "int8-rows"
 
 
 def cpu_model() -> str:

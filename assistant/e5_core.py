@@ -30,8 +30,8 @@ TOKENIZER_FILE = "tokenizer.json"
 NORMALIZER_FILE = "normalizer.json"
 REBUILD_COMMAND = E5_REBUILD_COMMAND
 QK = 32  # Q4_0 block size
-BATCH_SIZE = 16  # texts per forward pass in encode_many, bf16 / float32 (fastest on 2 cores: BENCHMARKS §9.6)
-ST_BATCH_SIZE = 64  # int8: sentence-transformers' batches, which the fitted answer model's vectors came from
+BATCH_SIZE = 16  # texts per forward pass in encode_many, bf16 / int8-rows / float32 (fastest on 2 cores: BENCHMARKS §9.6)
+ST_BATCH_SIZE = 64  # int8-dynamic: sentence-transformers' batches, which the fitted answer model's vectors came from
 
 _SPACES = re.compile(" {2,}")
 # light (torch-only) E5Core models loaded in this process, by (weights sha256, arithmetic): a second load of
@@ -148,6 +148,48 @@ def to_bf16(encoder: E5Encoder) -> E5Encoder:
     for layer in encoder.layers:
         for name in ("q", "k", "v", "ao", "fi", "fo"):
             setattr(layer, name, BF16Linear(getattr(layer, name)))
+    return encoder
+
+
+class RowInt8Linear(nn.Module):
+    """A Linear layer computing int8 × int8 → int32 products with a scale per output channel (weights) and
+    **a scale per row** (one token's activations), dequantized to float32 with the float32 bias added.
+
+    Why not ``quantize_dynamic``: that scales the activations per tensor, over every token of the batch
+    and its padding, so a sentence's vector moved with what shared its batch (cosine ~0.996 alone vs
+    batched) and a question (embedded alone) was computed under other conditions than the passages it is
+    compared with; its kernels also differ by CPU (BENCHMARKS §9.26). Here each token is quantized on its
+    own and the integer products are exact, so a vector is the same in any batch and on any CPU up to
+    float32 rounding of the rest of the encoder, and full 8-bit activations (not fbgemm's reduced 7-bit
+    range) keep it closer to float32.
+    """
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        w = linear.weight.detach().to(torch.float32)
+        scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+        self.register_buffer("weight_t", torch.round(w / scale[:, None]).to(torch.int8).t().contiguous())
+        self.register_buffer("weight_scale", scale.contiguous())
+        self.register_buffer("bias", linear.bias.detach().to(torch.float32).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.reshape(-1, x.shape[-1])
+        scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
+        q = torch.round(rows / scale).to(torch.int8)  # |q| ≤ 127 by construction
+        y = torch._int_mm(q, self.weight_t).to(torch.float32)
+        y.mul_(scale).mul_(self.weight_scale).add_(self.bias)
+        return y.view(*x.shape[:-1], y.shape[-1])
+
+
+def to_int8_rows(encoder: E5Encoder, float_layers=()) -> E5Encoder:
+    """:class:`RowInt8Linear` for the Linear layers :func:`quantize_int8` quantizes (each layer's ``fo``
+    and the ``float_layers`` stay float32, for the same reasons)."""
+    keep = set(float_layers)
+    for i, layer in enumerate(encoder.layers):
+        if i in keep:
+            continue
+        for name in ("q", "k", "v", "ao", "fi"):
+            setattr(layer, name, RowInt8Linear(getattr(layer, name)))
     return encoder
 
 
@@ -342,6 +384,8 @@ class E5Core(nn.Module):
         (:func:`quantize_int8`) or ``none`` (float32)."""
         if self.quantize == "int8-dynamic":
             self.encoder = quantize_int8(self.encoder, self.float_layers)
+        elif self.quantize == "int8-rows":
+            self.encoder = to_int8_rows(self.encoder, self.float_layers)
         elif self.quantize == "bf16":
             self.encoder = to_bf16(self.encoder)
         elif self.quantize != "none":
@@ -401,8 +445,9 @@ class E5Core(nn.Module):
         """:meth:`encode` for many texts (an index build), identical texts once, rows in the order
         of ``texts``, with a tqdm bar on request.
 
-        How the texts are batched depends on the arithmetic. In bf16 and float32 a text's vector
-        does not depend on what shares its batch, so texts are sorted by token length and embedded
+        How the texts are batched depends on the arithmetic. In bf16, int8-rows and float32 a text's vector
+        does not depend on what shares its batch (int8-rows: up to a flipped rounding, cosine ≥ 0.999),
+        so texts are sorted by token length and embedded
         ``BATCH_SIZE`` (16) at a time: little padding, small attention matrices, the fastest
         measured (docs/BENCHMARKS.md §9.6). int8 dynamic quantization scales activations per
         batch, so there a vector moves (cosine up to ~0.007) with its batch neighbours; those batches

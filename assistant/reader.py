@@ -65,7 +65,7 @@ class Reader:
     def load(cls, path: Path | str | None = None) -> "Reader":
         """The reader in ``path`` (default ``READER_DIR``); a missing or damaged file raises
         ``model_files.ModelFileError`` naming it and the rebuild command."""
-        from .cpu import native_bf16
+        from .cpu import auto_precision
         from .e5_core import E5Core
         from .model_files import E5_OVERLAY_REBUILD_COMMAND, ModelFileError, check_e5, file_error
 
@@ -76,9 +76,10 @@ class Reader:
             raise ModelFileError(str(e).replace(E5_OVERLAY_REBUILD_COMMAND, REBUILD_COMMAND)) from None
         # bfloat16 where the CPU computes it natively: as fast as the int8 base here and within 0.02 (mean)
         # of the logits the reader was trained and its answer-model entry fitted with (GPU, bfloat16);
-        # int8 base layers are 0.38 off on average (docs/BENCHMARKS.md §9.23). A second copy of the base
+        # int8 base layers are 0.38 off on average (docs/BENCHMARKS.md §9.23); without native bf16, int8 with
+        # per-token scales (cpu.auto_precision), which is much nearer float32. A second copy of the base
         # in memory (~70 MB) rather than sharing the answer encoder's int8 layers.
-        core = E5Core.load(str(path), model_kwargs={"quantize": "bf16" if native_bf16() else config.get("quantize", "int8-dynamic")})
+        core = E5Core.load(str(path), model_kwargs={"quantize": auto_precision()})
         raw = core._raw or {}
         if "head.w" not in raw or "head.b" not in raw:
             raise file_error(path / "model.safetensors", "not a reader (no head.w / head.b)", REBUILD_COMMAND, kind="reader model")

@@ -114,7 +114,7 @@ def test_health_and_manifest_name_both_models_and_the_encoder_precision(small_co
     assert h["model"] == "bundled:chive-ja" and h["answer_encoder"] == "bundled:e5-small-ja"
     assert h["search_encoder"] == "bundled:e5-small-ja-search" and "search_encoder_fallback" not in h
     assert "answer_encoder_fallback" not in h and not any("answer encoder" in w for w in h.get("warnings", []))
-    assert h["answer_encoder_precision"] in {"bf16", "int8-dynamic", "none"}
+    assert h["answer_encoder_precision"] in {"bf16", "int8-rows", "int8-dynamic", "none"}
     m = json.loads((tmp_path / "index" / "current" / "manifest.json").read_text(encoding="utf-8"))
     enc = m["settings"]["sentence_encoder"]
     assert enc["id"] == "bundled:e5-small-ja" and enc["precision"] == h["answer_encoder_precision"]
