@@ -159,9 +159,11 @@ class RowInt8Linear(nn.Module):
     and its padding, so a sentence's vector moved with what shared its batch (cosine ~0.996 alone vs
     batched) and a question (embedded alone) was computed under other conditions than the passages it is
     compared with; its kernels also differ by CPU (BENCHMARKS §9.26). Here each token is quantized on its
-    own and the integer products are exact, so a vector is the same in any batch and on any CPU up to
-    float32 rounding of the rest of the encoder, and full 8-bit activations (not fbgemm's reduced 7-bit
-    range) keep it closer to float32.
+    own and the integer products are exact, so one layer's output row is bit-identical in any batch; what
+    is left is float32 noise elsewhere in the encoder (the padded attention) flipping a rounding step now
+    and then: cosine ≥ 0.999 between a text alone and batched, vs 0.995 (§9.27). Full 8-bit activations
+    (not fbgemm's reduced 7-bit range) keep it at 0.9994 from float32 (int8-dynamic: 0.9965).
+    ``torch._int_mm`` is private API: torch is pinned, and tests/test_e5_speed.py checks it on install.
     """
 
     def __init__(self, linear: nn.Linear):
@@ -380,8 +382,8 @@ class E5Core(nn.Module):
         self._raw = t
 
     def apply_quantization(self) -> None:
-        """The arithmetic ``quantize`` names: ``bf16`` (:func:`to_bf16`), ``int8-dynamic``
-        (:func:`quantize_int8`) or ``none`` (float32)."""
+        """The arithmetic ``quantize`` names: ``bf16`` (:func:`to_bf16`), ``int8-rows`` (:func:`to_int8_rows`),
+        ``int8-dynamic`` (:func:`quantize_int8`) or ``none`` (float32)."""
         if self.quantize == "int8-dynamic":
             self.encoder = quantize_int8(self.encoder, self.float_layers)
         elif self.quantize == "int8-rows":
