@@ -23,8 +23,8 @@ PRECISION_ENV = "ASSISTANT_E5_PRECISION"
 # near float32 whose vectors do not move with their batch (auto_precision: bf16 where native, else int8
 # with per-token scales). "auto" is not the default yet: the fitted answer model (data/answer_model.json)
 # was computed from int8-dynamic vectors, and bf16 ones move questions across its threshold (tune answerable
-# refused 0.062 -> 0.085, BENCHMARKS §9.27). Its refit needs the reader's out-of-fold models (~3 h of CPU
-# here, §9.27); make "auto" the default together with that refit.
+# refused 0.062 -> 0.085, BENCHMARKS §9.27). Its refit needs the reader's out-of-fold models (~75 min
+# alone on 2 cores, §9.27); make "auto" the default together with that refit.
 DEFAULT_PRECISION = "model"
 PRECISIONS = ("model", "auto", "bf16", "int8-rows", "int8-dynamic", "none")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
