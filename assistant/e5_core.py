@@ -183,15 +183,18 @@ class RowInt8Linear(nn.Module):
         return y.view(*x.shape[:-1], y.shape[-1])
 
 
+def _int8_linears(encoder: E5Encoder, float_layers=()) -> list[tuple[int, nn.Module, str]]:
+    """(layer index, layer, attribute) of the Linear layers either int8 arithmetic computes: q, k, v, ao
+    and fi of every layer not in ``float_layers``; each FFN output ``fo`` stays float32 (:func:`quantize_int8`)."""
+    keep = set(float_layers)
+    return [(i, layer, name) for i, layer in enumerate(encoder.layers) if i not in keep for name in ("q", "k", "v", "ao", "fi")]
+
+
 def to_int8_rows(encoder: E5Encoder, float_layers=()) -> E5Encoder:
     """:class:`RowInt8Linear` for the Linear layers :func:`quantize_int8` quantizes (each layer's ``fo``
     and the ``float_layers`` stay float32, for the same reasons)."""
-    keep = set(float_layers)
-    for i, layer in enumerate(encoder.layers):
-        if i in keep:
-            continue
-        for name in ("q", "k", "v", "ao", "fi"):
-            setattr(layer, name, RowInt8Linear(getattr(layer, name)))
+    for _, layer, name in _int8_linears(encoder, float_layers):
+        setattr(layer, name, RowInt8Linear(getattr(layer, name)))
     return encoder
 
 
@@ -208,8 +211,7 @@ def quantize_int8(encoder: E5Encoder, float_layers=()) -> nn.Module:
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    spec = {f"layers.{i}.{name}": per_channel_dynamic_qconfig
-            for i in range(len(encoder.layers)) if i not in set(float_layers) for name in ("q", "k", "v", "ao", "fi")}
+    spec = {f"layers.{i}.{name}": per_channel_dynamic_qconfig for i, _, name in _int8_linears(encoder, float_layers)}
     with warnings.catch_warnings():  # torch.ao.quantization deprecation notices (torch is pinned)
         warnings.simplefilter("ignore")
         return quantize_dynamic(encoder, spec, inplace=False)
