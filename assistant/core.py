@@ -545,7 +545,7 @@ class Assistant:
             # hand-calibrated evidence score ("legacy-evidence")
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
-            # the answer encoder's arithmetic (bf16 / int8-dynamic / none = float32), None for chiVe
+            # the answer encoder's arithmetic (bf16 / int8-rows / int8-dynamic / none = float32), None for chiVe
             "answer_encoder_precision": getattr(self.answer_encoder, "precision", None),
             # the sentence encoder whose vectors ordered the passages (None: the answer encoder's did)
             "search_encoder": self.state.retriever.sentence_side()[0].model_id if self.search_encoder else None,

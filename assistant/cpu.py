@@ -19,13 +19,12 @@ import functools
 import os
 
 PRECISION_ENV = "ASSISTANT_E5_PRECISION"
-# "model": the model directory's own setting (int8-dynamic), the default; "auto": the fastest arithmetic
-# near float32 whose vectors do not move with their batch (auto_precision: bf16 where native, else int8
-# with per-token scales). "auto" is not the default yet: the fitted answer model (data/answer_model.json)
-# was computed from int8-dynamic vectors, and bf16 ones move questions across its threshold (tune answerable
-# refused 0.062 -> 0.085, BENCHMARKS §9.27). Its refit needs the reader's out-of-fold models (~75 min
-# alone on 2 cores, §9.27); make "auto" the default together with that refit.
-DEFAULT_PRECISION = "model"
+# "auto", the default: the fastest arithmetic near float32 whose vectors do not move with their batch
+# (auto_precision: bf16 where native, else int8 with per-token scales), so that one commit measures the same
+# on every CPU (BENCHMARKS §9.28). The fitted answer model (data/answer_model.json) and the reader's
+# out-of-fold scores it was fitted on were computed in it. "model": the model directory's own setting
+# (int8-dynamic: batch- and CPU-dependent, §9.26), kept for comparison.
+DEFAULT_PRECISION = "auto"
 PRECISIONS = ("model", "auto", "bf16", "int8-rows", "int8-dynamic", "none")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 
@@ -87,8 +86,9 @@ def cpu_model() -> str:
 
 
 def describe() -> dict:
-    """The machine an evaluation ran on, as its report records it. Why: the e5 encoder's default int8
-    arithmetic differs from CPU to CPU and with the batch (docs/BENCHMARKS.md §9.26), so the same commit
-    measures differently on another CPU; a figure without its machine cannot be compared."""
+    """The machine an evaluation ran on, as its report records it. Why: the e5 encoder's arithmetic
+    differs from CPU to CPU (bf16 or int8-rows by default; the directory's int8 also moves with the batch,
+    docs/BENCHMARKS.md §9.26), so the same commit can measure slightly differently on another CPU; a
+    figure without its machine cannot be compared."""
     return {"cpu": cpu_model(), "cores": available_cores(), "native_bf16": native_bf16(),
             "e5_precision": (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip()}

@@ -31,7 +31,7 @@ NORMALIZER_FILE = "normalizer.json"
 REBUILD_COMMAND = E5_REBUILD_COMMAND
 QK = 32  # Q4_0 block size
 BATCH_SIZE = 16  # texts per forward pass in encode_many, bf16 / int8-rows / float32 (fastest on 2 cores: BENCHMARKS §9.6)
-ST_BATCH_SIZE = 64  # int8-dynamic: sentence-transformers' batches, which the fitted answer model's vectors came from
+ST_BATCH_SIZE = 64  # int8-dynamic (ASSISTANT_E5_PRECISION=model): sentence-transformers' batches, which its vectors depend on
 
 _SPACES = re.compile(" {2,}")
 # light (torch-only) E5Core models loaded in this process, by (weights sha256, arithmetic): a second load of

@@ -192,7 +192,7 @@ class Embedder:
         self.passage_prefix = settings["passage_prefix"]
         self._lock = threading.Lock()
         self._neighbour_index = None
-        # the arithmetic of a bundled e5 model ("bf16", "int8-dynamic", "none"; cpu.e5_precision), else None
+        # the arithmetic of a bundled e5 model ("bf16", "int8-rows", "int8-dynamic", "none"; cpu.e5_precision), else None
         self.precision: str | None = None
         # which weights a bundled model runs (its config's model.safetensors sha256, 16 hex), else None:
         # models fitted on its outputs (data/answer_model.json) record it and are checked against it

@@ -134,8 +134,8 @@ def test_encode_many_keeps_input_order_and_duplicates(bf16, batch_size):
 def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.delenv(cpu.PRECISION_ENV, raising=False)
     monkeypatch.setattr(cpu, "native_bf16", lambda: True)
-    # the default keeps the model's own arithmetic (the fitted answer model's vectors) until a refit
-    assert cpu.e5_precision("int8-dynamic") == "int8-dynamic"
+    # the default is auto: the arithmetic the fitted answer model's vectors were computed in
+    assert cpu.e5_precision("int8-dynamic") == "bf16"
     monkeypatch.setenv(cpu.PRECISION_ENV, "auto")
     assert cpu.e5_precision("int8-dynamic") == "bf16"
     monkeypatch.setattr(cpu, "native_bf16", lambda: False)
