@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 4
 MAX_LIST_ITEMS = 8
+# rows of a table read before the ones shown are picked (``_rows_shown``)
+MAX_TABLE_ROWS = 40
 # All lines of one answer: its sentences plus the lists they announce, belong to or head.
 MAX_ANSWER_LINES = 12
 MAX_SOURCES = 3
@@ -333,11 +335,12 @@ def _is_row(sentence: str) -> bool:
     return " / " in sentence and ":" in sentence.split(" / ", 1)[0]
 
 
-def _announced_rows(best: _Candidate, following: list, next_chunks: list, notes: int = 1) -> list[tuple]:
+def _announced_rows(best: _Candidate, following: list, next_chunks: list, notes: int = 1, row_score=None) -> list[tuple]:
     """The table a 「…の推進状況は下記のとおりとなっています。」 announces: its rows, in reading order,
-    at most ``MAX_LIST_ITEMS``. The table may start after ``notes`` lines between (a note such as
-    「各項目の取り扱いは、別表に整理しています。」) and its header row (cells without labels), and may run
-    on into the passages that follow. Empty when no table follows."""
+    at most ``MAX_LIST_ITEMS`` (``_rows_shown``: the ones nearest the question when it is longer). The
+    table may start after ``notes`` lines between (a note such as 「各項目の取り扱いは、別表に整理しています。」)
+    and its header row (cells without labels), and may run on into the passages that follow. Empty when
+    no table follows."""
     lines = list(following)
     start = None
     skipped = 0
@@ -353,22 +356,36 @@ def _announced_rows(best: _Candidate, following: list, next_chunks: list, notes:
     rows = []
     for h, p, s in lines[len(lines) if start is None else start:]:  # no row in this passage: try the next
         if not _is_row(s):
-            return rows[:MAX_LIST_ITEMS]
+            return _rows_shown(rows, row_score)
         rows.append((h, p, s))
     for chunk in next_chunks:  # the table (or the sentence announcing it) ends its passage
-        if len(rows) >= MAX_LIST_ITEMS:
+        if len(rows) >= MAX_TABLE_ROWS:
             break
         nxt = Hit(chunk=chunk, score=best.hit.score, fused=best.hit.fused)
         for i, (s, _l) in enumerate(_sentences(chunk.text)):
             if not rows and " / " in s and not _is_row(s):
                 continue  # the header row opening the next passage
             if not _is_row(s):
-                return rows[:MAX_LIST_ITEMS]
+                return _rows_shown(rows, row_score)
             rows.append((nxt, i, s))
-    return rows[:MAX_LIST_ITEMS]
+    return _rows_shown(rows, row_score)
 
 
-def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True) -> list[_Candidate]:
+def _rows_shown(rows: list[tuple], row_score=None) -> list[tuple]:
+    """The rows of a table an answer shows: all of them up to ``MAX_LIST_ITEMS``; of a longer one, the
+    ``MAX_LIST_ITEMS`` that ``row_score(hit, position)`` rates nearest the question, still in reading
+    order (without ``row_score``: the first ones).
+    Why: a table of 10 fields cut at its first 8 rows answered 「防犯系のNPOっていくつある？」 without
+    its 「地域安全: 2」 row, the 9th (docs/BENCHMARKS.md §9.29); the search encoder's cosine of each row,
+    stored at build time, knows 防犯 and 地域安全 are near where no word is shared."""
+    if len(rows) <= MAX_LIST_ITEMS or row_score is None:
+        return rows[:MAX_LIST_ITEMS]
+    scores = [row_score(h, p) for h, p, _s in rows]
+    keep = sorted(sorted(range(len(rows)), key=lambda i: (-scores[i], i))[:MAX_LIST_ITEMS])
+    return [rows[i] for i in keep]
+
+
+def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True, row_score=None) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
     same passage and, when the items are headings of their own, from the passages that follow) or the
     table rows a 「…は下記のとおりです。」 announces, the list it belongs to or heads (``_list_run``:
@@ -379,7 +396,7 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
-        rows = _announced_rows(best, following, next_chunks)
+        rows = _announced_rows(best, following, next_chunks, row_score=row_score)
         if rows:
             return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
     if _LIST_INTRO_RE.search(best.text.strip()) and (not following or _ITEM_RE.match(following[0][2].strip())):
@@ -399,7 +416,7 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     if _is_caption(best.text):
         # 「①地域活動に参加している市民の割合【単位:%】」 over its table: the rows are what it labels —
         # a whole table for the best line, a short one (≤ CAPTION_ROWS_OTHER rows) for any other
-        rows = _announced_rows(best, following, next_chunks, notes=0)
+        rows = _announced_rows(best, following, next_chunks, notes=0, row_score=row_score)
         if rows and (allow_follow_on or len(rows) <= CAPTION_ROWS_OTHER):
             return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
     body = _labelled_body(sents, best.position)
@@ -553,6 +570,18 @@ def _with_relative(cands: list[_Candidate], feature: str) -> None:
     best = max((c.features[feature] for c in cands), default=0.0)
     for c in cands:
         c.features[feature + "_rel"] = c.features[feature] - best
+
+
+def row_relevance(retriever, qa: QueryAnalysis):
+    """``row_score(hit, position)`` for ``choose``: the cosine of a sentence (a table row) to the question
+    under the search side's sentence encoder (the vectors the chooser reads; the query vector is the one
+    search already made), or None when the index has no sentence vectors."""
+    encoder, sv = retriever.sentence_side()
+    if sv is None or encoder is retriever.embedder:
+        return None
+    qvec = retriever.sentence_query_vector(qa.text, adapted=False)
+    pos_of = retriever._position
+    return lambda hit, position: _sentence_cos(qvec, sv, pos_of.get(hit.id), position)
 
 
 def _sentence_cos(qvec, sv, i: int | None, position: int) -> float:
@@ -719,7 +748,8 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
-           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False) -> list[_Candidate]:
+           max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False,
+           row_score=None) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
     out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
@@ -759,7 +789,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         if japanese.compact(c.text) in in_out:
             continue  # already shown as part of an earlier sentence's list
         room = max_lines - len(out) - (len(chosen) - i - 1)
-        cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best)) if room > 1 else []
+        cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best), row_score=row_score) if room > 1 else []
         if any(x is c for x in cont):
             # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
             add = [x for x in cont if japanese.compact(x.text) not in in_out][:room]
@@ -1199,7 +1229,7 @@ def answer(
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
-                    asks_measures=asked_type(qa) == "how")
+                    asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa))
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
@@ -1249,7 +1279,8 @@ def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list
     line first (``named_rows``); others unchanged. Runs after the answer model judged answerability, so
     none of these moves a refusal."""
     named_rows.prefer(cands, qa.text)
-    superlatives.prefer(cands, qa.text)
+    superlatives.prefer(cands, qa.text, lambda hit: ([c.text for c in retriever.preceding_chunks(hit, superlatives.TABLE_PASSAGES)],
+                                                     [c.text for c in retriever.following_chunks(hit, superlatives.TABLE_PASSAGES)]))
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
 
 
@@ -1311,7 +1342,8 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
         if hits and conf >= refuse_at:
             chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
                             max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
-                            max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how")
+                            max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how",
+                            row_score=row_relevance(retriever, cqa))
         if chosen:
             chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
             confs.append(conf)

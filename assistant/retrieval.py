@@ -164,6 +164,18 @@ class Retriever:
             out.append(c)
         return out
 
+    def preceding_chunks(self, hit: Hit, n: int = 8) -> list:
+        """The passages before ``hit`` in its document, nearest first (a table that began there)."""
+        i = self._position.get(hit.id)
+        if i is None:
+            return []
+        out = []
+        for c in self.index.chunks[max(0, i - n) : i][::-1]:
+            if c.doc_id != hit.doc_id:
+                break
+            out.append(c)
+        return out
+
     def query_vector(self, text: str) -> np.ndarray:
         """The embedder's query vector for ``text``, remembered for the last few questions (search
         and the answer model both need it)."""

@@ -112,7 +112,8 @@ def _rows(sents: Sequence[str]) -> list[tuple[int, list[tuple[str, str]]]]:
 def table_extremes(sup: asked.Superlative, sents: Sequence[str]) -> set[int]:
     """Positions of rows holding the maximum (minimum) of the one column named by the asked quantity,
     in a table that begins and ends inside ``sents`` (a table cut by a passage boundary is not judged:
-    its maximum there need not be the table's). The key cell's label must name the asked subject."""
+    its maximum there need not be the table's: ``stitched`` joins the passages it runs into). The key cell's
+    label, or most of the row keys, must name the asked subject."""
     if sup.quantity is None or sup.change:
         return set()
     rows = _rows(sents)
@@ -130,9 +131,11 @@ def table_extremes(sup: asked.Superlative, sents: Sequence[str]) -> set[int]:
         if len(run) < 2 or first == 0 or last == len(sents) - 1:
             continue  # a table whose start or end may lie in another passage
         labels = [lab for lab, _v in run[0][1]]
-        if not _about(sup.subject, labels[0]):
+        if not (_about(sup.subject, labels[0]) or _keys_name(sup.subject, [cells[0][1] for _p, cells in run])):
             continue
         cols = [j for j, lab in enumerate(labels[1:], 1) if q in japanese.compact(lab)]
+        exact = [j for j in cols if japanese.compact(labels[j]) == q]
+        cols = exact if len(exact) == 1 else cols  # 「人口」 beside 「65歳以上 人口」: the column named just so
         if len(cols) != 1:
             continue  # none, or several (this year's and last year's): not ours to pick
         values = []
@@ -147,6 +150,12 @@ def table_extremes(sup: asked.Superlative, sents: Sequence[str]) -> set[int]:
         if len(hits) == 1:
             out.add(hits[0])
     return out
+
+
+def _keys_name(subject: str | None, keys: list[str]) -> bool:
+    """Do most of a table's row keys name the asked kind of thing? 「団体名: むかつく地域協議会」「団体名: 通まちづくり
+    協議会」 … are 協議会 though the column says 団体名."""
+    return subject is not None and 2 * sum(_about(subject, k) for k in keys) > len(keys)
 
 
 def names_another(quantity: str | None, sentence: str) -> bool:
@@ -178,18 +187,63 @@ def tier(sup: asked.Superlative, sentence: str, sents: Sequence[str], pos: int, 
     return 0
 
 
-def prefer(cands: list, question: str) -> None:
+def _is_row(line: str) -> bool:
+    cells = line.split(" / ")
+    return len(cells) >= 2 and all(":" in c for c in cells)
+
+
+# passages read on each side of a candidate's passage while a table runs across their boundary
+TABLE_PASSAGES = 3
+
+
+def stitched(sents: list[str], before: Sequence[str] = (), after: Sequence[str] = ()) -> tuple[list[str], int]:
+    """(the passage's lines with those of the passages around it that the same table runs into, the
+    number of lines put before). ``before``: the texts of the passages before it, nearest first;
+    ``after``: those after it. A passage is joined while the lines at the boundary are both table rows,
+    at most ``TABLE_PASSAGES`` on each side, and the first line past the table's end (or before its
+    start) comes too, which shows that the table ends there.
+    Why: a long table is cut into passages (「《参考：…既設の協議会》」 over 12 rows: 8 in one passage, 4 in
+    the next), and the highest 高齢化率 of one part need not be the table's (docs/BENCHMARKS.md §9.29)."""
+    out = list(sents)
+    put_before = 0
+    for text in list(before)[:TABLE_PASSAGES]:
+        prev = japanese.split_sentences(text)
+        if not (prev and out and _is_row(out[0])):
+            break
+        if not _is_row(prev[-1]):  # the line before the table: it begins in ``out``
+            out, put_before = [prev[-1], *out], put_before + 1
+            break
+        out = prev + out
+        put_before += len(prev)
+    for text in list(after)[:TABLE_PASSAGES]:
+        nxt = japanese.split_sentences(text)
+        if not (nxt and out and _is_row(out[-1])):
+            break
+        if not _is_row(nxt[0]):  # the line after the table: it ends in ``out``
+            out.append(nxt[0])
+            break
+        out = out + nxt
+    return out, put_before
+
+
+def prefer(cands: list, question: str, around=None) -> None:
     """Raise the scores of the candidates that answer a superlative question (``tier``) above all
     others, tier by tier, keeping their order within a tier; nothing changes for other questions, or
-    when no candidate states the extreme asked for."""
+    when no candidate states the extreme asked for. ``around(hit)``: (texts of the passages before
+    ``hit``, nearest first; texts of those after it), so that a table cut into passages is judged whole
+    (``stitched``)."""
     sup = asked.asked_superlative(question)
     if sup is None or (sup.quantity is None and sup.subject is None) or not cands:
         return
     tiers = []
-    split: dict[int, list[str]] = {}  # each passage split once, however many of its sentences are candidates
+    split: dict[int, tuple[list[str], int]] = {}  # each passage split once, however many of its sentences are candidates
     for c in cands:
-        sents = split.setdefault(id(c.hit), japanese.split_sentences(c.hit.text))
-        tiers.append(tier(sup, c.text, sents, c.position, c.hit.section) if c.position < len(sents) else 0)
+        if id(c.hit) not in split:
+            own = japanese.split_sentences(c.hit.text)
+            split[id(c.hit)] = stitched(own, *around(c.hit)) if around is not None else (own, 0)
+        sents, shift = split[id(c.hit)]
+        pos = c.position + shift
+        tiers.append(tier(sup, c.text, sents, pos, c.hit.section) if pos < len(sents) else 0)
     if not any(tiers):
         return
     top = max(abs(c.score) for c in cands) or 1.0

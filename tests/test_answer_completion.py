@@ -307,3 +307,33 @@ def test_a_list_far_below_the_sentence_or_under_a_label_of_findings_is_not_broug
     assert _texts(answering.choose([_cand(far, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]
     status = _hit("目的を図ります。\n<現状と課題>\n・課題A\n・課題B")
     assert _texts(answering.choose([_cand(status, "目的を図ります。")], asks_measures=True)) == ["目的を図ります。"]
+
+
+# --- a table longer than an answer shows: the rows nearest the question --------------------------
+
+FIELDS = ("活動分野別市内NPO法人数\n" + "\n".join(f"分野{i}: {i} / 分野{i}b: {i + 20}" for i in range(1, 11)) + "\n注: 本文です。")
+
+
+def test_a_long_table_shows_its_first_rows_when_nothing_rates_them():
+    hit = _hit(FIELDS)
+    rows = _texts(answering.choose([_cand(hit, "活動分野別市内NPO法人数")]))[1:]
+    assert len(rows) == answering.MAX_LIST_ITEMS and rows[0].startswith("分野1:") and rows[-1].startswith("分野8:")
+
+
+def test_a_long_table_shows_the_rows_nearest_the_question_in_reading_order():
+    hit = _hit(FIELDS)
+    near = {9: 0.9, 10: 0.8}  # rows 9 and 10 (positions 9, 10): the ones the question asks about
+
+    def score(_hit, position):
+        return near.get(position, 0.1 - position / 100)
+
+    rows = _texts(answering.choose([_cand(hit, "活動分野別市内NPO法人数")], row_score=score))[1:]
+    assert len(rows) == answering.MAX_LIST_ITEMS
+    assert rows[-2:] == ["分野9: 9 / 分野9b: 29", "分野10: 10 / 分野10b: 30"]
+    assert [r.split(":")[0] for r in rows] == ["分野1", "分野2", "分野3", "分野4", "分野5", "分野6", "分野9", "分野10"]
+
+
+def test_a_table_that_fits_is_shown_whole_whatever_the_rows_rate():
+    hit = _hit(PROGRESS)
+    chosen = answering.choose([_cand(hit, PROGRESS.splitlines()[0])], row_score=lambda _h, p: -p)
+    assert _texts(chosen) == PROGRESS.splitlines()[:3]

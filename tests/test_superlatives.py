@@ -250,3 +250,58 @@ def test_a_ranking_captioned_by_a_line_of_the_passage_names_the_quantity_and_the
     cands = _cands([(["3 調査結果"], text)], {})
     superlatives.prefer(cands, "重要度が最も高かった施策は何ですか？")  # the caption ranks 満足度
     assert all(c.score == 0.1 for c in cands)
+
+
+# --- a table cut into passages is judged whole ---------------------------------------------------
+
+COUNCILS_A = ("《参考：既設の協議会》\n団体名 / 人口 / 65歳以上 人口 / 高齢化率\n"
+              "団体名: 板持地区まちづくり協議会 / 人口: 1,295 / 65歳以上 人口: 482 / 高齢化率: 37.22%\n"
+              "団体名: 通まちづくり協議会 / 人口: 1,267 / 65歳以上 人口: 656 / 高齢化率: 51.78%")
+COUNCILS_B = ("団体名: みすみ市民協働推進協議会 / 人口: 5,374 / 65歳以上 人口: 2,140 / 高齢化率: 39.82%\n"
+              "団体名: むかつく地域協議会 / 人口: 1,362 / 65歳以上 人口: 773 / 高齢化率: 56.75%")
+AFTER = "イ. 市民活動団体の取組\n本市の市民活動団体は増えています。"
+
+
+def test_a_table_is_stitched_across_the_passages_it_runs_into_and_closed_by_the_next_line():
+    lines, shift = superlatives.stitched(japanese.split_sentences(COUNCILS_B), before=[COUNCILS_A, "前の本文です。"], after=[AFTER])
+    assert shift == 4 and lines[:4] == japanese.split_sentences(COUNCILS_A)
+    assert lines[-1] == "イ. 市民活動団体の取組"  # the line past the table shows that it ends
+    lines, shift = superlatives.stitched(japanese.split_sentences(AFTER), before=[COUNCILS_B], after=[])
+    assert shift == 0 and lines == japanese.split_sentences(AFTER)  # text after a table: nothing joined
+
+
+def _council_cands():
+    section = ["集落機能再生事業の取組"]
+    first, second = _Hit(COUNCILS_A, section, rank=1), _Hit(COUNCILS_B, section, rank=2)
+    cands = [_Cand(h, i, s, 1.0 - 0.1 * h.rank) for h in (first, second) for i, s in enumerate(japanese.split_sentences(h.text))]
+    around = {id(first): ([], [COUNCILS_B, AFTER]), id(second): ([COUNCILS_A], [AFTER])}
+    return cands, lambda hit: around[id(hit)]
+
+
+@pytest.mark.parametrize("question, council", [
+    ("高齢化率がいちばん高い協議会は？", "むかつく地域協議会"),       # the second passage's row
+    ("高齢化率が最も低い協議会は？", "板持地区まちづくり協議会"),
+    ("人口が一番多い協議会は？", "みすみ市民協働推進協議会"),       # 「人口」, not 「65歳以上 人口」
+])
+def test_the_extreme_row_of_a_table_cut_into_passages_is_the_whole_tables(question, council):
+    cands, around = _council_cands()
+    superlatives.prefer(cands, question, around)
+    assert council in _best(cands)
+
+
+def test_without_the_passages_around_a_cut_table_is_not_judged():
+    cands, _around = _council_cands()
+    superlatives.prefer(cands, "高齢化率がいちばん高い協議会は？")
+    assert _best(cands).startswith("《参考")  # unchanged: the first candidate of the first passage
+
+
+def test_on_the_bundled_plans_the_lowest_rate_is_read_from_the_whole_table_of_councils(bundled_local):
+    # 長門市's table of councils runs over two passages; its lowest 高齢化率 (34.99%) is in the first and
+    # its highest (56.75%) in the second, so a question for either needs both
+    r = bundled_local.state.retriever
+    first = next(c for c in r.index.chunks if "高齢化率: 37.22%" in c.text)
+    second = next(c for c in r.index.chunks if "高齢化率: 56.75%" in c.text)
+    from assistant.types import Hit
+    assert [c.id for c in r.preceding_chunks(Hit(chunk=second, score=1.0), 1)] == [first.id]
+    low = bundled_local.ask("長門市で高齢化率が最も低いまちづくり協議会はどこ？")
+    assert "湊地区まちづくり協議会" in low.text and "34.99" in low.text
