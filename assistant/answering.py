@@ -425,6 +425,11 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     contact = _contact_lines(sents, best.position)
     if contact:
         return [_Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in contact]
+    head = _contact_head(sents, best.position)
+    if head is not None:
+        # 「TEL 0837-23-1172」 chosen alone: the office it reaches and the rest of its block, in reading order
+        return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail)
+                for p in [head, *_contact_lines(sents, head)]]
     nxt = following[0][2].strip() if following else ""
     if following and (_EXAMPLE_RE.match(nxt) or (allow_follow_on and _CONTINUES_RE.match(nxt))):
         h, p, s = following[0]
@@ -482,6 +487,19 @@ def _contact_lines(sents: list[str], pos: int) -> list[int]:
             break
         out.append(p)
     return out
+
+
+def _contact_head(sents: list[str], pos: int) -> int | None:
+    """For a contact line (「TEL …」「〒…」), the line naming the office whose block it belongs to
+    (``_contact_lines`` of that line holds it); None for any other line.
+    Why: a phone number without the office it reaches does not answer 「担当の窓口はどこ？」, and the
+    answer then said no office was named while the line above named one (docs/BENCHMARKS.md §9.29)."""
+    if not _CONTACT_RE.match(sents[pos].strip()):
+        return None
+    p = pos - 1
+    while p >= 0 and _CONTACT_RE.match(sents[p].strip()):
+        p -= 1
+    return p if p >= 0 and pos in _contact_lines(sents, p) else None
 
 
 def _bigram_share(question_bigrams: frozenset[str], text: str) -> float:

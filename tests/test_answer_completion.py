@@ -3,6 +3,8 @@ the table a 「下記のとおり」 sentence announces, the example a 「たと
 sentence model's confident pick when the ordering score left it out, and — when the question asks a
 date, a count or an office and the answer states none — the row or sentence beside it that does."""
 
+import pytest
+
 from assistant import answering
 from assistant.types import Chunk, Hit
 
@@ -192,6 +194,19 @@ def test_a_named_office_brings_its_address_phone_and_mail_lines():
     text = "市民協働推進室\n〒759-4192 長門市東深川 1339 番地 2\nTEL 0837-23-1172\nFAX 0837-22-0135\nE メール kyodo@city.nagato.lg.jp\n次の章"
     hit = _hit(text)
     assert _texts(answering.choose([_cand(hit, "市民協働推進室")])) == text.splitlines()[:5]
+
+
+@pytest.mark.parametrize("chosen", ["TEL 0837-23-1172", "〒759-4192 長門市東深川 1339 番地 2", "E メール kyodo@city.nagato.lg.jp"])
+def test_a_contact_line_chosen_alone_brings_the_office_it_reaches_and_the_rest_of_its_block(chosen):
+    text = "市民協働推進室\n〒759-4192 長門市東深川 1339 番地 2\nTEL 0837-23-1172\nFAX 0837-22-0135\nE メール kyodo@city.nagato.lg.jp\n次の章"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, chosen)])) == text.splitlines()[:5]
+
+
+def test_a_phone_line_under_a_sentence_stays_alone():
+    text = "協働推進課では、市民活動団体の相談に応じ、コーディネートを行っています。\nTEL 083-934-2763"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "TEL 083-934-2763")])) == ["TEL 083-934-2763"]
 
 
 def test_an_office_named_inside_a_long_sentence_brings_no_contact_lines():
