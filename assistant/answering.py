@@ -767,7 +767,7 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
            max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False,
-           row_score=None) -> list[_Candidate]:
+           row_score=None, spread: bool = False) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
     out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
@@ -778,7 +778,9 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     does (``_asked_value_beside``) — ``max_lines`` lines at most (an answer about several cities gives
     each city its share of these). ``asks_measures``: the question asks what is done (「どのような取組を
     行いますか」); then the list of measures that follows the best sentence under its own label comes
-    too (``_measures_after``)."""
+    too (``_measures_after``). ``row_score(hit, position)``: how near a table row is to the question, which picks
+    the rows of a table too long to show whole (``_rows_shown``). ``spread``: the answer is hedged, so when its
+    lines all come from one passage the best line of another joins them (``_another_passage``)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -799,6 +801,8 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     pick = _model_pick(cands, chosen, max_sources)
     if pick is not None:
         chosen.append(pick)
+    if spread and (other := _another_passage(cands, chosen)) is not None:
+        chosen.append(other)
     # reading order: by passage rank, then by position within the passage
     chosen.sort(key=lambda c: (c.hit.rank, c.position))
     out: list[_Candidate] = []
@@ -875,16 +879,36 @@ def _model_pick(cands: list[_Candidate], chosen: list[_Candidate], max_sources: 
     top = max(cands, key=lambda c: c.logit)
     if top.logit <= 0 or top.coverage <= 0 or any(c is top for c in chosen):
         return None
-    # a sentence, or one item of a list (which brings its siblings); not a lone label such as
-    # 「○ 地域公共交通」 or 「⑤…の割合【単位:%】」, which heads a paragraph or table the answer would not show
-    sents = [s for s, _l in _sentences(top.hit.text)]
-    if _is_heading_like(top.text, top.hit.section) or (not top.text.rstrip().endswith("。") and len(_list_run(sents, top.position)) < 2):
+    if not _stands_alone(top):
         return None
     if japanese.compact(top.text) in {japanese.compact(c.text) for c in chosen}:
         return None
     if top.hit.id not in {c.hit.id for c in chosen} and len({c.hit.id for c in chosen}) >= max_sources:
         return None
     return top
+
+
+def _stands_alone(c: _Candidate) -> bool:
+    """A sentence, or one item of a list (which brings its siblings); not a lone label such as
+    「○ 地域公共交通」 or 「⑤…の割合【単位:%】」, which heads a paragraph or table the answer would not show."""
+    sents = [s for s, _l in _sentences(c.hit.text)]
+    return not (_is_heading_like(c.text, c.hit.section) or (not c.text.rstrip().endswith("。") and len(_list_run(sents, c.position)) < 2))
+
+
+def _another_passage(cands: list[_Candidate], chosen: list[_Candidate]) -> "_Candidate | None":
+    """For a hedged answer whose lines all come from one passage: the best line of another passage
+    (one that stands alone and shares a word with the question), so that the answer shows the two
+    places the plans come nearest to the question rather than four lines of one.
+    Why: a hedged answer is one the answer model doubts; its first passage is then the wrong one more
+    often than for a confident answer, and the right line was in the second passage for most tune
+    questions whose right passage was among the top five but not cited (docs/BENCHMARKS.md §9.29)."""
+    if len({c.hit.id for c in chosen}) != 1:
+        return None
+    shown = {japanese.compact(c.text) for c in chosen}
+    for c in cands:  # cands in score order
+        if c.hit.id != chosen[0].hit.id and c.coverage > 0 and japanese.compact(c.text) not in shown and _stands_alone(c):
+            return c
+    return None
 
 
 def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
@@ -1247,7 +1271,7 @@ def answer(
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
-                    asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa))
+                    asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa), spread=conf < hedge_below)
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)

@@ -352,3 +352,21 @@ def test_a_table_that_fits_is_shown_whole_whatever_the_rows_rate():
     hit = _hit(PROGRESS)
     chosen = answering.choose([_cand(hit, PROGRESS.splitlines()[0])], row_score=lambda _h, p: -p)
     assert _texts(chosen) == PROGRESS.splitlines()[:3]
+
+
+# --- a hedged answer shows the two places the plans come nearest -------------------------------
+
+
+def test_a_hedged_answer_from_one_passage_adds_the_best_line_of_another():
+    first, second = _hit("市は窓口を設けています。\n市は相談に応じます。", rank=1, cid="c1"), _hit("出張所で手続きができます。", rank=2, cid="c2")
+    cands = [_cand(first, "市は窓口を設けています。", 1.0), _cand(first, "市は相談に応じます。", 0.9), _cand(second, "出張所で手続きができます。", 0.5)]
+    assert _texts(answering.choose(cands)) == ["市は窓口を設けています。", "市は相談に応じます。"]
+    assert _texts(answering.choose(cands, spread=True)) == ["市は窓口を設けています。", "市は相談に応じます。", "出張所で手続きができます。"]
+
+
+def test_a_hedged_answer_adds_no_lone_label_and_nothing_when_it_already_spans_two_passages():
+    first, second = _hit("市は窓口を設けています。", rank=1, cid="c1"), _hit("○ 窓口サービス\n出張所で手続きができます。", rank=2, cid="c2")
+    label_only = [_cand(first, "市は窓口を設けています。", 1.0), _cand(second, "○ 窓口サービス", 0.5)]
+    assert _texts(answering.choose(label_only, spread=True)) == ["市は窓口を設けています。"]
+    both = [_cand(first, "市は窓口を設けています。", 1.0), _cand(second, "出張所で手続きができます。", 0.9)]
+    assert len(answering.choose(both, spread=True)) == 2
