@@ -287,6 +287,52 @@ def _list_run(sents: list[str], pos: int, limit: int = MAX_LIST_ITEMS) -> list[i
     return list(range(start, min(hi + 1, start + limit)))
 
 
+# body lines an item may have under it (``_item_with_body``)
+MAX_BODY_LINES = 3
+
+
+def _bodies(sents: list[str], marker: str) -> dict[int, list[int]]:
+    """Per item of kind ``marker``: the unmarked lines right under it, up to the next item (of any kind);
+    not an item with a table under it (「②市民活動を行っている市民の割合【単位:%】」 over its rows: a caption)."""
+    out: dict[int, list[int]] = {}
+    current = None
+    for i, line in enumerate(sents):
+        m = _marker(line)
+        if m is not None:
+            current = i if m == marker else None
+            if current is not None:
+                out[current] = []
+        elif current is not None:
+            if " / " in line:  # a table (its header row or rows) under the item: a caption, not a body
+                out[current] = [-1]
+                current = None
+            else:
+                out[current].append(i)
+    return {k: b for k, b in out.items() if b != [-1]}
+
+
+def _item_with_body(sents: list[str], pos: int) -> list[int]:
+    """An item of a list whose items each carry a body of unmarked lines (「・支所機能」 then 「市民の身近な
+    ところにおける行政サービスの提供と地域まちづくりの拠点機能」 「地域住民の窓口、… など」, then 「・本庁機能」 and its
+    body): the item and its body, in reading order, whether ``pos`` is the item or one of its body lines.
+    Empty when the line is neither, or when the list's items do not carry bodies (another item of its
+    kind must have one too, each at most ``MAX_BODY_LINES``: a paragraph after a plain list is no item's body).
+    Why: the item names what its body says (「「庁内分権」の推進」 → what it is for); either alone left the
+    asked fact out (「庁内分権って何のため」, docs/BENCHMARKS.md §9.29)."""
+    item = pos
+    while item >= 0 and _marker(sents[item]) is None:
+        item -= 1
+    if item < 0 or pos - item > MAX_BODY_LINES:
+        return []
+    bodies = _bodies(sents, _marker(sents[item]))
+    body = bodies.get(item, [])
+    if not body or len(body) > MAX_BODY_LINES or (pos != item and pos not in body):
+        return []
+    if sum(1 for k, b in bodies.items() if k != item and 0 < len(b) <= MAX_BODY_LINES) < 1:
+        return []
+    return [item, *body]
+
+
 def _introduces_list(sentence: str, following: list[str]) -> bool:
     """「次の事項を基本理念として…進めます。」 followed by (1), (2) … items."""
     return bool(_LIST_INTRO_RE.search(sentence.strip())) and bool(following) and bool(_ITEM_RE.match(following[0].strip()))
@@ -419,6 +465,9 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
         rows = _announced_rows(best, following, next_chunks, notes=0, row_score=row_score)
         if rows and (allow_follow_on or len(rows) <= CAPTION_ROWS_OTHER):
             return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
+    block = _item_with_body(sents, best.position)
+    if block:
+        return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in block]
     body = _labelled_body(sents, best.position)
     if body is not None:
         return [_Candidate(best.hit, body, sents[body], best.score, best.coverage, detail=best.detail)]

@@ -370,3 +370,30 @@ def test_a_hedged_answer_adds_no_lone_label_and_nothing_when_it_already_spans_tw
     assert _texts(answering.choose(label_only, spread=True)) == ["市は窓口を設けています。"]
     both = [_cand(first, "市は窓口を設けています。", 1.0), _cand(second, "出張所で手続きができます。", 0.9)]
     assert len(answering.choose(both, spread=True)) == 2
+
+
+# --- an item of a list whose items carry bodies comes with its body ------------------------------
+
+PLAN_AIMS = ("< 計画の目指すもの >\n・総合的な行政サービスの展開(「庁内分権」の推進)\n"
+             "市民ニーズに対応するため、地域行政機関の機能や権限を強化する。\n"
+             "・住民主体のまちづくりの推進(「住民自治」の推進)\n地域住民が自ら地域課題を解決する仕組みを構築する。")
+
+
+@pytest.mark.parametrize("chosen", ["・総合的な行政サービスの展開(「庁内分権」の推進)", "市民ニーズに対応するため、地域行政機関の機能や権限を強化する。"])
+def test_an_item_and_its_body_come_together_whichever_is_chosen(chosen):
+    hit = _hit(PLAN_AIMS)
+    assert _texts(answering.choose([_cand(hit, chosen)])) == PLAN_AIMS.splitlines()[1:3]
+
+
+def test_a_paragraph_after_a_plain_list_is_no_items_body():
+    text = "・窓口の一本化\n・出張所の充実\n市はこれらを順に進めます。"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "市はこれらを順に進めます。")])) == ["市はこれらを順に進めます。"]
+
+
+def test_a_numbered_caption_over_its_table_brings_its_rows_not_its_header():
+    text = ("①地域活動に参加している市民の割合【単位:%】\n基準値 / 実績\n基準値: 37.5 / 実績: 37.2\n"
+            "②市民活動を行っている市民の割合【単位:%】\n基準値 / 実績\n基準値: 10.8 / 実績: 11.6")
+    hit = _hit(text)
+    chosen = _texts(answering.choose([_cand(hit, "②市民活動を行っている市民の割合【単位:%】")]))
+    assert chosen == ["②市民活動を行っている市民の割合【単位:%】", "基準値: 10.8 / 実績: 11.6"]
