@@ -508,6 +508,40 @@ def _is_caption(line: str) -> bool:
     return not re.search(r"[:：](?!\s*%)", re.sub(r"【[^】]*】", "", t))  # 【単位:%】 is part of a title
 
 
+def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
+    """``out`` with the caption of each table a shown row belongs to (``_row_caption``) just before the
+    table's first shown row, where it is not shown already and ``max_lines`` leaves room.
+    Composition only: the answer reader reads a row as it was fitted to (``reader_text`` through
+    ``_continuation``), without its caption — read with one, its scores moved far on rows whose caption
+    says nothing about the question (「目標指標」 over 「出前講座の年間開催数」: 0.32 → 0.98 for an
+    out-of-scope question, docs/BENCHMARKS.md §9.29)."""
+    shown = {(c.hit.id, c.position) for c in out}
+    result: list[_Candidate] = []
+    for i, c in enumerate(out):
+        sents = [s for s, _l in _sentences(c.hit.text)]
+        cap = _row_caption(sents, c.position) if c.position < len(sents) else None
+        # the answer's length with the caption: what is placed, the caption, and c and the lines after it
+        if cap is not None and (c.hit.id, cap) not in shown and len(result) + 1 + len(out) - i <= max_lines:
+            result.append(_Candidate(c.hit, cap, sents[cap], c.score, c.coverage, detail=c.detail))
+            shown.add((c.hit.id, cap))
+        result.append(c)
+    return result
+
+
+def _row_caption(sents: list[str], pos: int) -> int | None:
+    """For a table row, the caption over its table in the same passage (past the header row and the rows
+    above it); None for any other line or a table with no caption there.
+    Why: a row's values often do not say what they measure — 「基準値 (H18年度): 10.8 / H23年度 実績: 11.6 / …」
+    is 「②市民活動を行っている市民の割合【単位:%】」 only by its caption, and an answer quoting the row alone
+    leaves the reader to guess which of three indicators it is (docs/BENCHMARKS.md §9.29)."""
+    if not _is_row(sents[pos]):
+        return None
+    p = pos - 1
+    while p >= 0 and " / " in sents[p] and pos - p <= MAX_TABLE_ROWS:
+        p -= 1
+    return p if p >= 0 and _is_caption(sents[p]) else None
+
+
 def _labelled_body(sents: list[str], pos: int) -> int | None:
     """The definition a glossary term introduces, when the chosen line is only the term ending in 「：」
     (「※ドメスティック・バイオレンス（DV）：」, the definition on the next line) — not followed by another
@@ -872,6 +906,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         in_out |= {japanese.compact(x.text) for x in add}
     if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
         out = _with_measures(out, best, max_lines)
+    out = _with_captions(out, max_lines)
     extra = _asked_value_beside(best, out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
         at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)

@@ -397,3 +397,26 @@ def test_a_numbered_caption_over_its_table_brings_its_rows_not_its_header():
     hit = _hit(text)
     chosen = _texts(answering.choose([_cand(hit, "②市民活動を行っている市民の割合【単位:%】")]))
     assert chosen == ["②市民活動を行っている市民の割合【単位:%】", "基準値: 10.8 / 実績: 11.6"]
+
+
+# --- a table row comes with the caption that says what it measures -------------------------------
+
+INDICATORS = ("成果指標\n①地域活動に参加している市民の割合【単位:%】\n基準値 / 実績\n基準値: 37.5 / 実績: 37.2\n"
+              "②市民活動を行っている市民の割合【単位:%】\n基準値 / 実績\n基準値: 10.8 / 実績: 11.6")
+
+
+def test_a_row_chosen_alone_comes_after_its_tables_caption():
+    hit = _hit(INDICATORS)
+    assert _texts(answering.choose([_cand(hit, "基準値: 10.8 / 実績: 11.6")])) == ["②市民活動を行っている市民の割合【単位:%】", "基準値: 10.8 / 実績: 11.6"]
+
+
+def test_a_row_whose_table_has_no_caption_in_its_passage_stays_alone():
+    text = "団体名: A協議会 / 人口: 1,295\n団体名: B協議会 / 人口: 1,267\n本文に戻ります。"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "団体名: B協議会 / 人口: 1,267")])) == ["団体名: B協議会 / 人口: 1,267"]
+
+
+def test_a_caption_is_added_only_where_the_answer_has_room():
+    hit = _hit(INDICATORS)
+    row = _cand(hit, "基準値: 10.8 / 実績: 11.6")
+    assert _texts(answering.choose([row], max_lines=1)) == ["基準値: 10.8 / 実績: 11.6"]
