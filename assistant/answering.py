@@ -431,14 +431,17 @@ def _rows_shown(rows: list[tuple], row_score=None) -> list[tuple]:
     return [rows[i] for i in keep]
 
 
-def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True, row_score=None) -> list[_Candidate]:
+def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = True, row_score=None, bodies: bool = True) -> list[_Candidate]:
     """Sentences that complete the best one: the list a 「以下の責務を負います。」 announces (from the
     same passage and, when the items are headings of their own, from the passages that follow) or the
     table rows a 「…は下記のとおりです。」 announces, the list it belongs to or heads (``_list_run``:
     then the result includes ``best`` itself, in reading order), the rows of the table a caption heads
     (``_is_caption``), the definition a glossary term introduces (``_labelled_body``), the contact lines
-    under an office's name (``_contact_lines``), or the one sentence that carries on from it
-    (「この開催に当たっては…」「たとえば、…」)."""
+    under an office's name (``_contact_lines``) or the office a contact line reaches (``_contact_head``), an
+    item's body or the item a body line belongs to (``_item_with_body``; not with ``bodies=False``, which the
+    answer reader's text asks: read with them its scores moved the tune split's hedging and refusal, and it
+    was fitted on candidates read without them, docs/BENCHMARKS.md §9.29), or the one sentence that carries on
+    from it (「この開催に当たっては…」「たとえば、…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
     following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
     if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
@@ -465,7 +468,7 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
         rows = _announced_rows(best, following, next_chunks, notes=0, row_score=row_score)
         if rows and (allow_follow_on or len(rows) <= CAPTION_ROWS_OTHER):
             return [_Candidate(h, p, s, best.score, best.coverage, detail=best.detail) for h, p, s in rows]
-    block = _item_with_body(sents, best.position)
+    block = _item_with_body(sents, best.position) if bodies else []
     if block:
         return [best if p == best.position else _Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in block]
     body = _labelled_body(sents, best.position)
@@ -1137,7 +1140,7 @@ def reader_text(retriever, c: _Candidate) -> str:
     item rows carry their office beside them, while the number or date beside a line is often another
     row's (「公募委員には何歳から？」 read beside a table of 女性委員の割合 as answered, p 0.14 → 0.95)."""
     heading = c.hit.section[-1] if c.hit.section else c.hit.title
-    brought = _continuation(c, retriever.following_chunks(c.hit))
+    brought = _continuation(c, retriever.following_chunks(c.hit), bodies=False)
     beside = _asked_value_beside(c, [c, *brought]) if c.detail == "place" else None
     if beside is not None:
         brought = [*brought, beside] if beside.position > c.position else [beside, *brought]

@@ -420,3 +420,16 @@ def test_a_caption_is_added_only_where_the_answer_has_room():
     hit = _hit(INDICATORS)
     row = _cand(hit, "基準値: 10.8 / 実績: 11.6")
     assert _texts(answering.choose([row], max_lines=1)) == ["基準値: 10.8 / 実績: 11.6"]
+
+
+def test_the_answer_reader_reads_an_item_without_its_body_as_it_was_fitted_while_the_answer_shows_both():
+    hit = _hit(PLAN_AIMS)
+    item = _cand(hit, "・総合的な行政サービスの展開(「庁内分権」の推進)")
+
+    class _Retriever:
+        def following_chunks(self, _hit):
+            return []
+
+    read = answering.reader_text(_Retriever(), item)
+    assert "庁内分権" in read and "権限を強化する" not in read
+    assert "市民ニーズに対応するため、地域行政機関の機能や権限を強化する。" in _texts(answering.choose([item]))
