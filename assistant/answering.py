@@ -684,7 +684,7 @@ def row_relevance(retriever, qa: QueryAnalysis):
     if sv is None or encoder is retriever.embedder:
         return None
     qvec = retriever.sentence_query_vector(qa.text, adapted=False)
-    pos_of = retriever._position
+    pos_of = retriever.positions
     return lambda hit, position: _sentence_cos(qvec, sv, pos_of.get(hit.id), position)
 
 
