@@ -154,26 +154,22 @@ class Retriever:
 
     def following_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages that follow ``hit`` in its document (for a list whose items are headings)."""
-        i = self._position.get(hit.id)
-        if i is None:
-            return []
-        out = []
-        for c in self.index.chunks[i + 1 : i + 1 + n]:
-            if c.doc_id != hit.doc_id:
-                break
-            out.append(c)
-        return out
+        return self._same_document(hit, 1, n)
 
     def preceding_chunks(self, hit: Hit, n: int = 8) -> list:
         """The passages before ``hit`` in its document, nearest first (a table that began there)."""
+        return self._same_document(hit, -1, n)
+
+    def _same_document(self, hit: Hit, step: int, n: int) -> list:
+        """Up to ``n`` passages next to ``hit`` going ``step`` (1 on, -1 back), while they are of its document."""
         i = self._position.get(hit.id)
         if i is None:
             return []
         out = []
-        for c in self.index.chunks[max(0, i - n) : i][::-1]:
-            if c.doc_id != hit.doc_id:
+        for j in range(i + step, i + step * (n + 1), step):
+            if not 0 <= j < len(self.index.chunks) or self.index.chunks[j].doc_id != hit.doc_id:
                 break
-            out.append(c)
+            out.append(self.index.chunks[j])
         return out
 
     def query_vector(self, text: str) -> np.ndarray:

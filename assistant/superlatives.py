@@ -99,12 +99,18 @@ def first_in_ranking(sup: asked.Superlative, sentence: str, heading: str) -> boo
     return bool(m) and 1 <= int(japanese.normalize(m.group(2))) <= (sup.top or 1)
 
 
+def _is_row(line: str) -> bool:
+    """A labelled row as the cleaning writes it: two or more 「label: value」 cells joined by 「 / 」."""
+    cells = line.split(" / ")
+    return len(cells) >= 2 and all(":" in c for c in cells)
+
+
 def _rows(sents: Sequence[str]) -> list[tuple[int, list[tuple[str, str]]]]:
     """Labelled rows (「施策: … / 満足度: 55.0%」) as (position, [(label, value), …])."""
     out = []
     for i, s in enumerate(sents):
-        cells = s.split(" / ")
-        if len(cells) >= 2 and all(":" in c for c in cells):
+        if _is_row(s):
+            cells = s.split(" / ")
             out.append((i, [tuple(x.strip() for x in c.split(":", 1)) for c in cells]))
     return out
 
@@ -185,11 +191,6 @@ def tier(sup: asked.Superlative, sentence: str, sents: Sequence[str], pos: int, 
     if pos in table_extremes(sup, sents):
         return 1
     return 0
-
-
-def _is_row(line: str) -> bool:
-    cells = line.split(" / ")
-    return len(cells) >= 2 and all(":" in c for c in cells)
 
 
 # passages read on each side of a candidate's passage while a table runs across their boundary
