@@ -164,13 +164,25 @@ def _coverage(text: str, lemmas: set[str], weights: dict[str, float], qa: QueryA
         return 0.0
     comp = _folded(text)
     credit = {w: 1.0 for w in weights if w in lemmas or (len(w) >= 2 and w.lower() in comp)}
+    for w, wt in _stood_in(qa, [comp]).items():
+        if w in weights and credit.get(w, 0.0) < wt:
+            credit[w] = wt
+    return sum(weights[w] * c for w, c in credit.items()) / total
+
+
+def _stood_in(qa: QueryAnalysis, folded_texts: list[str]) -> dict[str, float]:
+    """The question's words that one of their expansions stands in for in ``folded_texts`` (``_folded``),
+    each with the best such expansion's weight (at most 1): 「旅券」 where a text says 「パスポート」."""
+    credit: dict[str, float] = {}
     for phrase, wt in qa.expansions.items():
-        if len(phrase) < 2 or _folded(phrase) not in comp:
+        if len(phrase) < 2:
+            continue
+        f = _folded(phrase)
+        if not any(f in t for t in folded_texts):
             continue
         for w in qa.covers.get(phrase, []):
-            if w in weights and credit.get(w, 0.0) < wt:
-                credit[w] = wt
-    return sum(weights[w] * c for w, c in credit.items()) / total
+            credit[w] = max(credit.get(w, 0.0), min(float(wt), 1.0))
+    return credit
 
 
 def _type_bonus(qtype: str, sentence: str) -> float:
@@ -712,7 +724,9 @@ def missing_max(retriever, qa: QueryAnalysis, hits: list[Hit], weights: dict[str
     lemmas = frozenset().union(*(_lemmas(" ".join([h.title, *h.section])) for h in hits[:3]), *(lem for h in hits[:3] for _s, lem in _sentences(h.text)))
     nouns = {t.lemma for t in japanese.analyze(qa.text) if t.pos1 == "名詞"}  # verbs (始める, 作る) ask no thing
     missing = [w for w in weights if w in nouns and w not in lemmas and not (len(w) >= 2 and any(w.lower() in t for t in texts))]
-    return max((weights[w] for w in missing), default=0.0) / absent
+    # a noun an expansion stands in for is missing only in part, as _coverage credits it
+    stood_in = _stood_in(qa, texts) if missing else {}
+    return max((weights[w] * (1.0 - stood_in.get(w, 0.0)) for w in missing), default=0.0) / absent
 
 
 def detail_features(cands: list[_Candidate], kind: str | None) -> dict[str, float]:

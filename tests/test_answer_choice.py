@@ -118,6 +118,29 @@ def test_a_missing_noun_counts_and_a_missing_verb_does_not(bundled_assistant):
         assert (m > 0.5) is missing, (question, m)
 
 
+def test_a_missing_noun_an_expansion_stands_in_for_counts_only_in_part():
+    # 「旅券」 is not in the passage, 「パスポート」 (its thesaurus expansion, weight 0.6) is: the noun is
+    # missing only as far as the expansion falls short, as the coverage features credit it
+    from assistant.query import QueryAnalysis
+
+    class _Retriever:
+        class index:
+            chunks = [None] * 100
+
+    hit = _hit("パスポートの申請は総合事務所で受け付けます。")
+    weights = {"旅券": 5.0}
+    bare = QueryAnalysis(text="旅券はどこで取れる", words=["旅券"], qtype="where")
+    expanded = QueryAnalysis(text="旅券はどこで取れる", words=["旅券"], qtype="where",
+                             expansions={"パスポート": 0.6, "戸籍": 0.6}, covers={"パスポート": ["旅券"], "戸籍": ["旅券"]})
+    m_bare = answering.missing_max(_Retriever(), bare, [hit], weights)
+    assert m_bare > 0.5
+    assert answering.missing_max(_Retriever(), expanded, [hit], weights) == pytest.approx(0.4 * m_bare)
+    # an expansion the passages do not hold stands in for nothing
+    elsewhere = QueryAnalysis(text="旅券はどこで取れる", words=["旅券"], qtype="where",
+                              expansions={"戸籍": 0.6}, covers={"戸籍": ["旅券"]})
+    assert answering.missing_max(_Retriever(), elsewhere, [hit], weights) == pytest.approx(m_bare)
+
+
 def test_the_headline_question_is_answered_with_the_support_the_plans_describe(bundled_assistant):
     ans = bundled_assistant.ask("NPOを始めるには？")
     assert not ans.refused
