@@ -219,6 +219,8 @@ def _is_heading_like(s: str, section: list[str], asked: str = "general") -> bool
 
 
 _LIST_INTRO_RE = re.compile(r"以下の|次の|下記の|次のとおり|以下のとおり|[:：]$")
+# (it takes 「これまで…」「それぞれ…」 for carrying on too; the answer reader reads what this brings, so
+# narrowing it changes the reader's input and waits for a refit: measured, docs/BENCHMARKS.md §9.30)
 _CONTINUES_RE = re.compile(r"^(?:この|その|これ|それ|また、|さらに|具体的には|具体的に|例えば|たとえば|なお、)")
 # an example that makes a chosen sentence concrete (「たとえば、従業員等が地域活動へ参加しやすい環境を…」):
 # it carries on from any chosen sentence, not only the best one
@@ -539,6 +541,34 @@ def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
         if cap is not None and (c.hit.id, cap) not in shown and len(result) + 1 + len(out) - i <= max_lines:
             result.append(_Candidate(c.hit, cap, sents[cap], c.score, c.coverage, detail=c.detail))
             shown.add((c.hit.id, cap))
+        result.append(c)
+    return result
+
+
+# a sentence that opens by pointing back with a demonstrative: 「この実質公債費比率が18%を超えると…」 needs the
+# sentence that says what the ratio is (「また、」「さらに、」 add a point and mostly read alone: measured, §9.30)
+_REFERS_BACK_RE = re.compile(r"^(?:この|その|これ|それ)(?!まで|から|ぞれ|他|ほか)")  # not 「これまで」「それぞれ」「その他」
+
+
+def _with_antecedents(out: list[_Candidate], chosen: list[_Candidate], max_lines: int) -> list[_Candidate]:
+    """``out`` with the sentence before each chosen line that opens by pointing back (``_REFERS_BACK_RE``),
+    where that sentence is in the same passage, is a plain sentence (not a heading, table row or list item)
+    and is not shown already, as far as ``max_lines`` leaves room.
+    Why: read alone, 「この計画に基づき、階層別・体系別の…職員研修会や講演会等を開催する…」 does not say which
+    plan; the sentence before it (「…研修計画を作成します。」) does. Composition only: the answer reader reads
+    a line as it was fitted to (``reader_text``)."""
+    shown = {(c.hit.id, c.position) for c in out}
+    ids = {id(c) for c in chosen}
+    result: list[_Candidate] = []
+    for i, c in enumerate(out):
+        prev = c.position - 1
+        if (id(c) in ids and prev >= 0 and (c.hit.id, prev) not in shown and len(result) + 1 + len(out) - i <= max_lines
+                and _REFERS_BACK_RE.match(BULLET_RE.sub("", c.text.strip()))):
+            sents = [s for s, _l in _sentences(c.hit.text)]
+            before = sents[prev].strip() if prev < len(sents) else ""
+            if before.endswith("。") and not (_is_row(before) or _ITEM_RE.match(before) or _is_caption(before)):
+                result.append(_Candidate(c.hit, prev, sents[prev], c.score, c.coverage, detail=c.detail))
+                shown.add((c.hit.id, prev))
         result.append(c)
     return result
 
@@ -923,6 +953,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
         in_out |= {japanese.compact(x.text) for x in add}
     if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
         out = _with_measures(out, best, max_lines)
+    out = _with_antecedents(out, chosen, max_lines)
     out = _with_captions(out, max_lines)
     extra = _asked_value_beside(best, out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
