@@ -352,6 +352,19 @@ def test_001_wrapped_table_cells_are_rejoined_into_one_record(docs):
     assert row.startswith("類型: ①地域ごとにきめ細やかな対応が必要な分野 / 協働による効果: 市民の柔軟性や機動性を活かし、一人ひとりの市民")
 
 
+def test_a_footnote_is_a_line_of_its_own_and_never_takes_the_next_note_or_heading(docs):
+    # 002's 「注2) …情報提供を行う制度」 ends in a noun with the next note after a blank line: the wrap rule glued
+    # 「…制度注3) 中間支援組織…組織基本施策2 まちづくりを担う…」 into one line
+    lines = doc(docs, "002").lines
+    note2 = next(l for l in lines if l.startswith("注2) 総合サポート制度"))
+    assert note2.endswith("情報提供を行う制度")
+    assert any(l.startswith("注3) 中間支援組織") and l.endswith("コーディネートする組織") for l in lines)
+    assert "基本施策2 まちづくりを担う地域コミュニティを創造・支援します" in lines
+    # a long line ending mid-sentence before a blank line is still re-joined when it is no note
+    joined = corpus.clean_lines(["市民活動団体の変化やニーズを把握し、人材、資金、情報などの資源を提供する組織", "", "として活動します。"])
+    assert [l.text for l in joined if l.text] == ["市民活動団体の変化やニーズを把握し、人材、資金、情報などの資源を提供する組織として活動します。"]
+
+
 def test_table_rows_without_header_keep_their_cells():
     lines = corpus.clean_lines(["目的\t地域活動や市民活\t動の活発化のため、\t拠点の整備を進めます。", "年次計画\tH25\tH26\tH27"])
     assert [l.text for l in lines] == ["目的: 地域活動や市民活動の活発化のため、拠点の整備を進めます。", "年次計画: H25 / H26 / H27"]
