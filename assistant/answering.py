@@ -1043,7 +1043,7 @@ def _another_passage(cands: list[_Candidate], chosen: list[_Candidate]) -> "_Can
     return None
 
 
-def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate | None":
+def _asked_value_beside(best: _Candidate, out: list[_Candidate], kind: str | None = None) -> "_Candidate | None":
     """When the question asks a detail (``asked.detail_for_answer``: a date, a count, a fee, an office …)
     and no line of the answer states a value of that kind (``asked.states_value``: 「地域課題」 names no
     office), the sentence right after — else right before — the best one in its passage, if it does (when
@@ -1052,8 +1052,10 @@ def _asked_value_beside(best: _Candidate, out: list[_Candidate]) -> "_Candidate 
     tables and running text often put the asked value in the next or previous row (「推進項目: …」 beside
     「担当課 / 行革推進課…」). (Looking beside every chosen line, not only the best, gained nothing on any
     set: BENCHMARKS §9.14.)"""
-    kind = best.detail
-    if kind is None or any(asked.states_value(kind, x.text) for x in out):
+    kind = kind or best.detail
+    # an office is the best line's own: one another passage's line names (another item's 担当課) is not it
+    stating = [x for x in out if kind != "office" or x.hit.id == best.hit.id]
+    if kind is None or any(asked.states_value(kind, x.text) for x in stating):
         return None
     sents = _sentences(best.hit.text)
     item = _item_number(best.text)
@@ -1186,7 +1188,9 @@ def reader_text(retriever, c: _Candidate) -> str:
     row's (「公募委員には何歳から？」 read beside a table of 女性委員の割合 as answered, p 0.14 → 0.95)."""
     heading = c.hit.section[-1] if c.hit.section else c.hit.title
     brought = _continuation(c, retriever.following_chunks(c.hit), bodies=False)
-    beside = _asked_value_beside(c, [c, *brought]) if c.detail == "place" else None
+    # an office question is read as a place question, as the reader was fitted (composition alone
+    # tells an office from a place: asked.states_value)
+    beside = _asked_value_beside(c, [c, *brought], kind="place") if c.detail in ("place", "office") else None
     if beside is not None:
         brought = [*brought, beside] if beside.position > c.position else [beside, *brought]
     return reader.passage_text(heading, c.text, [x.text for x in brought])

@@ -123,18 +123,32 @@ _OFFICE_ASK_RE = re.compile(r"担当(?:して(?:いる|る)|する|の)?(?:課|�
 _NOT_AN_OFFICE_RE = re.compile(r"課題|日課|課税|課金")
 
 
+# 「どの課が担当？」「担当部署は？」: the office in charge, which 「〜センター」「〜施設」 (places) do not name
+# (the office words of ``DETAIL_ASK_RES["place"]``: where this says "office", ``asked_detail`` said "place")
+_WHICH_OFFICE_RE = re.compile(r"どの課|担当課|どの部署|担当部署")
+# an office's name: 〜課, 〜室, 〜係 (「行革推進課・職員課」「市民協働推進室」)
+_OFFICE_VALUE_RE = re.compile(r"[^\s/:：、。・「」()（）]{1,15}(?:課(?![題程税金])|室|(?<!関)係(?![るわり]))")
+
+
 def detail_for_answer(text: str) -> str | None:
     """The detail an answer should state: ``asked_detail``, or a place when the question asks which
-    office is in charge in other words (「…を担当している課は？」). Wider than ``asked_detail`` on
-    purpose and kept apart from it, so the fitted answer model's features do not move."""
-    return asked_detail(text) or ("place" if _OFFICE_ASK_RE.search(text) else None)
+    office is in charge in other words (「…を担当している課は？」) — "office" when it asks an office in
+    any words (「どの課」「担当部署は？」), a narrower place. Wider than ``asked_detail`` on purpose and kept
+    apart from it, so the fitted answer model's features do not move."""
+    if _OFFICE_ASK_RE.search(text) or _WHICH_OFFICE_RE.search(text):
+        return "office"
+    return asked_detail(text)
 
 
 def states_value(kind: str | None, sentence: str) -> bool:
     """``holds_value`` for composing an answer: as strict, except that 課題 (and other words ending in
-    課 that name no office) do not count as a place."""
-    if kind == "place":
+    課 that name no office) do not count as a place, and an office (kind "office") is named only by
+    〜課・〜室・〜係: an item's 「完了の目安: …地域交流センター等へ移譲したとき…」 names a place, not the
+    office in charge, so the item's 担当課 row beside it is still wanted."""
+    if kind in ("place", "office"):
         sentence = _NOT_AN_OFFICE_RE.sub("", sentence)
+    if kind == "office":
+        return bool(_OFFICE_VALUE_RE.search(sentence))
     return holds_value(kind, sentence)
 
 

@@ -231,11 +231,11 @@ def test_a_task_named_kadai_is_no_office():
     assert asked.holds_value("place", "地域課題の共有状況")  # the answer model's feature is unchanged
 
 
-def test_an_office_in_charge_asked_in_other_words_is_a_place_for_the_answer_only():
+def test_an_office_in_charge_asked_in_other_words_is_an_office_for_the_answer_only():
     from assistant import asked
 
     q = "山口市で「お気軽講座の充実」を担当している課は？"
-    assert asked.detail_for_answer(q) == "place"
+    assert asked.detail_for_answer(q) == "office"
     assert asked.asked_detail(q) is None  # the answer model's features do not move
     assert asked.detail_for_answer("協働推進員を置いていますか？") is None
 
@@ -244,10 +244,53 @@ def test_a_question_ending_in_tanto_asks_the_office_in_charge():
     from assistant import asked
 
     for q in ("協議会の充実支援の担当は？", "ＨＰの担当って", "広報の担当者は誰ですか？"):
-        assert asked.detail_for_answer(q) == "place", q
+        assert asked.detail_for_answer(q) == "office", q
     # the word inside a question asks no office: a yes/no question, a named system
     for q in ("各課に協働を進める担当者を置いていますか？", "地域担当者制度とは？", "担当は決まってる？"):
         assert asked.detail_for_answer(q) is None, q
+
+
+def test_which_office_asks_an_office_where_asks_a_place():
+    from assistant import asked
+
+    for q in ("地域間交流はどの課が担当？", "HP充実の担当課は？", "担当部署を教えて"):
+        assert asked.detail_for_answer(q) == "office", q
+        assert asked.asked_detail(q) == "place", q  # the answer model's features do not move
+    assert asked.detail_for_answer("さぽらんてはどこにある？") == "place"
+
+
+@pytest.mark.parametrize("line, names_office", [
+    ("担当課: 行革推進課・職員課", True),
+    ("市民協働推進室", True),
+    ("調査内容は協働推進課で協議して決定します。", True),
+    ("全ての地域交流センターへ移譲したときを完了とします。", False),  # a place, not an office
+    ("行政手続きが必要な場合に関係機関との調整を行います。", False),  # 関係 is no 係
+    ("地域課題の共有状況を調査します。", False),
+])
+def test_an_office_is_named_by_ka_shitsu_kakari_only(line, names_office):
+    from assistant import asked
+
+    assert asked.states_value("office", line) is names_office
+
+
+def test_a_centre_named_beside_an_item_does_not_keep_its_office_row_out():
+    # 「完了の目安」 names a センター (a place); an office question still wants the item's 担当課 row
+    text = ("整理番号: I-(2)-⑧ / 種別 / 新規 担当課 / 協働推進課\n推進項目: ⑧ 地域づくり協議会の充実支援\n"
+            "完了の目安: 全ての地域交流センターで運営が円滑になったときに完了とします。")
+    hit = _hit(text)
+    lines = text.splitlines()
+    chosen = answering.choose([_cand(hit, lines[1], 1.0, detail="office"), _cand(hit, lines[2], 0.9, detail="office")])
+    assert _texts(chosen) == lines
+    # read as a place question (as the answer reader is), the centre counts and no row is brought
+    assert answering._asked_value_beside(_cand(hit, lines[1], detail="office"), [_cand(hit, lines[2])], kind="place") is None
+
+
+def test_another_passages_office_does_not_stand_for_the_items_own():
+    text = "整理番号: Ⅱ-(4)-① / 種別 / 継続 担当課 / 企画経営課・関係課\n推進項目: ① 意識調査の実施"
+    hit, other = _hit(text), _hit("調査内容は協働推進課で協議して決定します。", cid="c2")
+    best = _cand(hit, "推進項目: ① 意識調査の実施", detail="office")
+    beside = answering._asked_value_beside(best, [best, _cand(other, "調査内容は協働推進課で協議して決定します。")])
+    assert beside is not None and beside.text == text.splitlines()[0]
 
 
 def test_an_item_line_brings_its_own_numbered_row_not_the_next_items():
