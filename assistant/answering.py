@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import as_of, asked, evidence_model, japanese, named_rows, reader, superlatives
+from . import as_of, asked, definitions, evidence_model, japanese, named_rows, reader, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
@@ -1454,9 +1454,11 @@ def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list
     """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
     the asked extreme or validity date first (``superlatives``, ``as_of``); a question naming a table
     row's key (「通まちづくり協議会の高齢化率は？」) or a numbered heading (「基本方針Ⅲは何ですか」): that
-    line first (``named_rows``); others unchanged. Runs after the answer model judged answerability, so
+    line first (``named_rows``); a definition question (「協働とは？」): the lines defining the term first
+    (``definitions``); others unchanged. Runs after the answer model judged answerability, so
     none of these moves a refusal."""
     named_rows.prefer(cands, qa.text)
+    definitions.prefer(cands, qa.text)
     superlatives.prefer(cands, qa.text, lambda hit: ([c.text for c in retriever.preceding_chunks(hit, superlatives.TABLE_PASSAGES)],
                                                      [c.text for c in retriever.following_chunks(hit, superlatives.TABLE_PASSAGES)]))
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))

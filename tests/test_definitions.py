@@ -1,0 +1,76 @@
+"""A definition question (「協働とは？」「協働ってどういう意味」) gets the plans' definition first, not a sentence that
+merely shares the term or says 意味 (issue 10, BENCHMARKS §9.32): the definition is told apart by its form."""
+
+import pytest
+
+from assistant import answering, definitions
+from assistant.types import Chunk, Hit
+
+PASSAGE = ("本市にとって市民協働は、市政運営の根幹をなすものであり、市民主体のまちづくりを進める意味からも、その位置付けを明確にする必要があります。\n"
+           "『協働』とは、『市民と行政、又は市民同士が相互に相手の特性を理解及び尊重し、共通の目的に向かい、共に取り組むこと』です。\n"
+           "協働の取組は年々増えています。")
+
+
+def _cands(text: str, scores: list[float]) -> list:
+    chunk = Chunk(id="c1", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=["協働とは"],
+                  text=text, search_text=text, lines=(1, 1))
+    hit = Hit(chunk=chunk, score=1.0, rank=1)
+    return [answering._Candidate(hit, i, s, sc, 1.0) for i, (s, sc) in enumerate(zip(text.splitlines(), scores))]
+
+
+@pytest.mark.parametrize("question, terms", [
+    ("協働とは？", ["協働"]),
+    ("協働ってどういう意味", ["協働"]),
+    ("さぽらんてとは何ですか。", ["さぽらんて"]),
+    ("市民活動の定義は？", ["市民活動"]),
+    ("協働の意味を教えて", ["協働"]),
+    ("地域協働体って何？", ["地域協働体"]),
+    # a city before the term: the term alone is read too
+    ("山口の地域づくり計画って何", ["山口の地域づくり計画", "地域づくり計画"]),
+    # these ask a name, a content or an ability, not what the term means
+    ("長門の自転車の催しって何という名前？", []),
+    ("ボランティアって何をするの？", []),
+    ("非営利のグループが役所より得意なことって？", []),
+    ("協働を進めるために市は何をしますか", []),
+])
+def test_asked_terms_reads_definition_questions_only(question, terms):
+    assert definitions.asked_terms(question) == terms
+
+
+@pytest.mark.parametrize("sentence, term, expected", [
+    ("『協働』とは、『市民と行政…』です。", "協働", True),
+    ("協働とは、さまざまなテーマ、場所、場面で、多様な主体が連携・協力して、活動する「手段」です。", "協働", True),
+    ("- ●地域コミュニティとは、自治会や町内会、婦人会…", "地域コミュニティ", True),
+    ("センターの愛称である「さぽら んて」とは、「さぽーと・ボラン ティア・手」を表し", "さぽらんて", True),
+    ("…地域づくりに取り組む主体を総称して「地域づくり協議会」と位置づけており、", "地域づくり協議会", True),
+    ("「市民活動を組織的かつ継続的に行う団体」を「市民活動団体」といいます。", "市民活動団体", True),
+    ("市民活動団体のうち、…認証を受け、登記した団体がNPO法人（特定非営利活動法人）です。", "NPO法人", True),
+    ("注6）アダプト制度…行政が特定の公共財（道路、公園など）について…制度。", "アダプト制度", True),
+    # the term inside a longer word, as a topic, in a heading, or a glossary mark in running text
+    ("「市民協働」とは、まちづくりの主体である市民等と行政…", "協働", False),
+    ("本市にとって市民協働は、市政運営の根幹をなすものであり、…意味からも", "協働", False),
+    ("第1章 協働推進プランとは", "協働", False),
+    ("アダプト制度（注6）などの協働による事業手法の普及・促進", "アダプト制度", False),
+])
+def test_defines_knows_the_plans_forms_of_definition(sentence, term, expected):
+    assert definitions.defines(sentence, term) is expected
+
+
+def test_the_definition_is_the_answer_to_a_definition_question():
+    cands = _cands(PASSAGE, [0.95, 0.70, 0.60])
+    definitions.prefer(cands, "協働ってどういう意味")
+    chosen = answering.choose(cands)
+    assert chosen[0].text.startswith("『協働』とは")
+    assert not any(c.text.startswith("本市にとって") for c in chosen)
+
+
+def test_other_questions_leave_the_scores_alone():
+    cands = _cands(PASSAGE, [0.95, 0.70, 0.60])
+    definitions.prefer(cands, "協働の取組はどれくらい増えていますか")
+    assert [c.score for c in cands] == [0.95, 0.70, 0.60]
+
+
+def test_no_defining_line_leaves_the_scores_alone():
+    cands = _cands(PASSAGE, [0.95, 0.70, 0.60])
+    definitions.prefer(cands, "地域協働体とは何ですか")
+    assert [c.score for c in cands] == [0.95, 0.70, 0.60]
