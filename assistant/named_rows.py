@@ -43,17 +43,48 @@ def row_key(sentence: str) -> tuple[str, str] | None:
 # (after NFKC: Ⅲ is III); the numeral must end where the question's does (推進方針I is not 推進方針II), and
 # 第N needs its 条 / 章 / 節 (「第2次長門市総合計画」 is a plan's name, not a numbered article)
 _NUMERAL = r"[IVX0-9一二三四五六七八九十]+"
-_LABEL_RE = re.compile(rf"^(?:(?:基本方針|基本施策|基本目標|個別施策|推進方針|推進施策){_NUMERAL}|第{_NUMERAL}(?:条|章|節))")
+_LABEL_WORDS = r"(?:基本方針|基本施策|基本目標|個別施策|推進方針|推進施策)"
+_LABEL_RE = re.compile(rf"^(?:{_LABEL_WORDS}{_NUMERAL}|第{_NUMERAL}(?:条|章|節))")
+# 「個別施策（1）」「推進施策 (3)」: the numeral in brackets, read as 「個別施策1」
+_BRACKETED_RE = re.compile(rf"({_LABEL_WORDS})\(({_NUMERAL})\)")
+
+
+def _unbracketed(text: str) -> str:
+    return _BRACKETED_RE.sub(r"\1\2", japanese.compact(text))
 
 
 def label_key(sentence: str) -> str | None:
-    """The numbered label a heading or article starts with (「基本方針III」「第3条」), or None."""
-    m = _LABEL_RE.match(japanese.compact(sentence).lstrip("・-*●○◆■□"))
+    """The numbered label a heading or article starts with (「基本方針III」「第3条」「個別施策1」), or None."""
+    m = _LABEL_RE.match(_unbracketed(sentence).lstrip("・-*●○◆■□"))
     return m.group(0) if m else None
 
 
 def _names(question: str, key: str) -> bool:
-    return re.search(re.escape(key) + r"(?![IVX0-9一二三四五六七八九十])", question) is not None
+    return _named_at(question, key) >= 0
+
+
+def _named_at(question: str, key: str) -> int:
+    m = re.search(re.escape(key) + r"(?![IVX0-9一二三四五六七八九十])", question)
+    return m.start() if m else -1
+
+
+def _innermost(cands: list, labelled: list[int], question: str) -> list[int]:
+    """Of the labelled candidates, those of the label the question names last when it names several
+    (「基本施策4の個別施策（1）は何ですか」 asks the 個別施策, under 基本施策4): every 基本施策 has its own
+    個別施策（1）, so the passage must also hold the labels named before it (its text or section path);
+    with none such, every line of that label."""
+    keys = {i: label_key(cands[i].text) for i in labelled}
+    if len(set(keys.values())) < 2:
+        return labelled
+    inner = max(set(keys.values()), key=lambda k: _named_at(question, k))
+    outer = set(keys.values()) - {inner}
+    of_inner = [i for i in labelled if keys[i] == inner]
+
+    def under(c) -> bool:
+        where = _unbracketed(" ".join([*c.hit.section, c.hit.chunk.text]))
+        return all(re.search(re.escape(o) + r"(?![IVX0-9一二三四五六七八九十])", where) for o in outer)
+
+    return [i for i in of_inner if under(cands[i])] or of_inner
 
 
 def prefer(cands: list, question: str) -> None:
@@ -65,7 +96,8 @@ def prefer(cands: list, question: str) -> None:
     q = japanese.compact(question)
     keys = [row_key(c.text) for c in cands]
     named = [i for i, k in enumerate(keys) if k is not None and len(k[1]) >= MIN_KEY_CHARS and k[1] in q]
-    labelled = [i for i, c in enumerate(cands) if (lk := label_key(c.text)) is not None and _names(q, lk)]
+    ql = _unbracketed(question)
+    labelled = _innermost(cands, [i for i, c in enumerate(cands) if (lk := label_key(c.text)) is not None and _names(ql, lk)], ql)
     if labelled:
         top = max(abs(c.score) for c in cands) or 1.0
         for i in labelled:

@@ -71,3 +71,34 @@ def test_label_key_reads_headings_and_articles_only():
 def test_a_plans_name_with_dai_ni_ji_is_no_numbered_label():
     assert named_rows.label_key("第2次長門市総合計画基本構想 (平成29年度～38年度)") is None
     assert named_rows.label_key("第7章 プランの方針") == "第7章"
+
+
+def test_a_bracketed_numeral_is_read_as_the_label():
+    assert named_rows.label_key("個別施策（1）事業者向けの情報発信") == "個別施策1"
+    assert named_rows.label_key("推進施策 (3) 資金確保支援機能の充実") == "推進施策3"
+    text = "個別施策（1）事業者向けの情報発信\n個別施策（2）事業者との連携\n事業者は地域社会の一員です。"
+    cands = _cands(text, [0.5, 0.6, 0.7])
+    named_rows.prefer(cands, "個別施策（2）は何ですか")
+    assert max(cands, key=lambda c: c.score).text == "個別施策（2）事業者との連携"
+
+
+def _sections(parts: list[tuple[str, str, float]]) -> list:
+    """One candidate per (section heading, sentence, score), each in its own passage."""
+    out = []
+    for n, (section, sentence, score) in enumerate(parts):
+        chunk = Chunk(id=f"c{n}", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=[section],
+                      text=sentence, search_text=sentence, lines=(n + 1, n + 1))
+        out.append(answering._Candidate(Hit(chunk=chunk, score=1.0, rank=n + 1), 0, sentence, score, 1.0))
+    return out
+
+
+def test_a_label_named_under_another_is_the_one_asked_for():
+    # every 基本施策 has its own 個別施策（1）: the one under the named 基本施策 is the answer, not the 基本施策's heading
+    cands = _sections([
+        ("基本施策4 事業者の社会貢献活動を促進します", "基本施策4 事業者の社会貢献活動を促進します", 0.9),
+        ("基本施策3 市民活動団体を支援します", "個別施策（1）市民活動団体の活動情報の集約と公開", 0.6),
+        ("基本施策4 事業者の社会貢献活動を促進します", "個別施策（1）事業者向けの情報発信", 0.5),
+    ])
+    named_rows.prefer(cands, "基本施策4の個別施策（1）は何ですか")
+    assert max(cands, key=lambda c: c.score).text == "個別施策（1）事業者向けの情報発信"
+    assert cands[0].score == 0.9 and cands[1].score == 0.6
