@@ -2,9 +2,9 @@
 merely shares the term or says 意味 (issue 10, BENCHMARKS §9.32): the definition is told apart by its form."""
 
 import pytest
+from answer_candidates import candidates
 
 from assistant import answering, definitions
-from assistant.types import Chunk, Hit
 
 PASSAGE = ("本市にとって市民協働は、市政運営の根幹をなすものであり、市民主体のまちづくりを進める意味からも、その位置付けを明確にする必要があります。\n"
            "『協働』とは、『市民と行政、又は市民同士が相互に相手の特性を理解及び尊重し、共通の目的に向かい、共に取り組むこと』です。\n"
@@ -12,10 +12,7 @@ PASSAGE = ("本市にとって市民協働は、市政運営の根幹をなす�
 
 
 def _cands(text: str, scores: list[float]) -> list:
-    chunk = Chunk(id="c1", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=["協働とは"],
-                  text=text, search_text=text, lines=(1, 1))
-    hit = Hit(chunk=chunk, score=1.0, rank=1)
-    return [answering._Candidate(hit, i, s, sc, 1.0) for i, (s, sc) in enumerate(zip(text.splitlines(), scores))]
+    return candidates(text, scores, section=["協働とは"])
 
 
 @pytest.mark.parametrize("question, terms", [

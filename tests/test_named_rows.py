@@ -1,19 +1,14 @@
 """A question that names a table row's key gets that row, not its neighbours (issue 10, BENCHMARKS §9.14):
 every row of a table of districts shares the question's words, its key tells them apart."""
 
+from answer_candidates import candidates as _cands
+
 from assistant import answering, named_rows
 from assistant.types import Chunk, Hit
 
 TABLE = ("団体名: 白潟地区まちづくり協議会 / 人口: 773 / 高齢化率: 37.65%\n"
          "団体名: 通まちづくり協議会 / 人口: 1,267 / 高齢化率: 51.78%\n"
          "団体名: 湊地区まちづくり協議会 / 人口: 1,489 / 高齢化率: 34.99%")
-
-
-def _cands(text: str, scores: list[float]) -> list:
-    chunk = Chunk(id="c1", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=["協議会"],
-                  text=text, search_text=text, lines=(1, 1))
-    hit = Hit(chunk=chunk, score=1.0, rank=1)
-    return [answering._Candidate(hit, i, s, sc, 1.0) for i, (s, sc) in enumerate(zip(text.splitlines(), scores))]
 
 
 def test_the_row_whose_key_the_question_names_is_the_answer():
