@@ -8,7 +8,8 @@ What tells the definition apart is its form, which plans write in a few fixed wa
 
 * 「X とは、…」 (also quoted: 「『協働』とは」「「小さな拠点」とは」, or after a lead: 「センターの愛称である「さぽらんて」とは」);
 * 「…を「X」といいます／と呼びます／と位置づけ…」, 「…した団体が X です」;
-* a glossary note: 「注6）アダプト制度…行政が…制度。」, 「X：…」 at the start of a line.
+* a glossary note: 「注6）アダプト制度…行政が…制度。」, 「X：…」 at the start of a line;
+* a short line naming what X is, X in brackets after it: 「◆市民活動支援センター「さぽらんて」」.
 
 When a candidate defines the asked term in one of these forms, the defining candidates are raised
 above every other (their order among themselves kept), as ``named_rows`` raises a named row. Nothing
@@ -57,7 +58,8 @@ def asked_terms(question: str) -> list[str]:
 
 
 def _patterns(term: str) -> list[re.Pattern]:
-    t = re.escape(term)
+    # a Latin abbreviation is defined with the noun it heads: 「NPOって何？」 ← 「…登記した団体がNPO法人（…）です」
+    t = re.escape(term) + (r"[\u4e00-\u9fff]{0,4}" if term.isascii() and term.isalpha() else "")
     quoted = rf"[{_QUOTES_OPEN}]?{t}[{_QUOTES_CLOSE}]?"
     # the term must start a word: after the start, a quote, a bullet or punctuation, not inside 「市民協働」
     start = rf"(?:^|(?<=[{_QUOTES_OPEN}・●○◆■□\-*、。:：）)]))"
@@ -66,6 +68,8 @@ def _patterns(term: str) -> list[re.Pattern]:
         re.compile(rf"[{_QUOTES_OPEN}]{t}[{_QUOTES_CLOSE}]と(?:いい|いう|言い|言う|呼|称|位置づけ|位置付け|定義)"),
         re.compile(rf"が{t}(?:[(（][^)）]*[)）])?です。?$"),
         re.compile(rf"^[-・●○◆■□*]?(?:注\d+\))?{t}(?:\.\.\.|:)."),  # NFKC: 「…」→「...」,「）」→「)」,「：」→「:」
+        # a short line naming what the term is, the term in brackets after it: 「◆市民活動支援センター「さぽらんて」」
+        re.compile(rf"^[-・●○◆■□*]?[^。、「」『』()]{{2,30}}(?:[「『]{t}[」』]|\({t}\))$"),
     ]
 
 
@@ -77,13 +81,18 @@ def defines(sentence: str, term: str) -> bool:
 
 def prefer(cands: list, question: str) -> None:
     """Raise the candidates that define the asked term (its longest reading any candidate defines)
-    above all others, their order among themselves kept."""
+    above all others, their order among themselves kept and all of them within ``choose``'s ratio."""
     if not cands:
         return
     for term in asked_terms(question):
         defining = [c for c in cands if defines(c.text, term)]
         if defining:
+            # far enough above the rest that every definition stays within ``choose``'s ratio of the
+            # first (a short defining line such as a heading scored low by the model is kept too)
             top = max(abs(c.score) for c in cands) or 1.0
             for c in defining:
-                c.score += 2 * top
+                c.score += 10 * top
+                # a definition covers what the question asks, whatever the tokenizer made of the term
+                # (「さぽらんて」 is no dictionary word: no content word of the question is found in it)
+                c.coverage = max(c.coverage, 1.0)
             return

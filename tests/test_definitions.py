@@ -43,11 +43,15 @@ def test_asked_terms_reads_definition_questions_only(question, terms):
     ("「市民活動を組織的かつ継続的に行う団体」を「市民活動団体」といいます。", "市民活動団体", True),
     ("市民活動団体のうち、…認証を受け、登記した団体がNPO法人（特定非営利活動法人）です。", "NPO法人", True),
     ("注6）アダプト制度…行政が特定の公共財（道路、公園など）について…制度。", "アダプト制度", True),
+    # a Latin abbreviation with the noun it heads (「NPOって何？」)
+    ("市民活動団体のうち、…認証を受け、登記した団体がNPO法人（特定非営利活動法人）です。", "NPO", True),
+    ("◆市民活動支援センター「さぽらんて」", "さぽらんて", True),
     # the term inside a longer word, as a topic, in a heading, or a glossary mark in running text
     ("「市民協働」とは、まちづくりの主体である市民等と行政…", "協働", False),
     ("本市にとって市民協働は、市政運営の根幹をなすものであり、…意味からも", "協働", False),
     ("第1章 協働推進プランとは", "協働", False),
     ("アダプト制度（注6）などの協働による事業手法の普及・促進", "アダプト制度", False),
+    ("① 市民活動支援センター(さぽらんて)の中間支援機能の充実", "さぽらんて", False),
 ])
 def test_defines_knows_the_plans_forms_of_definition(sentence, term, expected):
     assert definitions.defines(sentence, term) is expected
@@ -71,3 +75,12 @@ def test_no_defining_line_leaves_the_scores_alone():
     cands = _cands(PASSAGE, [0.95, 0.70, 0.60])
     definitions.prefer(cands, "地域協働体とは何ですか")
     assert [c.score for c in cands] == [0.95, 0.70, 0.60]
+
+
+def test_every_definition_of_the_term_is_kept_however_low_the_model_scored_it():
+    text = "◆市民活動支援センター「さぽらんて」\nセンターの愛称である「さぽらんて」とは、「さぽーと・ボランティア・手」を表します。\nセンターは相談を受け付けています。"
+    cands = candidates(text, [0.05, 0.9, 0.8])
+    for c in cands:
+        c.coverage = 0.0  # no content word of the question found: 「さぽらんて」 is no dictionary word
+    definitions.prefer(cands, "さぽらんてって何？")
+    assert {c.text for c in answering.choose(cands)} >= set(text.splitlines()[:2])
