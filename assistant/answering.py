@@ -526,8 +526,9 @@ def _is_caption(line: str) -> bool:
 
 
 def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
-    """``out`` with the caption of each table a shown row belongs to (``_row_caption``) just before the
-    table's first shown row, where it is not shown already and ``max_lines`` leaves room.
+    """``out`` with the caption of each table a shown row belongs to (``_row_caption``), or the name of the
+    plan item a shown body line belongs to (``_item_name``), just before the first line it captions,
+    where it is not shown already and ``max_lines`` leaves room.
     Composition only: the answer reader reads a row as it was fitted to (``reader_text`` through
     ``_continuation``), without its caption — read with one, its scores moved far on rows whose caption
     says nothing about the question (「目標指標」 over 「出前講座の年間開催数」: 0.32 → 0.98 for an
@@ -536,7 +537,8 @@ def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
     result: list[_Candidate] = []
     for i, c in enumerate(out):
         sents = [s for s, _l in _sentences(c.hit.text)]
-        cap = _row_caption(sents, c.position) if c.position < len(sents) else None
+        cap = (_row_caption(sents, c.position) if c.position < len(sents) else None)
+        cap = _item_name(sents, c.position) if cap is None and c.position < len(sents) else cap
         # the answer's length with the caption: what is placed, the caption, and c and the lines after it
         if cap is not None and (c.hit.id, cap) not in shown and len(result) + 1 + len(out) - i <= max_lines:
             result.append(_Candidate(c.hit, cap, sents[cap], c.score, c.coverage, detail=c.detail))
@@ -585,6 +587,32 @@ def _row_caption(sents: list[str], pos: int) -> int | None:
     while p >= 0 and " / " in sents[p] and pos - p <= MAX_TABLE_ROWS:
         p -= 1
     return p if p >= 0 and _is_caption(sents[p]) else None
+
+
+# the body rows of a plan's item sheet, as the cleaning writes them (OCR keeps some labels' first characters
+# only: 「推進內台:」「完了の目安: ま了の目安 …」): what is done, for whom, why, when it is complete
+_ITEM_BODY_RE = re.compile(r"^(?:目的|推進内容|推進內|対象主体|完了の目安|年次計画)[^:：/]{0,2}[:：]")
+_ITEM_NAME_RE = re.compile(r"^推進項目\s*[:：]")
+_ITEM_START_RE = re.compile(r"^(?:整理番号|事業番号)\s*[:：]")
+# an item sheet's rows between its name and its last body row
+ITEM_ROWS = 8
+
+
+def _item_name(sents: list[str], pos: int) -> int | None:
+    """For a body row of a plan's item sheet (「目的: 各地域に眠る資源を発掘・創造し…」), the row naming the item
+    (「推進項目: ⑥ 地域資源の発掘・創造」) above it in the same passage and the same sheet; None for any other line.
+    Why: the body rows rarely name what they are about, and a sheet's rows sit beside the next sheet's: an
+    answer quoting 「目的」 and 「完了の目安」 without the name leaves the reader to guess which of 46 items it is,
+    and the item's name is often what was asked (「地域資源の発掘」)."""
+    if not _ITEM_BODY_RE.match(sents[pos].strip()):
+        return None
+    for p in range(pos - 1, max(-1, pos - 1 - ITEM_ROWS), -1):
+        line = sents[p].strip()
+        if _ITEM_NAME_RE.match(line):
+            return p
+        if _ITEM_START_RE.match(line):
+            return None  # the sheet's first row, and no name below it
+    return None
 
 
 def _labelled_body(sents: list[str], pos: int) -> int | None:

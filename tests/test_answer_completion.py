@@ -459,6 +459,28 @@ def test_a_row_whose_table_has_no_caption_in_its_passage_stays_alone():
     assert _texts(answering.choose([_cand(hit, "団体名: B協議会 / 人口: 1,267")])) == ["団体名: B協議会 / 人口: 1,267"]
 
 
+# --- a body row of an item sheet comes with the item's name ------------------------------------
+
+ITEM_SHEETS = ("整理番号: I - (2) - ⑥ / 種別 / 新規 担当課 / 協働推進課\n推進項目: ⑥ 地域資源の発掘・創造\n"
+               "目的: 各地域に眠る資源を発掘・創造し、地域の活性化を図ります。\n"
+               "完了の目安: 各地域で、地域資源が活用されるような状況になったときに完了とします。\n"
+               "整理番号: I - (2) - ⑦ / 種別 / 新規 担当課 / 地域交流センター\n"
+               "目的: 地域づくり計画の見直しを支援します。")
+
+
+def test_a_body_row_of_an_item_sheet_comes_after_the_items_name():
+    hit = _hit(ITEM_SHEETS)
+    chosen = answering.choose([_cand(hit, "目的: 各地域に眠る資源を発掘・創造し、地域の活性化を図ります。")])
+    assert _texts(chosen)[:2] == ["推進項目: ⑥ 地域資源の発掘・創造", "目的: 各地域に眠る資源を発掘・創造し、地域の活性化を図ります。"]
+
+
+def test_a_body_row_takes_no_name_from_another_items_sheet():
+    # the second sheet's name is not in this passage: the first sheet's name is not its name
+    hit = _hit(ITEM_SHEETS)
+    chosen = answering.choose([_cand(hit, "目的: 地域づくり計画の見直しを支援します。")])
+    assert "推進項目: ⑥ 地域資源の発掘・創造" not in _texts(chosen)
+
+
 def test_a_caption_is_added_only_where_the_answer_has_room():
     hit = _hit(INDICATORS)
     row = _cand(hit, "基準値: 10.8 / 実績: 11.6")
