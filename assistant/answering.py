@@ -615,6 +615,48 @@ def _item_name(sents: list[str], pos: int) -> int | None:
     return None
 
 
+def _item_field(c: "_Candidate", label: str) -> int | None:
+    """The row labelled ``label`` (「完了の目安」「目的」) of the item sheet line ``c`` belongs to (its name row or
+    a body row under it, ``_item_name``), in the same passage and before the next sheet; None when ``c`` is
+    on no sheet or its sheet has no such row there."""
+    sents = [s for s, _l in _sentences(c.hit.text)]
+    if c.position >= len(sents):
+        return None
+    name = c.position if _ITEM_NAME_RE.match(sents[c.position].strip()) else _item_name(sents, c.position)
+    if name is None:
+        return None
+    for p in range(name + 1, min(len(sents), name + 1 + ITEM_ROWS)):
+        line = sents[p].strip()
+        if _ITEM_NAME_RE.match(line) or _ITEM_START_RE.match(line):
+            return None
+        if re.match(rf"{re.escape(label)}\s*[:：]", line):
+            return p
+    return None
+
+
+def _with_item_field(out: list["_Candidate"], best: "_Candidate", label: str | None, max_lines: int) -> list["_Candidate"]:
+    """``out`` with the row the question asks of an item sheet (``asked.asked_item_field``: 「…どうなったら
+    ゴール？」 asks 「完了の目安」) of the sheet the best line belongs to — else of the first shown line on a
+    sheet — after that sheet's last shown line, where it is not shown already and ``max_lines`` leaves room.
+    Why: the sentence model picks the item by its name or aim, and the row asked for often shares no word with
+    the question (「人探しの仕掛けづくり、どこまでいけばゴール？」 → 「完了の目安: …人材を発掘する仕組みづくりが
+    行われたときを完了とします」). Composition only."""
+    if label is None or len(out) >= max_lines:
+        return out
+    for c in [best, *out]:
+        row = _item_field(c, label)
+        if row is None:
+            continue
+        if any(x.hit.id == c.hit.id and x.position == row for x in out):
+            return out
+        sents = [s for s, _l in _sentences(c.hit.text)]
+        extra = _Candidate(c.hit, row, sents[row], c.score, c.coverage, detail=c.detail)
+        same = [i for i, x in enumerate(out) if x.hit.id == c.hit.id and x.position < row and abs(x.position - row) <= ITEM_ROWS]
+        at = (max(same) + 1) if same else len(out)
+        return out[:at] + [extra] + out[at:]
+    return out
+
+
 def _labelled_body(sents: list[str], pos: int) -> int | None:
     """The definition a glossary term introduces, when the chosen line is only the term ending in 「：」
     (「※ドメスティック・バイオレンス（DV）：」, the definition on the next line) — not followed by another
@@ -925,7 +967,7 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
            max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False,
-           row_score=None, spread: bool = False) -> list[_Candidate]:
+           row_score=None, spread: bool = False, item_field: str | None = None) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
     out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
@@ -938,7 +980,9 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     行いますか」); then the list of measures that follows the best sentence under its own label comes
     too (``_measures_after``). ``row_score(hit, position)``: how near a table row is to the question, which picks
     the rows of a table too long to show whole (``_rows_shown``). ``spread``: the answer is hedged, so when its
-    lines all come from one passage the best line of another joins them (``_another_passage``)."""
+    lines all come from one passage the best line of another joins them (``_another_passage``).
+    ``item_field``: the row of an item sheet the question asks for (``asked.asked_item_field``), brought
+    from the best line's sheet (``_with_item_field``)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -990,7 +1034,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             out.append(extra)
         else:
             out.insert(at if extra.position < best.position else at + 1, extra)
-    return out
+    return _with_item_field(out, best, item_field, max_lines)
 
 
 # how far after the best sentence its passage's list of measures may start (the label's position)
@@ -1435,7 +1479,8 @@ def answer(
     if not hits or conf < refuse_below:
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
-                    asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa), spread=conf < hedge_below)
+                    asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa), spread=conf < hedge_below,
+                    item_field=asked.asked_item_field(qa.text))
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
@@ -1551,7 +1596,7 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
             chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
                             max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
                             max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how",
-                            row_score=row_relevance(retriever, cqa))
+                            row_score=row_relevance(retriever, cqa), item_field=asked.asked_item_field(cqa.text))
         if chosen:
             chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
             confs.append(conf)

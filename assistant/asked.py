@@ -152,6 +152,21 @@ def states_value(kind: str | None, sentence: str) -> bool:
     return holds_value(kind, sentence)
 
 
+# --- a row of a plan's item sheet -------------------------------------------------------------
+# Some plans write each of their measures as a sheet of labelled rows (山口市: 46 推進項目, each with
+# 目的 / 推進内容 / 完了の目安 / 年次計画); a question asking when a measure counts as done (「どうなったら
+# ゴール？」「どこまでいけば完了？」) or what it is for (「何のため？」「ねらいは？」) asks for that row.
+ITEM_FIELD_ASK_RES: list[tuple[str, re.Pattern]] = [
+    ("完了の目安", re.compile(r"ゴール|完了|どうなったら|どうなれば|どこまで(?:いけば|やれば|進めば|できたら)|区切り")),
+    ("目的", re.compile(r"何のため|目的|ねらい|狙い")),
+]
+
+
+def asked_item_field(text: str) -> str | None:
+    """The label of the item-sheet row the question asks for (「完了の目安」「目的」), or None."""
+    return next((label for label, rx in ITEM_FIELD_ASK_RES if rx.search(text)), None)
+
+
 # --- finer still: a superlative, an "as of when" ---------------------------------------------
 # These refine the detail without changing ``asked_detail`` (the fitted answer model's features
 # are computed from it): 「満足度が最も高かった施策は？」 asks *which* 施策 has the extreme value of

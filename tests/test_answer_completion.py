@@ -481,6 +481,36 @@ def test_a_body_row_takes_no_name_from_another_items_sheet():
     assert "推進項目: ⑥ 地域資源の発掘・創造" not in _texts(chosen)
 
 
+ITEM_SHEET_ROWS = ("推進項目: ① 地域の人材バンクの設置支援\n目的: 地域の人材を発掘します。\n"
+                   "推進内容: 人材バンクの設置を支援します。\n完了の目安: 人材を発掘する仕組みづくりが行われたときを完了とします。\n"
+                   "推進項目: ② 地域づくりリーダーの育成\n完了の目安: リーダーが育ったときを完了とします。")
+
+
+@pytest.mark.parametrize("question, label", [
+    ("人探しの仕掛けづくり、どこまでいけばゴール？", "完了の目安"),
+    ("人材バンクの設置支援はどうなったら完了とされますか", "完了の目安"),
+    ("人材バンクは何のため？", "目的"),
+    ("人材バンクの担当課は？", None),
+])
+def test_a_question_asking_an_item_sheets_row_names_its_label(question, label):
+    from assistant import asked
+    assert asked.asked_item_field(question) == label
+
+
+def test_the_row_an_item_question_asks_for_comes_from_the_items_own_sheet():
+    hit = _hit(ITEM_SHEET_ROWS)
+    aim = _cand(hit, "目的: 地域の人材を発掘します。")
+    chosen = answering.choose([aim], item_field="完了の目安")
+    assert "完了の目安: 人材を発掘する仕組みづくりが行われたときを完了とします。" in _texts(chosen)
+    assert "完了の目安: リーダーが育ったときを完了とします。" not in _texts(chosen)
+
+
+def test_no_row_is_added_when_the_question_asks_none():
+    hit = _hit(ITEM_SHEET_ROWS)
+    chosen = answering.choose([_cand(hit, "目的: 地域の人材を発掘します。")])
+    assert not any(t.startswith("完了の目安") for t in _texts(chosen))
+
+
 def test_a_caption_is_added_only_where_the_answer_has_room():
     hit = _hit(INDICATORS)
     row = _cand(hit, "基準値: 10.8 / 実績: 11.6")
