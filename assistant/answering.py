@@ -617,14 +617,19 @@ def _item_name(sents: list[str], pos: int) -> int | None:
 
 def _item_field(c: "_Candidate", label: str) -> int | None:
     """The row labelled ``label`` (「完了の目安」「目的」) of the item sheet line ``c`` belongs to (its name row or
-    a body row under it, ``_item_name``), in the same passage and before the next sheet; None when ``c`` is
-    on no sheet or its sheet has no such row there."""
+    a body row under it, ``_item_name``), in the same passage and before the next sheet; for 「担当課」 the
+    sheet's first row right above its name (「整理番号: … 担当課 / 協働推進課」: by place, not by its item number,
+    which OCR garbles: 「整理番号: I - (2) - ①」 over 「推進項目: ⑩ …」). None when ``c`` is on no sheet or its
+    sheet has no such row there."""
     sents = [s for s, _l in _sentences(c.hit.text)]
     if c.position >= len(sents):
         return None
     name = c.position if _ITEM_NAME_RE.match(sents[c.position].strip()) else _item_name(sents, c.position)
     if name is None:
         return None
+    if label == "担当課":
+        first = name - 1
+        return first if first >= 0 and _ITEM_START_RE.match(sents[first].strip()) and "担当課" in sents[first] else None
     for p in range(name + 1, min(len(sents), name + 1 + ITEM_ROWS)):
         line = sents[p].strip()
         if _ITEM_NAME_RE.match(line) or _ITEM_START_RE.match(line):
@@ -651,8 +656,11 @@ def _with_item_field(out: list["_Candidate"], best: "_Candidate", label: str | N
             return out
         sents = [s for s, _l in _sentences(c.hit.text)]
         extra = _Candidate(c.hit, row, sents[row], c.score, c.coverage, detail=c.detail)
-        same = [i for i, x in enumerate(out) if x.hit.id == c.hit.id and x.position < row and abs(x.position - row) <= ITEM_ROWS]
-        at = (max(same) + 1) if same else len(out)
+        if row < c.position:  # the sheet's first row: before the sheet's first shown line
+            at = next((i for i, x in enumerate(out) if x.hit.id == c.hit.id and row < x.position <= row + ITEM_ROWS), len(out))
+        else:  # a body row: after the sheet's last shown line above it
+            same = [i for i, x in enumerate(out) if x.hit.id == c.hit.id and x.position < row and row - x.position <= ITEM_ROWS]
+            at = (max(same) + 1) if same else len(out)
         return out[:at] + [extra] + out[at:]
     return out
 

@@ -119,6 +119,7 @@ def may_hold_value(kind: str | None, sentence: str) -> bool:
 # named by 〜課, never by 課題 (「地域課題」), which ``DETAIL_VALUE_RES["place"]`` also matches.
 # 「…の担当は？」「担当って？」 ending the question ask the same (not 「担当者を置いていますか？」)
 _OFFICE_ASK_RE = re.compile(r"担当(?:して(?:いる|る)|する|の)?(?:課|部署|部局)|所管(?:する|して(?:いる|る)|の)?(?:課|部署|部局)?"
+                            r"|担当(?:して(?:いる|る)|する)(?:の|ところ)(?:は|って)?(?:どこ|誰|だれ|\s*[?？]?\s*$)"
                             r"|担当(?:者|部署|部局)?(?:は|って)?(?:誰|だれ|どこ)?(?:です|でしょう)?か?\s*[?？]?\s*$")
 _NOT_AN_OFFICE_RE = re.compile(r"課題|日課|課税|課金")
 
@@ -163,7 +164,10 @@ ITEM_FIELD_ASK_RES: list[tuple[str, re.Pattern]] = [
 
 
 def asked_item_field(text: str) -> str | None:
-    """The label of the item-sheet row the question asks for (「完了の目安」「目的」), or None."""
+    """The label of the item-sheet row the question asks for (「担当課」 for an office question — the sheet's
+    first row holds it: 「整理番号: I - (1) - ① / 種別 / 新規 担当課 / 協働推進課」 —, 「完了の目安」「目的」), or None."""
+    if detail_for_answer(text) == "office":
+        return "担当課"
     return next((label for label, rx in ITEM_FIELD_ASK_RES if rx.search(text)), None)
 
 

@@ -490,7 +490,10 @@ ITEM_SHEET_ROWS = ("推進項目: ① 地域の人材バンクの設置支援\n�
     ("人探しの仕掛けづくり、どこまでいけばゴール？", "完了の目安"),
     ("人材バンクの設置支援はどうなったら完了とされますか", "完了の目安"),
     ("人材バンクは何のため？", "目的"),
-    ("人材バンクの担当課は？", None),
+    ("人材バンクの担当課は？", "担当課"),
+    ("地域づくりアドバイザーの派遣を担当するのはどこですか。", "担当課"),
+    ("出前講座を担当しているところは？", "担当課"),
+    ("人材バンクはいつから？", None),
 ])
 def test_a_question_asking_an_item_sheets_row_names_its_label(question, label):
     from assistant import asked
@@ -503,6 +506,15 @@ def test_the_row_an_item_question_asks_for_comes_from_the_items_own_sheet():
     chosen = answering.choose([aim], item_field="完了の目安")
     assert "完了の目安: 人材を発掘する仕組みづくりが行われたときを完了とします。" in _texts(chosen)
     assert "完了の目安: リーダーが育ったときを完了とします。" not in _texts(chosen)
+
+
+def test_an_office_question_gets_the_sheets_first_row_by_its_place_not_its_garbled_number():
+    text = ("目的: 補助金等を見直します。\n整理番号: I - (2) - ① / 種別 / 継続 担当課 / 地域活性化センター\n"
+            "推進項目: ⑩ 地域づくりアドバイザーの派遣\n推進内容: 専門家を派遣します。")
+    hit = _hit(text)
+    chosen = answering.choose([_cand(hit, "推進内容: 専門家を派遣します。")], item_field="担当課")
+    assert _texts(chosen) == ["整理番号: I - (2) - ① / 種別 / 継続 担当課 / 地域活性化センター",
+                              "推進項目: ⑩ 地域づくりアドバイザーの派遣", "推進内容: 専門家を派遣します。"]
 
 
 def test_no_row_is_added_when_the_question_asks_none():
