@@ -537,8 +537,10 @@ def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
     result: list[_Candidate] = []
     for i, c in enumerate(out):
         sents = [s for s, _l in _sentences(c.hit.text)]
-        cap = (_row_caption(sents, c.position) if c.position < len(sents) else None)
-        cap = _item_name(sents, c.position) if cap is None and c.position < len(sents) else cap
+        cap = None
+        if c.position < len(sents):
+            cap = _row_caption(sents, c.position)
+            cap = _item_name(sents, c.position) if cap is None else cap
         # the answer's length with the caption: what is placed, the caption, and c and the lines after it
         if cap is not None and (c.hit.id, cap) not in shown and len(result) + 1 + len(out) - i <= max_lines:
             result.append(_Candidate(c.hit, cap, sents[cap], c.score, c.coverage, detail=c.detail))

@@ -82,7 +82,7 @@ def _innermost(cands: list, labelled: list[int], question: str) -> list[int]:
 
     def under(c) -> bool:
         where = _unbracketed(" ".join([*c.hit.section, c.hit.chunk.text]))
-        return all(re.search(re.escape(o) + r"(?![IVX0-9一二三四五六七八九十])", where) for o in outer)
+        return all(_named_at(where, o) >= 0 for o in outer)
 
     return [i for i in of_inner if under(cands[i])] or of_inner
 
