@@ -24,11 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import as_of, asked, definitions, evidence_model, japanese, named_rows, reader, superlatives
+from . import as_of, asked, definitions, evidence_model, item_sheets, japanese, named_rows, reader, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_stem
-from .types import Answer, Citation, Hit
+from .types import Answer, Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
 
@@ -525,9 +525,11 @@ def _is_caption(line: str) -> bool:
     return not re.search(r"[:：](?!\s*%)", re.sub(r"【[^】]*】", "", t))  # 【単位:%】 is part of a title
 
 
-def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
-    """``out`` with the caption of each table a shown row belongs to (``_row_caption``), or the name of the
-    plan item a shown body line belongs to (``_item_name``), just before the first line it captions,
+def _with_captions(out: list[_Candidate], max_lines: int, prev_chunks=lambda _hit: []) -> list[_Candidate]:
+    """``out`` with the caption of each table a shown row belongs to (``_row_caption``), the name of the
+    plan item a shown body line belongs to (``item_sheets.name_of``, in the passage before too where the
+    passage opens inside the sheet: ``prev_chunks``) or the term a glossary's definition defines
+    (``_glossary_term``), just before the first line it captions,
     where it is not shown already and ``max_lines`` leaves room.
     Composition only: the answer reader reads a row as it was fitted to (``reader_text`` through
     ``_continuation``), without its caption — read with one, its scores moved far on rows whose caption
@@ -539,12 +541,18 @@ def _with_captions(out: list[_Candidate], max_lines: int) -> list[_Candidate]:
         sents = [s for s, _l in _sentences(c.hit.text)]
         cap = None
         if c.position < len(sents):
-            cap = _row_caption(sents, c.position)
-            cap = _item_name(sents, c.position) if cap is None else cap
+            pos = _row_caption(sents, c.position)
+            pos = _glossary_term(sents, c.position) if pos is None else pos
+            if pos is not None:
+                cap = _line_of(c, c.hit.chunk, pos, sents[pos])
+            elif item_sheets.is_body(sents[c.position]):
+                lines, places, at = _window(c, prev_chunks, lambda _hit: [])
+                name = item_sheets.name_of(lines, at)
+                cap = None if name is None else _line_of(c, places[name][0], places[name][1], lines[name])
         # the answer's length with the caption: what is placed, the caption, and c and the lines after it
-        if cap is not None and (c.hit.id, cap) not in shown and len(result) + 1 + len(out) - i <= max_lines:
-            result.append(_Candidate(c.hit, cap, sents[cap], c.score, c.coverage, detail=c.detail))
-            shown.add((c.hit.id, cap))
+        if cap is not None and (cap.hit.id, cap.position) not in shown and len(result) + 1 + len(out) - i <= max_lines:
+            result.append(cap)
+            shown.add((cap.hit.id, cap.position))
         result.append(c)
     return result
 
@@ -591,80 +599,74 @@ def _row_caption(sents: list[str], pos: int) -> int | None:
     return p if p >= 0 and _is_caption(sents[p]) else None
 
 
-# the body rows of a plan's item sheet, as the cleaning writes them (OCR keeps some labels' first characters
-# only: 「推進內台:」「完了の目安: ま了の目安 …」): what is done, for whom, why, when it is complete
-_ITEM_BODY_RE = re.compile(r"^(?:目的|推進内容|推進內|対象主体|完了の目安|年次計画)[^:：/]{0,2}[:：]")
-_ITEM_NAME_RE = re.compile(r"^推進項目\s*[:：]")
-_ITEM_START_RE = re.compile(r"^(?:整理番号|事業番号)\s*[:：]")
-# an item sheet's rows between its name and its last body row
-ITEM_ROWS = 8
-
-
-def _item_name(sents: list[str], pos: int) -> int | None:
-    """For a body row of a plan's item sheet (「目的: 各地域に眠る資源を発掘・創造し…」), the row naming the item
-    (「推進項目: ⑥ 地域資源の発掘・創造」) above it in the same passage and the same sheet; None for any other line.
-    Why: the body rows rarely name what they are about, and a sheet's rows sit beside the next sheet's: an
-    answer quoting 「目的」 and 「完了の目安」 without the name leaves the reader to guess which of 46 items it is,
-    and the item's name is often what was asked (「地域資源の発掘」)."""
-    if not _ITEM_BODY_RE.match(sents[pos].strip()):
+def _glossary_term(sents: list[str], pos: int) -> int | None:
+    """For a glossary's definition (「地方自治体が、…借金の返済に充てる費用のこと。」), the line above it naming
+    the term alone (「※公債費：」, ``_TERM_LABEL_RE``); None for any other line. Why: the definition never says
+    which term it defines, and a glossary lists several (「※実質公債費比率：」 just above)."""
+    if pos < 1 or _is_row(sents[pos]) or _is_row(sents[pos - 1]):
         return None
-    for p in range(pos - 1, max(-1, pos - 1 - ITEM_ROWS), -1):
-        line = sents[p].strip()
-        if _ITEM_NAME_RE.match(line):
-            return p
-        if _ITEM_START_RE.match(line):
-            return None  # the sheet's first row, and no name below it
-    return None
+    term = japanese.compact(BULLET_RE.sub("", sents[pos - 1].strip()))
+    return pos - 1 if _TERM_LABEL_RE.fullmatch(term) and not _TERM_LABEL_RE.fullmatch(japanese.compact(sents[pos])) else None
 
 
-def _item_field(c: "_Candidate", label: str) -> int | None:
-    """The row labelled ``label`` (「完了の目安」「目的」) of the item sheet line ``c`` belongs to (its name row or
-    a body row under it, ``_item_name``), in the same passage and before the next sheet; for 「担当課」 the
-    sheet's first row right above its name (「整理番号: … 担当課 / 協働推進課」: by place, not by its item number,
-    which OCR garbles: 「整理番号: I - (2) - ①」 over 「推進項目: ⑩ …」). None when ``c`` is on no sheet or its
-    sheet has no such row there."""
-    sents = [s for s, _l in _sentences(c.hit.text)]
-    if c.position >= len(sents):
-        return None
-    name = c.position if _ITEM_NAME_RE.match(sents[c.position].strip()) else _item_name(sents, c.position)
-    if name is None:
-        return None
-    if label == "担当課":
-        first = name - 1
-        return first if first >= 0 and _ITEM_START_RE.match(sents[first].strip()) and "担当課" in sents[first] else None
-    for p in range(name + 1, min(len(sents), name + 1 + ITEM_ROWS)):
-        line = sents[p].strip()
-        if _ITEM_NAME_RE.match(line) or _ITEM_START_RE.match(line):
-            return None
-        if re.match(rf"{re.escape(label)}\s*[:：]", line):
-            return p
-    return None
-
-
-def _with_item_field(out: list["_Candidate"], best: "_Candidate", label: str | None, max_lines: int) -> list["_Candidate"]:
+def _with_item_field(out: list["_Candidate"], chosen: list["_Candidate"], best: "_Candidate", label: str | None, max_lines: int,
+                     prev_chunks=lambda _hit: [], next_chunks=lambda _hit: []) -> list["_Candidate"]:
     """``out`` with the row the question asks of an item sheet (``asked.asked_item_field``: 「…どうなったら
-    ゴール？」 asks 「完了の目安」) of the sheet the best line belongs to — else of the first shown line on a
-    sheet — after that sheet's last shown line, where it is not shown already and ``max_lines`` leaves room.
+    ゴール？」 asks 「完了の目安」, 「どの年度に？」 the schedule) of the sheet whose name was chosen (the best
+    scored name among ``chosen``), else of the sheet the best line belongs to, else of the first shown line on a
+    sheet — after that sheet's last shown line (the first row, 「担当課」, before its
+    first), where it is not shown already and ``max_lines`` leaves room; the sheet may run on into the passage
+    before or after (``_window``).
     Why: the sentence model picks the item by its name or aim, and the row asked for often shares no word with
     the question (「人探しの仕掛けづくり、どこまでいけばゴール？」 → 「完了の目安: …人材を発掘する仕組みづくりが
     行われたときを完了とします」). Composition only."""
     if label is None or len(out) >= max_lines:
         return out
-    for c in [best, *out]:
-        row = _item_field(c, label)
-        if row is None:
+    # an item's name chosen in its own right names the item asked about more surely than a body row, which
+    # may be another item's (「…アドバイザーの派遣を担当するのは？」: ⑦'s 推進内容 mentions アドバイザーの派遣 too)
+    names = sorted((c for c in chosen if item_sheets.is_name(c.text)), key=lambda c: -c.score)
+    for c in [*names, best, *out]:
+        lines, places, at = _window(c, prev_chunks, next_chunks)
+        rows = item_sheets.field_of(lines, at, label)
+        if not rows:
             continue
-        if any(x.hit.id == c.hit.id and x.position == row for x in out):
+        shown = {(x.hit.id, x.position) for x in out}
+        rows = [g for g in rows if (places[g][0].id, places[g][1]) not in shown][: max_lines - len(out)]
+        if not rows:
             return out
-        sents = [s for s, _l in _sentences(c.hit.text)]
-        extra = _Candidate(c.hit, row, sents[row], c.score, c.coverage, detail=c.detail)
-        if row < c.position:  # the sheet's first row: before the sheet's first shown line
-            at = next((i for i, x in enumerate(out) if x.hit.id == c.hit.id and row < x.position <= row + ITEM_ROWS), len(out))
+        first = rows[0]
+        extra = [_line_of(c, places[g][0], places[g][1], lines[g]) for g in rows]
+        index = {(chunk.id, pos): g for g, (chunk, pos) in enumerate(places)}
+        where = [index.get((x.hit.id, x.position)) for x in out]  # each shown line's place in the window
+        if first < at:  # the sheet's first row: before the sheet's first shown line
+            pos = next((i for i, g in enumerate(where) if g is not None and first < g <= first + item_sheets.ITEM_ROWS), len(out))
         else:  # a body row: after the sheet's last shown line above it
-            same = [i for i, x in enumerate(out) if x.hit.id == c.hit.id and x.position < row and row - x.position <= ITEM_ROWS]
-            at = (max(same) + 1) if same else len(out)
-        return out[:at] + [extra] + out[at:]
+            same = [i for i, g in enumerate(where) if g is not None and g < first and first - g <= item_sheets.ITEM_ROWS]
+            pos = (max(same) + 1) if same else len(out)
+        return out[:pos] + extra + out[pos:]
     return out
+
+
+def _window(c: "_Candidate", prev_chunks, next_chunks) -> tuple[list[str], list[tuple[Chunk, int]], int]:
+    """The lines of ``c``'s passage with those of the passage before and after it (``prev_chunks`` /
+    ``next_chunks``, nearest first; an item sheet may run across their boundary), each line's (passage,
+    position), and ``c``'s index among them."""
+    lines: list[str] = []
+    places: list[tuple[Chunk, int]] = []
+    at = 0
+    for chunk in [*prev_chunks(c.hit)[:1], c.hit.chunk, *next_chunks(c.hit)[:1]]:
+        if chunk is c.hit.chunk:
+            at = len(lines) + c.position
+        for i, (s, _l) in enumerate(_sentences(chunk.text)):
+            lines.append(s)
+            places.append((chunk, i))
+    return lines, places, at
+
+
+def _line_of(c: "_Candidate", chunk: Chunk, pos: int, text: str) -> "_Candidate":
+    """A line of ``chunk`` shown with ``c`` (as good as ``c``): on ``c``'s own hit when ``chunk`` is its passage."""
+    hit = c.hit if chunk.id == c.hit.id else Hit(chunk=chunk, score=c.hit.score, fused=c.hit.fused, rank=c.hit.rank)
+    return _Candidate(hit, pos, text, c.score, c.coverage, detail=c.detail)
 
 
 def _labelled_body(sents: list[str], pos: int) -> int | None:
@@ -977,7 +979,7 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,
            max_sources: int = MAX_SOURCES, max_lines: int = MAX_ANSWER_LINES, asks_measures: bool = False,
-           row_score=None, spread: bool = False, item_field: str | None = None) -> list[_Candidate]:
+           row_score=None, spread: bool = False, item_field: str | None = None, prev_chunks=lambda _hit: []) -> list[_Candidate]:
     """The best sentence plus others nearly as good (from at most ``max_sources`` passages,
     ``max_sentences`` in all) and the sentence model's confident first choice when the score left it
     out (``_model_pick``), then what completes each (``_continuation``): the list or table it announces,
@@ -992,7 +994,8 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     the rows of a table too long to show whole (``_rows_shown``). ``spread``: the answer is hedged, so when its
     lines all come from one passage the best line of another joins them (``_another_passage``).
     ``item_field``: the row of an item sheet the question asks for (``asked.asked_item_field``), brought
-    from the best line's sheet (``_with_item_field``)."""
+    from the best line's sheet (``_with_item_field``). ``prev_chunks(hit)``: the passages before ``hit``,
+    nearest first (an item sheet that began there, ``_window``)."""
     if not cands:
         return []
     cands = sorted(cands, key=lambda c: -c.score)
@@ -1036,7 +1039,6 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
         out = _with_measures(out, best, max_lines)
     out = _with_antecedents(out, chosen, max_lines)
-    out = _with_captions(out, max_lines)
     extra = _asked_value_beside(best, out)
     if extra is not None and len(out) < max_lines and japanese.compact(extra.text) not in in_out:
         at = next((i for i, x in enumerate(out) if x.hit.id == best.hit.id and x.position == best.position), None)
@@ -1044,7 +1046,9 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             out.append(extra)
         else:
             out.insert(at if extra.position < best.position else at + 1, extra)
-    return _with_item_field(out, best, item_field, max_lines)
+    out = _with_item_field(out, chosen, best, item_field, max_lines, prev_chunks, next_chunks)
+    # last: a caption or an item's name only says what a shown line is about, the lines above answer
+    return _with_captions(out, max_lines, prev_chunks)
 
 
 # how far after the best sentence its passage's list of measures may start (the label's position)
@@ -1490,7 +1494,7 @@ def answer(
         return refusal(hits, query, notes, conf)
     chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
                     asks_measures=asked_type(qa) == "how", row_score=row_relevance(retriever, qa), spread=conf < hedge_below,
-                    item_field=asked.asked_item_field(qa.text))
+                    item_field=asked.asked_item_field(qa.text), prev_chunks=retriever.preceding_chunks)
     if not chosen:
         return refusal(hits, query, notes, conf)
     text, citations = compose(chosen)
@@ -1533,6 +1537,12 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
     return _prefer_asked(retriever, qa, cands), conf, model.threshold, model.hedge
 
 
+def _line_before(c: _Candidate) -> str:
+    """The line before candidate ``c`` in its passage ("" for its first line)."""
+    sents = _sentences(c.hit.text)
+    return sents[c.position - 1][0] if 0 < c.position <= len(sents) else ""
+
+
 def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list[_Candidate]:
     """A superlative (「最も高かった施策は？」) or as-of (「いつ現在？」) question: the sentences stating
     the asked extreme or validity date first (``superlatives``, ``as_of``); a question naming a table
@@ -1541,7 +1551,7 @@ def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list
     (``definitions``); others unchanged. Runs after the answer model judged answerability, so
     none of these moves a refusal."""
     named_rows.prefer(cands, qa.text)
-    definitions.prefer(cands, qa.text)
+    definitions.prefer(cands, qa.text, _line_before)
     superlatives.prefer(cands, qa.text, lambda hit: ([c.text for c in retriever.preceding_chunks(hit, superlatives.TABLE_PASSAGES)],
                                                      [c.text for c in retriever.following_chunks(hit, superlatives.TABLE_PASSAGES)]))
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))
@@ -1606,7 +1616,8 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
             chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
                             max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
                             max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how",
-                            row_score=row_relevance(retriever, cqa), item_field=asked.asked_item_field(cqa.text))
+                            row_score=row_relevance(retriever, cqa), item_field=asked.asked_item_field(cqa.text),
+                            prev_chunks=retriever.preceding_chunks)
         if chosen:
             chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
             confs.append(conf)

@@ -156,16 +156,21 @@ def states_value(kind: str | None, sentence: str) -> bool:
 # --- a row of a plan's item sheet -------------------------------------------------------------
 # Some plans write each of their measures as a sheet of labelled rows (山口市: 46 推進項目, each with
 # 目的 / 推進内容 / 完了の目安 / 年次計画); a question asking when a measure counts as done (「どうなったら
-# ゴール？」「どこまでいけば完了？」) or what it is for (「何のため？」「ねらいは？」) asks for that row.
+# ゴール？」「どこまでいけば完了？」), what it is for (「何のため？」「ねらいは？」) or when it is done (「どの年度に実施？」
+# 「初年度はどう取り組む？」) asks for that row.
 ITEM_FIELD_ASK_RES: list[tuple[str, re.Pattern]] = [
     ("完了の目安", re.compile(r"ゴール|完了|どうなったら|どうなれば|どこまで(?:いけば|やれば|進めば|できたら)|区切り")),
     ("目的", re.compile(r"何のため|目的|ねらい|狙い")),
+    # when it is done, year by year (「年次計画: H25 / … / H29」 and the row of 実施 / 検討 / → under it)
+    ("年次計画", re.compile(r"どの年度|何年度|初年度|最終年度|年度(?:に|には|から|まで)は?(?:どの|何|どう)|いつ(?:から|まで|頃|ごろ)"
+                        r"|いつ(?:実施|始|やる|行う|取り組)|スケジュール|年次計画|工程")),
 ]
 
 
 def asked_item_field(text: str) -> str | None:
     """The label of the item-sheet row the question asks for (「担当課」 for an office question — the sheet's
-    first row holds it: 「整理番号: I - (1) - ① / 種別 / 新規 担当課 / 協働推進課」 —, 「完了の目安」「目的」), or None."""
+    first row holds it: 「整理番号: I - (1) - ① / 種別 / 新規 担当課 / 協働推進課」 —, 「完了の目安」「目的」「年次計画」),
+    or None."""
     if detail_for_answer(text) == "office":
         return "担当課"
     return next((label for label, rx in ITEM_FIELD_ASK_RES if rx.search(text)), None)

@@ -8,7 +8,8 @@ What tells the definition apart is its form, which plans write in a few fixed wa
 
 * 「X とは、…」 (also quoted: 「『協働』とは」「「小さな拠点」とは」, or after a lead: 「センターの愛称である「さぽらんて」とは」);
 * 「…を「X」といいます／と呼びます／と位置づけ…」, 「…した団体が X です」;
-* a glossary note: 「注6）アダプト制度…行政が…制度。」, 「X：…」 at the start of a line;
+* a glossary note: 「注6）アダプト制度…行政が…制度。」, 「X：…」 at the start of a line, or the term alone on
+  its line (「※公債費：」「【市民協働】」) over its definition;
 * a short line naming what X is, X in brackets after it: 「◆市民活動支援センター「さぽらんて」」.
 
 When a candidate defines the asked term in one of these forms, the defining candidates are raised
@@ -38,8 +39,11 @@ _ASKS_RE = re.compile(
     rf"|(?:って|とは|っていうのは|というのは)どういう(?:意味|こと|もの){_ENDS}"
     rf"|とは{_ENDS}"
     rf"|の(?:意味|定義)(?:は|って|を教えて(?:ください)?)?(?:何|なに|なん)?{_ENDS}"
+    rf"|(?:を|は)(?:どのように|どう)(?:定義|説明)(?:して(?:い|お)?ます|され(?:てい)?ます|する|して(?:い|お)る)?{_ENDS}"
     r")"
 )
+# a term in quotes inside the asked phrase is the term: 「長門市の条例では「市民協働」をどのように定義…」
+_QUOTED_TERM_RE = re.compile(r"[「『]([^」』]{2,30})[」』]")
 _QUOTES_OPEN = "「『\"“"
 _QUOTES_CLOSE = "」』\"”"
 
@@ -52,7 +56,11 @@ def asked_terms(question: str) -> list[str]:
     m = _ASKS_RE.match(q)
     if not m:
         return []
-    x = re.split(r"[、,]", m.group("x"))[-1].strip(_QUOTES_OPEN + _QUOTES_CLOSE)
+    x = re.split(r"[、,]", m.group("x"))[-1]
+    quoted = _QUOTED_TERM_RE.findall(x)
+    if quoted:
+        return [quoted[-1]] if len(quoted[-1]) >= MIN_TERM_CHARS else []
+    x = x.strip(_QUOTES_OPEN + _QUOTES_CLOSE)
     terms = [x] + [x[i + 1 :] for i, ch in enumerate(x) if ch == "の"]
     return [t for t in terms if len(t) >= MIN_TERM_CHARS]
 
@@ -67,7 +75,7 @@ def _patterns(term: str) -> list[re.Pattern]:
         re.compile(rf"^.{{0,{MAX_LEAD_CHARS}}}?{start}{quoted}とは"),
         re.compile(rf"[{_QUOTES_OPEN}]{t}[{_QUOTES_CLOSE}]と(?:いい|いう|言い|言う|呼|称|位置づけ|位置付け|定義)"),
         re.compile(rf"が{t}(?:[(（][^)）]*[)）])?です。?$"),
-        re.compile(rf"^[-・●○◆■□*]?(?:注\d+\))?{t}(?:\.\.\.|:)."),  # NFKC: 「…」→「...」,「）」→「)」,「：」→「:」
+        re.compile(rf"^[-・●○◆■□*※]?(?:注\d+\))?{t}(?:\.\.\.|:)."),  # NFKC: 「…」→「...」,「）」→「)」,「：」→「:」
         # a short line naming what the term is, the term in brackets after it: 「◆市民活動支援センター「さぽらんて」」
         re.compile(rf"^[-・●○◆■□*]?[^。、「」『』()]{{2,30}}(?:[「『]{t}[」』]|\({t}\))$"),
     ]
@@ -79,13 +87,22 @@ def defines(sentence: str, term: str) -> bool:
     return term in s and any(p.search(s) for p in _patterns(term))
 
 
-def prefer(cands: list, question: str) -> None:
+def names_term(line: str, term: str) -> bool:
+    """Whether ``line`` is only the term as a glossary or a box names it, its definition on the next line:
+    「※公債費：」, 「【市民協働】」."""
+    s = japanese.compact(line)
+    return bool(re.fullmatch(rf"[-・●○◆■□*※]?(?:{re.escape(term)}:|【{re.escape(term)}】)", s))
+
+
+def prefer(cands: list, question: str, line_before=lambda _c: "") -> None:
     """Raise the candidates that define the asked term (its longest reading any candidate defines)
-    above all others, their order among themselves kept and all of them within ``choose``'s ratio."""
+    above all others, their order among themselves kept and all of them within ``choose``'s ratio.
+    ``line_before(c)``: the line before candidate ``c`` in its passage; a candidate under a line that only
+    names the term (``names_term``: 「※公債費：」 over 「地方自治体が、…借金の返済に充てる費用のこと。」) defines it."""
     if not cands:
         return
     for term in asked_terms(question):
-        defining = [c for c in cands if defines(c.text, term)]
+        defining = [c for c in cands if defines(c.text, term) or names_term(c.text, term) or names_term(line_before(c), term)]
         if defining:
             # far enough above the rest that every definition stays within ``choose``'s ratio of the
             # first (a short defining line such as a heading scored low by the model is kept too)

@@ -493,7 +493,10 @@ ITEM_SHEET_ROWS = ("推進項目: ① 地域の人材バンクの設置支援\n�
     ("人材バンクの担当課は？", "担当課"),
     ("地域づくりアドバイザーの派遣を担当するのはどこですか。", "担当課"),
     ("出前講座を担当しているところは？", "担当課"),
-    ("人材バンクはいつから？", None),
+    ("人材バンクはいつから？", "年次計画"),
+    ("市民活動団体の実態調査は、どの年度に実施する計画ですか。", "年次計画"),
+    ("活動資金の確保支援は、初年度にどのように取り組む計画ですか。", "年次計画"),
+    ("人材バンクって何？", None),
 ])
 def test_a_question_asking_an_item_sheets_row_names_its_label(question, label):
     from assistant import asked
@@ -506,6 +509,67 @@ def test_the_row_an_item_question_asks_for_comes_from_the_items_own_sheet():
     chosen = answering.choose([aim], item_field="完了の目安")
     assert "完了の目安: 人材を発掘する仕組みづくりが行われたときを完了とします。" in _texts(chosen)
     assert "完了の目安: リーダーが育ったときを完了とします。" not in _texts(chosen)
+
+
+def test_a_when_question_gets_the_sheets_schedule_with_the_row_of_what_is_done_each_year():
+    text = ("推進項目: ② 市民活動団体の実態調査の実施\n目的: 市民活動団体の実態を調査します。\n"
+            "年次計画: H25 / H26 / H27 / H28 / H29\n平人司回: 検討 / 実施 / 検討 / 検討 / 実施\n"
+            "推進項目: ③ 次の項目\n年次計画: H25 / H26 / H27 / H28 / H29\n平水計画: 実施 / → / → / → / →")
+    hit = _hit(text)
+    chosen = _texts(answering.choose([_cand(hit, "目的: 市民活動団体の実態を調査します。")], item_field="年次計画"))
+    assert chosen[-2:] == ["年次計画: H25 / H26 / H27 / H28 / H29", "平人司回: 検討 / 実施 / 検討 / 検討 / 実施"]
+    assert "平水計画: 実施 / → / → / → / →" not in chosen
+
+
+def test_a_schedule_header_already_shown_gets_its_row_of_what_is_done_right_after_it():
+    text = "推進項目: ① 拠点の整備\n年次計画: H25 / H26 / H27\n平大計画: 検討・実施 / → / →\n本文に戻ります。"
+    hit = _hit(text)
+    chosen = _texts(answering.choose([_cand(hit, "年次計画: H25 / H26 / H27")], item_field="年次計画"))
+    assert chosen[-2:] == ["年次計画: H25 / H26 / H27", "平大計画: 検討・実施 / → / →"]
+
+
+# a sheet cut between two passages: its name ends one, its body rows open the next
+SHEET_TOP = "本文です。\n整理番号: I - (2) - ③ / 種別 / 継続 担当課 / 協働推進課\n推進項目: ③ 社会貢献活動に対する活動保険制度の運用"
+SHEET_BODY = ("推進内容: 社会貢献活動の中で不測の事故により、損害賠償や傷害等が発生した場合これらを補償します。\n"
+              "年次計画: H25 / H26 / H27 / H28 / H29\n4次計画 / 実施 / → / → / → / →")
+
+
+def _cut_sheet():
+    top, body = _hit(SHEET_TOP, cid="top"), _hit(SHEET_BODY, cid="body")
+    return top, body, (lambda h: [top.chunk] if h.id == "body" else []), (lambda h: [body.chunk] if h.id == "top" else [])
+
+
+def test_a_body_row_opening_a_passage_comes_after_its_items_name_from_the_passage_before():
+    _top, body, before, _after = _cut_sheet()
+    chosen = answering.choose([_cand(body, SHEET_BODY.splitlines()[0])], prev_chunks=before)
+    assert _texts(chosen)[:2] == ["推進項目: ③ 社会貢献活動に対する活動保険制度の運用", SHEET_BODY.splitlines()[0]]
+    assert chosen[0].hit.id == "top"  # cited as the passage it is in
+
+
+def test_the_row_asked_of_a_sheet_is_found_across_the_passage_boundary():
+    top, _body, before, after = _cut_sheet()
+    name = _cand(top, "推進項目: ③ 社会貢献活動に対する活動保険制度の運用")
+    chosen = _texts(answering.choose([name], item_field="年次計画", prev_chunks=before, next_chunks=after))
+    assert chosen[-2:] == ["年次計画: H25 / H26 / H27 / H28 / H29", "4次計画 / 実施 / → / → / → / →"]
+
+
+def test_an_office_question_gets_the_first_row_of_a_sheet_that_began_in_the_passage_before():
+    _top, body, before, after = _cut_sheet()
+    chosen = _texts(answering.choose([_cand(body, SHEET_BODY.splitlines()[0])], item_field="担当課", prev_chunks=before))
+    assert chosen[0] == "整理番号: I - (2) - ③ / 種別 / 継続 担当課 / 協働推進課"
+
+
+def test_the_row_asked_comes_from_the_sheet_whose_name_was_chosen_not_from_another_sheet_the_best_line_is_on():
+    text = ("整理番号: I - (2) - ⑦ / 種別 / 新規 担当課 / 地域交流センター\n推進項目: ⑦ 地域づくり計画の見直し支援\n"
+            "推進内容: アドバイザーの派遣等により、計画の見直しを支援します。\n"
+            "整理番号: I - (2) - ⑩ / 種別 / 継続 担当課 / 協働推進課\n推進項目: ⑩ 地域づくりアドバイザーの派遣\n"
+            "推進内容: 専門家を派遣します。")
+    hit = _hit(text)
+    body = _cand(hit, "推進内容: アドバイザーの派遣等により、計画の見直しを支援します。", score=1.4)
+    name = _cand(hit, "推進項目: ⑩ 地域づくりアドバイザーの派遣", score=1.2)
+    chosen = _texts(answering.choose([body, name], item_field="担当課"))
+    assert "整理番号: I - (2) - ⑩ / 種別 / 継続 担当課 / 協働推進課" in chosen
+    assert "整理番号: I - (2) - ⑦ / 種別 / 新規 担当課 / 地域交流センター" not in chosen
 
 
 def test_an_office_question_gets_the_sheets_first_row_by_its_place_not_its_garbled_number():
@@ -521,6 +585,13 @@ def test_no_row_is_added_when_the_question_asks_none():
     hit = _hit(ITEM_SHEET_ROWS)
     chosen = answering.choose([_cand(hit, "目的: 地域の人材を発掘します。")])
     assert not any(t.startswith("完了の目安") for t in _texts(chosen))
+
+
+def test_a_glossary_definition_chosen_alone_comes_after_the_term_it_defines():
+    text = "※実質公債費比率：\n地方債の償還額の割合のこと。\n※公債費：\n地方自治体が、借金の返済に充てる費用のこと。"
+    hit = _hit(text)
+    assert _texts(answering.choose([_cand(hit, "地方自治体が、借金の返済に充てる費用のこと。")])) == [
+        "※公債費：", "地方自治体が、借金の返済に充てる費用のこと。"]
 
 
 def test_a_caption_is_added_only_where_the_answer_has_room():

@@ -29,6 +29,9 @@ def _cands(text: str, scores: list[float]) -> list:
     ("ボランティアって何をするの？", []),
     ("非営利のグループが役所より得意なことって？", []),
     ("協働を進めるために市は何をしますか", []),
+    # how a plan defines a term: the term in quotes is the term, whatever stands before it
+    ("長門市の条例では「市民協働」をどのように定義していますか", ["市民協働"]),
+    ("地域づくり協議会はどう定義されていますか", ["地域づくり協議会"]),
 ])
 def test_asked_terms_reads_definition_questions_only(question, terms):
     assert definitions.asked_terms(question) == terms
@@ -43,6 +46,7 @@ def test_asked_terms_reads_definition_questions_only(question, terms):
     ("「市民活動を組織的かつ継続的に行う団体」を「市民活動団体」といいます。", "市民活動団体", True),
     ("市民活動団体のうち、…認証を受け、登記した団体がNPO法人（特定非営利活動法人）です。", "NPO法人", True),
     ("注6）アダプト制度…行政が特定の公共財（道路、公園など）について…制度。", "アダプト制度", True),
+    ("※ドメスティック・バイオレンス：配偶者などからの暴力。", "ドメスティック・バイオレンス", True),
     # a Latin abbreviation with the noun it heads (「NPOって何？」)
     ("市民活動団体のうち、…認証を受け、登記した団体がNPO法人（特定非営利活動法人）です。", "NPO", True),
     ("◆市民活動支援センター「さぽらんて」", "さぽらんて", True),
@@ -84,3 +88,27 @@ def test_every_definition_of_the_term_is_kept_however_low_the_model_scored_it():
         c.coverage = 0.0  # no content word of the question found: 「さぽらんて」 is no dictionary word
     definitions.prefer(cands, "さぽらんてって何？")
     assert {c.text for c in answering.choose(cands)} >= set(text.splitlines()[:2])
+
+
+@pytest.mark.parametrize("line, term, expected", [
+    ("※公債費：", "公債費", True),
+    ("【市民協働】", "市民協働", True),
+    # another term of the glossary that holds the asked one, or running text
+    ("※実質公債費比率：", "公債費", False),
+    ("市民協働を以下のとおり定義しています。", "市民協働", False),
+])
+def test_names_term_knows_a_line_that_only_names_the_term(line, term, expected):
+    assert definitions.names_term(line, term) is expected
+
+
+GLOSSARY = ("※実質公債費比率：\n地方債の償還額の標準財政規模に対する割合のこと。\n"
+            "※公債費：\n地方自治体が、一般財源の中から借金の返済に充てる費用のこと。")
+
+
+def test_a_glossary_definition_under_the_terms_name_is_the_answer_and_comes_with_the_name():
+    cands = candidates(GLOSSARY, [0.9, 0.8, 0.1, 0.3])
+    lines = GLOSSARY.splitlines()
+    definitions.prefer(cands, "公債費とはどういう意味ですか", answering._line_before)
+    shown = [c.text for c in answering.choose(cands)]
+    assert shown[:2] == lines[2:]
+    assert lines[1] not in shown
