@@ -990,7 +990,8 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
     does (``_asked_value_beside``) — ``max_lines`` lines at most (an answer about several cities gives
     each city its share of these). ``asks_measures``: the question asks what is done (「どのような取組を
     行いますか」); then the list of measures that follows the best sentence under its own label comes
-    too (``_measures_after``). ``row_score(hit, position)``: how near a table row is to the question, which picks
+    too (``_measures_after``), unless a list of the best sentence's passage is shown already (another
+    passage's list is about something else). ``row_score(hit, position)``: how near a table row is to the question, which picks
     the rows of a table too long to show whole (``_rows_shown``). ``spread``: the answer is hedged, so when its
     lines all come from one passage the best line of another joins them (``_another_passage``).
     ``item_field``: the row of an item sheet the question asks for (``asked.asked_item_field``), brought
@@ -1036,7 +1037,7 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             add = [c] + [x for x in cont if japanese.compact(x.text) not in in_out | later][: room - 1]
         out += add
         in_out |= {japanese.compact(x.text) for x in add}
-    if asks_measures and not any(_ITEM_RE.match(x.text.strip()) for x in out):
+    if asks_measures and not any(_ITEM_RE.match(x.text.strip()) and x.hit.id == best.hit.id for x in out):
         out = _with_measures(out, best, max_lines)
     out = _with_antecedents(out, chosen, max_lines)
     extra = _asked_value_beside(best, out)
@@ -1074,10 +1075,10 @@ def _with_measures(out: list[_Candidate], best: _Candidate, max_lines: int) -> l
     """``out`` with the best sentence's list of measures (``_measures_after``) placed after the lines of
     the best sentence's passage that come before it, as far as ``max_lines`` allows."""
     run = _measures_after(best)
-    shown = {japanese.compact(x.text) for x in out}
+    shown = {(x.hit.id, x.position) for x in out}  # by place: another list's 「<主な取組>」 is not this one's
     sents = [s for s, _l in _sentences(best.hit.text)]
     add = [_Candidate(best.hit, p, sents[p], best.score, best.coverage, detail=best.detail) for p in run
-           if japanese.compact(sents[p]) not in shown][: max(0, max_lines - len(out))]
+           if (best.hit.id, p) not in shown][: max(0, max_lines - len(out))]
     if len(add) < 2:  # a label alone, or nothing
         return out
     at = next(i for i, x in enumerate(out) if x is best) + 1 if any(x is best for x in out) else len(out)

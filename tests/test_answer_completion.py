@@ -354,6 +354,13 @@ def test_a_question_asking_what_is_done_gets_the_measures_listed_after_the_aim()
     assert _texts(chosen) == AIM.splitlines()[1:]  # the aim, the sentence carrying on, the label and its items
 
 
+def test_another_passages_list_in_the_answer_does_not_keep_the_best_sentences_own_measures_out():
+    hit, other = _hit(AIM), _hit("<主な取組>\n・職員配置の適正化\n・組織のスリム化", rank=2, cid="c2")
+    aim = AIM.splitlines()[1]
+    chosen = _texts(answering.choose([_cand(hit, aim, 1.0), _cand(other, "・職員配置の適正化", 0.9)], asks_measures=True))
+    assert AIM.splitlines()[3:] == [t for t in chosen if t in AIM.splitlines()[3:]]  # its label and its items, in order
+
+
 def test_other_questions_get_the_aim_without_the_list():
     hit = _hit(AIM)
     aim = AIM.splitlines()[1]
