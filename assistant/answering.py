@@ -648,13 +648,14 @@ def _with_item_field(out: list["_Candidate"], chosen: list["_Candidate"], best: 
 
 
 def _window(c: "_Candidate", prev_chunks, next_chunks) -> tuple[list[str], list[tuple[Chunk, int]], int]:
-    """The lines of ``c``'s passage with those of the passage before and after it (``prev_chunks`` /
-    ``next_chunks``, nearest first; an item sheet may run across their boundary), each line's (passage,
+    """The lines of ``c``'s passage with those of the passage before it and the two after it (``prev_chunks``
+    / ``next_chunks``, nearest first; an item sheet may run across their boundaries), each line's (passage,
     position), and ``c``'s index among them."""
     lines: list[str] = []
     places: list[tuple[Chunk, int]] = []
     at = 0
-    for chunk in [*prev_chunks(c.hit)[:1], c.hit.chunk, *next_chunks(c.hit)[:1]]:
+    # two passages on: a sheet's name may end one passage, its 年次計画 the next, and the row under it open a third
+    for chunk in [*prev_chunks(c.hit)[:1], c.hit.chunk, *next_chunks(c.hit)[:2]]:
         if chunk is c.hit.chunk:
             at = len(lines) + c.position
         for i, (s, _l) in enumerate(_sentences(chunk.text)):
@@ -969,12 +970,30 @@ def compose(chosen: list[_Candidate], grouped: bool = False) -> tuple[str, list[
     for group in by_doc.values():
         label = _source_label(group[0].hit)
         lead = f"{label}によると、" if len(by_doc) == 1 and not grouped else f"{label}では、"
-        lines = [f"{_tidy(c.text)} [{numbers[c.hit.id]}]" for c in group]
+        lines = [f"{text} [{numbers[c.hit.id]}]" for c, text in _shown_lines(group)]
         if len(lines) == 1:
             parts.append(lead + lines[0])
         else:
             parts.append(lead + "\n" + "\n".join("・" + line for line in lines))
     return "\n\n".join(parts), citations
+
+
+def _shown_lines(group: list[_Candidate]) -> list[tuple[_Candidate, str]]:
+    """Each line of one source's part of the answer with the text it is shown with: as it stands (tidied),
+    except an item sheet's schedule, whose years and row of what is done each year are shown as one line
+    (``item_sheets.schedule_text``; the citation still quotes both rows, as the passage has them)."""
+    shown: list[tuple[_Candidate, str]] = []
+    skip = False
+    for c, nxt in zip(group, [*group[1:], None]):
+        if skip:
+            skip = False
+            continue
+        merged = None
+        if nxt is not None and nxt.hit.id == c.hit.id and nxt.position == c.position + 1:
+            merged = item_sheets.schedule_text(c.text, nxt.text)
+        skip = merged is not None
+        shown.append((c, _tidy(merged or c.text)))
+    return shown
 
 
 def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 0.75, *, max_sentences: int = MAX_SENTENCES,

@@ -81,11 +81,33 @@ def field_of(lines: list[str], at: int, label: str) -> list[int]:
 def schedule_values(lines: list[str], header: int) -> list[int]:
     """The row under a sheet's 「年次計画: H25 / H26 / … / H29」 that says what is done each year
     (「平大計画: 検討・実施 / → / → / → / →」, 「4次計画 / 実施 / → / …」: OCR garbles its label, so it is found by
-    its place and its number of cells, one per year), as a one-element list; empty when the next line is no
-    such row. Why: the years alone do not say what happens in them."""
+    its place and its number of cells, at most one per year and the label), as a one-element list; empty when
+    the next line is no such row. Why: the years alone do not say what happens in them."""
     nxt = header + 1
     if nxt >= len(lines) or is_start(lines[nxt]) or is_name(lines[nxt]):
         return []
     years = lines[header].count(" / ")  # the cells after the label, less one
-    # the label is a cell of its own where OCR lost its 「:」 (「4次計画 / 実施 / → / …」)
-    return [nxt] if years > 0 and lines[nxt].count(" / ") in (years, years + 1) else []
+    # the label is a cell of its own where OCR lost its 「:」 (「4次計画 / 実施 / → / …」); a year left blank
+    # loses its cell (「平水計画: 検討 / 実施 / 検討 / 実施」 under five years: shown, not read year by year)
+    return [nxt] if years > 0 and 1 <= lines[nxt].count(" / ") <= years + 1 else []
+
+
+def schedule_text(header: str, values: str) -> str | None:
+    """The schedule's two rows read as one, each year with what is done in it: 「年次計画: H25 / H26 / H27」 and
+    「平大計画: 検討・実施 / → / →」 → 「年次計画: H25 検討・実施 / H26 → / H27 →」; None when they do not pair up
+    (not a schedule's years, or another number of cells). Why: shown as they stand, the second row's label is
+    OCR's garble of 「年次計画」 and its cells name no year, so a resident cannot read which year is which."""
+    label, _colon, years = header.strip().partition(":")
+    if label.strip() != SCHEDULE or not years:
+        return None
+    years_cells = [y.strip() for y in years.split(" / ")]
+    cells = [v.strip() for v in values.strip().split(" / ")]
+    if len(cells) == len(years_cells) + 1:
+        cells = cells[1:]  # the garbled label as a cell of its own
+    elif len(cells) == len(years_cells):
+        cells[0] = cells[0].partition(":")[2].strip()  # 「平大計画: 検討・実施」 → 「検討・実施」
+    else:
+        return None
+    if not all(re.fullmatch(r"[HRS]\d{1,2}", y) for y in years_cells):
+        return None
+    return f"{SCHEDULE}: " + " / ".join(f"{y} {v}" for y, v in zip(years_cells, cells))
