@@ -1557,6 +1557,28 @@ def _judge(retriever, model, qa: QueryAnalysis, hits: list[Hit], weights: dict[s
     return _prefer_asked(retriever, qa, cands), conf, model.threshold, model.hedge
 
 
+def _first_rows_by_their_items(cands: list[_Candidate], next_chunks) -> None:
+    """For an office question, score each item sheet's first row (「整理番号: … 担当課 / 協働推進課」) as its item's
+    own lines score (the best of its name and body rows among ``cands``; unchanged when none is a candidate).
+    Why: the first row holds the word 担当課 the question asks with and an office's name, so every sheet's first
+    row matches an office question about as well, whatever item it is (「地域間交流の担当課は？」 put five other
+    items' first rows above 「推進項目: ③ 地域間交流の促進」's); which item is asked is said by its name and body."""
+    by_place = {(c.hit.id, c.position): c for c in cands}
+    for c in cands:
+        if not item_sheets.is_start(c.text):
+            continue
+        lines, places, at = _window(c, lambda _hit: [], next_chunks)
+        own = []
+        for g in range(at + 1, min(len(lines), at + 1 + item_sheets.ITEM_ROWS)):
+            if item_sheets.is_start(lines[g]) or (g > at + 1 and item_sheets.is_name(lines[g])):
+                break
+            line = by_place.get((places[g][0].id, places[g][1]))
+            if line is not None:
+                own.append(line.score)
+        if own:
+            c.score = max(own)
+
+
 def _line_before(c: _Candidate) -> str:
     """The line before candidate ``c`` in its passage ("" for its first line)."""
     sents = _sentences(c.hit.text)
@@ -1572,6 +1594,8 @@ def _prefer_asked(retriever, qa: QueryAnalysis, cands: list[_Candidate]) -> list
     none of these moves a refusal."""
     named_rows.prefer(cands, qa.text)
     definitions.prefer(cands, qa.text, _line_before)
+    if asked.asked_item_field(qa.text) == item_sheets.OFFICE:
+        _first_rows_by_their_items(cands, retriever.following_chunks)
     superlatives.prefer(cands, qa.text, lambda hit: ([c.text for c in retriever.preceding_chunks(hit, superlatives.TABLE_PASSAGES)],
                                                      [c.text for c in retriever.following_chunks(hit, superlatives.TABLE_PASSAGES)]))
     return as_of.prefer(cands, qa.text, lambda note, doc_id: retriever.search(note, k=3, doc_id=doc_id))

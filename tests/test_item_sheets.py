@@ -61,3 +61,16 @@ def test_an_answer_shows_a_schedule_as_one_line_and_its_citation_quotes_both_row
     assert "年次計画: H25 実施 / H26 → / H27 → / H28 → / H29 → [1]" in shown
     assert "平人司回" not in shown
     assert citations[0].quote[-2:] == [SHEETS[4], SHEETS[5]]
+
+
+def test_for_an_office_question_a_sheets_first_row_scores_as_its_items_own_lines():
+    text = ("整理番号: I - (1) - ② / 種別 / 継続 担当課 / 管財課\n推進項目: ② 市民活動の拠点の検討\n"
+            "整理番号: Ⅱ - (5) - ③ / 種別 / 新規 担当課 / 地域活性化センター\n推進項目: ③ 地域間交流の促進")
+    chunk = Chunk(id="c1", doc_id="d.txt", title="テスト計画", municipality="テスト市", section=["推進施策"],
+                  text=text, search_text=text, lines=(1, 1))
+    hit = Hit(chunk=chunk, score=1.0, rank=1)
+    # the first rows match 「担当課」; the item asked is told by its name
+    cands = [answering._Candidate(hit, p, line, score, 1.0) for p, (line, score) in
+             enumerate(zip(text.splitlines(), [1.26, 0.40, 1.09, 1.05]))]
+    answering._first_rows_by_their_items(cands, lambda _hit: [])
+    assert [c.score for c in cands] == [0.40, 0.40, 1.05, 1.05]
