@@ -27,7 +27,7 @@ import numpy as np
 from . import as_of, asked, definitions, evidence_model, item_sheets, japanese, named_rows, reader, superlatives
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
-from .query import QueryAnalysis, municipality_stem
+from .query import QueryAnalysis, municipality_forms, municipality_stem
 from .types import Answer, Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -1616,7 +1616,7 @@ def city_question(text: str, city: str, others: list[str]) -> str:
     「それぞれ」「比べると」 go, since one city's plan cannot compare. The city's own name stays, so
     the per-city question is analysed like any single-city question."""
     for other in others:
-        names = "|".join(re.escape(n) for n in sorted({other, municipality_stem(other)}, key=len, reverse=True) if len(n) >= 2)
+        names = "|".join(re.escape(n) for n in sorted(municipality_forms(other), key=len, reverse=True) if len(n) >= 2)
         followed = re.compile(rf"(?:{names})\s*{_JOIN}\s*")
         text, n = followed.subn("", text, count=1)
         if not n:
@@ -1626,7 +1626,7 @@ def city_question(text: str, city: str, others: list[str]) -> str:
 
 
 def _first_mention(text: str, city: str) -> int:
-    found = [i for i in (text.find(city), text.find(municipality_stem(city))) if i >= 0]
+    found = [i for i in (text.find(form) for form in municipality_forms(city)) if i >= 0]
     return min(found, default=len(text))
 
 

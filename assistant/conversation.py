@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 from . import japanese
-from .query import municipality_stem
+from .query import municipality_forms
 
 MAX_QUESTION_CHARS = 500
 TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
@@ -88,7 +88,7 @@ def rewrite_followup(question: str, history: list[dict] | None, municipalities: 
     if m:
         new_city = m.group(1)
         for city in municipalities + [new_city]:
-            for form in (city, municipality_stem(city)):
+            for form in municipality_forms(city):
                 if len(form) >= 2:
                     prev = prev.replace(form + "で、", "").replace(form + "で", "").replace(form + "の", "").replace(form, "")
         return f"{new_city}の{prev.strip('、 ')}", False

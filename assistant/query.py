@@ -208,7 +208,7 @@ def analyze_query(
     words = [t.lemma for t in all_toks if japanese.is_meaningful(t) and t.lemma not in _QUESTION_LEMMAS and t.pos1 != "接尾辞"]
     qa = QueryAnalysis(text=norm, words=words, qtype=question_type(norm), latin=is_latin_question(norm))
     if municipalities:
-        qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m)]
+        qa.municipalities = [m for m in municipalities if m and m != "不明" and _mentions(norm, m, municipalities)]
     thesaurus = thesaurus or load_thesaurus()
     df = doc_freq or (lambda _w: 0)
     exp: dict[str, float] = {}
@@ -273,11 +273,40 @@ def municipality_stem(name: str) -> str:
     return re.sub(r"(市|町|村|区|県|都|府)$", "", name)
 
 
-def _mentions(text: str, municipality: str) -> bool:
-    stem = municipality_stem(municipality)
-    if municipality in text or (len(stem) >= 2 and stem in text):
+@functools.lru_cache(maxsize=4)
+def load_municipality_aliases(path: str | None = None) -> dict[str, tuple[str, ...]]:
+    """Other names residents use for a municipality (``data/municipality_aliases.txt``, or ``path``):
+    「自治体名: 呼び名, 呼び名」 per line — mostly the towns merged into it (「小野田で…」 asks about
+    山陽小野田市). A line without a colon is one clear error naming the file and the line."""
+    file = Path(path) if path else resources.files("assistant") / "data" / "municipality_aliases.txt"
+    out: dict[str, tuple[str, ...]] = {}
+    for n, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, rest = line.replace("：", ":").partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"{file}:{n}: expected 「自治体名: 呼び名, 呼び名」, got {line!r}")
+        names = [a.strip() for a in re.split(r"[,、，]", rest) if a.strip()]
+        out[name.strip()] = tuple(dict.fromkeys(out.get(name.strip(), ()) + tuple(names)))
+    return out
+
+
+def municipality_forms(name: str, others: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Every way a question may name ``name``: the name, its stem when ≥ 2 characters, and its aliases
+    (``load_municipality_aliases``) — less any alias inside another municipality's name or stem in
+    ``others``, where it could name either."""
+    stem = municipality_stem(name)
+    forms = [name] + ([stem] if len(stem) >= 2 and stem != name else [])
+    taken = [f for o in others if o != name for f in (o, municipality_stem(o))]
+    forms += [a for a in load_municipality_aliases().get(name, ()) if len(a) >= 2 and not any(a in t for t in taken)]
+    return list(dict.fromkeys(forms))
+
+
+def _mentions(text: str, municipality: str, others: list[str] | tuple[str, ...] = ()) -> bool:
+    if any(form in text for form in municipality_forms(municipality, others)):
         return True
-    return is_latin_question(text) and _romaji_mentions(text, stem)
+    return is_latin_question(text) and _romaji_mentions(text, municipality_stem(municipality))
 
 
 def _fold_romaji(s: str) -> str:

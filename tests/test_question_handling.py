@@ -86,6 +86,39 @@ def test_municipality_named_without_suffix_is_recognised():
     assert analyze_query("長門の高齢化率は？", municipalities=CITIES).municipalities == ["長門市"]
 
 
+@pytest.mark.parametrize(
+    "question, cities",
+    [
+        ("小野田で人の役に立つ活動がしたい", ["山陽小野田市"]),  # 旧小野田市, merged into 山陽小野田市
+        ("三隅地区の協議会は何世帯？", ["長門市"]),  # 旧三隅町
+        ("小郡と長門で、市民活動の拠点はどこ？", ["山口市", "長門市"]),  # 旧小郡町 and a stem
+        ("山陽新幹線の駅はどこ？", []),  # 「山陽」 alone is no alias: it names a railway and a region too
+    ],
+)
+def test_a_town_merged_into_a_city_names_that_city(question, cities):
+    assert analyze_query(question, municipalities=CITIES).municipalities == cities
+
+
+def test_an_alias_that_could_name_another_indexed_city_names_neither(tmp_path, monkeypatch):
+    from assistant import query
+
+    aliases = tmp_path / "aliases.txt"
+    aliases.write_text("# 呼び名\n山口市: 小郡\n", encoding="utf-8")
+    read = query.load_municipality_aliases
+    monkeypatch.setattr(query, "load_municipality_aliases", lambda path=None: read(str(aliases)))
+    assert query.municipality_forms("山口市") == ["山口市", "山口", "小郡"]
+    assert query.municipality_forms("山口市", others=["山口市", "小郡市"]) == ["山口市", "山口"]
+
+
+def test_an_aliases_file_line_without_a_colon_is_an_error_naming_the_line(tmp_path):
+    from assistant.query import load_municipality_aliases
+
+    bad = tmp_path / "aliases.txt"
+    bad.write_text("山口市: 小郡\n長門市 三隅\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"aliases.txt:2"):
+        load_municipality_aliases(str(bad))
+
+
 class TestFollowUps:
     def test_when_question_borrows_the_topic_of_the_previous_turn(self):
         h = _hist("山口市協働推進プランの計画期間は？", "…によると、平成21年度から平成29年度までの9年間 [1]")
