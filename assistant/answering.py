@@ -525,6 +525,23 @@ def _is_caption(line: str) -> bool:
     return not re.search(r"[:：](?!\s*%)", re.sub(r"【[^】]*】", "", t))  # 【単位:%】 is part of a title
 
 
+def _best_row_alone(caption: _Candidate, next_chunks: list, row_score) -> "_Candidate | None":
+    """A chosen table caption whose rows the answer cannot show (no room, or a table too long for a line
+    that is not the best: ``CAPTION_ROWS_OTHER``): the row that names what the question asks and the caption
+    does not (``RowScore.names``; the nearest of several), which says more than the caption alone; the caption comes back before it where
+    room is left (``_with_captions``). None when no row names it: an arbitrary row would mislead."""
+    if not _is_caption(caption.text):
+        return None
+    sents = [s for s, _l in _sentences(caption.hit.text)]
+    following = [(caption.hit, caption.position + 1 + i, s) for i, s in enumerate(sents[caption.position + 1 :])]
+    rows = _announced_rows(caption, following, next_chunks, notes=0, row_score=row_score)
+    rows = [r for r in rows if row_score.names(r[0], r[1], besides=caption.text) > 0] if isinstance(row_score, RowScore) else []
+    if not rows:
+        return None
+    h, p, s = max(rows, key=lambda r: row_score(r[0], r[1]))
+    return _Candidate(h, p, s, caption.score, caption.coverage, detail=caption.detail)
+
+
 def _with_captions(out: list[_Candidate], max_lines: int, prev_chunks=lambda _hit: []) -> list[_Candidate]:
     """``out`` with the caption of each table a shown row belongs to (``_row_caption``), the name of the
     plan item a shown body line belongs to (``item_sheets.name_of``, in the passage before too where the
@@ -801,16 +818,38 @@ def _with_relative(cands: list[_Candidate], feature: str) -> None:
         c.features[feature + "_rel"] = c.features[feature] - best
 
 
-def row_relevance(retriever, qa: QueryAnalysis):
-    """``row_score(hit, position)`` for ``choose``: the cosine of a sentence (a table row) to the question
-    under the search side's sentence encoder (the vectors the chooser reads; the query vector is the one
-    search already made), or None when the index has no sentence vectors."""
+def row_relevance(retriever, qa: QueryAnalysis) -> "RowScore | None":
+    """``row_score(hit, position)`` for ``choose`` (``RowScore``), or None when the index has no sentence
+    vectors of the search side."""
     encoder, sv = retriever.sentence_side()
     if sv is None or encoder is retriever.embedder:
         return None
-    qvec = retriever.sentence_query_vector(qa.text, adapted=False)
-    pos_of = retriever.positions
-    return lambda hit, position: _sentence_cos(qvec, sv, pos_of.get(hit.id), position)
+    terms = {w: 1.0 for w in qa.words if len(w) >= 2 and w not in qa.municipalities}
+    for phrase, weight in qa.expansions.items():
+        if len(phrase) >= 2:
+            terms[phrase] = max(terms.get(phrase, 0.0), weight)
+    return RowScore(retriever.sentence_query_vector(qa.text, adapted=False), sv, retriever.positions, terms)
+
+
+class RowScore:
+    """How near a table row is to the question: the cosine of its stored sentence vector under the search
+    side's encoder (the vectors the chooser reads; the query vector is the one search already made), plus
+    how much of the question it names (``names``: its words and their thesaurus expansions, by weight, at
+    most 1). Why both: 「IT系のNPOはいくつ？」 asks the row 「情報化社会の発展: 2」 of a table of NPO fields,
+    which the thesaurus names (IT → 情報化社会の発展) and the cosine alone ranked below 「保健・医療・福祉」."""
+
+    def __init__(self, qvec, sv, positions: dict[str, int], terms: dict[str, float]):
+        self.qvec, self.sv, self.positions, self.terms = qvec, sv, positions, terms
+
+    def names(self, hit: Hit, position: int, besides: str = "") -> float:
+        """The weight of the question's terms the row names (``besides``: not counting those this text —
+        the table's caption — names already)."""
+        sents = _sentences(hit.text)
+        text = sents[position][0] if position < len(sents) else ""
+        return min(1.0, sum(w for t, w in self.terms.items() if t in text and t not in besides))
+
+    def __call__(self, hit: Hit, position: int) -> float:
+        return _sentence_cos(self.qvec, self.sv, self.positions.get(hit.id), position) + self.names(hit, position)
 
 
 def _sentence_cos(qvec, sv, i: int | None, position: int) -> float:
@@ -1047,6 +1086,8 @@ def choose(cands: list[_Candidate], next_chunks=lambda _hit: [], ratio: float = 
             continue  # already shown as part of an earlier sentence's list
         room = max_lines - len(out) - (len(chosen) - i - 1)
         cont = _continuation(c, next_chunks(c.hit), allow_follow_on=(c is best), row_score=row_score) if room > 1 else []
+        if not cont and room >= 1 and (row := _best_row_alone(c, next_chunks(c.hit), row_score)) is not None:
+            c = row
         if any(x is c for x in cont):
             # the list c belongs to (its siblings) or heads (its sub-items), in reading order, in c's place
             add = [x for x in cont if japanese.compact(x.text) not in in_out][:room]

@@ -340,6 +340,28 @@ def test_a_caption_that_is_not_the_best_line_brings_only_a_short_table():
     assert len(alone) == 6
 
 
+NPO_FIELDS = ("活動分野別NPO法人数\n保健・医療・福祉: 15 / 国際協力: 2\n社会教育: 10 / 男女共同参画: 0\n"
+              "観光の振興: 4 / 情報化社会の発展: 2\n地域安全: 2 / 活動団体の援助等: 14")
+
+
+def _npo_answer(terms: dict[str, float]) -> list[str]:
+    best = _hit("NPO法人は平成29年3月現在で22団体です。", cid="c1")
+    table = _hit(NPO_FIELDS, rank=2, cid="c2")
+    rows = answering.RowScore(None, None, {}, terms)  # no vectors: only the terms the rows name rate them
+    cands = [_cand(best, "NPO法人は平成29年3月現在で22団体です。", 1.0), _cand(table, "活動分野別NPO法人数", 0.9)]
+    return _texts(answering.choose(cands, row_score=rows))
+
+
+def test_a_caption_whose_long_table_cannot_be_shown_brings_the_row_naming_what_was_asked():
+    # 「IT系のNPOはいくつ？」: the thesaurus expands IT to 情報化社会の発展, a field of the table
+    assert _npo_answer({"IT": 1.0, "情報化社会の発展": 0.18}) == [
+        "NPO法人は平成29年3月現在で22団体です。", "活動分野別NPO法人数", "観光の振興: 4 / 情報化社会の発展: 2"]
+
+
+def test_no_row_replaces_the_caption_when_none_names_the_question_beyond_what_the_caption_says():
+    assert _npo_answer({"NPO": 1.0, "法人": 1.0}) == ["NPO法人は平成29年3月現在で22団体です。", "活動分野別NPO法人数"]
+
+
 # --- what is done: the list of measures under its label after the sentence stating the aim ------------
 
 AIM = ("② 広報・広聴機能の充実\n市民の声を活かす行政運営のため、広報・広聴機能の充実を図ります。\n"
