@@ -73,9 +73,14 @@ DETAIL_KINDS = [k for k, _rx in DETAIL_ASK_RES]
 
 def asked_detail(text: str) -> str | None:
     """The detail kind the question asks for (one of ``DETAIL_KINDS``), or None when it asks for none
-    of them (「協働とは？」「どんな支援がありますか？」)."""
+    of them (「協働とは？」「どんな支援がありますか？」). A superlative's 「どこ」 asks no place: in
+    「満足度が最も高い居住地域はどこですか？」 it asks which of the kind of thing named (a district the
+    survey names 「西部南」), and reading it as a place made the answer model refuse the sentence stating it."""
     for kind, rx in DETAIL_ASK_RES:
-        if rx.search(text):
+        m = rx.search(text)
+        if m:
+            if kind == "place" and m.group(0) == "どこ" and (sup := asked_superlative(text)) is not None and sup.subject:
+                continue
             return kind
     return None
 

@@ -28,6 +28,9 @@ from assistant import Assistant, answering, asked
         ("橋りょうの定期点検は何年に1回行いますか？", "count"),
         ("計画は何年ごとに見直しますか？", "count"),
         ("条例は何年に制定されましたか？", "date"),
+        # a superlative's 「どこ」 asks which of the kind it names, not a place (real PDFs rs04)
+        ("施策全体の満足度が最も高い居住地域はどこですか？", None),
+        ("最も人口が多いのはどこ？", "place"),  # no kind named: where, then
         # no particular detail: what the plans say about something
         ("市民協働とは？", None),
         ("NPOを始めるには？", None),
