@@ -54,7 +54,24 @@ def clean_question(question: object) -> tuple[str, list[str]]:
 
 _ANAPHORA_RE = re.compile(r"^(?:それ|そこ|その|それって|あれ|これ|この|こちら|そちら|じゃあ|では|で、|なら|それなら|じゃ)")
 _MORE_RE = re.compile(r"^(?:他には|ほかには|他に|ほかに|それ以外|その他|もっと|ほかの|他の)")
-_MUNI_ONLY_RE = re.compile(r"^(.{1,10}?(?:市|町|村))(?:では|の場合|だと|は|も)?[？?。]?$")
+# what may follow a city's name in a follow-up that only switches the city: 「長門市は？」「日南だと？」
+# 「山陽小野田市の場合は？」「小野田のほうは？」
+_CITY_TAIL = r"(?:では|の場合(?:は|だと)?|だと|だったら|なら|の方は|のほうは|は|も|の方|のほう)?[？?。]?"
+_MUNI_ONLY_RE = re.compile(rf"^(.{{1,10}}?(?:市|町|村)){_CITY_TAIL}$")
+_LEAD_RE = re.compile(r"^(?:じゃあ|じゃ|では|なら|それなら|それでは|で、)\s*、?\s*")
+
+
+def city_only(question: str, municipalities: list[str] | tuple[str, ...] = ()) -> str | None:
+    """The city a follow-up only switches to, or None: one of ``municipalities`` named in any of its forms
+    (「長門は？」「じゃあ小野田は？」: ``query.municipality_forms``), else any name ending in 市・町・村
+    (「高松市は？」, a city the index may not hold)."""
+    q = _LEAD_RE.sub("", question.strip())
+    for city in municipalities:
+        forms = sorted(municipality_forms(city, municipalities), key=len, reverse=True)
+        if re.fullmatch(rf"(?:{'|'.join(map(re.escape, forms))}){_CITY_TAIL}", q):
+            return city
+    m = _MUNI_ONLY_RE.match(q)
+    return m.group(1) if m else None
 
 
 def _user_turns(history: list[dict] | None) -> list[str]:
@@ -77,17 +94,16 @@ def rewrite_followup(question: str, history: list[dict] | None, municipalities: 
     Returns (query, wants_more) where ``wants_more`` means "other passages than last time" (「他には？」).
     """
     users = _user_turns(history)
-    if not users or not is_followup(question, words):
+    new_city = city_only(question, municipalities) if users else None
+    if not users or not (new_city or is_followup(question, words)):
         return question, False
     prev = clean_question(users[-1])[0]
     # a previous follow-up borrowed its topic from the turn before it
     if len(users) >= 2 and is_followup(prev, japanese.content_words(prev)):
         prev = clean_question(users[-2])[0] + " " + prev
     q = question.strip()
-    m = _MUNI_ONLY_RE.match(q)
-    if m:
-        new_city = m.group(1)
-        for city in municipalities + [new_city]:
+    if new_city:
+        for city in list(municipalities) + [new_city]:
             for form in municipality_forms(city):
                 if len(form) >= 2:
                     prev = prev.replace(form + "で、", "").replace(form + "で", "").replace(form + "の", "").replace(form, "")

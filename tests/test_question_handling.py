@@ -130,6 +130,17 @@ class TestFollowUps:
         q, _ = rewrite_followup("長門市は？", h, CITIES, ["長門市"])
         assert q.startswith("長門市の") and "NPO法人の数" in q and "山口" not in q
 
+    @pytest.mark.parametrize("followup, city", [
+        ("長門は？", "長門市"),  # without 市
+        ("じゃあ長門は？", "長門市"),
+        ("山陽小野田市の場合は？", "山陽小野田市"),
+        ("小野田だと？", "山陽小野田市"),  # a merged town's name
+    ])
+    def test_a_city_named_in_any_of_its_forms_switches_the_city(self, followup, city):
+        h = _hist("山口市でNPOを立ち上げるときの相談先は？", "…")
+        q, more = rewrite_followup(followup, h, CITIES, ["x", "y"])
+        assert q == f"{city}のNPOを立ち上げるときの相談先は？" and not more
+
     def test_asking_for_more_keeps_the_topic_and_asks_for_other_passages(self):
         h = _hist("ボランティアを始めるには？", "…")
         q, more = rewrite_followup("他には？", h, CITIES, [])
