@@ -31,6 +31,12 @@ from assistant import Assistant, answering, asked
         # a superlative's 「どこ」 asks which of the kind it names, not a place (real PDFs rs04)
         ("施策全体の満足度が最も高い居住地域はどこですか？", None),
         ("最も人口が多いのはどこ？", "place"),  # no kind named: where, then
+        # how far, some, every, with whom: no place
+        ("役所がどこまで口をはさむかは、決まってるの？", None),
+        ("自分たちで片付けられない問題は、どこと組んで乗り切るの？", None),
+        ("住民の集まりの行動プランは、もうどこもでき上がった？", None),
+        ("竹炭を作ってる協議会って、どこかの大学と組んでるの？", None),
+        ("どこから申し込めますか？", "place"),
         # no particular detail: what the plans say about something
         ("市民協働とは？", None),
         ("NPOを始めるには？", None),
