@@ -76,6 +76,7 @@ def asked_detail(text: str) -> str | None:
     of them (「協働とは？」「どんな支援がありますか？」). A superlative's 「どこ」 asks no place: in
     「満足度が最も高い居住地域はどこですか？」 it asks which of the kind of thing named (a district the
     survey names 「西部南」), and reading it as a place made the answer model refuse the sentence stating it."""
+    text = _NOT_ASKING_RE.sub("", text)
     for kind, rx in DETAIL_ASK_RES:
         m = rx.search(_NOT_WHERE_RE.sub("", text) if kind == "place" else text)
         if m:
@@ -89,6 +90,10 @@ def asked_detail(text: str) -> str | None:
 # 「役所がどこまで口をはさむかは、決まってるの？」「どこと組んで乗り切るの？」. Read as places, the answer
 # model took the lack of an office or a centre in the answer for a near miss.
 _NOT_WHERE_RE = re.compile(r"どこ(?:まで|か(?![らん所月])|も|と)")
+# 「いつも」 (always), 「いつまでも」 (for ever), 「いつでも」, 「いくつも」 (many), 「いくつか」 (some), 「何名かの」:
+# words of a question that ask no date or count (「いくつもの町にまたがる事柄…」「援助って、いつまでも受け続け
+# られるもの？」). Not before ら/う: 「いつもらえる？」 asks when.
+_NOT_ASKING_RE = re.compile(r"(?:どこ|いつ|いくつ)(?:まで)?(?:でも|も)(?![らう])|(?:いつ|いくつ)か(?![らん所月])|何(?:名|人|件)かの")
 
 
 # 「どこか」「いつか」「いくつか」 are indefinite (somewhere, some day, some): 「どこかの大学と組んでるの？」

@@ -37,6 +37,13 @@ from assistant import Assistant, answering, asked
         ("住民の集まりの行動プランは、もうどこもでき上がった？", None),
         ("竹炭を作ってる協議会って、どこかの大学と組んでるの？", None),
         ("どこから申し込めますか？", "place"),
+        # always, for ever, many, some: no date, no count
+        ("援助って、いつまでも受け続けられるもの？", None),
+        ("公民館でいつも集まってるサークルにも、何か役目を期待してる？", None),
+        ("いくつもの村がまとまった暮らしの中心の場については？", None),
+        ("何名かの論客が見解を述べ合うやり方は何と呼ぶ？", None),
+        ("受診券はいつもらえますか？", "date"),
+        ("防犯マップはどこでもらえますか", "place"),
         # no particular detail: what the plans say about something
         ("市民協働とは？", None),
         ("NPOを始めるには？", None),
