@@ -304,9 +304,12 @@ def municipality_forms(name: str, others: list[str] | tuple[str, ...] = ()) -> l
 
 
 def _mentions(text: str, municipality: str, others: list[str] | tuple[str, ...] = ()) -> bool:
-    if any(form in text for form in municipality_forms(municipality, others)):
+    forms = municipality_forms(municipality, others)
+    if any(form in text for form in forms):
         return True
-    return is_latin_question(text) and _romaji_mentions(text, municipality_stem(municipality))
+    # in romaji: the stem and the aliases (「Onoda」), not the name with its 市 (「…shi」 is rarely written)
+    spoken = [municipality_stem(municipality)] + [f for f in forms if f not in (municipality, municipality_stem(municipality))]
+    return is_latin_question(text) and any(_romaji_mentions(text, f) for f in spoken)
 
 
 def _fold_romaji(s: str) -> str:
