@@ -528,8 +528,9 @@ def _is_caption(line: str) -> bool:
 def _best_row_alone(caption: _Candidate, next_chunks: list, row_score) -> "_Candidate | None":
     """A chosen table caption whose rows the answer cannot show (no room, or a table too long for a line
     that is not the best: ``CAPTION_ROWS_OTHER``): the row that names what the question asks and the caption
-    does not (``RowScore.names``; the nearest of several), which says more than the caption alone; the caption comes back before it where
-    room is left (``_with_captions``). None when no row names it: an arbitrary row would mislead."""
+    does not (``RowScore.names``; the nearest of several), which says more than the caption alone; the
+    caption comes back before it where room is left (``_with_captions``). None when no row names it: an
+    arbitrary row would mislead."""
     if not _is_caption(caption.text):
         return None
     sents = [s for s, _l in _sentences(caption.hit.text)]
