@@ -457,7 +457,7 @@ def _continuation(best: _Candidate, next_chunks: list, allow_follow_on: bool = T
     was fitted on candidates read without them, docs/BENCHMARKS.md §9.29), or the one sentence that carries on
     from it (「この開催に当たっては…」「たとえば、…」)."""
     sents = [s for s, _l in _sentences(best.hit.text)]
-    following = [(best.hit, best.position + 1 + i, s) for i, s in enumerate(sents[best.position + 1 :])]
+    following = _lines_after(best)
     if _LIST_INTRO_RE.search(best.text.strip()) and not _is_row(best.text):
         rows = _announced_rows(best, following, next_chunks, row_score=row_score)
         if rows:
@@ -525,18 +525,22 @@ def _is_caption(line: str) -> bool:
     return not re.search(r"[:：](?!\s*%)", re.sub(r"【[^】]*】", "", t))  # 【単位:%】 is part of a title
 
 
+def _lines_after(c: _Candidate) -> list[tuple[Hit, int, str]]:
+    """The lines of ``c``'s passage after it, each as (passage, position, text)."""
+    sents = [s for s, _l in _sentences(c.hit.text)]
+    return [(c.hit, c.position + 1 + i, s) for i, s in enumerate(sents[c.position + 1 :])]
+
+
 def _best_row_alone(caption: _Candidate, next_chunks: list, row_score) -> "_Candidate | None":
     """A chosen table caption whose rows the answer cannot show (no room, or a table too long for a line
     that is not the best: ``CAPTION_ROWS_OTHER``): the row that names what the question asks and the caption
     does not (``RowScore.names``; the nearest of several), which says more than the caption alone; the
     caption comes back before it where room is left (``_with_captions``). None when no row names it: an
     arbitrary row would mislead."""
-    if not _is_caption(caption.text):
+    if not isinstance(row_score, RowScore) or not _is_caption(caption.text):
         return None
-    sents = [s for s, _l in _sentences(caption.hit.text)]
-    following = [(caption.hit, caption.position + 1 + i, s) for i, s in enumerate(sents[caption.position + 1 :])]
-    rows = _announced_rows(caption, following, next_chunks, notes=0, row_score=row_score)
-    rows = [r for r in rows if row_score.names(r[0], r[1], besides=caption.text) > 0] if isinstance(row_score, RowScore) else []
+    rows = _announced_rows(caption, _lines_after(caption), next_chunks, notes=0, row_score=row_score)
+    rows = [r for r in rows if row_score.names(r[0], r[1], besides=caption.text) > 0]
     if not rows:
         return None
     h, p, s = max(rows, key=lambda r: row_score(r[0], r[1]))
