@@ -42,6 +42,8 @@ MAX_SOURCES = 3
 TOP_HITS = 8
 # Passages whose sentences are answer candidates.
 CANDIDATE_HITS = 5
+# Passages searched for another plan that also answers a question naming no city (``other_plan_lines``).
+OTHER_PLAN_HITS = 3
 # Calibrated on the dev set's unanswerable items and JSQuAD questions against the bundled corpus
 # (scripts/calibrate_refusal.py); see docs/BENCHMARKS.md.
 REFUSAL_THRESHOLD = 0.22
@@ -1563,12 +1565,33 @@ def answer(
                     item_field=asked.asked_item_field(qa.text), prev_chunks=retriever.preceding_chunks)
     if not chosen:
         return refusal(hits, query, notes, conf)
+    if not qa.municipalities and not municipality and not doc_id:
+        chosen += other_plan_lines(retriever, model, query, hits, chosen, hedge_below, k=k, exclude=exclude)
     text, citations = compose(chosen)
     if conf < hedge_below:
         # weak but not absent evidence: say so rather than present a loosely related passage as the
         # answer, and name the asked detail when no quoted line states it
         text = _hedged(text, qa, chosen)
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
+
+
+def other_plan_lines(retriever, model, query: str, hits: list[Hit], chosen: list[_Candidate], min_conf: float, *,
+                     k: int = TOP_HITS, exclude: set[str] | frozenset[str] = frozenset()) -> list[_Candidate]:
+    """For a question naming no city: the lines of another plan among the first ``OTHER_PLAN_HITS``
+    passages that the answer does not quote yet, when that plan, searched and judged on its own, answers the
+    question at least as surely as ``min_conf`` (the hedge threshold); [] otherwise.
+
+    Why: 「審議会のメンバーに女の人を増やす考えは？」 asked without a city is answered by more than one city's
+    plan, and the best passage decides which one the answer quotes — for half of such plan training questions
+    whose first passages come from different plans, not the plan the asker had in mind (docs/BENCHMARKS.md
+    §9.35). Its part, labelled by its plan, gets the share a two-city answer gives each city; the answer
+    judged on the whole corpus stays first and whole, so nothing it held is lost, and a refusal stays one."""
+    have = {c.hit.doc_id for c in chosen}
+    other = next((h.doc_id for h in hits[:OTHER_PLAN_HITS] if h.doc_id not in have), None)
+    if other is None:
+        return []
+    lines = _part_lines(retriever, model, _Part(query, {"doc_id": other}), 2, k=k, exclude=exclude, min_conf=min_conf)[0]
+    return [c for c in lines if c.hit.doc_id not in have]
 
 
 def judging_hits(retriever, hits: list[Hit], query: str, **search_args) -> list[Hit]:
@@ -1682,37 +1705,42 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
     (``city_question``) is searched with that city as the filter and judged by the same answer model;
     the answer has one part per city that its plan answers — each with its own sentences and
     citations, in the order the question names them — and says plainly which named city's plans do
-    not. Refused only when no city's plans answer. Each part gets an equal share of the lines and
-    sentences one answer may have, so that one city's long list cannot crowd out the other."""
-    model = answer_model(retriever)
+    not. Refused only when no city's plans answer."""
     cities = sorted(qa.municipalities, key=lambda c: _first_mention(qa.text, c))
-    n = len(cities)
+    parts = [_Part(city_question(qa.text, city, [c for c in cities if c != city]), {"municipality": city}, city) for city in cities]
+    return _answer_in_parts(retriever, qa, query, notes, parts, k=k, exclude=exclude)
+
+
+@dataclass
+class _Part:
+    """One part of an answer given plan by plan: the question as asked of it, the search filter that
+    keeps to it, and the name said when its plans do not answer (None: the part is left out silently)."""
+
+    question: str
+    where: dict
+    missing: str | None = None
+
+
+def _answer_in_parts(retriever, qa: QueryAnalysis, query: str, notes: list[str], parts: list[_Part], *, k: int = TOP_HITS,
+                     exclude: set[str] | frozenset[str] = frozenset()) -> Answer:
+    """One search, judgement and choice per part; the answer has one part per plan that answers, each with
+    its own sentences and citations, in the order of ``parts``. Each part gets an equal share of the lines
+    and sentences one answer may have, so that one plan's long list cannot crowd out another's."""
+    model = answer_model(retriever)
+    n = len(parts)
     chosen_all: list[_Candidate] = []
     missing: list[str] = []
     confs: list[float] = []
     all_hits: list[Hit] = []
     refuse_at = hedge_at = 0.0
-    for city in cities:
-        sub = city_question(qa.text, city, [c for c in cities if c != city])
-        cqa = retriever.analyze(sub)
-        hits = retriever.search(sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa)
+    for part in parts:
+        chosen, conf, hits, refuse_at, hedge_at = _part_lines(retriever, model, part, n, k=k, exclude=exclude)
         all_hits += hits
-        weights = _term_weights(retriever, cqa)
-        cands, conf, refuse_at, hedge_at = _judge(
-            retriever, model, cqa, hits, weights,
-            judging_hits(retriever, hits, sub, k=max(k, 1), municipality=city, exclude_ids=exclude, analysis=cqa))
-        chosen = []
-        if hits and conf >= refuse_at:
-            chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
-                            max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
-                            max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how",
-                            row_score=row_relevance(retriever, cqa), item_field=asked.asked_item_field(cqa.text),
-                            prev_chunks=retriever.preceding_chunks)
         if chosen:
             chosen_all += [c for c in chosen if all(c.hit.id != x.hit.id or c.position != x.position for x in chosen_all)]
             confs.append(conf)
-        else:
-            missing.append(city)
+        elif part.missing:
+            missing.append(part.missing)
     if not chosen_all:
         all_hits.sort(key=lambda h: -h.score)
         return refusal(all_hits, query, notes, max(confs, default=0.0))
@@ -1723,3 +1751,23 @@ def per_city_answer(retriever, qa: QueryAnalysis, query: str, notes: list[str], 
     if conf < hedge_at:
         text = _hedged(text, qa, chosen_all)
     return Answer(text=text, citations=citations, refused=False, query_used=query, confidence=conf, related=[], notes=notes)
+
+
+def _part_lines(retriever, model, part: _Part, n: int, *, k: int, exclude, min_conf: float | None = None):
+    """(chosen lines, confidence, hits, refusal threshold, hedge threshold) of one part of an answer in
+    ``n`` parts: its own search, judgement and an ``n``-th share of the lines (none when it is judged
+    below ``min_conf``, default the refusal threshold)."""
+    cqa = retriever.analyze(part.question)
+    hits = retriever.search(part.question, k=max(k, 1), exclude_ids=exclude, analysis=cqa, **part.where)
+    weights = _term_weights(retriever, cqa)
+    cands, conf, refuse_at, hedge_at = _judge(
+        retriever, model, cqa, hits, weights,
+        judging_hits(retriever, hits, part.question, k=max(k, 1), exclude_ids=exclude, analysis=cqa, **part.where))
+    chosen = []
+    if hits and conf >= (refuse_at if min_conf is None else min_conf):
+        chosen = choose(cands, retriever.following_chunks, ratio=0.75 if model is None else model.keep_ratio,
+                        max_sentences=max(1, MAX_SENTENCES // n), max_sources=max(1, MAX_SOURCES // n + (MAX_SOURCES % n > 0)),
+                        max_lines=max(2, MAX_ANSWER_LINES // n), asks_measures=asked_type(cqa) == "how",
+                        row_score=row_relevance(retriever, cqa), item_field=asked.asked_item_field(cqa.text),
+                        prev_chunks=retriever.preceding_chunks)
+    return chosen, conf, hits, refuse_at, hedge_at
