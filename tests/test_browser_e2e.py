@@ -144,6 +144,18 @@ def _ask(page, question: str, *, press_enter: bool = False):
     return _bots(page).nth(n)
 
 
+def _scroll_settled(page, *, tries: int = 50) -> None:
+    """Wait (≤ 5 s) until neither the page nor the chat scrolls any more: the citation links scroll smoothly."""
+    js = "() => [window.scrollY, ...Array.from(document.querySelectorAll('.mq-chatbot, .mq-chatbot *')).map(e => e.scrollTop)].join()"
+    last = page.evaluate(js)
+    for _ in range(tries):
+        page.wait_for_timeout(100)
+        now = page.evaluate(js)
+        if now == last:
+            return
+        last = now
+
+
 def _no_injected_markup(page):
     return page.evaluate("""() => document.querySelectorAll(
         'img[src="x"], a[href^="javascript"], .mq-chatbot script, .mq-sources script,'
@@ -370,12 +382,14 @@ def test_every_citation_opens_its_passage(browser, live_app, width, height):
         for i in range(links.count()):
             link = links.nth(i)
             n = int(link.inner_text().strip("[]"))
+            _scroll_settled(page)  # a click while the last one's smooth scroll still moves the link can miss it
             link.click()
             page.wait_for_timeout(400)
             if width < 768:  # the fold under the answer opens, on screen
                 fold = bot.locator(f"details.mq-fold[data-n='{n}']") if bot.locator("details.mq-fold[data-n]").count() \
                     else bot.locator("details.mq-fold").nth(n - 1)
                 assert fold.evaluate("d => d.open"), n
+                _scroll_settled(page)  # the scroll is smooth: a fold far below the link takes longer than 400 ms
                 fb = fold.bounding_box()
                 assert fb["y"] < height and fb["y"] + 20 > 0, fb
                 assert fold.locator(".mq-passage").inner_text().strip()
