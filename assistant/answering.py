@@ -1590,8 +1590,7 @@ def other_plan_lines(retriever, model, query: str, hits: list[Hit], chosen: list
     other = next((h.doc_id for h in hits[:OTHER_PLAN_HITS] if h.doc_id not in have), None)
     if other is None:
         return []
-    lines = _part_lines(retriever, model, _Part(query, {"doc_id": other}), 2, k=k, exclude=exclude, min_conf=min_conf)[0]
-    return [c for c in lines if c.hit.doc_id not in have]
+    return _part_lines(retriever, model, _Part(query, {"doc_id": other}), 2, k=k, exclude=exclude, min_conf=min_conf)[0]
 
 
 def judging_hits(retriever, hits: list[Hit], query: str, **search_args) -> list[Hit]:
