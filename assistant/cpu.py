@@ -9,8 +9,10 @@ Measured on the 2-core AMD EPYC (Zen 4, ``avx512_bf16``) of docs/BENCHMARKS.md �
 products run 2.3× faster than float32 and stay within cosine 0.99999 of float32 sentence vectors,
 while int8 dynamic quantization (the model directory's own setting) is 0.993–0.997 from it, depends on
 which other sentences share the batch and measures differently from CPU to CPU (§9.26). Without native
-bfloat16 instructions oneDNN emulates them and int8 is faster, so ``auto`` takes int8
-with a scale per token there (``int8-rows``: 0.9994 from float32, nearly the same in any batch; §9.27).
+bfloat16 instructions oneDNN emulates them, so ``auto`` takes int8 with a scale per token where the CPU
+has int8 dot-product instructions (``int8-rows``: 0.9994 from float32, nearly the same in any batch; §9.27)
+and float32 where it has neither: on a Zen 3 EPYC (AVX2 only, §9.36) ``torch._int_mm`` falls back to a
+scalar loop and ran 23× slower than float32, emulated bfloat16 6× slower.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ PRECISION_ENV = "ASSISTANT_E5_PRECISION"
 DEFAULT_PRECISION = "auto"
 PRECISIONS = ("model", "auto", "bf16", "int8-rows", "int8-dynamic", "none")
 _BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
+_INT8_DOT_FLAGS = {"avx512_vnni", "avx_vnni", "amx_int8"}
 
 
 class PrecisionError(ValueError):
@@ -44,8 +47,19 @@ def available_cores() -> int:
 @functools.lru_cache(maxsize=1)
 def native_bf16() -> bool:
     """True if the CPU computes bfloat16 dot products natively (x86 ``avx512_bf16`` or AMX)."""
+    return _has_any(_BF16_FLAGS)
+
+
+@functools.lru_cache(maxsize=1)
+def native_int8_dot() -> bool:
+    """True if the CPU has int8 dot-product instructions (VNNI or AMX), which ``torch._int_mm`` (the
+    ``int8-rows`` arithmetic) needs to be fast: without them it ran 23× slower than float32 (§9.36)."""
+    return _has_any(_INT8_DOT_FLAGS)
+
+
+def _has_any(wanted: set[str]) -> bool:
     flags = _cpuinfo("flags")
-    return bool(flags and _BF16_FLAGS & set(flags.split()))
+    return bool(flags and wanted & set(flags.split()))
 
 
 def _cpuinfo(field: str) -> str | None:
@@ -76,8 +90,12 @@ def e5_precision(configured: str) -> str:
 
 def auto_precision() -> str:
     """The fastest arithmetic near float32 whose vectors do not move with their batch, on this CPU:
-    ``bf16`` where it is native, else ``int8-rows`` (emulated bf16 is slower than float32 there)."""
-    return "bf16" if native_bf16() else "int8-rows"
+    ``bf16`` where it is native; else ``int8-rows`` where int8 dot products are (emulated bf16 is slower
+    than float32 there); else float32 (``none``), which is then both the fastest and the nearest to the
+    bf16 vectors the answer model was fitted on."""
+    if native_bf16():
+        return "bf16"
+    return "int8-rows" if native_int8_dot() else "none"
 
 
 def cpu_model() -> str:
@@ -90,5 +108,5 @@ def describe() -> dict:
     differs from CPU to CPU (bf16 or int8-rows by default; the directory's int8 also moves with the batch,
     docs/BENCHMARKS.md §9.26), so the same commit can measure slightly differently on another CPU; a
     figure without its machine cannot be compared."""
-    return {"cpu": cpu_model(), "cores": available_cores(), "native_bf16": native_bf16(),
+    return {"cpu": cpu_model(), "cores": available_cores(), "native_bf16": native_bf16(), "native_int8_dot": native_int8_dot(),
             "e5_precision": (os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION).strip()}

@@ -131,8 +131,9 @@ def test_encode_many_keeps_input_order_and_duplicates(bf16, batch_size):
     assert bf16.encode_many([], prompt="passage: ").shape == (0, 384)
 
 
-def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+def test_auto_precision_is_bf16_where_native_else_int8_where_vnni_else_float32(monkeypatch):
     monkeypatch.delenv(cpu.PRECISION_ENV, raising=False)
+    monkeypatch.setattr(cpu, "native_int8_dot", lambda: True)
     monkeypatch.setattr(cpu, "native_bf16", lambda: True)
     # the default is auto: the arithmetic the fitted answer model's vectors were computed in
     assert cpu.e5_precision("int8-dynamic") == "bf16"
@@ -140,6 +141,9 @@ def test_auto_precision_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert cpu.e5_precision("int8-dynamic") == "bf16"
     monkeypatch.setattr(cpu, "native_bf16", lambda: False)
     assert cpu.e5_precision("int8-dynamic") == "int8-rows"  # emulated bf16 would be slower than float32
+    monkeypatch.setattr(cpu, "native_int8_dot", lambda: False)
+    assert cpu.e5_precision("int8-dynamic") == "none"  # without VNNI torch._int_mm is a scalar loop (§9.36)
+    monkeypatch.setattr(cpu, "native_int8_dot", lambda: True)
     monkeypatch.setenv(cpu.PRECISION_ENV, "model")
     assert cpu.e5_precision("int8-dynamic") == "int8-dynamic"
     monkeypatch.setenv(cpu.PRECISION_ENV, "none")
