@@ -18,7 +18,10 @@ scalar loop and ran 23× slower than float32, emulated bfloat16 6× slower.
 from __future__ import annotations
 
 import functools
+import logging
 import os
+
+log = logging.getLogger(__name__)
 
 PRECISION_ENV = "ASSISTANT_E5_PRECISION"
 # "auto", the default: the fastest arithmetic near float32 whose vectors do not move with their batch
@@ -85,7 +88,19 @@ def e5_precision(configured: str) -> str:
         return configured
     if wanted == "auto":
         return auto_precision()
+    _warn_if_emulated(wanted)
     return wanted
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_if_emulated(precision: str) -> None:
+    """Log once that ``precision``, asked for by name, is emulated on this CPU. Why: it still computes the
+    same vectors, only many times slower (§9.36), and a slow assistant with no word of why is a hard fault to find."""
+    slow = {"bf16": not native_bf16(), "int8-rows": not native_int8_dot()}.get(precision, False)
+    if slow:
+        log.warning("%s=%s: this CPU (%s) has no native instructions for it, so it is emulated and runs many times "
+                    "slower than float32 (docs/BENCHMARKS.md §9.36); %s=auto chooses the fastest arithmetic here",
+                    PRECISION_ENV, precision, cpu_model(), PRECISION_ENV)
 
 
 def auto_precision() -> str:

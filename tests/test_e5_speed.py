@@ -150,6 +150,23 @@ def test_auto_precision_is_bf16_where_native_else_int8_where_vnni_else_float32(m
     assert cpu.e5_precision("int8-dynamic") == "none"
 
 
+def test_a_precision_this_cpu_would_emulate_is_named_in_the_log(monkeypatch, caplog):
+    monkeypatch.setattr(cpu, "native_bf16", lambda: False)
+    monkeypatch.setattr(cpu, "native_int8_dot", lambda: False)
+    cpu._warn_if_emulated.cache_clear()
+    for precision in ("int8-rows", "bf16"):
+        monkeypatch.setenv(cpu.PRECISION_ENV, precision)
+        with caplog.at_level("WARNING", logger="assistant.cpu"):
+            assert cpu.e5_precision("int8-dynamic") == precision  # honoured, but not silently
+        assert f"{cpu.PRECISION_ENV}={precision}" in caplog.text and "emulated" in caplog.text
+        caplog.clear()
+    monkeypatch.setenv(cpu.PRECISION_ENV, "none")  # float32 is native everywhere
+    with caplog.at_level("WARNING", logger="assistant.cpu"):
+        cpu.e5_precision("int8-dynamic")
+    assert caplog.text == ""
+    cpu._warn_if_emulated.cache_clear()
+
+
 def test_precision_is_part_of_the_fingerprint_unless_it_is_the_model_s_own(monkeypatch):
     prints = {}
     for p in ("int8-dynamic", "int8-rows", "bf16", "none"):
