@@ -11,8 +11,8 @@ while int8 dynamic quantization (the model directory's own setting) is 0.993–0
 which other sentences share the batch and measures differently from CPU to CPU (§9.26). Without native
 bfloat16 instructions oneDNN emulates them, so ``auto`` takes int8 with a scale per token where the CPU
 has int8 dot-product instructions (``int8-rows``: 0.9994 from float32, nearly the same in any batch; §9.27)
-and float32 where it has neither: on a Zen 3 EPYC (AVX2 only, §9.36) ``torch._int_mm`` falls back to a
-scalar loop and ran 23× slower than float32, emulated bfloat16 6× slower.
+and float32 where it has neither: on a Zen 3 EPYC (AVX2 only, §9.36) ``torch._int_mm`` has no fast kernel
+and ran 18–23× slower than float32, emulated bfloat16 6× slower.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 PRECISION_ENV = "ASSISTANT_E5_PRECISION"
 # "auto", the default: the fastest arithmetic near float32 whose vectors do not move with their batch
-# (auto_precision: bf16 where native, else int8 with per-token scales), so that one commit measures the same
+# (auto_precision: bf16 where native, else int8 with per-token scales where int8 dot products are, else
+# float32), so that one commit measures the same
 # on every CPU (BENCHMARKS §9.28). The fitted answer model (data/answer_model.json) and the reader's
 # out-of-fold scores it was fitted on were computed in it. "model": the model directory's own setting
 # (int8-dynamic: batch- and CPU-dependent, §9.26), kept for comparison.
@@ -56,7 +57,7 @@ def native_bf16() -> bool:
 @functools.lru_cache(maxsize=1)
 def native_int8_dot() -> bool:
     """True if the CPU has int8 dot-product instructions (VNNI or AMX), which ``torch._int_mm`` (the
-    ``int8-rows`` arithmetic) needs to be fast: without them it ran 23× slower than float32 (§9.36)."""
+    ``int8-rows`` arithmetic) needs to be fast: without them it ran 18–23× slower than float32 (§9.36)."""
     return _has_any(_INT8_DOT_FLAGS)
 
 

@@ -142,7 +142,7 @@ def test_auto_precision_is_bf16_where_native_else_int8_where_vnni_else_float32(m
     monkeypatch.setattr(cpu, "native_bf16", lambda: False)
     assert cpu.e5_precision("int8-dynamic") == "int8-rows"  # emulated bf16 would be slower than float32
     monkeypatch.setattr(cpu, "native_int8_dot", lambda: False)
-    assert cpu.e5_precision("int8-dynamic") == "none"  # without VNNI torch._int_mm is a scalar loop (§9.36)
+    assert cpu.e5_precision("int8-dynamic") == "none"  # without VNNI torch._int_mm has no fast kernel (§9.36)
     monkeypatch.setattr(cpu, "native_int8_dot", lambda: True)
     monkeypatch.setenv(cpu.PRECISION_ENV, "model")
     assert cpu.e5_precision("int8-dynamic") == "int8-dynamic"
