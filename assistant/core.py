@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import answering, backends, chunking, conversation, corpus, crosslingual, evidence_model, index, passage_cache, reader
+from . import answering, backends, chunking, conversation, corpus, cpu, crosslingual, evidence_model, index, passage_cache, reader
 from .embedding import DEFAULT_MODEL, load_embedder
 
 BUNDLED_WORD_VECTORS = "bundled:chive-ja"
@@ -533,6 +533,11 @@ class Assistant:
         reader_problem = self.state.retriever.reader_problem if self.state.retriever.reader is None else None
         if reader_problem:
             warnings.append(f"回答の読解モデルを読み込めず、使わずに回答中 / answer reader unavailable, answering without it: {reader_problem}")
+        precision = getattr(self.answer_encoder, "precision", None)
+        if cpu.emulated(precision):
+            warnings.append(f"回答判定用エンコーダの演算 {precision} はこの CPU では模擬実行で、float32 の何倍も遅くなります / "
+                            f"the answer encoder's arithmetic {precision} is emulated on this CPU ({cpu.cpu_model()}), many times "
+                            f"slower than float32: unset {cpu.PRECISION_ENV} (auto) to use the fastest here")
         backend = self.state.retriever.index.describe()
         if backend.get("reachable") is False:
             warnings.append(f"検索バックエンドに接続できません / search backend unreachable: {backend.get('uri')}")
@@ -546,7 +551,7 @@ class Assistant:
             "answer_encoder": self.answer_encoder.model_id,
             "answer_model": getattr(answering.answer_model(self.state.retriever), "key", "legacy-evidence"),
             # the answer encoder's arithmetic (bf16 / int8-rows / int8-dynamic / none = float32), None for chiVe
-            "answer_encoder_precision": getattr(self.answer_encoder, "precision", None),
+            "answer_encoder_precision": precision,
             # the sentence encoder whose vectors ordered the passages (None: the answer encoder's did)
             "search_encoder": self.state.retriever.sentence_side()[0].model_id if self.search_encoder else None,
             # the answer reader (a cross-encoder over the answer's candidate sentences) or None

@@ -93,12 +93,17 @@ def e5_precision(configured: str) -> str:
     return wanted
 
 
+def emulated(precision: str | None) -> bool:
+    """True if this CPU has no native instructions for ``precision`` (``bf16`` without native bf16,
+    ``int8-rows`` without int8 dot products): it then computes the same vectors many times slower (§9.36)."""
+    return {"bf16": not native_bf16(), "int8-rows": not native_int8_dot()}.get(precision or "", False)
+
+
 @functools.lru_cache(maxsize=None)
 def _warn_if_emulated(precision: str) -> None:
-    """Log once that ``precision``, asked for by name, is emulated on this CPU. Why: it still computes the
-    same vectors, only many times slower (§9.36), and a slow assistant with no word of why is a hard fault to find."""
-    slow = {"bf16": not native_bf16(), "int8-rows": not native_int8_dot()}.get(precision, False)
-    if slow:
+    """Log once that ``precision``, asked for by name, is emulated on this CPU. Why: a slow assistant with no
+    word of why is a hard fault to find (``Assistant.health`` says it too)."""
+    if emulated(precision):
         log.warning("%s=%s: this CPU (%s) has no native instructions for it, so it is emulated and runs many times "
                     "slower than float32 (docs/BENCHMARKS.md §9.36); %s=auto chooses the fastest arithmetic here",
                     PRECISION_ENV, precision, cpu_model(), PRECISION_ENV)

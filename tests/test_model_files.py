@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import assistant.embedding as E
-from assistant import Assistant
+from assistant import Assistant, cpu
 from assistant.embedding import EmbedderError, load_embedder
 from assistant.model_files import CHIVE_REBUILD_COMMAND, E5_OVERLAY_REBUILD_COMMAND, E5_REBUILD_COMMAND, OVERLAY_BASE_SHA
 
@@ -107,7 +107,7 @@ def test_a_broken_answer_encoder_falls_back_loudly_in_log_and_health(models, sma
     assert api["answer_encoder"] == "bundled:chive-ja" and str(weights) in api["answer_encoder_fallback"]
 
 
-def test_health_and_manifest_name_both_models_and_the_encoder_precision(small_corpus, tmp_path):
+def test_health_and_manifest_name_both_models_and_the_encoder_precision_and_say_when_it_is_emulated(small_corpus, tmp_path, monkeypatch):
     E.clear_cache()
     a = Assistant.load(small_corpus, tmp_path / "index")
     h = a.health()
@@ -121,6 +121,13 @@ def test_health_and_manifest_name_both_models_and_the_encoder_precision(small_co
     assert enc["fingerprint"] == a.answer_encoder.fingerprint and m["model"]["id"] == h["model"]
     assert m["settings"]["search_sentence_encoder"]["id"] == "bundled:e5-small-ja-search"
     assert m["sentence_vectors"]["search_built"] is True
+    assert not any("emulated" in w for w in h.get("warnings", []))  # auto never picks an emulated arithmetic
+    # as ASSISTANT_E5_PRECISION=bf16 on a CPU without native bf16 would have it: honoured, and said
+    monkeypatch.setattr(cpu, "native_bf16", lambda: False)
+    monkeypatch.setattr(a.answer_encoder, "precision", "bf16")
+    h = a.health()
+    assert h["answer_encoder_precision"] == "bf16"
+    assert any("bf16 is emulated on this CPU" in w for w in h["warnings"])
 
 
 @pytest.mark.parametrize("victim,how", [("model.safetensors", "delete"), ("model.safetensors", "flip"), ("config.json", "garbage")])
