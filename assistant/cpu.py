@@ -126,7 +126,7 @@ def cpu_model() -> str:
 
 def describe() -> dict:
     """The machine an evaluation ran on, as its report records it. Why: the e5 encoder's arithmetic
-    differs from CPU to CPU (bf16 or int8-rows by default; the directory's int8 also moves with the batch,
+    differs from CPU to CPU (bf16, int8-rows or float32 by default; the directory's int8 also moves with the batch,
     docs/BENCHMARKS.md §9.26), so the same commit can measure slightly differently on another CPU; a
     figure without its machine cannot be compared."""
     return {"cpu": cpu_model(), "cores": available_cores(), "native_bf16": native_bf16(), "native_int8_dot": native_int8_dot(),
