@@ -28,6 +28,7 @@ from . import as_of, asked, definitions, evidence_model, item_sheets, japanese, 
 from .conversation import (BULLET_RE, clean_question, followup_aspect, last_answer, previous_sources, previously_cited,
                            rewrite_followup)
 from .query import QueryAnalysis, municipality_forms, municipality_stem
+from .question_form import plain_question
 from .types import Answer, Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -1534,6 +1535,7 @@ def answer(
 ) -> Answer:
     """The whole answering step. Never raises for user input."""
     q, notes = clean_question(question)
+    q = plain_question(q)
     if not q:
         return Answer(text=EMPTY_PROMPT, refused=False, query_used="", notes=notes)
     first = retriever.analyze(q)

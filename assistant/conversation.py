@@ -12,6 +12,7 @@ import unicodedata
 
 from . import japanese
 from .query import municipality_forms
+from .question_form import plain_question
 
 MAX_QUESTION_CHARS = 500
 TRUNCATED_NOTE = f"質問が長すぎるため、最初の{MAX_QUESTION_CHARS}文字で検索しました。"
@@ -97,10 +98,11 @@ def rewrite_followup(question: str, history: list[dict] | None, municipalities: 
     new_city = city_only(question, municipalities) if users else None
     if not users or not (new_city or is_followup(question, words)):
         return question, False
-    prev = clean_question(users[-1])[0]
+    # the earlier turns as the models read them (question_form: courtesy and emoji off)
+    prev = plain_question(clean_question(users[-1])[0])
     # a previous follow-up borrowed its topic from the turn before it
     if len(users) >= 2 and is_followup(prev, japanese.content_words(prev)):
-        prev = clean_question(users[-2])[0] + " " + prev
+        prev = plain_question(clean_question(users[-2])[0]) + " " + prev
     q = question.strip()
     if new_city:
         for city in list(municipalities) + [new_city]:

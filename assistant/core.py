@@ -38,6 +38,7 @@ ANSWER_ENCODER = "bundled:e5-small-ja"
 # (the answer encoder's vectors order passages then).
 SEARCH_ENCODER = "bundled:e5-small-ja-search"
 from .query import load_thesaurus
+from .question_form import plain_question
 from .retrieval import Retriever
 from .types import Answer, Hit
 
@@ -367,7 +368,7 @@ class Assistant:
 
     def search(self, query: str, k: int = 10, *, municipality: str | None = None, doc_id: str | None = None) -> list[Hit]:
         self.follow_store()
-        query = conversation.clean_question(query)[0]
+        query = plain_question(conversation.clean_question(query)[0])
         if not query:
             return []
         return self.state.retriever.search(query, k=k, municipality=municipality, doc_id=doc_id)
