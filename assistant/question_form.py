@@ -13,7 +13,7 @@ What is dropped carries no content by construction: greetings and 「すみま�
 「知りたいです」「お願いします」 at the end, emoji (U+1F000 and above, and any character followed by the emoji
 selector U+FE0F). 「について」「とは」 stay: they say what is asked. A text that would be left with fewer than two
 characters stays as it was. The 「？」 is added only where a text ends with no punctuation
-and is a sentence (it has hiragana) or was a request (「担当課を教えてください」 → 「担当課？」): a keyword search
+nor the question particle か (「…ありますか」 is as asked: a fifth of the training questions end so) and is a sentence (it has hiragana) or was a request (「担当課を教えてください」 → 「担当課？」): a keyword search
 such as 「NPO 補助金」 is not a question and stays as typed.
 """
 
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import re
 
-# words that open a message without asking anything, each followed by its punctuation or a space
+# words that open a message without asking anything (a filler あの only with its long vowel or a comma:
+# 「あのゆるキャラ」 is "that mascot"), with the punctuation or space after them
 _LEAD_RE = re.compile(
     r"^(?:(?:すみません(?:が)?|すいません(?:が)?|恐れ入ります(?:が)?|こんにちは|こんばんは|おはようございます"
-    r"|はじめまして|初めまして|あの[ーぅう〜]*|えっと|えーと|ええと"
+    r"|はじめまして|初めまして|あの[ーぅう〜]+|あの(?=[、,\s])|えっと|えーと|ええと"
     r"|質問(?:です|があります|なんですが|なのですが|させてください)"
     r"|ちょっと(?:質問|聞きたい(?:こと)?)(?:です|があります|なんですが|んですが|のですが|んだけど)?)"
     r"[、。,.!！\s]*)+"
@@ -52,7 +53,8 @@ def plain_question(text: str) -> str:
     asked = _TAIL_RE.sub("", unframed).strip()
     if len(asked) < MIN_CHARS:  # nothing but courtesy (「よろしくお願いします」): as typed
         return text.strip()
-    # a sentence (hiragana), or words a request closed (「担当課を教えてください」), is a question
-    if asked[-1] not in _ENDINGS and (asked != unframed.strip() or _HIRAGANA_RE.search(asked)):
+    # a sentence (hiragana), or words a request closed (「担当課を教えてください」), is a question; one that
+    # ends in the particle か already says so, as a fifth of the training questions do
+    if asked[-1] not in _ENDINGS + "か" and (asked != unframed.strip() or _HIRAGANA_RE.search(asked)):
         asked += "？"
     return asked
