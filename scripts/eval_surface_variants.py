@@ -41,7 +41,7 @@ VARIANTS = {
     "…か教えてください。": _please,
     "… + emoji": lambda q: q + "😊",
     "no final mark": _without_end,
-    "ASCII ? and ,": lambda q: q.replace("？", "?").replace("、", ","),
+    "ASCII punctuation": lambda q: q.replace("？", "?").replace("、", ","),
     "spaces for 、": lambda q: q.replace("、", " "),
 }
 
