@@ -5,7 +5,7 @@ questions — about 70 % of the plan training questions end in 「？」, almost
 none holds an emoji. Residents on phones write 「すみません、NPOの相談ってどこ」「…か教えてください🙏」, and
 those words, which ask nothing, moved the models' answers: on the 395 tune questions, 「すみません、」 in front
 lowered the keyword hit from 0.813 to 0.793 and raised hedged answers from 0.161 to 0.197; an emoji behind
-changed 1 answer in 10; a missing 「？」 changed 80 answers and answered 2 more out-of-scope questions
+changed 110 answers; a missing 「？」 changed 80 answers and answered 2 more out-of-scope questions
 (docs/BENCHMARKS.md §9.37). Taking the frame off and putting the mark on gives those questions the answers
 their plain form gets.
 
@@ -13,8 +13,9 @@ What is dropped carries no content by construction: greetings and 「すみま�
 「知りたいです」「お願いします」 at the end, emoji (U+1F000 and above, and any character followed by the emoji
 selector U+FE0F). 「について」「とは」 stay: they say what is asked. A text that would be left with fewer than two
 characters stays as it was. The 「？」 is added only where a text ends with no punctuation
-nor the question particle か (「…ありますか」 is as asked: a fifth of the training questions end so) and is a sentence (it has hiragana) or was a request (「担当課を教えてください」 → 「担当課？」): a keyword search
-such as 「NPO 補助金」 is not a question and stays as typed.
+nor the question particle か (「…ありますか」 is as asked: one in seven training questions ends so) and is a
+sentence (it has hiragana) or was a request (「担当課を教えてください」 → 「担当課？」): a keyword search such as
+「NPO 補助金」 is not a question and stays as typed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def plain_question(text: str) -> str:
     if len(asked) < MIN_CHARS:  # nothing but courtesy (「よろしくお願いします」): as typed
         return text.strip()
     # a sentence (hiragana), or words a request closed (「担当課を教えてください」), is a question; one that
-    # ends in the particle か already says so, as a fifth of the training questions do
+    # ends in the particle か already says so, as one in seven training questions does
     if asked[-1] not in _ENDINGS + "か" and (asked != unframed.strip() or _HIRAGANA_RE.search(asked)):
         asked += "？"
     return asked
